@@ -1,0 +1,310 @@
+"""The command line: sync, test connections, export, manage credentials, serve webhooks, status."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+from .integrations.base import ConfigError
+from .search import SearchSyntaxError
+from .store import Filters, Store, StoreError
+from .workspace import SOURCES, Workspace, demo_workspace, real_workspace
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _parse_day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date; use YYYY-MM-DD") from None
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+
+
+def _add_workspace_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", type=Path, help="database file (default: FEEDBACK_DB or the user data directory)")
+    parser.add_argument("--demo", action="store_true", help="use the built-in demo workspace (vendor emulator)")
+    parser.add_argument("--debug", action="store_true", help="log each request (secrets are redacted)")
+
+
+def _add_filter_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", action="append", choices=SOURCES, help="repeat for several")
+    parser.add_argument("--tier", action="append", help="enterprise, business, professional, free or unknown")
+    parser.add_argument("--category", action="append", help="bug_report, feature_request, support, ...")
+    parser.add_argument("--since", type=_parse_day, help="first day (YYYY-MM-DD), inclusive")
+    parser.add_argument("--until", type=_parse_day, help="last day (YYYY-MM-DD), inclusive")
+    parser.add_argument("--search", default="", help='full-text search: words, "phrases", OR, -exclude, prefix*')
+    parser.add_argument("--tag", help="only records with this tag")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m feedback_sources", description="Feedback Hub command line")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    sync = commands.add_parser("sync", help="pull feedback into the local store")
+    sync.add_argument("--source", action="append", choices=SOURCES, help="repeat for several (default: all configured)")
+    window = sync.add_mutually_exclusive_group()
+    window.add_argument("--since", type=_parse_day, help="re-pull records created from this day (YYYY-MM-DD)")
+    window.add_argument("--days", type=int, help="re-pull the last N days")
+    sync.add_argument("--until", type=_parse_day, help="last day of a bounded range (inclusive)")
+    sync.add_argument("--full", action="store_true", help="ignore the saved position and pull the whole history")
+    _add_workspace_options(sync)
+
+    test = commands.add_parser("test-connection", help="check credentials and say what to fix")
+    test.add_argument("--source", action="append", choices=SOURCES)
+    _add_workspace_options(test)
+
+    export = commands.add_parser("export", help="write the filtered records as CSV")
+    export.add_argument("--csv", required=True, type=Path, help="output file")
+    export.add_argument("--columns", help="comma-separated columns (default: all)")
+    _add_filter_options(export)
+    _add_workspace_options(export)
+
+    credentials = commands.add_parser("credentials", help="store or remove credentials in the OS keyring")
+    actions = credentials.add_subparsers(dest="action", required=True)
+    set_ = actions.add_parser("set", help="prompt for a source's fields and save them in the keyring")
+    set_.add_argument("source", choices=SOURCES)
+    delete = actions.add_parser("delete", help="remove a source's fields from the keyring")
+    delete.add_argument("source", choices=SOURCES)
+    actions.add_parser("status", help="where each field comes from (never its value)")
+
+    status = commands.add_parser("status", help="records, freshness and last run per source")
+    _add_workspace_options(status)
+
+    webhooks = commands.add_parser("serve-webhooks", help="run the webhook receiver")
+    webhooks.add_argument("--host", default="127.0.0.1")
+    webhooks.add_argument("--port", type=int, default=8787)
+    _add_workspace_options(webhooks)
+    return parser
+
+
+def _workspace(args: argparse.Namespace) -> Workspace:
+    return demo_workspace(args.db) if args.demo else real_workspace(db_path=args.db)
+
+
+def _configure_logging(args: argparse.Namespace, workspace: Workspace | None = None) -> None:
+    from .logging_setup import configure_logging
+
+    secrets: list[str] = []
+    if workspace is not None and not workspace.demo:
+        from .credentials import CredentialStore
+
+        secrets = CredentialStore().secret_values()
+    configure_logging(debug=getattr(args, "debug", False), secrets=secrets)
+
+
+class ProgressPrinter:
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.interactive = stream.isatty()
+
+    def __call__(self, progress: Any) -> None:
+        waited = f", waited {progress.wait_seconds:.1f}s on limits" if progress.wait_seconds >= 0.05 else ""
+        total = f"/{progress.vendor_total}" if progress.vendor_total else ""
+        line = (
+            f"{progress.source:<13} {progress.status:<9} {progress.pages} pages, {progress.fetched}{total} records "
+            f"({progress.new} new, {progress.updated} updated){waited}"
+        )
+        if progress.message:
+            line += f" — {progress.message}"
+        print(line, file=self.stream, flush=True)
+
+
+def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .sync import sync
+
+    workspace = _workspace(args)
+    _configure_logging(args, workspace)
+    sources = args.source or workspace.configured_sources()
+    if not sources:
+        print(
+            "No source is configured. Run `python -m feedback_sources credentials set zendesk` (or intercom, "
+            "surveymonkey), set the environment variables from the README, or try `--demo`.",
+            file=err,
+        )
+        return EXIT_USAGE
+    try:
+        integrations = workspace.integrations(sources)
+    except ConfigError as error:
+        print(f"{error}. Set them with `python -m feedback_sources credentials set {error.source}`.", file=err)
+        return EXIT_USAGE
+    start: datetime | None = None
+    end: datetime | None = None
+    if args.since:
+        start = _start_of(args.since)
+    elif args.days is not None:
+        if args.days <= 0:
+            print("--days must be a positive number", file=err)
+            return EXIT_USAGE
+        start = datetime.now(timezone.utc) - timedelta(days=args.days)
+    if args.until:
+        if start is None:
+            print("--until needs --since or --days", file=err)
+            return EXIT_USAGE
+        end = _start_of(args.until + timedelta(days=1))
+        if end <= start:
+            print("--until must not be before --since", file=err)
+            return EXIT_USAGE
+    try:
+        with workspace.store() as store:
+            print(f"Syncing {', '.join(sources)} into {workspace.db_path}", file=err)
+            results = sync(store, integrations, start=start, end=end, incremental=not args.full,
+                           on_progress=ProgressPrinter(err))
+    except StoreError as error:
+        print(str(error), file=err)
+        return EXIT_FAILED
+    failed = False
+    print(f"{'source':<13} {'status':<9} {'fetched':>8} {'new':>7} {'updated':>8} {'requests':>8} {'seconds':>8}", file=out)
+    for result in results.values():
+        print(
+            f"{result.source:<13} {result.status:<9} {result.fetched:>8} {result.new:>7} {result.updated:>8} "
+            f"{result.requests:>8} {result.duration_seconds:>8.1f}",
+            file=out,
+        )
+        if result.errors:
+            failed = True
+            print(f"  error: {result.errors}", file=out)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_test_connection(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    workspace = _workspace(args)
+    _configure_logging(args, workspace)
+    sources = args.source or list(SOURCES)
+    failed = False
+    for source in sources:
+        result = workspace.test_connection(source)
+        mark = "ok  " if result.ok else "FAIL"
+        print(f"{mark} {source}: {result.message}", file=out)
+        if not result.ok:
+            failed = True
+            print(f"     diagnosis: {result.kind}. {result.hint}", file=out)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def filters_from_args(args: argparse.Namespace) -> Filters:
+    return Filters(
+        sources=tuple(args.source or ()),
+        tiers=tuple(args.tier or ()),
+        categories=tuple(args.category or ()),
+        start=args.since,
+        end=args.until,
+        text=args.search or "",
+        tag=args.tag,
+    )
+
+
+def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .export import export_csv
+
+    workspace = _workspace(args)
+    filters = filters_from_args(args)
+    columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
+    try:
+        with workspace.store() as store:
+            count = export_csv(store, filters, args.csv, columns=columns)
+    except (SearchSyntaxError, ValueError, StoreError) as error:
+        print(f"export failed: {error}", file=err)
+        return EXIT_USAGE
+    print(f"Wrote {count} records to {args.csv}", file=out)
+    return EXIT_OK
+
+
+def cmd_credentials(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .credentials import SOURCE_FIELDS, CredentialStore, KeyringUnavailable
+
+    credentials = CredentialStore()
+    status = credentials.keyring_status()
+    if args.action == "status":
+        print(f"keyring: {'usable' if status.usable else 'NOT usable'} ({status.backend}) {status.message}", file=out)
+        for source in SOURCES:
+            origins = credentials.field_origins(source)
+            listed = ", ".join(f"{field}={origin}" for field, origin in origins.items())
+            state = "configured" if credentials.is_configured(source) else "incomplete"
+            print(f"{source:<13} {state:<11} {listed}", file=out)
+        return EXIT_OK
+    if args.action == "delete":
+        try:
+            credentials.delete(args.source)
+        except KeyringUnavailable as error:
+            print(str(error), file=err)
+            return EXIT_FAILED
+        print(f"Removed {args.source} credentials from the keyring.", file=out)
+        return EXIT_OK
+    values: dict[str, str] = {}
+    for spec in SOURCE_FIELDS[args.source]:
+        if spec.name == "base_url":
+            continue
+        hint = f" ({'/'.join(spec.choices)})" if spec.choices else ""
+        prompt = f"{spec.label}{hint}{'' if spec.required else ' [optional]'}: "
+        value = getpass.getpass(prompt) if spec.secret else input(prompt)
+        if value.strip():
+            values[spec.name] = value.strip()
+    try:
+        credentials.set(args.source, values)
+    except KeyringUnavailable as error:
+        print(str(error), file=err)
+        return EXIT_FAILED
+    except ValueError as error:
+        print(f"Not saved: {error}", file=err)
+        return EXIT_USAGE
+    print(f"Saved {len(values)} field(s) for {args.source} in the keyring.", file=out)
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    workspace = _workspace(args)
+    with workspace.store() as store:
+        summary = store.source_summary()
+        print(f"store: {workspace.db_path} (schema {store.schema_version})", file=out)
+        for source in SOURCES:
+            entry = summary.get(source, {})
+            configured = "configured" if workspace.is_configured(source) else "not configured"
+            print(
+                f"{source:<13} {configured:<15} records={entry.get('records', 0)} "
+                f"last_success={entry.get('last_success') or 'never'} last_status={entry.get('last_status') or '-'}",
+                file=out,
+            )
+            if entry.get("last_error"):
+                print(f"  last error: {entry['last_error']}", file=out)
+    return EXIT_OK
+
+
+def cmd_serve_webhooks(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        from .webhooks.server import serve
+    except ImportError:
+        print("The webhook receiver is not available in this build.", file=err)
+        return EXIT_FAILED
+    workspace = _workspace(args)
+    _configure_logging(args, workspace)
+    return serve(workspace, host=args.host, port=args.port, out=out, err=err)
+
+
+COMMANDS = {
+    "sync": cmd_sync,
+    "test-connection": cmd_test_connection,
+    "export": cmd_export,
+    "credentials": cmd_credentials,
+    "status": cmd_status,
+    "serve-webhooks": cmd_serve_webhooks,
+}
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = out or sys.stdout
+    err = err or sys.stderr
+    try:
+        return COMMANDS[args.command](args, out, err)
+    except KeyboardInterrupt:
+        print("Interrupted: the next sync resumes from the last saved page.", file=err)
+        return 130

@@ -1,0 +1,535 @@
+"""Where each source's credentials come from: process environment, a `.env` file, or the OS keyring.
+
+Precedence follows tools such as gh and twine: the process environment wins over `.env`, which wins over the
+keyring, so a CI job or a one-off shell can override what is stored without touching it. Values are only ever
+written to the keyring, and only to one that keeps them encrypted: a missing, disabled or plaintext backend is
+reported as unusable instead of silently storing secrets on disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import keyring
+import keyring.backend
+import keyring.errors
+from dotenv import dotenv_values
+from keyring.backends import chainer, fail, null
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "feedback-hub"
+
+Origin = str  # "environment" | ".env" | "keyring" | "missing"
+ORIGIN_ENVIRONMENT = "environment"
+ORIGIN_DOTENV = ".env"
+ORIGIN_KEYRING = "keyring"
+ORIGIN_MISSING = "missing"
+
+REDACTED = "***"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One credential field of a source, described as data so the UI, the CLI and validation share it."""
+
+    name: str
+    env_var: str
+    secret: bool
+    required: bool
+    label: str
+    help: str
+    choices: tuple[str, ...] | None = None
+    # Used by get_config when the field is set nowhere; the origin still reads "missing".
+    default: str | None = None
+
+
+def _base_url_field(env_var: str, example: str) -> FieldSpec:
+    return FieldSpec(
+        name="base_url",
+        env_var=env_var,
+        secret=False,
+        required=False,
+        label="Base URL override",
+        help=f"Only for testing against another server, e.g. {example}. Leave empty for the vendor's API.",
+    )
+
+
+SOURCE_FIELDS: dict[str, tuple[FieldSpec, ...]] = {
+    "zendesk": (
+        FieldSpec(
+            name="subdomain",
+            env_var="ZENDESK_SUBDOMAIN",
+            secret=False,
+            required=True,
+            label="Subdomain",
+            help='The part before .zendesk.com: "acme" for https://acme.zendesk.com.',
+        ),
+        FieldSpec(
+            name="email",
+            env_var="ZENDESK_EMAIL",
+            secret=False,
+            required=True,
+            label="Agent email",
+            help="Email of the Zendesk user the API token belongs to.",
+        ),
+        FieldSpec(
+            name="api_token",
+            env_var="ZENDESK_API_TOKEN",
+            secret=True,
+            required=True,
+            label="API token",
+            help="Admin Center > Apps and integrations > Zendesk API > API tokens.",
+        ),
+        FieldSpec(
+            name="webhook_secret",
+            env_var="ZENDESK_WEBHOOK_SECRET",
+            secret=True,
+            required=False,
+            label="Webhook signing secret",
+            help="Only needed to receive webhooks: the signing secret shown for the webhook in Admin Center.",
+        ),
+        _base_url_field("ZENDESK_BASE_URL", "http://127.0.0.1:8765/zendesk/demo"),
+    ),
+    "intercom": (
+        FieldSpec(
+            name="access_token",
+            env_var="INTERCOM_ACCESS_TOKEN",
+            secret=True,
+            required=True,
+            label="Access token",
+            help="Developer Hub > your app > Authentication > Access token.",
+        ),
+        FieldSpec(
+            name="region",
+            env_var="INTERCOM_REGION",
+            secret=False,
+            required=False,
+            label="Data region",
+            help="Where your workspace is hosted: us (default), eu or au.",
+            choices=("us", "eu", "au"),
+            default="us",
+        ),
+        FieldSpec(
+            name="client_secret",
+            env_var="INTERCOM_CLIENT_SECRET",
+            secret=True,
+            required=False,
+            label="App client secret",
+            help="Only needed to receive webhooks: Developer Hub > your app > Basic information > Client secret.",
+        ),
+        _base_url_field("INTERCOM_BASE_URL", "http://127.0.0.1:8765/intercom"),
+    ),
+    "surveymonkey": (
+        FieldSpec(
+            name="access_token",
+            env_var="SURVEYMONKEY_ACCESS_TOKEN",
+            secret=True,
+            required=True,
+            label="Access token",
+            help="developer.surveymonkey.com > My Apps > your app > Settings > Access Token.",
+        ),
+        FieldSpec(
+            name="client_id",
+            env_var="SURVEYMONKEY_CLIENT_ID",
+            secret=True,
+            required=False,
+            label="App client ID",
+            help="Only needed to receive webhooks (part of the signing key): your app's Settings page.",
+        ),
+        FieldSpec(
+            name="client_secret",
+            env_var="SURVEYMONKEY_CLIENT_SECRET",
+            secret=True,
+            required=False,
+            label="App client secret",
+            help="Only needed to receive webhooks (part of the signing key): your app's Settings page.",
+        ),
+        _base_url_field("SURVEYMONKEY_BASE_URL", "http://127.0.0.1:8765/surveymonkey/v3"),
+    ),
+}
+
+KEYRING_GUIDANCE = (
+    "Install or unlock a system keyring (Linux: gnome-keyring or KWallet via Secret Service; macOS: Keychain; "
+    "Windows: Credential Locker), or provide the credentials as environment variables "
+    "(e.g. ZENDESK_API_TOKEN) or in a .env file instead."
+)
+
+
+class KeyringUnavailable(RuntimeError):
+    """The keyring cannot store or read credentials; the message says what to do instead."""
+
+
+@dataclass(frozen=True)
+class KeyringStatus:
+    usable: bool
+    backend: str
+    message: str
+
+
+class InMemoryKeyring(keyring.backend.KeyringBackend):
+    """A keyring that lives as long as the process: for tests and for demo sessions.
+
+    The priority is below the fail (0) and null (-1) backends so keyring's automatic detection never picks it:
+    it is only used when passed explicitly or installed with `keyring.set_keyring`.
+    """
+
+    priority = -10  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._passwords: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self._passwords.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self._passwords[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        try:
+            del self._passwords[(service, username)]
+        except KeyError:
+            raise keyring.errors.PasswordDeleteError("no such entry") from None
+
+    def __repr__(self) -> str:
+        return f"<InMemoryKeyring entries={len(self._passwords)}>"
+
+
+class ResolvedConfig(dict[str, str]):
+    """A plain dict of field values whose repr masks secret fields, so an accidental print or log shows no token."""
+
+    def __init__(self, values: Mapping[str, str], secret_fields: Iterable[str]) -> None:
+        super().__init__(values)
+        self._secret_fields = frozenset(secret_fields)
+
+    def __repr__(self) -> str:
+        shown = {key: (REDACTED if key in self._secret_fields else value) for key, value in self.items()}
+        return repr(shown)
+
+    __str__ = __repr__
+
+
+_SUBDOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_EMAIL_RE = re.compile(r"^[^@\s/]+@[^@\s/]+\.[^@\s/]+$")
+
+
+def normalize_zendesk_subdomain(value: str) -> str:
+    """Accept "acme", "acme.zendesk.com" or "https://acme.zendesk.com/" and return "acme"."""
+    text = value.strip().lower()
+    for prefix in ("https://", "http://"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    text = text.rstrip("/")
+    if text.endswith(".zendesk.com"):
+        text = text[: -len(".zendesk.com")]
+    if not _SUBDOMAIN_RE.match(text):
+        raise ValueError(
+            f"subdomain: {value.strip()!r} is not a Zendesk subdomain. Enter the part before .zendesk.com, "
+            'e.g. "acme" for https://acme.zendesk.com (letters, digits and hyphens only).'
+        )
+    return text
+
+
+def _normalize(source: str, spec: FieldSpec, raw: str) -> str:
+    """Validate and normalize one value; errors name the field and never quote a secret."""
+    value = raw.strip()
+    if spec.secret:
+        if any(ch.isspace() or not ch.isprintable() for ch in value):
+            raise ValueError(f"{spec.name}: contains spaces or control characters; paste the value alone.")
+        return value
+    if spec.choices is not None:
+        lowered = value.lower()
+        if lowered not in spec.choices:
+            raise ValueError(f"{spec.name}: {value!r} is not one of {', '.join(spec.choices)}.")
+        return lowered
+    if source == "zendesk" and spec.name == "subdomain":
+        return normalize_zendesk_subdomain(value)
+    if source == "zendesk" and spec.name == "email":
+        # People often paste the Basic-auth user name ("me@acme.com/token") rather than the email.
+        if value.endswith("/token"):
+            value = value[: -len("/token")]
+        if not _EMAIL_RE.match(value):
+            raise ValueError(f"email: {value!r} is not an email address, e.g. pm@acme.com.")
+        return value
+    if spec.name == "base_url":
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"base_url: {value!r} must be an http:// or https:// URL.")
+        return value.rstrip("/")
+    return value
+
+
+def _keyring_username(source: str, field: str) -> str:
+    return f"{source}.{field}"
+
+
+def _backend_name(backend: object) -> str:
+    kind = type(backend)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _is_plaintext(backend: object) -> bool:
+    kind = type(backend)
+    qualified = f"{kind.__module__}.{kind.__qualname__}".lower()
+    # keyrings.alt is the "not recommended" collection of file and legacy backends; none of them is a safe
+    # default for tokens (some write plain text, some prompt on a terminal the app does not have).
+    return "plaintext" in qualified or kind.__module__.startswith("keyrings.alt")
+
+
+def _unusable_reason(backend: object) -> str | None:
+    """Why this backend must not hold credentials, or None when it can."""
+    name = _backend_name(backend)
+    if isinstance(backend, fail.Keyring):
+        return f"No system keyring is available (backend {name})."
+    if isinstance(backend, null.Keyring):
+        return f"The keyring is disabled (backend {name}): nothing can be stored in it."
+    if _is_plaintext(backend):
+        return f"The keyring backend {name} does not encrypt secrets, so it is not used."
+    if isinstance(backend, chainer.ChainerBackend):
+        chained = list(backend.backends)
+        if not chained:
+            return f"No system keyring is available (backend {name} has nothing to chain)."
+        for inner in chained:
+            reason = _unusable_reason(inner)
+            if reason is not None:
+                # Writes go to the first chained backend that accepts them, so one bad link is enough.
+                return reason
+    return None
+
+
+def _scrub(text: str, secrets: Iterable[str]) -> str:
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+class CredentialStore:
+    """Resolves, stores and forgets the credentials of each source."""
+
+    def __init__(
+        self,
+        *,
+        environ: Mapping[str, str] | None = None,
+        dotenv_path: str | Path | None = ".env",
+        keyring_backend: keyring.backend.KeyringBackend | None = None,
+    ) -> None:
+        # os.environ itself (not a copy) so later changes to the process environment are seen.
+        self._environ: Mapping[str, str] = os.environ if environ is None else environ
+        self._dotenv_path = None if dotenv_path is None else Path(dotenv_path)
+        self._keyring_backend = keyring_backend
+        self._last_keyring_error: str | None = None
+
+    def __repr__(self) -> str:
+        backend = "default" if self._keyring_backend is None else _backend_name(self._keyring_backend)
+        dotenv = None if self._dotenv_path is None else str(self._dotenv_path)
+        return f"CredentialStore(dotenv_path={dotenv!r}, keyring_backend={backend!r})"
+
+    # ---- reading -------------------------------------------------------------------------------------------
+
+    def get_config(self, source: str) -> dict[str, str]:
+        """Normalized values of every field set anywhere, plus defaults; ValueError names a malformed field."""
+        specs = _specs(source)
+        config: dict[str, str] = {}
+        for spec in specs:
+            value, origin = self._resolve_field(source, spec)
+            if value is None:
+                if spec.default is not None:
+                    config[spec.name] = spec.default
+                continue
+            try:
+                config[spec.name] = _normalize(source, spec, value)
+            except ValueError as error:
+                where = spec.env_var if origin == ORIGIN_ENVIRONMENT else f"{spec.env_var} in {origin}"
+                raise ValueError(f"{source} {error} (from {where})") from None
+        return ResolvedConfig(config, (spec.name for spec in specs if spec.secret))
+
+    def field_origins(self, source: str) -> dict[str, str]:
+        """Where each field's value comes from: "environment", ".env", "keyring" or "missing"."""
+        return {spec.name: self._resolve_field(source, spec)[1] for spec in _specs(source)}
+
+    def missing_required(self, source: str) -> list[str]:
+        origins = self.field_origins(source)
+        return [spec.name for spec in _specs(source) if spec.required and origins[spec.name] == ORIGIN_MISSING]
+
+    def is_configured(self, source: str) -> bool:
+        return not self.missing_required(source)
+
+    def secret_values(self) -> list[str]:
+        """Every resolved secret, plus the encoded forms it travels in (for log redaction)."""
+        values: set[str] = set()
+        for source, specs in SOURCE_FIELDS.items():
+            resolved = {spec.name: self._resolve_field(source, spec)[0] for spec in specs}
+            for spec in specs:
+                value = resolved[spec.name]
+                if spec.secret and value:
+                    values.add(value.strip())
+            email, token = resolved.get("email"), resolved.get("api_token")
+            if source == "zendesk" and email and token:
+                # Zendesk Basic auth sends base64("{email}/token:{api_token}"); the token is not visible in it.
+                pair = f"{email.strip()}/token:{token.strip()}".encode()
+                values.add(base64.b64encode(pair).decode("ascii"))
+        return sorted(values)
+
+    # ---- writing -------------------------------------------------------------------------------------------
+
+    def set(self, source: str, values: dict[str, str]) -> None:
+        """Store the non-empty values in the keyring after validating every one of them."""
+        specs = {spec.name: spec for spec in _specs(source)}
+        to_store: dict[str, str] = {}
+        for name, raw in values.items():
+            spec = specs.get(name)
+            if spec is None:
+                raise ValueError(f"{name}: not a {source} field; expected one of {', '.join(specs)}.")
+            if raw is None or not str(raw).strip():
+                continue
+            to_store[name] = _normalize(source, spec, str(raw))
+        if not to_store:
+            return
+        backend = self._require_usable_backend()
+        for name, value in to_store.items():
+            self._call_backend(
+                backend.set_password, SERVICE_NAME, _keyring_username(source, name), value, secrets=to_store.values()
+            )
+
+    def delete(self, source: str, fields: Iterable[str] | None = None) -> None:
+        """Remove fields (default: all of the source's fields) from the keyring; absent entries are ignored."""
+        specs = {spec.name: spec for spec in _specs(source)}
+        names = list(specs) if fields is None else list(fields)
+        for name in names:
+            if name not in specs:
+                raise ValueError(f"{name}: not a {source} field; expected one of {', '.join(specs)}.")
+        backend = self._require_usable_backend()
+        for name in names:
+            username = _keyring_username(source, name)
+            stored = self._call_backend(backend.get_password, SERVICE_NAME, username)
+            if stored is None:
+                continue
+            self._call_backend(backend.delete_password, SERVICE_NAME, username, secrets=[stored])
+
+    # ---- keyring -------------------------------------------------------------------------------------------
+
+    def keyring_status(self) -> KeyringStatus:
+        try:
+            backend = self._backend()
+        except Exception as error:  # keyring's own detection can fail on broken desktop setups
+            message = f"The keyring could not be loaded ({type(error).__name__}). {KEYRING_GUIDANCE}"
+            return KeyringStatus(False, "unknown", message)
+        name = _backend_name(backend)
+        reason = _unusable_reason(backend)
+        if reason is not None:
+            return KeyringStatus(False, name, f"{reason} {KEYRING_GUIDANCE}")
+        if self._last_keyring_error is not None:
+            return KeyringStatus(False, name, f"The keyring failed: {self._last_keyring_error} {KEYRING_GUIDANCE}")
+        if isinstance(backend, InMemoryKeyring):
+            return KeyringStatus(True, name, "In-memory keyring: stored values last until the app stops.")
+        return KeyringStatus(True, name, f"Credentials are stored in the system keyring ({name}).")
+
+    def _backend(self) -> keyring.backend.KeyringBackend:
+        # Looked up on each use so `keyring.set_keyring` after construction (as tests do) takes effect.
+        return self._keyring_backend if self._keyring_backend is not None else keyring.get_keyring()
+
+    def _require_usable_backend(self) -> keyring.backend.KeyringBackend:
+        try:
+            backend = self._backend()
+        except Exception as error:
+            raise KeyringUnavailable(
+                f"The keyring could not be loaded ({type(error).__name__}). {KEYRING_GUIDANCE}"
+            ) from None
+        reason = _unusable_reason(backend)
+        if reason is not None:
+            raise KeyringUnavailable(f"{reason} {KEYRING_GUIDANCE}")
+        return backend
+
+    def _call_backend(self, method: Any, *args: str, secrets: Iterable[str] = ()) -> Any:
+        """Run one backend call; any failure becomes KeyringUnavailable whose text holds no secret."""
+        failure: KeyringUnavailable | None = None
+        try:
+            result = method(*args)
+        except Exception as error:  # backends raise KeyringError, dbus, OS and Windows errors alike
+            detail = self._describe_error(error, secrets)
+            self._last_keyring_error = detail
+            # Built here but raised below so the original exception (which may echo the value) is not chained.
+            failure = KeyringUnavailable(f"The keyring failed: {detail} {KEYRING_GUIDANCE}")
+        if failure is not None:
+            raise failure
+        self._last_keyring_error = None
+        return result
+
+    def _describe_error(self, error: BaseException, secrets: Iterable[str]) -> str:
+        known = list(secrets) + self._secret_values_quietly()
+        text = _scrub(str(error), known) or "no detail given"
+        if isinstance(error, keyring.errors.KeyringLocked):
+            return f"the keyring is locked ({text}); unlock it and try again."
+        return f"{type(error).__name__}: {text}"
+
+    def _secret_values_quietly(self) -> list[str]:
+        values = []
+        for specs in SOURCE_FIELDS.values():
+            for spec in specs:
+                if spec.secret:
+                    value = self._env_or_dotenv(spec)[0]
+                    if value:
+                        values.append(value)
+        return values
+
+    # ---- resolution ----------------------------------------------------------------------------------------
+
+    def _dotenv_values(self) -> dict[str, str]:
+        if self._dotenv_path is None:
+            return {}
+        path = self._dotenv_path if self._dotenv_path.is_absolute() else Path.cwd() / self._dotenv_path
+        if not path.is_file():
+            return {}
+        # No interpolation: tokens may legitimately contain "$" and must be used verbatim.
+        parsed = dotenv_values(path, interpolate=False)
+        return {key: value for key, value in parsed.items() if value is not None}
+
+    def _env_or_dotenv(self, spec: FieldSpec) -> tuple[str | None, Origin]:
+        value = self._environ.get(spec.env_var)
+        if value is not None and value.strip():
+            return value.strip(), ORIGIN_ENVIRONMENT
+        value = self._dotenv_values().get(spec.env_var)
+        if value is not None and value.strip():
+            return value.strip(), ORIGIN_DOTENV
+        return None, ORIGIN_MISSING
+
+    def _resolve_field(self, source: str, spec: FieldSpec) -> tuple[str | None, Origin]:
+        value, origin = self._env_or_dotenv(spec)
+        if value is not None:
+            return value, origin
+        stored = self._read_keyring(source, spec.name)
+        if stored is not None and stored.strip():
+            return stored.strip(), ORIGIN_KEYRING
+        return None, ORIGIN_MISSING
+
+    def _read_keyring(self, source: str, field: str) -> str | None:
+        """A value from the keyring, or None when it is absent or the keyring cannot be used (status says why)."""
+        try:
+            backend = self._backend()
+        except Exception:
+            return None
+        if _unusable_reason(backend) is not None:
+            return None
+        previous_error = self._last_keyring_error
+        try:
+            return self._call_backend(backend.get_password, SERVICE_NAME, _keyring_username(source, field))
+        except KeyringUnavailable as error:
+            if self._last_keyring_error != previous_error:  # once per distinct failure, not once per field
+                log.warning("%s", error)
+            return None
+
+
+def _specs(source: str) -> tuple[FieldSpec, ...]:
+    try:
+        return SOURCE_FIELDS[source]
+    except KeyError:
+        raise ValueError(f"unknown source {source!r}; expected one of {', '.join(SOURCE_FIELDS)}.") from None

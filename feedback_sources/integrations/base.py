@@ -1,0 +1,236 @@
+"""The integration contract every source implements, and the registry that finds them.
+
+An integration turns one vendor's API into pages of `NormalizedRecord`s. Each page comes with the cursor to resume
+from once that page is stored, so a sync can commit page and cursor together and pick up exactly where it stopped.
+Third-party integrations register through the `feedback_sources.integrations` entry-point group.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import entry_points
+from typing import Any, ClassVar
+
+import httpx
+
+from ..models import NormalizedRecord
+from ..rules import DEFAULT_RULES, Rules
+from .http import ErrorKind, HttpClient, RequestStats, RetryPolicy, SourceError
+
+logger = logging.getLogger("feedback_sources.integrations")
+
+ENTRY_POINT_GROUP = "feedback_sources.integrations"
+
+
+class ConfigError(ValueError):
+    """Configuration that cannot work, with the names of the fields to fix."""
+
+    def __init__(self, source: str, missing: list[str], message: str | None = None):
+        self.source = source
+        self.missing = missing
+        super().__init__(message or f"{source}: missing required configuration: {', '.join(missing)}")
+
+
+@dataclass
+class Page:
+    """Records from one vendor page and where to resume once they are stored."""
+
+    records: list[NormalizedRecord]
+    cursor: dict[str, Any]
+    vendor_total: int | None = None
+
+
+@dataclass
+class ConnectionResult:
+    ok: bool
+    kind: str  # "ok" or an ErrorKind value
+    message: str
+    hint: str = ""
+    account: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+HINTS: dict[str, str] = {
+    ErrorKind.auth: "Check the token (and for Zendesk the email) and save it again; tokens can be revoked or expire.",
+    ErrorKind.forbidden: "Give the token the missing permission (scope) in the vendor's developer settings.",
+    ErrorKind.wrong_subdomain: "Check the subdomain: for https://acme.zendesk.com it is `acme`.",
+    ErrorKind.not_found: "Check the base URL or region setting.",
+    ErrorKind.rate_limited: "The vendor is rate limiting this account; wait a minute and try again.",
+    ErrorKind.server: "The vendor's service is failing; try again later or check its status page.",
+    ErrorKind.network: "Check your internet connection, proxy or VPN.",
+    ErrorKind.timeout: "The vendor did not answer in time; check your connection and try again.",
+    ErrorKind.bad_response: "The server did not answer like the vendor's API; check the base URL.",
+    ErrorKind.client: "The vendor refused the request; check the configuration.",
+    ErrorKind.config: "Fill in the missing fields on the Connections page or in the environment.",
+}
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc)
+
+
+def in_range(moment: datetime, start: datetime | None, end: datetime | None) -> bool:
+    return (start is None or moment >= start) and (end is None or moment < end)
+
+
+class BaseIntegration(abc.ABC):
+    """One vendor. Subclasses declare their fields and implement `_connection_probe` and `iter_pages`."""
+
+    name: ClassVar[str]
+    display_name: ClassVar[str]
+    required_fields: ClassVar[tuple[str, ...]]
+    optional_fields: ClassVar[tuple[str, ...]] = ("base_url",)
+    max_concurrency: ClassVar[int] = 4
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        rules: Rules | None = None,
+        retry_policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        timeout: float = 30.0,
+    ):
+        cleaned = {k: (v.strip() if isinstance(v, str) else v) for k, v in (config or {}).items()}
+        missing = [f for f in self.required_fields if not cleaned.get(f)]
+        if missing:
+            raise ConfigError(self.name, missing)
+        self.config = cleaned
+        self.transport = transport
+        self.rules = rules or DEFAULT_RULES
+        self.retry_policy = retry_policy
+        self._sleep = sleep
+        self.timeout = timeout
+        self.http_stats = RequestStats()
+
+    # -- the guide's contract ------------------------------------------------------------------------------------
+
+    def get_source_name(self) -> str:
+        return self.name
+
+    def get_required_config_fields(self) -> list[str]:
+        return list(self.required_fields)
+
+    async def authenticate(self) -> bool:
+        return (await self.test_connection()).ok
+
+    async def test_connection(self) -> ConnectionResult:
+        try:
+            async with self.client() as client:
+                account, details = await self._connection_probe(client)
+        except SourceError as error:
+            kind = str(error.kind)
+            return ConnectionResult(False, kind, str(error), error.hint or HINTS.get(kind, ""))
+        return ConnectionResult(True, "ok", f"Connected to {self.display_name} as {account}", account=account, details=details)
+
+    async def fetch_feedback(
+        self,
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        collected: list[dict[str, Any]] = []
+        async for page in self.iter_pages(start=start_date, end=end_date):
+            for record in page.records:
+                collected.append(record.model_dump(mode="json"))
+                if limit is not None and len(collected) >= limit:
+                    return collected
+        return collected
+
+    async def register_webhook(self, url: str) -> bool:
+        raise NotImplementedError(f"{self.display_name} webhook registration is not available")
+
+    # -- what subclasses provide ---------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def client(self) -> HttpClient:
+        """A new HTTP client configured for this vendor (auth, base URL, rate-limit reader)."""
+
+    @abc.abstractmethod
+    async def _connection_probe(self, client: HttpClient) -> tuple[str, dict[str, Any]]:
+        """Call the vendor's 'who am I' endpoint; return a display name for the account and details."""
+
+    @abc.abstractmethod
+    def iter_pages(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        cursor: dict[str, Any] | None = None,
+    ) -> AsyncIterator[Page]:
+        """Yield pages of records created in [start, end), resuming from `cursor` when given.
+
+        The cursor of the last page is where the next incremental sync continues.
+        """
+
+    # -- helpers for subclasses -----------------------------------------------------------------------------------
+
+    def _http_client(self, **kwargs: Any) -> HttpClient:
+        options: dict[str, Any] = {
+            "source": self.name,
+            "transport": self.transport,
+            "retry_policy": self.retry_policy,
+            "max_concurrency": self.max_concurrency,
+            "timeout": self.timeout,
+        }
+        if self._sleep is not None:
+            options["sleep"] = self._sleep
+        options.update(kwargs)
+        client = HttpClient(**options)
+        # The sync reads request counts and rate-limit waits from here while pages stream in.
+        self.http_stats = client.stats
+        return client
+
+
+_REGISTRY: dict[str, type[BaseIntegration]] = {}
+_ENTRY_POINTS_LOADED = False
+
+
+def register(cls: type[BaseIntegration]) -> type[BaseIntegration]:
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _load_entry_points() -> None:
+    global _ENTRY_POINTS_LOADED
+    if _ENTRY_POINTS_LOADED:
+        return
+    _ENTRY_POINTS_LOADED = True
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = entry.load()
+        except Exception:  # a broken plugin must not take the built-in sources down with it
+            logger.exception("could not load integration entry point %s", entry.name)
+            continue
+        if isinstance(loaded, type) and issubclass(loaded, BaseIntegration):
+            _REGISTRY.setdefault(loaded.name, loaded)
+        else:
+            logger.warning("entry point %s is not a BaseIntegration subclass; ignored", entry.name)
+
+
+def available_integrations() -> dict[str, type[BaseIntegration]]:
+    from . import intercom, surveymonkey, zendesk  # noqa: F401  (registers the built-in sources)
+
+    _load_entry_points()
+    return dict(_REGISTRY)
+
+
+def get_integration_class(name: str) -> type[BaseIntegration]:
+    integrations = available_integrations()
+    try:
+        return integrations[name]
+    except KeyError:
+        known = ", ".join(sorted(integrations))
+        raise ValueError(f"unknown source {name!r}; known sources: {known}") from None

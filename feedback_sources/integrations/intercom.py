@@ -1,0 +1,862 @@
+"""Intercom: conversations become feedback records.
+
+A sync searches conversations by `updated_at` (oldest change first), then fetches each conversation's full thread and
+its first contact, because search results carry neither the conversation parts nor the contact's plan. Contacts are
+cached for the run: one customer usually has many conversations.
+
+The mapping functions are pure and shared with the webhook receiver, whose deliveries carry the conversation object
+in `data.item`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from html import unescape
+from html.parser import HTMLParser
+from typing import Any
+
+import httpx
+
+from ..models import MappingError, NormalizedRecord
+from ..rules import Rules
+from .base import BaseIntegration, ConfigError, Page, in_range, register
+from .http import ErrorKind, HttpClient, SourceError, header_number
+
+logger = logging.getLogger("feedback_sources.intercom")
+
+SOURCE = "intercom"
+
+# Pinned so a workspace's default version cannot change response shapes under us. 2.14 is the newest stable
+# version in Intercom's changelog that documents POST /conversations/search returning `conversation.list`.
+INTERCOM_VERSION = "2.14"
+
+REGION_BASE_URLS: dict[str, str] = {
+    "us": "https://api.intercom.io",
+    "eu": "https://api.eu.intercom.io",
+    "au": "https://api.au.intercom.io",
+}
+BASE_URL_ENV = "INTERCOM_BASE_URL"
+
+# Intercom counts every call against one per-app limit, so every endpoint shares this bucket.
+RATE_LIMIT_BUCKET = "default"
+
+AGENT_UI_URL = "https://app.intercom.com/a/apps/{app_id}/inbox/inbox/conversation/{conversation_id}"
+
+# Who counts as the customer in a thread; admins, bots and teams are the company's side.
+CUSTOMER_AUTHOR_TYPES = frozenset({"user", "lead"})
+
+
+# -- endpoints as data --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str
+    path: str
+    paging: str  # "starting_after" (search cursor in the body) or "none"
+    page_size: int | None = None
+    bucket: str = RATE_LIMIT_BUCKET
+    # The Intercom permission a 403 on this endpoint means the token is missing.
+    permission: str | None = None
+
+    def url(self, **ids: str) -> str:
+        return self.path.format(**ids)
+
+
+ME = Endpoint("me", "GET", "/me", paging="none")
+SEARCH_CONVERSATIONS = Endpoint(
+    "search_conversations",
+    "POST",
+    "/conversations/search",
+    paging="starting_after",
+    page_size=150,  # the documented maximum
+    permission="Read conversations",
+)
+CONVERSATION = Endpoint(
+    "conversation", "GET", "/conversations/{conversation_id}", paging="none", permission="Read conversations"
+)
+CONTACT = Endpoint(
+    "contact", "GET", "/contacts/{contact_id}", paging="none", permission="Read and list users and companies"
+)
+ENDPOINTS: tuple[Endpoint, ...] = (ME, SEARCH_CONVERSATIONS, CONVERSATION, CONTACT)
+
+
+def search_body(updated_after: int, updated_before: int, starting_after: str | None) -> dict[str, Any]:
+    """The search request for conversations changed in the window, oldest change first."""
+    pagination: dict[str, Any] = {"per_page": SEARCH_CONVERSATIONS.page_size}
+    if starting_after is not None:
+        pagination["starting_after"] = starting_after
+    return {
+        "query": {
+            "operator": "AND",
+            "value": [
+                {"field": "updated_at", "operator": ">", "value": updated_after},
+                {"field": "updated_at", "operator": "<", "value": updated_before},
+            ],
+        },
+        "pagination": pagination,
+        "sort": {"field": "updated_at", "order": "ascending"},
+    }
+
+
+# -- HTML to text -------------------------------------------------------------------------------------------------
+
+# Paragraph-like elements are set off by blank lines; line-like ones start a new line.
+_BLOCK_TAGS = frozenset(
+    {
+        "p", "div", "ul", "ol", "table", "blockquote", "pre",
+        "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "header", "footer",
+    }
+)  # fmt: skip
+_LINE_TAGS = frozenset({"br", "li", "tr", "hr"})
+_INVISIBLE_TAGS = frozenset({"script", "style", "head", "title", "template", "noscript"})
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self._hidden_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _INVISIBLE_TAGS:
+            self._hidden_depth += 1
+        elif tag in _BLOCK_TAGS or tag in _LINE_TAGS:
+            self.chunks.append("\n")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BLOCK_TAGS or tag in _LINE_TAGS:
+            self.chunks.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _INVISIBLE_TAGS:
+            self._hidden_depth = max(0, self._hidden_depth - 1)
+        elif tag in _BLOCK_TAGS:
+            self.chunks.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._hidden_depth == 0:
+            self.chunks.append(data)
+
+
+_TAG_PATTERN = re.compile(r"<[^>]*>")
+
+
+def _tidy_lines(text: str) -> str:
+    lines = [" ".join(line.split()) for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    tidy = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", tidy).strip()
+
+
+def html_to_text(html: str | None) -> str:
+    """Plain text of an HTML fragment: entities unescaped, script/style dropped, block elements become line breaks."""
+    if not html:
+        return ""
+    parser = _TextExtractor()
+    try:
+        parser.feed(html)
+        parser.close()
+        text = "".join(parser.chunks)
+    except Exception:  # html.parser can still trip on broken markup; a crude strip beats losing the text
+        text = unescape(_TAG_PATTERN.sub("\n", html))
+    return _tidy_lines(text)
+
+
+# -- pure mapping -------------------------------------------------------------------------------------------------
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str | None:
+    """A non-empty stripped string, or None for anything else."""
+    if isinstance(value, str):
+        stripped = value.strip()
+        return stripped or None
+    return None
+
+
+def _identifier(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    return _text(value)
+
+
+def _unix(value: Any) -> datetime | None:
+    """Intercom timestamps are unix seconds; tolerate numeric strings, reject anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    try:
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _tag_names(conversation: Mapping[str, Any]) -> list[str]:
+    tags = conversation.get("tags")
+    items = _list(tags.get("tags")) if isinstance(tags, dict) else _list(tags)
+    names = []
+    for tag in items:
+        name = _text(tag.get("name")) if isinstance(tag, dict) else _text(tag)
+        if name is not None:
+            names.append(name)
+    return names
+
+
+def _customer_parts(conversation: Mapping[str, Any]) -> list[dict[str, Any]]:
+    parts_holder = conversation.get("conversation_parts")
+    if isinstance(parts_holder, dict):
+        return [part for part in _list(parts_holder.get("conversation_parts")) if isinstance(part, dict)]
+    return [part for part in _list(parts_holder) if isinstance(part, dict)]
+
+
+def _parts_count(conversation: Mapping[str, Any]) -> int:
+    holder = conversation.get("conversation_parts")
+    if isinstance(holder, dict):
+        total = holder.get("total_count")
+        if isinstance(total, int) and not isinstance(total, bool) and total >= 0:
+            return total
+    return len(_customer_parts(conversation))
+
+
+def _is_customer(author: Any) -> bool:
+    return isinstance(author, dict) and author.get("type") in CUSTOMER_AUTHOR_TYPES
+
+
+def customer_messages(conversation: Mapping[str, Any]) -> list[str]:
+    """The customer's own words in time order: the opening message if a customer wrote it, then their replies.
+
+    Notes are internal, and admin or bot parts are the company talking, so neither is feedback.
+    """
+    opened_at = _unix(conversation.get("created_at"))
+    timeline: list[tuple[float, int, str]] = []
+    source = _dict(conversation.get("source"))
+    if _is_customer(source.get("author")):
+        text = html_to_text(source.get("body") if isinstance(source.get("body"), str) else None)
+        if text:
+            timeline.append((opened_at.timestamp() if opened_at else -math.inf, 0, text))
+    for position, part in enumerate(_customer_parts(conversation), start=1):
+        part_type = part.get("part_type")
+        if isinstance(part_type, str) and part_type.startswith("note"):
+            continue
+        if not _is_customer(part.get("author")) or not isinstance(part.get("body"), str):
+            continue
+        text = html_to_text(part["body"])
+        if not text:
+            continue
+        moment = _unix(part.get("created_at"))
+        # A part without a time keeps its place after the ones before it.
+        when = moment.timestamp() if moment else (timeline[-1][0] if timeline else -math.inf)
+        timeline.append((when, position, text))
+    timeline.sort(key=lambda item: (item[0], item[1]))
+    return [text for _, _, text in timeline]
+
+
+def _company_plans(contact: Mapping[str, Any]) -> list[str]:
+    """Plan names of the contact's companies, when the payload includes them (lists of references do not)."""
+    companies = contact.get("companies")
+    if isinstance(companies, dict):
+        items = _list(companies.get("data")) or _list(companies.get("companies"))
+    else:
+        items = _list(companies)
+    plans = []
+    for company in items:
+        if not isinstance(company, dict):
+            continue
+        plan = company.get("plan")
+        name = _text(plan.get("name")) if isinstance(plan, dict) else _text(plan)
+        if name is not None:
+            plans.append(name)
+    return plans
+
+
+def _plan_text(value: Any) -> str | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return _text(value)
+
+
+def conversation_url(app_id: str | None, conversation_id: str) -> str | None:
+    if not app_id:
+        return None
+    return AGENT_UI_URL.format(app_id=app_id, conversation_id=conversation_id)
+
+
+def map_conversation(
+    conversation: dict[str, Any],
+    contact: dict[str, Any] | None,
+    *,
+    app_id: str | None,
+    rules: Rules,
+) -> NormalizedRecord:
+    """Turn an Intercom conversation (and its first contact, when known) into a feedback record.
+
+    `conversation` is the object from GET /conversations/{id}, a search result, or a webhook's `data.item`;
+    `contact` is the object from GET /contacts/{id} or None. `app_id` is the workspace's `id_code` (from GET /me or
+    a webhook's `app_id`), needed for the link to the inbox. Raises MappingError when the payload cannot be a record.
+    """
+    if not isinstance(conversation, dict):
+        raise MappingError(SOURCE, f"expected a conversation object, got {type(conversation).__name__}")
+    conversation_id = _identifier(conversation.get("id"))
+    if conversation_id is None:
+        raise MappingError(SOURCE, "conversation has no id")
+    created_at = _unix(conversation.get("created_at"))
+    updated_at = _unix(conversation.get("updated_at"))
+    if created_at is None:
+        created_at = updated_at
+    if created_at is None:
+        raise MappingError(SOURCE, f"conversation {conversation_id} has no valid created_at")
+    contact = contact if isinstance(contact, dict) else None
+
+    source = _dict(conversation.get("source"))
+    subject = source.get("subject")
+    title = _text(html_to_text(subject if isinstance(subject, str) else None)) or _text(
+        html_to_text(conversation.get("title") if isinstance(conversation.get("title"), str) else None)
+    )
+    content = "\n\n".join(customer_messages(conversation))
+
+    author = _dict(source.get("author"))
+    author_is_customer = _is_customer(author)
+    first_contact = next(
+        (c for c in _list(_dict(conversation.get("contacts")).get("contacts")) if isinstance(c, dict)), {}
+    )
+    contact_id = (
+        _identifier(contact.get("id") if contact else None)
+        or _identifier(first_contact.get("id"))
+        or (_identifier(author.get("id")) if author_is_customer else None)
+    )
+    # The opening message's author stands in for the contact only when a customer wrote it, never an admin.
+    customer_email = _text(contact.get("email") if contact else None) or (
+        _text(author.get("email")) if author_is_customer else None
+    )
+    customer_name = _text(contact.get("name") if contact else None) or (
+        _text(author.get("name")) if author_is_customer else None
+    )
+
+    plan_candidates: list[tuple[str, str | None]] = []
+    if contact:
+        plan_candidates.append(("plan", _plan_text(_dict(contact.get("custom_attributes")).get("plan"))))
+        plan_candidates.extend(("company plan", plan) for plan in _company_plans(contact))
+    tier = rules.tier(*plan_candidates)
+
+    tags = _tag_names(conversation)
+    category = rules.categorize(tags=tags, text=f"{title or ''}\n{content}".strip())
+
+    rating = _dict(conversation.get("conversation_rating")).get("rating")
+    metadata: dict[str, Any] = {
+        "state": _text(conversation.get("state")),
+        "priority": _text(conversation.get("priority")),
+        "tags": tags,
+        "url": conversation_url(app_id, conversation_id),
+        "updated_at": (updated_at or created_at).isoformat(),
+        "contact_id": contact_id,
+        "rating": rating if isinstance(rating, int) and not isinstance(rating, bool) else None,
+        "parts_count": _parts_count(conversation),
+        "source_type": _text(source.get("type")),
+        "category_reason": category.reason,
+        "tier_reason": tier.reason,
+    }
+    return NormalizedRecord(
+        source=SOURCE,
+        source_id=conversation_id,
+        title=title,
+        content=content,
+        customer_id=contact_id,
+        customer_email=customer_email,
+        customer_name=customer_name,
+        customer_tier=tier.value,
+        category=category.value,
+        created_at=created_at,
+        metadata=metadata,
+    )
+
+
+def conversation_from_notification(payload: Any) -> tuple[dict[str, Any], str | None]:
+    """The conversation object and app id_code from a webhook delivery (`{"app_id", "data": {"item": {...}}}`)."""
+    if not isinstance(payload, dict):
+        raise MappingError(SOURCE, "webhook payload is not an object")
+    item = _dict(payload.get("data")).get("item")
+    if not isinstance(item, dict):
+        raise MappingError(SOURCE, "webhook payload has no data.item")
+    return item, _identifier(payload.get("app_id"))
+
+
+def map_notification(payload: Any, *, rules: Rules, app_id: str | None = None) -> NormalizedRecord:
+    """Map a webhook delivery. Deliveries carry no contact object, and often only the newest conversation parts."""
+    conversation, delivered_app_id = conversation_from_notification(payload)
+    return map_conversation(conversation, None, app_id=app_id or delivered_app_id, rules=rules)
+
+
+# -- HTTP: errors and rate limits ---------------------------------------------------------------------------------
+
+
+def read_rate_limits(response: httpx.Response, wall_now: float) -> list[tuple[str, int | None, int, float]]:
+    """X-RateLimit-Limit/-Remaining/-Reset (reset is a unix time). A 429 always means the window is spent."""
+    headers = response.headers
+    limit = header_number(headers, "X-RateLimit-Limit")
+    remaining = header_number(headers, "X-RateLimit-Remaining")
+    reset_at = header_number(headers, "X-RateLimit-Reset")
+    if remaining is None and reset_at is None:
+        return []
+    if remaining is None or response.status_code == 429:
+        remaining = 0
+    # Without a reset time, assume Intercom's 10-second window.
+    seconds = max(0.0, reset_at - wall_now) if reset_at is not None else 10.0
+    return [
+        (
+            RATE_LIMIT_BUCKET,
+            int(limit) if limit is not None else None,
+            max(0, int(remaining)),
+            seconds,
+        )
+    ]
+
+
+def _error_codes(response: httpx.Response) -> list[tuple[str, str]]:
+    try:
+        body = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return []
+    errors = _list(body.get("errors")) if isinstance(body, dict) else []
+    return [
+        (str(error.get("code") or ""), str(error.get("message") or ""))
+        for error in errors
+        if isinstance(error, dict)
+    ]
+
+
+def _permission_for(path: str) -> str | None:
+    for endpoint in ENDPOINTS:
+        pattern = "^" + re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(endpoint.path)) + "$"
+        if re.match(pattern, path):
+            return endpoint.permission
+    return None
+
+
+def describe_error(response: httpx.Response) -> SourceError | None:
+    """Intercom's `error.list` bodies as errors a PM can act on. Never echoes request headers (the token)."""
+    status = response.status_code
+    codes = _error_codes(response)
+    code_names = {code for code, _ in codes}
+    vendor_message = next((message for _, message in codes if message), "")
+    detail = f" ({vendor_message})" if vendor_message else ""
+    if status == 401:
+        return SourceError(
+            ErrorKind.auth,
+            f"Intercom rejected the access token{detail}",
+            status=status,
+            hint=(
+                "Copy the access token again from the Developer Hub (your app → Authentication). If the workspace "
+                "is hosted in Europe or Australia, set the region to eu or au: a token only works in its region."
+            ),
+        )
+    if status == 403:
+        if "api_plan_restricted" in code_names:
+            return SourceError(
+                ErrorKind.forbidden,
+                f"this Intercom workspace's plan does not include API access{detail}",
+                status=status,
+                hint="Ask a workspace admin to enable API access on the Intercom plan.",
+            )
+        permission = _permission_for(_strip_prefix(_request_path(response)))
+        needed = (
+            f"the `{permission}` permission"
+            if permission
+            else "the `Read conversations` and `Read and list users and companies` permissions"
+        )
+        return SourceError(
+            ErrorKind.forbidden,
+            f"the Intercom access token lacks {needed}{detail}",
+            status=status,
+            hint=f"In the Developer Hub, open your app → Authentication → Edit, grant {needed}, then save the token.",
+        )
+    if status == 404:
+        if "application/json" not in response.headers.get("content-type", ""):
+            return SourceError(
+                ErrorKind.not_found,
+                "the Intercom API address was not found",
+                status=status,
+                hint="Check the region (us, eu or au) and the base URL.",
+            )
+        return SourceError(ErrorKind.not_found, f"Intercom could not find the requested object{detail}", status=status)
+    if status == 429:
+        return SourceError(
+            ErrorKind.rate_limited,
+            f"Intercom's rate limit for this app is used up{detail}",
+            status=status,
+            hint="Other apps may share this workspace's limit; wait a minute and sync again.",
+        )
+    if status >= 500:
+        return SourceError(ErrorKind.server, f"Intercom's servers failed to answer{detail}", status=status)
+    return None
+
+
+def _request_path(response: httpx.Response) -> str:
+    try:
+        return response.request.url.path
+    except RuntimeError:  # a response built without a request (as in unit tests)
+        return ""
+
+
+_PREFIXES_TO_IGNORE = re.compile(r"^.*?(?=/(?:me|conversations|contacts)(?:/|$))")
+
+
+def _strip_prefix(path: str) -> str:
+    """The API path without whatever prefix the base URL adds (the emulator serves Intercom under /intercom)."""
+    return _PREFIXES_TO_IGNORE.sub("", path, count=1)
+
+
+# -- cursor -------------------------------------------------------------------------------------------------------
+
+_CURSOR_KEYS = frozenset({"updated_after", "updated_before", "starting_after", "high_water"})
+
+
+@dataclass(frozen=True)
+class SearchCursor:
+    """Where a sync stands: the `updated_at` window of the query, the position in it, and the newest change seen."""
+
+    updated_after: int
+    updated_before: int | None
+    starting_after: str | None
+    high_water: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "updated_after": self.updated_after,
+            "updated_before": self.updated_before,
+            "starting_after": self.starting_after,
+            "high_water": self.high_water,
+        }
+
+    @classmethod
+    def parse(cls, cursor: Any) -> SearchCursor:
+        def bad(reason: str) -> SourceError:
+            return SourceError(
+                ErrorKind.client,
+                f"the saved Intercom sync position is not valid ({reason}); reset the Intercom sync state to start over",
+                source=SOURCE,
+            )
+
+        if not isinstance(cursor, dict):
+            raise bad("not an object")
+        keys = set(cursor)
+        if keys != _CURSOR_KEYS:
+            missing = sorted(_CURSOR_KEYS - keys)
+            unknown = sorted(str(key) for key in keys - _CURSOR_KEYS)
+            raise bad(f"missing {missing}, unknown {unknown}")
+
+        def whole(name: str, *, optional: bool = False) -> int | None:
+            value = cursor[name]
+            if value is None and optional:
+                return None
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise bad(f"`{name}` must be a non-negative integer")
+            return value
+
+        starting_after = cursor["starting_after"]
+        if starting_after is not None and not (isinstance(starting_after, str) and starting_after):
+            raise bad("`starting_after` must be a string or null")
+        updated_after = whole("updated_after")
+        updated_before = whole("updated_before", optional=True)
+        high_water = whole("high_water")
+        if starting_after is not None and updated_before is None:
+            raise bad("`starting_after` belongs to a query with an upper bound")
+        assert updated_after is not None and high_water is not None
+        return cls(updated_after, updated_before, starting_after, high_water)
+
+
+# -- the integration ----------------------------------------------------------------------------------------------
+
+
+@register
+class IntercomIntegration(BaseIntegration):
+    """Conversations from one Intercom workspace."""
+
+    name = "intercom"
+    display_name = "Intercom"
+    required_fields = ("access_token",)
+    optional_fields = ("region", "base_url")
+    # Each search page fans out into one call per conversation (plus uncached contacts); the per-app limit is
+    # thousands a minute, so a handful in flight keeps a sync fast without bursting it.
+    max_concurrency = 8
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        *,
+        clock: Callable[[], float] | None = None,
+        **options: Any,
+    ):
+        super().__init__(config, **options)
+        region = self.config.get("region") or "us"
+        if not isinstance(region, str) or region.lower() not in REGION_BASE_URLS:
+            raise ConfigError(
+                self.name, ["region"], f"{self.name}: region must be one of {', '.join(REGION_BASE_URLS)}"
+            )
+        self.region = region.lower()
+        self._clock = clock or time.time
+        # The workspace's id_code, learned from GET /me; it is part of every inbox link.
+        self.app_id: str | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self.config.get("base_url") or os.environ.get(BASE_URL_ENV) or REGION_BASE_URLS[self.region]
+
+    def client(self) -> HttpClient:
+        return self._http_client(
+            base_url=self.base_url,
+            headers={
+                "Authorization": f"Bearer {self.config['access_token']}",
+                "Accept": "application/json",
+                "Intercom-Version": INTERCOM_VERSION,
+            },
+            rate_limit_reader=read_rate_limits,
+            describe_error=describe_error,
+        )
+
+    async def _connection_probe(self, client: HttpClient) -> tuple[str, dict[str, Any]]:
+        me = await client.get_json(ME.url(), bucket=ME.bucket)
+        if not isinstance(me, dict) or not isinstance(me.get("app"), dict):
+            raise SourceError(
+                ErrorKind.bad_response,
+                "the server did not answer GET /me like Intercom's API",
+                hint="Check the region and the base URL.",
+                source=self.name,
+            )
+        app = me["app"]
+        self.app_id = _identifier(app.get("id_code"))
+        app_name = _text(app.get("name"))
+        admin_email = _text(me.get("email"))
+        if app_name and admin_email:
+            account = f"{app_name} ({admin_email})"
+        else:
+            account = app_name or admin_email or "an Intercom workspace"
+        details = {
+            "app_id": self.app_id,
+            "app_name": app_name,
+            "region": _text(app.get("region")),
+            "admin_email": admin_email,
+        }
+        return account, details
+
+    async def _learn_app_id(self, client: HttpClient) -> None:
+        try:
+            await self._connection_probe(client)
+        except SourceError as error:
+            # Links are a convenience; a token that cannot read /me may still read conversations.
+            if error.kind not in (ErrorKind.forbidden, ErrorKind.not_found, ErrorKind.bad_response):
+                raise
+            logger.warning("intercom: could not read the workspace id, records will have no inbox link: %s", error)
+
+    async def iter_pages(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        cursor: dict[str, Any] | None = None,
+    ) -> AsyncIterator[Page]:
+        position = SearchCursor.parse(cursor) if cursor is not None else None
+        if position is None:
+            # A conversation is updated no earlier than it is created, so changes since `start` cover it.
+            floor = max(0, math.floor(start.timestamp()) - 1) if start is not None else 0
+            position = SearchCursor(floor, None, None, floor)
+        # The upper bound is "now", fixed for the whole run (and stored in mid-run cursors so a resumed run asks the
+        # same question). It is not `end`: a conversation created before `end` may be updated after it.
+        updated_before = position.updated_before
+        if updated_before is None:
+            updated_before = math.floor(self._clock())
+        contacts: dict[str, asyncio.Task[dict[str, Any] | None]] = {}
+        mapping_errors: list[str] = []
+        async with self.client() as client:
+            try:
+                if self.app_id is None:
+                    await self._learn_app_id(client)
+                async for page in self._search_pages(
+                    client, position, updated_before, start, end, contacts, mapping_errors
+                ):
+                    yield page
+            finally:
+                await _cancel_pending(contacts.values())
+                self.last_stats = {
+                    **client.stats.as_dict(),
+                    "contacts_fetched": len(contacts),
+                    "mapping_errors": mapping_errors[:20],
+                }
+
+    async def _search_pages(
+        self,
+        client: HttpClient,
+        position: SearchCursor,
+        updated_before: int,
+        start: datetime | None,
+        end: datetime | None,
+        contacts: dict[str, asyncio.Task[dict[str, Any] | None]],
+        mapping_errors: list[str],
+    ) -> AsyncIterator[Page]:
+        starting_after = position.starting_after
+        high_water = position.high_water
+        if position.updated_after >= updated_before:
+            # Nothing can have changed inside an empty window (a cursor from the future): keep the cursor as it is.
+            yield Page([], position.as_dict(), 0)
+            return
+        while True:
+            body = await client.get_json(
+                SEARCH_CONVERSATIONS.url(),
+                method=SEARCH_CONVERSATIONS.method,
+                json_body=search_body(position.updated_after, updated_before, starting_after),
+                bucket=SEARCH_CONVERSATIONS.bucket,
+            )
+            if not isinstance(body, dict) or not isinstance(body.get("conversations", []), list):
+                raise SourceError(
+                    ErrorKind.bad_response,
+                    "the conversation search answered without a list of conversations",
+                    source=self.name,
+                )
+            found = [item for item in body.get("conversations", []) if isinstance(item, dict)]
+            for item in found:
+                changed = _unix(item.get("updated_at"))
+                if changed is not None:
+                    high_water = max(high_water, math.floor(changed.timestamp()))
+            wanted = [item for item in found if _wanted(item, start, end)]
+            details = await _gather_or_cancel(
+                self._full_conversation(client, item, contacts) for item in wanted
+            )
+            records = []
+            for conversation, contact in details:
+                if conversation is None:
+                    continue
+                try:
+                    record = map_conversation(conversation, contact, app_id=self.app_id, rules=self.rules)
+                except MappingError as error:
+                    logger.warning("%s", error)
+                    mapping_errors.append(str(error))
+                    continue
+                if in_range(record.created_at, start, end):
+                    records.append(record)
+
+            next_after = _next_starting_after(body)
+            total = body.get("total_count")
+            vendor_total = total if isinstance(total, int) and not isinstance(total, bool) else None
+            if next_after is None:
+                # Continue from just below the newest change seen, so a conversation changed again within that
+                # same second is fetched again (the store dedupes it) rather than skipped.
+                final = SearchCursor(max(position.updated_after, high_water - 1), None, None, high_water)
+                yield Page(records, final.as_dict(), vendor_total)
+                return
+            if next_after == starting_after:
+                raise SourceError(
+                    ErrorKind.bad_response,
+                    "the conversation search returned the same page cursor twice",
+                    source=self.name,
+                )
+            starting_after = next_after
+            middle = SearchCursor(position.updated_after, updated_before, starting_after, high_water)
+            yield Page(records, middle.as_dict(), vendor_total)
+
+    async def _full_conversation(
+        self,
+        client: HttpClient,
+        item: dict[str, Any],
+        contacts: dict[str, asyncio.Task[dict[str, Any] | None]],
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """The conversation with all its parts, and its first contact (None when it has none or it was deleted)."""
+        conversation_id = _identifier(item.get("id"))
+        if conversation_id is None:
+            return item, None  # the mapper reports it
+        try:
+            conversation = await client.get_json(
+                CONVERSATION.url(conversation_id=conversation_id), bucket=CONVERSATION.bucket
+            )
+        except SourceError as error:
+            if error.kind is ErrorKind.not_found:
+                logger.info("intercom: conversation %s was deleted during the sync", conversation_id)
+                return None, None
+            raise
+        if not isinstance(conversation, dict):
+            raise SourceError(
+                ErrorKind.bad_response,
+                f"GET /conversations/{conversation_id} did not answer with a conversation",
+                source=self.name,
+            )
+        contact_id = _first_contact_id(conversation) or _first_contact_id(item)
+        if contact_id is None:
+            return conversation, None
+        task = contacts.get(contact_id)
+        if task is None:
+            task = asyncio.ensure_future(self._contact(client, contact_id))
+            contacts[contact_id] = task
+        # Shielded: several conversations may wait on one contact, and one waiter's cancellation must not end it.
+        return conversation, await asyncio.shield(task)
+
+    async def _contact(self, client: HttpClient, contact_id: str) -> dict[str, Any] | None:
+        try:
+            contact = await client.get_json(CONTACT.url(contact_id=contact_id), bucket=CONTACT.bucket)
+        except SourceError as error:
+            if error.kind is ErrorKind.not_found:
+                return None  # deleted or merged: the conversation still maps from its own fields
+            raise
+        return contact if isinstance(contact, dict) else None
+
+
+def _first_contact_id(conversation: Mapping[str, Any]) -> str | None:
+    for contact in _list(_dict(conversation.get("contacts")).get("contacts")):
+        if isinstance(contact, dict):
+            contact_id = _identifier(contact.get("id"))
+            if contact_id is not None:
+                return contact_id
+    return None
+
+
+def _wanted(item: Mapping[str, Any], start: datetime | None, end: datetime | None) -> bool:
+    """Skip the detail calls for conversations created outside the range; keep the ones we cannot judge."""
+    created = _unix(item.get("created_at"))
+    return created is None or in_range(created, start, end)
+
+
+def _next_starting_after(body: Mapping[str, Any]) -> str | None:
+    next_page = _dict(_dict(body.get("pages")).get("next"))
+    return _text(next_page.get("starting_after"))
+
+
+async def _gather_or_cancel(coroutines: Iterable[Awaitable[Any]]) -> list[Any]:
+    """Run concurrently (the client's semaphore bounds the requests); on the first failure, stop the rest."""
+    tasks = [asyncio.ensure_future(coroutine) for coroutine in coroutines]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        await _cancel_pending(tasks)
+        raise
+
+
+async def _cancel_pending(tasks: Iterable[asyncio.Future[Any]]) -> None:
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+    for task in tasks:
+        # Mark failures as seen so asyncio does not report them as never retrieved.
+        if task.done() and not task.cancelled():
+            task.exception()

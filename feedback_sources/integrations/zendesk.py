@@ -1,0 +1,786 @@
+"""Zendesk Support: tickets from the cursor-based incremental export, mapped to normalized records.
+
+The export is Zendesk's bulk-sync endpoint: one request returns up to 1000 tickets changed since a point in time,
+with the users they reference side-loaded, and an opaque `after_cursor` that is also where the next sync resumes.
+It has its own, much tighter rate limit (10 requests a minute), so it is paced on a bucket of its own.
+The export is ordered by update time, so a date range on *created* time is applied here, on the client side.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from html.parser import HTMLParser
+from typing import Any, Literal
+
+import httpx
+
+from ..models import MappingError, NormalizedRecord
+from ..rules import Rules
+from .base import BaseIntegration, ConfigError, Page, in_range, parse_iso, register
+from .http import ErrorKind, HttpClient, SourceError, header_number, utc_from_unix
+
+logger = logging.getLogger("feedback_sources.integrations.zendesk")
+
+SOURCE = "zendesk"
+DEFAULT_BASE_URL = "https://{subdomain}.zendesk.com"
+BASE_URL_ENV = "ZENDESK_BASE_URL"
+
+# Zendesk refuses (422) a start_time less than a minute old and never returns the most recent minute anyway.
+START_TIME_MARGIN_SECONDS = 61
+# Account-wide limits are per minute; used when a response gives no reset time.
+ACCOUNT_WINDOW_SECONDS = 60.0
+
+INCREMENTAL_BUCKET = "incremental_exports"
+ACCOUNT_BUCKET = "default"
+
+
+# -- endpoints as data -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One API call: where it goes, its fixed parameters, how it pages and which rate-limit bucket it spends."""
+
+    path: str
+    params: Mapping[str, str | int] = field(default_factory=dict)
+    paging: Literal["none", "export_cursor"] = "none"
+    bucket: str = ACCOUNT_BUCKET
+
+
+CURRENT_USER = Endpoint(path="/api/v2/users/me.json")
+
+TICKET_EXPORT = Endpoint(
+    path="/api/v2/incremental/tickets/cursor.json",
+    # Side-loads cost nothing extra: they ride on the same request and carry the requester's name, email and plan.
+    params={"include": "users,organizations", "per_page": 1000, "exclude_deleted": "true"},
+    paging="export_cursor",
+    bucket=INCREMENTAL_BUCKET,
+)
+
+# Spends one account-wide request (not an export one); only asked for on unbounded full syncs, where it is exact.
+TICKET_COUNT = Endpoint(path="/api/v2/tickets/count.json")
+
+
+# -- HTML to plain text ------------------------------------------------------------------------------------------------
+
+_BLOCK_TAGS = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "dd", "div", "dl", "dt", "fieldset", "figcaption", "figure",
+        "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre",
+        "section", "table", "tbody", "thead", "tfoot", "tr", "ul",
+    }
+)  # fmt: skip
+_HIDDEN_TAGS = frozenset({"script", "style", "head", "title", "template", "noscript", "iframe", "object", "svg"})
+_LOOKS_LIKE_HTML = re.compile(
+    r"<(?:[a-zA-Z][a-zA-Z0-9-]*(?:\s[^<>]*)?/?|/[a-zA-Z][a-zA-Z0-9-]*\s*)>|<!--|&(?:[a-zA-Z]{2,8}|#\d{1,7}|#x[0-9a-fA-F]{1,6});"
+)
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self._parts: list[str] = []
+        self._hidden_depth = 0
+        self._pre_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _HIDDEN_TAGS:
+            self._hidden_depth += 1
+        elif tag == "br":
+            self._parts.append("\n")
+        elif tag in _BLOCK_TAGS:
+            self._parts.append("\n\n" if tag not in {"li", "tr", "dt", "dd"} else "\n")
+            if tag == "li":
+                self._parts.append("- ")
+            if tag == "pre":
+                self._pre_depth += 1
+        elif tag in {"td", "th"}:
+            self._parts.append(" ")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        # <script/> opens nothing, so it must not start hiding what follows.
+        if tag == "br":
+            self._parts.append("\n")
+        elif tag in _BLOCK_TAGS:
+            self._parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _HIDDEN_TAGS:
+            self._hidden_depth = max(0, self._hidden_depth - 1)
+        elif tag in _BLOCK_TAGS:
+            self._parts.append("\n\n" if tag not in {"li", "tr", "dt", "dd"} else "\n")
+            if tag == "pre":
+                self._pre_depth = max(0, self._pre_depth - 1)
+
+    def handle_data(self, data: str) -> None:
+        if self._hidden_depth:
+            return
+        if self._pre_depth:
+            self._parts.append(data)
+        else:
+            # Outside <pre>, source line breaks and runs of spaces are layout, not content.
+            self._parts.append(re.sub(r"\s+", " ", data))
+
+    def text(self) -> str:
+        joined = "".join(self._parts).replace("\xa0", " ")
+        lines = [line.strip() for line in joined.split("\n")]
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def html_to_text(value: str) -> str:
+    """Plain text from an HTML fragment: paragraphs and line breaks kept, entities decoded, tags and scripts gone.
+
+    Text that has no tags or entities is returned unchanged apart from surrounding whitespace, so plain-text bodies
+    (Zendesk's `description` usually is one) keep their exact line breaks.
+    """
+    if not _LOOKS_LIKE_HTML.search(value):
+        return value.strip()
+    extractor = _TextExtractor()
+    extractor.feed(value)
+    extractor.close()
+    return extractor.text()
+
+
+# -- pure mapping ------------------------------------------------------------------------------------------------------
+
+SEVERITY_BY_PRIORITY: dict[str, str] = {"urgent": "critical", "high": "high", "normal": "medium", "low": "low"}
+
+# Custom user/organization fields that commonly hold the customer's plan, most specific first.
+PLAN_FIELD_KEYS: tuple[str, ...] = ("plan", "tier", "subscription")
+
+
+def _text(value: Any) -> str | None:
+    """A stripped, non-empty string, or None for anything else."""
+    if isinstance(value, str):
+        stripped = value.strip()
+        return stripped or None
+    return None
+
+
+def _lower_text(value: Any) -> str | None:
+    text = _text(value)
+    return text.lower() if text is not None else None
+
+
+def _identifier(value: Any) -> str | None:
+    """A Zendesk id as a string. The export sends integers, event webhooks send strings; "0" means 'none' there."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value) if value != 0 else None
+    text = _text(value)
+    if text is None or text == "0":
+        return None
+    return text
+
+
+def _ticket_id(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    return _text(value)
+
+
+def _lookup(table: Mapping[Any, Any] | None, key: str | None) -> dict[str, Any]:
+    """Find a side-loaded object by id whether the table is keyed by int (the export) or by str."""
+    if not table or key is None:
+        return {}
+    found = table.get(key)
+    if found is None and key.isdigit():
+        found = table.get(int(key))
+    return found if isinstance(found, dict) else {}
+
+
+def _moment(value: Any) -> datetime | None:
+    """A UTC datetime from an ISO 8601 string or unix seconds; None when absent or unreadable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        try:
+            return utc_from_unix(value)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, str):
+        return parse_iso(value.strip())
+    return None
+
+
+def _tags(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        return []
+    return [tag.strip() for tag in value if isinstance(tag, str) and tag.strip()]
+
+
+def _plan_candidates(user: Mapping[str, Any], organization: Mapping[str, Any]) -> list[tuple[str, str | None]]:
+    candidates: list[tuple[str, str | None]] = []
+    for owner, fields in (
+        ("requester", user.get("user_fields")),
+        ("organization", organization.get("organization_fields")),
+    ):
+        if isinstance(fields, dict):
+            for key in PLAN_FIELD_KEYS:
+                value = fields.get(key)
+                if isinstance(value, str) and value.strip():
+                    candidates.append((f"{owner} {key}", value.strip()))
+    # Last resort: organizations are often named after the plan tier they bought ("Acme — Enterprise").
+    organization_name = _text(organization.get("name"))
+    if organization_name:
+        candidates.append(("organization name", organization_name))
+    return candidates
+
+
+def ticket_url(subdomain: str, ticket_id: str) -> str:
+    """The ticket in Zendesk's agent UI."""
+    return f"https://{subdomain}.zendesk.com/agent/tickets/{ticket_id}"
+
+
+def is_deleted(ticket: Mapping[str, Any]) -> bool:
+    """Deleted tickets are not feedback; the sync and the webhook receiver both skip them."""
+    return _lower_text(ticket.get("status")) == "deleted"
+
+
+def map_ticket(
+    ticket: dict[str, Any],
+    users_by_id: Mapping[Any, dict[str, Any]],
+    *,
+    subdomain: str,
+    rules: Rules,
+    organizations_by_id: Mapping[Any, dict[str, Any]] | None = None,
+) -> NormalizedRecord:
+    """Map one Zendesk ticket (an export row, or the `detail` of a ticket event webhook) to a record.
+
+    `users_by_id` and `organizations_by_id` are the side-loaded users and organizations keyed by id; the requester's
+    name, email and plan come from them and are None when the requester was not side-loaded.
+    Raises MappingError when the ticket has no usable id or no readable creation time. Pure: no I/O.
+    """
+    if not isinstance(ticket, Mapping):
+        raise MappingError(SOURCE, f"a ticket must be a JSON object, not {type(ticket).__name__}")
+    ticket_id = _ticket_id(ticket.get("id"))
+    if ticket_id is None:
+        raise MappingError(SOURCE, "ticket without an id")
+
+    created_at = _moment(ticket.get("created_at"))
+    updated_at = _moment(ticket.get("updated_at"))
+    if created_at is None:
+        # A webhook may carry only the update time; it still places the ticket in time.
+        created_at = updated_at
+    if created_at is None:
+        raise MappingError(SOURCE, f"ticket {ticket_id} has no readable created_at")
+    if updated_at is None:
+        updated_at = created_at
+
+    title = _text(ticket.get("subject")) or _text(ticket.get("raw_subject"))
+    description = ticket.get("description")
+    content = html_to_text(description) if isinstance(description, str) else ""
+
+    requester_id = _identifier(ticket.get("requester_id"))
+    requester = _lookup(users_by_id, requester_id)
+    organization_id = _identifier(ticket.get("organization_id")) or _identifier(requester.get("organization_id"))
+    organization = _lookup(organizations_by_id, organization_id)
+
+    priority = _lower_text(ticket.get("priority"))
+    ticket_type = _lower_text(ticket.get("type"))
+    tags = _tags(ticket.get("tags"))
+    via = ticket.get("via")
+    via_channel = _text(via.get("channel")) if isinstance(via, dict) else None
+    rating = ticket.get("satisfaction_rating")
+    rating = rating if isinstance(rating, dict) else {}
+
+    category = rules.categorize(tags=tags, vendor_type=ticket_type, text=f"{title or ''}\n{content}")
+    tier = rules.tier(*_plan_candidates(requester, organization))
+
+    try:
+        return NormalizedRecord(
+            source=SOURCE,
+            source_id=ticket_id,
+            title=title,
+            content=content,
+            customer_id=requester_id,
+            customer_email=_text(requester.get("email")),
+            customer_name=_text(requester.get("name")),
+            customer_tier=tier.value,
+            category=category.value,
+            created_at=created_at,
+            metadata={
+                "status": _lower_text(ticket.get("status")),
+                "priority": priority,
+                "severity": SEVERITY_BY_PRIORITY.get(priority) if priority else None,
+                "type": ticket_type,
+                "via_channel": via_channel,
+                "tags": tags,
+                "url": ticket_url(subdomain, ticket_id),
+                "updated_at": updated_at.isoformat(),
+                "requester_id": requester_id,
+                "organization_id": organization_id,
+                "organization_name": _text(organization.get("name")),
+                "satisfaction": _lower_text(rating.get("score")),
+                "satisfaction_comment": _text(rating.get("comment")),
+                "category_reason": category.reason,
+                "tier_reason": tier.reason,
+            },
+        )
+    except ValueError as error:  # pydantic's ValidationError is a ValueError
+        raise MappingError(SOURCE, f"ticket {ticket_id} could not be normalized: {error}") from error
+
+
+def index_by_id(items: Any) -> dict[int | str, dict[str, Any]]:
+    """Side-loaded objects (`users`, `organizations`) keyed by id; malformed entries are ignored."""
+    table: dict[int | str, dict[str, Any]] = {}
+    if not isinstance(items, list):
+        return table
+    for item in items:
+        if isinstance(item, dict):
+            key = item.get("id")
+            if isinstance(key, int | str) and not isinstance(key, bool):
+                table[key] = item
+    return table
+
+
+# -- rate limits and errors --------------------------------------------------------------------------------------------
+
+_LIMIT_FIELD = re.compile(r"\s*([a-zA-Z_]+)\s*=\s*(-?\d+(?:\.\d+)?)\s*")
+
+
+def parse_limit_header(value: str) -> dict[str, float]:
+    """`total=10; remaining=9; resets=42` → {"total": 10.0, "remaining": 9.0, "resets": 42.0}."""
+    fields: dict[str, float] = {}
+    for part in value.split(";"):
+        match = _LIMIT_FIELD.fullmatch(part)
+        if match:
+            fields[match.group(1).lower()] = float(match.group(2))
+    return fields
+
+
+def read_rate_limits(response: httpx.Response, wall_now: float) -> list[tuple[str, int | None, int, float]]:
+    """The account bucket and the incremental-export bucket, from whichever headers the response carries.
+
+    Account: `ratelimit-limit/-remaining/-reset` (newer) or `X-Rate-Limit`/`X-Rate-Limit-Remaining` (older, no
+    reset: assume the minute window). Export: `Zendesk-RateLimit-incremental-exports` (and its `-cursor` variant)
+    with `total=..; remaining=..; resets=..`.
+    """
+    headers = response.headers
+    windows: list[tuple[str, int | None, int, float]] = []
+
+    remaining = header_number(headers, "ratelimit-remaining")
+    if remaining is None:
+        remaining = header_number(headers, "X-Rate-Limit-Remaining")
+    if remaining is not None:
+        limit = header_number(headers, "ratelimit-limit")
+        if limit is None:
+            limit = header_number(headers, "X-Rate-Limit")
+        reset = header_number(headers, "ratelimit-reset")
+        windows.append(
+            (
+                ACCOUNT_BUCKET,
+                int(limit) if limit is not None else None,
+                max(0, int(remaining)),
+                max(0.0, reset) if reset is not None else ACCOUNT_WINDOW_SECONDS,
+            )
+        )
+
+    export_windows = []
+    for name, value in headers.items():
+        if name.lower().startswith("zendesk-ratelimit-incremental-exports"):
+            fields = parse_limit_header(value)
+            if "remaining" in fields:
+                export_windows.append(
+                    (
+                        INCREMENTAL_BUCKET,
+                        int(fields["total"]) if "total" in fields else None,
+                        max(0, int(fields["remaining"])),
+                        max(0.0, fields.get("resets", ACCOUNT_WINDOW_SECONDS)),
+                    )
+                )
+    if export_windows:
+        # Two variants may both be present; the stricter one decides.
+        windows.append(min(export_windows, key=lambda window: window[2]))
+    return windows
+
+
+def _vendor_message(response: httpx.Response) -> str:
+    """A short human message from Zendesk's several error shapes, or '' when the body says nothing useful."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    error = body.get("error")
+    description = body.get("description")
+    if isinstance(error, dict):
+        parts = [error.get("title"), error.get("message")]
+    else:
+        parts = [error, description]
+    errors = body.get("errors")
+    if isinstance(errors, list):
+        for item in errors[:3]:
+            if isinstance(item, dict):
+                parts.extend([item.get("title"), item.get("detail")])
+    texts = [part.strip() for part in parts if isinstance(part, str) and part.strip()]
+    return ": ".join(dict.fromkeys(texts))[:300]
+
+
+def _is_json(response: httpx.Response) -> bool:
+    try:
+        response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return True
+
+
+def describe_error(response: httpx.Response) -> SourceError | None:
+    """Zendesk's error responses as typed errors a product manager can act on."""
+    status = response.status_code
+    said = _vendor_message(response)
+    detail = f" (Zendesk said: {said})" if said else ""
+    if status == 401:
+        return SourceError(
+            ErrorKind.auth,
+            f"Zendesk did not accept the email and API token{detail}",
+            status=status,
+            hint="Check the email of the Zendesk user and the API token (Admin Center → Apps and integrations → "
+            "Zendesk API), and that token access is enabled.",
+        )
+    if status == 403:
+        return SourceError(
+            ErrorKind.forbidden,
+            f"Zendesk refused the request for this user{detail}",
+            status=status,
+            hint="The incremental ticket export needs an admin's API token; use an admin's email and token.",
+        )
+    if status == 404:
+        return SourceError(
+            ErrorKind.wrong_subdomain,
+            "Zendesk has no help desk at this address" + ("" if _is_json(response) else " (the answer was not JSON)"),
+            status=status,
+            hint="Check the subdomain: for https://acme.zendesk.com it is `acme`.",
+        )
+    if status == 422:
+        return SourceError(
+            ErrorKind.client,
+            f"Zendesk refused the export parameters{detail}",
+            status=status,
+            hint="The export start time must be more than a minute in the past; try the sync again.",
+        )
+    if status == 429:
+        return SourceError(
+            ErrorKind.rate_limited,
+            f"Zendesk kept rate limiting the requests{detail}",
+            status=status,
+            hint="The ticket export allows 10 requests a minute; wait a minute and sync again.",
+        )
+    if status >= 500:
+        return SourceError(
+            ErrorKind.server,
+            f"Zendesk's servers kept failing{detail}",
+            status=status,
+            hint="Try again later or check https://status.zendesk.com.",
+        )
+    if 400 <= status < 500:
+        return SourceError(ErrorKind.client, f"Zendesk refused the request{detail}", status=status)
+    return None
+
+
+# -- configuration -----------------------------------------------------------------------------------------------------
+
+_SUBDOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def normalize_subdomain(value: str) -> str:
+    """Accept `acme`, `acme.zendesk.com` or `https://acme.zendesk.com/agent` and return `acme`."""
+    text = value.strip().lower()
+    text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text)
+    text = text.split("/", 1)[0]
+    if text.endswith(".zendesk.com"):
+        text = text[: -len(".zendesk.com")]
+    if not _SUBDOMAIN.fullmatch(text):
+        raise ConfigError(
+            SOURCE,
+            ["subdomain"],
+            f"{SOURCE}: the subdomain must be the first part of your Zendesk address (for https://acme.zendesk.com "
+            "it is `acme`)",
+        )
+    return text
+
+
+# -- the export cursor -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportPosition:
+    """Where the export resumes: Zendesk's opaque cursor when we have one, else a unix start time.
+
+    `start_time` is also a watermark (the newest ticket update seen), so a position without a cursor still
+    resumes at the right time; tickets tied with it come again, which the store dedupes.
+    """
+
+    after_cursor: str | None
+    start_time: int
+
+    def as_cursor(self) -> dict[str, Any]:
+        return {"after_cursor": self.after_cursor, "start_time": self.start_time}
+
+    @classmethod
+    def from_cursor(cls, cursor: Any) -> ExportPosition:
+        problem = None
+        if not isinstance(cursor, Mapping):
+            problem = f"expected an object, got {type(cursor).__name__}"
+        elif "after_cursor" not in cursor or "start_time" not in cursor:
+            problem = f"expected keys after_cursor and start_time, got {sorted(map(str, cursor))}"
+        elif not (cursor["after_cursor"] is None or (isinstance(cursor["after_cursor"], str) and cursor["after_cursor"])):
+            problem = "after_cursor must be a non-empty string or null"
+        elif isinstance(cursor["start_time"], bool) or not isinstance(cursor["start_time"], int) or cursor["start_time"] < 0:
+            problem = "start_time must be a non-negative integer (unix seconds)"
+        if problem:
+            raise SourceError(
+                ErrorKind.client,
+                f"the saved Zendesk sync position is corrupted ({problem}); reset it to run a full sync",
+                source=SOURCE,
+            )
+        return cls(after_cursor=cursor["after_cursor"], start_time=cursor["start_time"])
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """Range bounds without a timezone are taken as UTC, like every time Zendesk sends."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=timezone.utc)
+    return moment
+
+
+def _ticket_watermark(ticket: Mapping[str, Any]) -> int | None:
+    """When the export last saw this ticket change: `generated_timestamp`, else `updated_at`."""
+    stamp = ticket.get("generated_timestamp")
+    if isinstance(stamp, int) and not isinstance(stamp, bool) and stamp >= 0:
+        return stamp
+    moment = _moment(ticket.get("updated_at"))
+    return int(moment.timestamp()) if moment is not None and moment.timestamp() >= 0 else None
+
+
+def _export_body(body: Any) -> tuple[list[Any], list[Any], list[Any], str | None, bool]:
+    """Validate one export page: (tickets, users, organizations, after_cursor, end_of_stream)."""
+
+    def bad(reason: str) -> SourceError:
+        return SourceError(
+            ErrorKind.bad_response, f"the ticket export answered an unexpected page ({reason})", source=SOURCE
+        )
+
+    if not isinstance(body, dict):
+        raise bad("not a JSON object")
+    tickets = body.get("tickets")
+    if not isinstance(tickets, list):
+        raise bad("no `tickets` list")
+    end_of_stream = body.get("end_of_stream")
+    if not isinstance(end_of_stream, bool):
+        raise bad("no `end_of_stream` flag")
+    after_cursor = body.get("after_cursor")
+    if after_cursor is not None and not (isinstance(after_cursor, str) and after_cursor):
+        raise bad("`after_cursor` is not a string")
+    users = body.get("users") if isinstance(body.get("users"), list) else []
+    organizations = body.get("organizations") if isinstance(body.get("organizations"), list) else []
+    return tickets, users, organizations, after_cursor, end_of_stream
+
+
+# -- the integration ---------------------------------------------------------------------------------------------------
+
+
+@register
+class ZendeskIntegration(BaseIntegration):
+    """Zendesk Support tickets through the cursor-based incremental export.
+
+    Cursor: {"after_cursor": str | None, "start_time": int}. `after_cursor` is Zendesk's own and wins when set;
+    `start_time` (unix seconds) is where a first export starts and the newest ticket update seen so far.
+    """
+
+    name = "zendesk"
+    display_name = "Zendesk Support"
+    required_fields = ("subdomain", "email", "api_token")
+    optional_fields = ("base_url",)
+    max_concurrency = 1  # one export stream, read in order
+
+    def __init__(self, config: dict[str, Any], *, wall_clock: Callable[[], float] = time.time, **options: Any):
+        super().__init__(config, **options)
+        self.subdomain = normalize_subdomain(self.config["subdomain"])
+        self._wall_clock = wall_clock
+
+    @property
+    def base_url(self) -> str:
+        template = self.config.get("base_url") or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        return template.replace("{subdomain}", self.subdomain).rstrip("/")
+
+    def client(self) -> HttpClient:
+        return self._http_client(
+            base_url=self.base_url,
+            headers={"Accept": "application/json"},
+            auth=httpx.BasicAuth(f"{self.config['email']}/token", str(self.config["api_token"])),
+            rate_limit_reader=read_rate_limits,
+            describe_error=self._describe_error,
+        )
+
+    def _describe_error(self, response: httpx.Response) -> SourceError | None:
+        error = describe_error(response)
+        if error is not None:
+            # Error bodies never echo the token, but a message must not carry it even if one did.
+            token = str(self.config.get("api_token") or "")
+            if token and token in error.message:
+                error.message = error.message.replace(token, "[redacted]")
+        return error
+
+    async def _connection_probe(self, client: HttpClient) -> tuple[str, dict[str, Any]]:
+        response = await client.request("GET", CURRENT_USER.path, bucket=CURRENT_USER.bucket)
+        if 300 <= response.status_code < 400:
+            # An unknown subdomain is redirected to Zendesk's marketing site rather than answered.
+            raise SourceError(
+                ErrorKind.wrong_subdomain,
+                f"{self.base_url} redirects elsewhere instead of answering as Zendesk",
+                status=response.status_code,
+                source=self.name,
+            )
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise SourceError(
+                ErrorKind.wrong_subdomain,
+                f"{self.base_url} answered with a web page, not the Zendesk API",
+                status=response.status_code,
+                source=self.name,
+            ) from None
+        user = body.get("user") if isinstance(body, dict) else None
+        if not isinstance(user, dict):
+            raise SourceError(
+                ErrorKind.bad_response,
+                f"{self.base_url} answered /users/me without a user",
+                status=response.status_code,
+                source=self.name,
+            )
+        role = _lower_text(user.get("role"))
+        if _identifier(user.get("id")) is None or role == "end-user":
+            who = "an anonymous visitor" if _identifier(user.get("id")) is None else "an end user"
+            raise SourceError(
+                ErrorKind.auth,
+                f"Zendesk treated these credentials as {who}: the email and API token were not accepted as an "
+                "agent or admin",
+                status=response.status_code,
+                source=self.name,
+                hint="Use the email of an agent or admin together with an API token from Admin Center → Apps and "
+                "integrations → Zendesk API, and check that token access is enabled.",
+            )
+        email = _text(user.get("email"))
+        details = {
+            "subdomain": self.subdomain,
+            "user_id": _identifier(user.get("id")),
+            "name": _text(user.get("name")),
+            "email": email,
+            "role": role,
+        }
+        return f"{email or details['name'] or details['user_id']} ({role}) on {self.subdomain}", details
+
+    async def _ticket_count(self, client: HttpClient) -> int | None:
+        try:
+            body = await client.get_json(TICKET_COUNT.path, params=TICKET_COUNT.params, bucket=TICKET_COUNT.bucket)
+        except SourceError as error:
+            # A progress hint only: the export itself reports any real problem.
+            logger.info("%s: ticket count unavailable: %s", self.name, error)
+            return None
+        count = body.get("count") if isinstance(body, dict) else None
+        value = count.get("value") if isinstance(count, dict) else count
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+    async def iter_pages(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        cursor: dict[str, Any] | None = None,
+    ) -> AsyncIterator[Page]:
+        """Pages of tickets created in [start, end), in export order (by update time), resuming after `cursor`."""
+        start, end = _aware(start), _aware(end)
+        if cursor is not None:
+            position = ExportPosition.from_cursor(cursor)
+        else:
+            position = ExportPosition(after_cursor=None, start_time=max(0, int(start.timestamp())) if start else 0)
+
+        now = self._wall_clock()
+        if position.after_cursor is None and position.start_time > now:
+            return  # a position in the future: nothing has changed there yet
+
+        skipped = {"deleted": 0, "malformed": 0, "out_of_range": 0}
+        async with self.client() as client:
+            unbounded = cursor is None and start is None and end is None
+            vendor_total = await self._ticket_count(client) if unbounded else None
+            try:
+                while True:
+                    params: dict[str, Any] = dict(TICKET_EXPORT.params)
+                    if position.after_cursor is not None:
+                        params["cursor"] = position.after_cursor
+                    else:
+                        latest_allowed = int(self._wall_clock()) - START_TIME_MARGIN_SECONDS
+                        params["start_time"] = max(0, min(position.start_time, latest_allowed))
+                    body = await client.get_json(TICKET_EXPORT.path, params=params, bucket=TICKET_EXPORT.bucket)
+                    tickets, users, organizations, after_cursor, end_of_stream = _export_body(body)
+
+                    records, watermark = self._records_from_page(tickets, users, organizations, start, end, skipped)
+                    next_position = ExportPosition(
+                        after_cursor=after_cursor or position.after_cursor,
+                        start_time=max(position.start_time, watermark if watermark is not None else 0),
+                    )
+                    yield Page(records=records, cursor=next_position.as_cursor(), vendor_total=vendor_total)
+
+                    if end_of_stream:
+                        return
+                    if after_cursor is None or after_cursor == position.after_cursor:
+                        raise SourceError(
+                            ErrorKind.bad_response,
+                            "the ticket export said more pages follow but gave no new cursor to fetch them",
+                            source=self.name,
+                        )
+                    position = next_position
+            finally:
+                self.last_stats = {"http": client.stats.as_dict(), "skipped": dict(skipped)}
+
+    def _records_from_page(
+        self,
+        tickets: list[Any],
+        users: list[Any],
+        organizations: list[Any],
+        start: datetime | None,
+        end: datetime | None,
+        skipped: dict[str, int],
+    ) -> tuple[list[NormalizedRecord], int | None]:
+        users_by_id = index_by_id(users)
+        organizations_by_id = index_by_id(organizations)
+        records: list[NormalizedRecord] = []
+        watermark: int | None = None
+        for ticket in tickets:
+            if isinstance(ticket, dict):
+                stamp = _ticket_watermark(ticket)
+                if stamp is not None:
+                    watermark = stamp if watermark is None else max(watermark, stamp)
+            if isinstance(ticket, dict) and is_deleted(ticket):
+                skipped["deleted"] += 1
+                continue
+            try:
+                record = map_ticket(
+                    ticket,
+                    users_by_id,
+                    subdomain=self.subdomain,
+                    rules=self.rules,
+                    organizations_by_id=organizations_by_id,
+                )
+            except MappingError as error:
+                # One broken ticket must not hold the whole export back: the cursor moves past it.
+                skipped["malformed"] += 1
+                logger.warning("%s: skipped a ticket: %s", self.name, error)
+                continue
+            if not in_range(record.created_at, start, end):
+                skipped["out_of_range"] += 1
+                continue
+            records.append(record)
+        return records, watermark
+

@@ -1,0 +1,666 @@
+"""The local SQLite store: schema and migrations, the one upsert every writer uses, sync state, and queries.
+
+Every write runs in a `BEGIN IMMEDIATE` transaction: it takes the write lock up front, so a writer waits (busy
+timeout) instead of failing with "database is locked" when a read would turn into a write, and a page of records
+commits together with its resume cursor or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from platformdirs import user_data_dir
+
+from .models import NormalizedRecord
+from .search import to_fts_query
+
+APP_NAME = "feedback-hub"
+BUSY_TIMEOUT_MS = 15_000
+
+FEEDBACK_COLUMNS = (
+    "source",
+    "source_id",
+    "title",
+    "content",
+    "customer_id",
+    "customer_email",
+    "customer_name",
+    "customer_tier",
+    "category",
+    "created_at",
+    "updated_at",
+    "synced_at",
+    "url",
+    "tags",
+    "metadata",
+)
+
+
+def default_db_path(demo: bool = False) -> Path:
+    """`FEEDBACK_DB` wins; otherwise the user's data directory. Demo data lives in its own file."""
+    override = os.environ.get("FEEDBACK_DEMO_DB" if demo else "FEEDBACK_DB")
+    if override:
+        return Path(override).expanduser()
+    return Path(user_data_dir(APP_NAME, appauthor=False)) / ("demo.db" if demo else "feedback.db")
+
+
+def iso_utc(moment: datetime) -> str:
+    """The one text form of a timestamp in the store: sortable, second precision, UTC."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# -- schema --------------------------------------------------------------------------------------------------------
+
+_MIGRATION_1 = """
+        CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL CHECK (source <> ''),
+            source_id TEXT NOT NULL CHECK (source_id <> ''),
+            title TEXT,
+            content TEXT NOT NULL DEFAULT '',
+            customer_id TEXT,
+            customer_email TEXT,
+            customer_name TEXT,
+            customer_tier TEXT,
+            category TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            synced_at TEXT NOT NULL,
+            url TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            metadata TEXT NOT NULL DEFAULT '{}',
+            UNIQUE (source, source_id)
+        );
+        CREATE INDEX idx_feedback_created ON feedback (created_at);
+        CREATE INDEX idx_feedback_source_created ON feedback (source, created_at);
+        CREATE INDEX idx_feedback_category_created ON feedback (category, created_at);
+        CREATE INDEX idx_feedback_tier_created ON feedback (customer_tier, created_at);
+        CREATE INDEX idx_feedback_customer ON feedback (customer_email);
+
+        CREATE TABLE feedback_tags (
+            feedback_id INTEGER NOT NULL REFERENCES feedback(id) ON DELETE CASCADE,
+            tag TEXT NOT NULL,
+            PRIMARY KEY (feedback_id, tag)
+        ) WITHOUT ROWID;
+        CREATE INDEX idx_feedback_tags_tag ON feedback_tags (tag);
+
+        CREATE TABLE sync_state (
+            source TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            cursor TEXT,
+            status TEXT NOT NULL,
+            params TEXT NOT NULL DEFAULT '{}',
+            started_at TEXT,
+            updated_at TEXT,
+            last_success_at TEXT,
+            PRIMARY KEY (source, scope)
+        );
+
+        CREATE TABLE sync_runs (
+            id INTEGER PRIMARY KEY,
+            run_group TEXT NOT NULL,
+            source TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            range_start TEXT,
+            range_end TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL,
+            pages INTEGER NOT NULL DEFAULT 0,
+            fetched INTEGER NOT NULL DEFAULT 0,
+            new INTEGER NOT NULL DEFAULT 0,
+            updated INTEGER NOT NULL DEFAULT 0,
+            unchanged INTEGER NOT NULL DEFAULT 0,
+            skipped_stale INTEGER NOT NULL DEFAULT 0,
+            errors TEXT,
+            error_kind TEXT,
+            duration_seconds REAL,
+            requests INTEGER NOT NULL DEFAULT 0,
+            wait_seconds REAL NOT NULL DEFAULT 0,
+            vendor_total INTEGER,
+            rate_limit TEXT
+        );
+        CREATE INDEX idx_sync_runs_source ON sync_runs (source, started_at);
+"""
+
+
+# Full-text index over the words a PM searches, kept in step by triggers (rebuilt for existing rows).
+_MIGRATION_2 = """
+        CREATE VIRTUAL TABLE feedback_fts USING fts5(
+            title, content, customer_name, tags,
+            content='feedback', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER feedback_fts_insert AFTER INSERT ON feedback BEGIN
+            INSERT INTO feedback_fts (rowid, title, content, customer_name, tags)
+            VALUES (new.id, new.title, new.content, new.customer_name, new.tags);
+        END;
+        CREATE TRIGGER feedback_fts_delete AFTER DELETE ON feedback BEGIN
+            INSERT INTO feedback_fts (feedback_fts, rowid, title, content, customer_name, tags)
+            VALUES ('delete', old.id, old.title, old.content, old.customer_name, old.tags);
+        END;
+        CREATE TRIGGER feedback_fts_update AFTER UPDATE OF title, content, customer_name, tags ON feedback
+        WHEN old.title IS NOT new.title OR old.content IS NOT new.content
+          OR old.customer_name IS NOT new.customer_name OR old.tags IS NOT new.tags
+        BEGIN
+            INSERT INTO feedback_fts (feedback_fts, rowid, title, content, customer_name, tags)
+            VALUES ('delete', old.id, old.title, old.content, old.customer_name, old.tags);
+            INSERT INTO feedback_fts (rowid, title, content, customer_name, tags)
+            VALUES (new.id, new.title, new.content, new.customer_name, new.tags);
+        END;
+        INSERT INTO feedback_fts (feedback_fts) VALUES ('rebuild');
+"""
+
+
+# Each migration is one script; it runs with the version bump inside one transaction.
+MIGRATIONS: tuple[str, ...] = (_MIGRATION_1, _MIGRATION_2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+# -- filters -------------------------------------------------------------------------------------------------------
+
+UNKNOWN_TIER = "unknown"
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What Explore, export and the CLI narrow the store down to. Dates are inclusive calendar days in UTC."""
+
+    sources: tuple[str, ...] = ()
+    tiers: tuple[str, ...] = ()  # may include "unknown" for records with no tier
+    categories: tuple[str, ...] = ()
+    start: date | None = None
+    end: date | None = None
+    text: str = ""
+    tag: str | None = None
+
+    def where(self, alias: str = "feedback") -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.sources:
+            clauses.append(f"{alias}.source IN ({', '.join('?' * len(self.sources))})")
+            params.extend(self.sources)
+        if self.tiers:
+            known = [t for t in self.tiers if t != UNKNOWN_TIER]
+            parts = []
+            if known:
+                parts.append(f"{alias}.customer_tier IN ({', '.join('?' * len(known))})")
+                params.extend(known)
+            if UNKNOWN_TIER in self.tiers:
+                parts.append(f"{alias}.customer_tier IS NULL")
+            clauses.append("(" + " OR ".join(parts) + ")")
+        if self.categories:
+            clauses.append(f"{alias}.category IN ({', '.join('?' * len(self.categories))})")
+            params.extend(self.categories)
+        if self.start is not None:
+            clauses.append(f"{alias}.created_at >= ?")
+            params.append(self.start.isoformat())
+        if self.end is not None:
+            clauses.append(f"{alias}.created_at < ?")
+            params.append((self.end + timedelta(days=1)).isoformat())
+        if self.tag:
+            clauses.append(f"{alias}.id IN (SELECT feedback_id FROM feedback_tags WHERE tag = ?)")
+            params.append(self.tag)
+        fts = to_fts_query(self.text) if self.text and self.text.strip() else None
+        if fts:
+            clauses.append(f"{alias}.id IN (SELECT rowid FROM feedback_fts WHERE feedback_fts MATCH ?)")
+            params.append(fts)
+        return (" AND ".join(clauses) or "1 = 1"), params
+
+    def previous_period(self) -> Filters | None:
+        if self.start is None or self.end is None:
+            return None
+        length = (self.end - self.start).days + 1
+        return Filters(
+            sources=self.sources,
+            tiers=self.tiers,
+            categories=self.categories,
+            start=self.start - timedelta(days=length),
+            end=self.start - timedelta(days=1),
+            text=self.text,
+            tag=self.tag,
+        )
+
+
+@dataclass
+class UpsertResult:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped_stale: int = 0
+
+    def add(self, other: UpsertResult) -> None:
+        self.new += other.new
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.skipped_stale += other.skipped_stale
+
+
+@dataclass
+class SyncState:
+    source: str
+    scope: str
+    cursor: dict[str, Any] | None
+    status: str
+    params: dict[str, Any] = field(default_factory=dict)
+    started_at: str | None = None
+    updated_at: str | None = None
+    last_success_at: str | None = None
+
+
+def record_row(record: NormalizedRecord, synced_at: str) -> dict[str, Any]:
+    metadata = record.metadata
+    tags = [str(t) for t in metadata.get("tags") or [] if t is not None]
+    return {
+        "source": record.source,
+        "source_id": record.source_id,
+        "title": record.title,
+        "content": record.content,
+        "customer_id": record.customer_id,
+        "customer_email": record.customer_email,
+        "customer_name": record.customer_name,
+        "customer_tier": record.customer_tier.value if record.customer_tier else None,
+        "category": record.category.value,
+        "created_at": iso_utc(record.created_at),
+        "updated_at": iso_utc(record.updated_at),
+        "synced_at": synced_at,
+        "url": metadata.get("url"),
+        "tags": json.dumps(tags, ensure_ascii=False),
+        "metadata": json.dumps(metadata, ensure_ascii=False, default=str, separators=(",", ":")),
+    }
+
+
+_UPSERT_SQL = (
+    f"INSERT INTO feedback ({', '.join(FEEDBACK_COLUMNS)}) VALUES ({', '.join('?' * len(FEEDBACK_COLUMNS))}) "
+    "ON CONFLICT (source, source_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in FEEDBACK_COLUMNS if c not in ("source", "source_id"))
+    + " WHERE excluded.updated_at >= feedback.updated_at"
+)
+
+
+class Store:
+    """One SQLite file. Cheap to open: make one per action or per Streamlit rerun, never share across threads."""
+
+    def __init__(self, path: str | Path = ":memory:", *, migrate: bool = True):
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+        self._lock = threading.RLock()
+        self.db = sqlite_utils.Database(conn)
+        self.conn = conn
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if self.path != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        if migrate:
+            self.migrate()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- transactions and migrations ---------------------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """An immediate write transaction: all of it commits, or none of it."""
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> None:
+        version = self.schema_version
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer Feedback Hub (schema {version}, this version knows {SCHEMA_VERSION}); "
+                "upgrade the app before opening it."
+            )
+        for number in range(version, SCHEMA_VERSION):
+            # executescript commits whatever is open before it runs, so the transaction lives inside the script.
+            with self._lock:
+                try:
+                    self.conn.executescript(
+                        f"BEGIN IMMEDIATE;\n{MIGRATIONS[number]}\nPRAGMA user_version = {number + 1};\nCOMMIT;"
+                    )
+                except sqlite3.Error:
+                    if self.conn.in_transaction:
+                        self.conn.execute("ROLLBACK")
+                    raise
+
+    def integrity_check(self) -> str:
+        return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+    # -- writing records ---------------------------------------------------------------------------------------
+
+    def upsert_records(
+        self,
+        records: Sequence[NormalizedRecord],
+        *,
+        cursor_update: tuple[str, str, dict[str, Any]] | None = None,
+        synced_at: str | None = None,
+    ) -> UpsertResult:
+        """Insert or update records (newest `updated_at` wins) and, in the same transaction, save a resume cursor."""
+        synced_at = synced_at or iso_utc(now_utc())
+        rows = [record_row(r, synced_at) for r in records]
+        # A page may carry the same record twice (vendors repeat rows across page edges): the newest copy wins.
+        latest: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in rows:
+            key = (row["source"], row["source_id"])
+            if key not in latest or row["updated_at"] >= latest[key]["updated_at"]:
+                latest[key] = row
+        result = UpsertResult()
+        with self.write() as conn:
+            existing = self._existing_versions(conn, list(latest))
+            changed_rows = []
+            for key, row in latest.items():
+                stored = existing.get(key)
+                if stored is None:
+                    result.new += 1
+                elif row["updated_at"] > stored:
+                    result.updated += 1
+                elif row["updated_at"] == stored:
+                    result.unchanged += 1
+                else:
+                    result.skipped_stale += 1
+                    continue
+                changed_rows.append(row)
+            conn.executemany(_UPSERT_SQL, [tuple(row[c] for c in FEEDBACK_COLUMNS) for row in changed_rows])
+            self._write_tags(conn, changed_rows)
+            if cursor_update is not None:
+                source, scope, cursor = cursor_update
+                self._save_cursor(conn, source, scope, cursor)
+        return result
+
+    @staticmethod
+    def _existing_versions(conn: sqlite3.Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        found: dict[tuple[str, str], str] = {}
+        by_source: dict[str, list[str]] = {}
+        for source, source_id in keys:
+            by_source.setdefault(source, []).append(source_id)
+        for source, ids in by_source.items():
+            for offset in range(0, len(ids), 500):
+                chunk = ids[offset : offset + 500]
+                sql = f"SELECT source_id, updated_at FROM feedback WHERE source = ? AND source_id IN ({', '.join('?' * len(chunk))})"
+                for source_id, updated_at in conn.execute(sql, [source, *chunk]):
+                    found[(source, source_id)] = updated_at
+        return found
+
+    @staticmethod
+    def _write_tags(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        ids: dict[tuple[str, str], int] = {}
+        by_source: dict[str, list[str]] = {}
+        for row in rows:
+            by_source.setdefault(row["source"], []).append(row["source_id"])
+        for source, source_ids in by_source.items():
+            for offset in range(0, len(source_ids), 500):
+                chunk = source_ids[offset : offset + 500]
+                sql = f"SELECT source_id, id FROM feedback WHERE source = ? AND source_id IN ({', '.join('?' * len(chunk))})"
+                for source_id, rowid in conn.execute(sql, [source, *chunk]):
+                    ids[(source, source_id)] = rowid
+        conn.executemany("DELETE FROM feedback_tags WHERE feedback_id = ?", [(i,) for i in ids.values()])
+        pairs = []
+        for row in rows:
+            rowid = ids[(row["source"], row["source_id"])]
+            for tag in dict.fromkeys(json.loads(row["tags"])):
+                pairs.append((rowid, tag))
+        conn.executemany("INSERT OR IGNORE INTO feedback_tags (feedback_id, tag) VALUES (?, ?)", pairs)
+
+    # -- sync state ------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _save_cursor(conn: sqlite3.Connection, source: str, scope: str, cursor: dict[str, Any]) -> None:
+        conn.execute(
+            "UPDATE sync_state SET cursor = ?, updated_at = ? WHERE source = ? AND scope = ?",
+            (json.dumps(cursor, sort_keys=True), iso_utc(now_utc()), source, scope),
+        )
+
+    def get_state(self, source: str, scope: str) -> SyncState | None:
+        row = self.conn.execute(
+            "SELECT source, scope, cursor, status, params, started_at, updated_at, last_success_at "
+            "FROM sync_state WHERE source = ? AND scope = ?",
+            (source, scope),
+        ).fetchone()
+        if row is None:
+            return None
+        cursor = json.loads(row[2]) if row[2] else None
+        return SyncState(row[0], row[1], cursor, row[3], json.loads(row[4] or "{}"), row[5], row[6], row[7])
+
+    def begin_state(self, source: str, scope: str, params: dict[str, Any], cursor: dict[str, Any] | None) -> None:
+        now = iso_utc(now_utc())
+        with self.write() as conn:
+            conn.execute(
+                "INSERT INTO sync_state (source, scope, cursor, status, params, started_at, updated_at) "
+                "VALUES (?, ?, ?, 'running', ?, ?, ?) ON CONFLICT (source, scope) DO UPDATE SET "
+                "cursor = excluded.cursor, status = 'running', params = excluded.params, "
+                "started_at = excluded.started_at, updated_at = excluded.updated_at",
+                (source, scope, json.dumps(cursor, sort_keys=True) if cursor is not None else None,
+                 json.dumps(params, sort_keys=True), now, now),
+            )
+
+    def finish_state(self, source: str, scope: str, status: str) -> None:
+        now = iso_utc(now_utc())
+        with self.write() as conn:
+            conn.execute(
+                "UPDATE sync_state SET status = ?, updated_at = ?, "
+                "last_success_at = CASE WHEN ? = 'complete' THEN ? ELSE last_success_at END "
+                "WHERE source = ? AND scope = ?",
+                (status, now, status, now, source, scope),
+            )
+
+    def states(self) -> list[SyncState]:
+        rows = self.conn.execute("SELECT source, scope FROM sync_state ORDER BY source, scope").fetchall()
+        return [s for s in (self.get_state(a, b) for a, b in rows) if s is not None]
+
+    def start_run(self, run_group: str, source: str, mode: str, range_start: str | None, range_end: str | None) -> int:
+        with self.write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO sync_runs (run_group, source, mode, range_start, range_end, started_at, status) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'running')",
+                (run_group, source, mode, range_start, range_end, iso_utc(now_utc())),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def finish_run(self, run_id: int, **fields: Any) -> None:
+        fields.setdefault("finished_at", iso_utc(now_utc()))
+        if "rate_limit" in fields and not isinstance(fields["rate_limit"], str):
+            fields["rate_limit"] = json.dumps(fields["rate_limit"])
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        with self.write() as conn:
+            conn.execute(f"UPDATE sync_runs SET {assignments} WHERE id = ?", [*fields.values(), run_id])
+
+    def recent_runs(self, limit: int = 50) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM sync_runs ORDER BY id DESC LIMIT ?", [limit]))
+
+    def source_summary(self) -> dict[str, dict[str, Any]]:
+        """Per source: records stored, newest record, last successful sync, last run status."""
+        summary: dict[str, dict[str, Any]] = {}
+        for row in self.db.query(
+            "SELECT source, COUNT(*) AS records, MAX(created_at) AS newest FROM feedback GROUP BY source"
+        ):
+            summary[row["source"]] = {"records": row["records"], "newest": row["newest"]}
+        for row in self.db.query(
+            "SELECT source, MAX(finished_at) AS last_success FROM sync_runs WHERE status = 'complete' GROUP BY source"
+        ):
+            summary.setdefault(row["source"], {"records": 0, "newest": None})["last_success"] = row["last_success"]
+        for row in self.db.query(
+            "SELECT source, status, errors, finished_at FROM sync_runs WHERE id IN (SELECT MAX(id) FROM sync_runs GROUP BY source)"
+        ):
+            entry = summary.setdefault(row["source"], {"records": 0, "newest": None})
+            entry["last_status"] = row["status"]
+            entry["last_error"] = row["errors"]
+        return summary
+
+    # -- reading -----------------------------------------------------------------------------------------------
+
+    def count(self, filters: Filters = Filters()) -> int:
+        where, params = filters.where()
+        return int(self.conn.execute(f"SELECT COUNT(*) FROM feedback WHERE {where}", params).fetchone()[0])
+
+    def kpis(self, filters: Filters = Filters()) -> dict[str, Any]:
+        where, params = filters.where()
+        row = self.conn.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT COALESCE(customer_email, source || ':' || customer_id)), "
+            f"SUM(customer_tier = 'enterprise') FROM feedback WHERE {where}",
+            params,
+        ).fetchone()
+        records, customers, enterprise = int(row[0]), int(row[1]), int(row[2] or 0)
+        previous = filters.previous_period()
+        previous_count = self.count(previous) if previous is not None else None
+        return {
+            "records": records,
+            "customers": customers,
+            "enterprise_share": (enterprise / records) if records else 0.0,
+            "previous_records": previous_count,
+        }
+
+    def volume_by_day(self, filters: Filters = Filters(), by: str = "category") -> list[dict[str, Any]]:
+        column = _group_column(by)
+        where, params = filters.where()
+        return list(
+            self.db.query(
+                f"SELECT substr(created_at, 1, 10) AS day, {column} AS grp, COUNT(*) AS records "
+                f"FROM feedback WHERE {where} GROUP BY day, grp ORDER BY day",
+                params,
+            )
+        )
+
+    def breakdown(self, filters: Filters, first: str, second: str) -> list[dict[str, Any]]:
+        a, b = _group_column(first), _group_column(second)
+        where, params = filters.where()
+        return list(
+            self.db.query(
+                f"SELECT {a} AS {first}, {b} AS {second}, COUNT(*) AS records FROM feedback "
+                f"WHERE {where} GROUP BY 1, 2 ORDER BY records DESC",
+                params,
+            )
+        )
+
+    def top_tags(self, filters: Filters = Filters(), limit: int = 15) -> list[dict[str, Any]]:
+        where, params = filters.where()
+        return list(
+            self.db.query(
+                "SELECT t.tag AS tag, COUNT(*) AS records FROM feedback_tags t JOIN feedback ON feedback.id = t.feedback_id "
+                f"WHERE {where} GROUP BY t.tag ORDER BY records DESC, tag LIMIT ?",
+                [*params, limit],
+            )
+        )
+
+    def rows(
+        self,
+        filters: Filters = Filters(),
+        *,
+        columns: Sequence[str] = FEEDBACK_COLUMNS,
+        limit: int | None = 100,
+        offset: int = 0,
+        order: str = "created_at DESC, id DESC",
+    ) -> list[dict[str, Any]]:
+        return list(self.iter_rows(filters, columns=columns, limit=limit, offset=offset, order=order))
+
+    def iter_rows(
+        self,
+        filters: Filters = Filters(),
+        *,
+        columns: Sequence[str] = FEEDBACK_COLUMNS,
+        limit: int | None = None,
+        offset: int = 0,
+        order: str = "created_at DESC, id DESC",
+    ) -> Iterator[dict[str, Any]]:
+        unknown = [c for c in columns if c not in FEEDBACK_COLUMNS]
+        if unknown:
+            raise ValueError(f"unknown columns: {', '.join(unknown)}; choose from {', '.join(FEEDBACK_COLUMNS)}")
+        if order not in ("created_at DESC, id DESC", "created_at ASC, id ASC"):
+            raise ValueError("unsupported order")
+        where, params = filters.where()
+        sql = f"SELECT {', '.join(columns)} FROM feedback WHERE {where} ORDER BY {order}"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params = [*params, limit, offset]
+        cursor = self.conn.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        for row in cursor:
+            yield dict(zip(names, row))
+
+    def get_record(self, source: str, source_id: str) -> dict[str, Any] | None:
+        cursor = self.conn.execute(
+            f"SELECT {', '.join(FEEDBACK_COLUMNS)} FROM feedback WHERE source = ? AND source_id = ?", (source, source_id)
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        record = dict(zip(FEEDBACK_COLUMNS, row))
+        record["metadata"] = json.loads(record["metadata"])
+        record["tags"] = json.loads(record["tags"])
+        return record
+
+    def data_version(self) -> tuple[int, str | None]:
+        """A cheap marker that changes whenever the data does: for cache keys."""
+        row = self.conn.execute("SELECT MAX(id), MAX(synced_at) FROM feedback").fetchone()
+        total = self.conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0]
+        return (int(total), f"{row[0]}:{row[1]}")
+
+    def distinct_values(self, column: str) -> list[str]:
+        if column not in ("source", "customer_tier", "category"):
+            raise ValueError(column)
+        return [r[0] for r in self.conn.execute(f"SELECT DISTINCT {column} FROM feedback WHERE {column} IS NOT NULL ORDER BY 1")]
+
+    def date_bounds(self) -> tuple[str | None, str | None]:
+        row = self.conn.execute("SELECT MIN(created_at), MAX(created_at) FROM feedback").fetchone()
+        return row[0], row[1]
+
+
+_GROUPABLE = {
+    "category": "category",
+    "source": "source",
+    "customer_tier": f"COALESCE(customer_tier, '{UNKNOWN_TIER}')",
+    "tier": f"COALESCE(customer_tier, '{UNKNOWN_TIER}')",
+}
+
+
+def _group_column(name: str) -> str:
+    try:
+        return _GROUPABLE[name]
+    except KeyError:
+        raise ValueError(f"cannot group by {name!r}; choose from {', '.join(_GROUPABLE)}") from None
+
+
+def records_from_rows(rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        yield row

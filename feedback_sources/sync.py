@@ -1,0 +1,248 @@
+"""Run integrations concurrently and commit each page together with its resume cursor.
+
+A source's progress lives in `sync_state` under a scope: "incremental" for open-ended pulls (the cursor is where
+the next sync continues) or "range:<start>:<end>" for a bounded re-pull. A scope left "running" by a crash or a
+closed laptop is resumed from its last committed cursor, so no page before it is fetched again; because a page and
+its cursor commit in one transaction, the store never holds a page whose cursor was lost, or the reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .integrations.base import BaseIntegration, parse_iso
+from .integrations.http import SourceError
+from .store import Store, iso_utc, now_utc
+
+logger = logging.getLogger("feedback_sources.sync")
+
+DEFAULT_LOOKBACK_DAYS = 30
+FULL_HISTORY_START = datetime(2000, 1, 1, tzinfo=timezone.utc)
+INCREMENTAL_SCOPE = "incremental"
+
+
+@dataclass
+class SourceProgress:
+    source: str
+    status: str = "starting"  # starting | running | complete | failed
+    pages: int = 0
+    fetched: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped_stale: int = 0
+    requests: int = 0
+    wait_seconds: float = 0.0
+    vendor_total: int | None = None
+    message: str = ""
+
+
+@dataclass
+class SourceResult:
+    source: str
+    status: str
+    mode: str
+    fetched: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped_stale: int = 0
+    pages: int = 0
+    errors: str | None = None
+    error_kind: str | None = None
+    duration_seconds: float = 0.0
+    requests: int = 0
+    wait_seconds: float = 0.0
+    vendor_total: int | None = None
+    resumed: bool = False
+    rate_limit: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ProgressCallback = Callable[[SourceProgress], None]
+
+
+@dataclass(frozen=True)
+class Plan:
+    scope: str
+    mode: str
+    cursor: dict[str, Any] | None
+    start: datetime | None
+    end: datetime | None
+    params: dict[str, Any]
+    resumed: bool
+
+
+def _iso_or_none(moment: datetime | None) -> str | None:
+    return iso_utc(moment) if moment is not None else None
+
+
+def plan_source(
+    store: Store,
+    source: str,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    incremental: bool,
+    now: datetime,
+) -> Plan:
+    """Decide where one source starts: resume a crashed run, continue incrementally, or pull a range afresh."""
+    if end is not None:
+        if start is None:
+            raise ValueError("a sync with an end date needs a start date")
+        if end <= start:
+            raise ValueError("the end of the range must be after its start")
+        scope = f"range:{iso_utc(start)}:{iso_utc(end)}"
+        params = {"start": iso_utc(start), "end": iso_utc(end)}
+        state = store.get_state(source, scope)
+        if state is not None and state.status != "complete" and state.cursor:
+            return Plan(scope, "range", state.cursor, start, end, params, True)
+        return Plan(scope, "range", None, start, end, params, False)
+
+    state = store.get_state(source, INCREMENTAL_SCOPE)
+    if state is not None and state.cursor:
+        interrupted = state.status != "complete"
+        same_request = start is None or _iso_or_none(start) == state.params.get("start")
+        if interrupted and same_request:
+            resumed_start = parse_iso(state.params.get("start"))
+            return Plan(INCREMENTAL_SCOPE, "resume", state.cursor, resumed_start, None, state.params, True)
+        if incremental and start is None:
+            return Plan(INCREMENTAL_SCOPE, "incremental", state.cursor, None, None, {"start": None}, False)
+    if start is None:
+        start = FULL_HISTORY_START if not incremental else now - timedelta(days=DEFAULT_LOOKBACK_DAYS)
+    mode = "full" if not incremental else "since"
+    return Plan(INCREMENTAL_SCOPE, mode, None, start, None, {"start": iso_utc(start)}, False)
+
+
+async def sync_source(
+    store: Store,
+    integration: BaseIntegration,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    incremental: bool = True,
+    on_progress: ProgressCallback | None = None,
+    run_group: str | None = None,
+    now: datetime | None = None,
+) -> SourceResult:
+    source = integration.get_source_name()
+    run_group = run_group or uuid.uuid4().hex
+    progress = SourceProgress(source=source)
+    started = time.monotonic()
+
+    def report(status: str | None = None, message: str = "") -> None:
+        if status:
+            progress.status = status
+        progress.message = message
+        stats = integration.http_stats
+        progress.requests = stats.requests
+        progress.wait_seconds = stats.wait_seconds
+        if on_progress is not None:
+            try:
+                on_progress(progress)
+            except Exception:  # a broken progress display must not break the sync
+                logger.exception("progress callback failed")
+
+    try:
+        plan = plan_source(store, source, start=start, end=end, incremental=incremental, now=now or now_utc())
+    except ValueError as error:
+        result = SourceResult(source, "failed", "invalid", errors=str(error), error_kind="config")
+        report("failed", str(error))
+        return result
+
+    result = SourceResult(source, "running", plan.mode, resumed=plan.resumed)
+    run_id = store.start_run(run_group, source, plan.mode, _iso_or_none(plan.start), _iso_or_none(plan.end))
+    store.begin_state(source, plan.scope, plan.params, plan.cursor)
+    report("running", "resuming an interrupted sync" if plan.resumed else "")
+    try:
+        async for page in integration.iter_pages(start=plan.start, end=plan.end, cursor=plan.cursor):
+            upserted = store.upsert_records(page.records, cursor_update=(source, plan.scope, page.cursor))
+            result.pages += 1
+            result.fetched += len(page.records)
+            result.new += upserted.new
+            result.updated += upserted.updated
+            result.unchanged += upserted.unchanged
+            result.skipped_stale += upserted.skipped_stale
+            if page.vendor_total is not None:
+                result.vendor_total = page.vendor_total
+            for name in ("pages", "fetched", "new", "updated", "unchanged", "skipped_stale", "vendor_total"):
+                setattr(progress, name, getattr(result, name))
+            report()
+    except SourceError as error:
+        result.status, result.errors, result.error_kind = "failed", str(error), str(error.kind)
+    except Exception as error:  # one source failing must never stop the others
+        logger.exception("%s: sync failed", source)
+        result.status, result.errors, result.error_kind = "failed", f"{type(error).__name__}: {error}", "internal"
+    else:
+        result.status = "complete"
+    result.duration_seconds = round(time.monotonic() - started, 3)
+    stats = integration.http_stats
+    result.requests, result.wait_seconds = stats.requests, round(stats.wait_seconds, 3)
+    result.rate_limit = dict(stats.rate_limit)
+    store.finish_state(source, plan.scope, "complete" if result.status == "complete" else "interrupted")
+    store.finish_run(
+        run_id,
+        status=result.status,
+        pages=result.pages,
+        fetched=result.fetched,
+        new=result.new,
+        updated=result.updated,
+        unchanged=result.unchanged,
+        skipped_stale=result.skipped_stale,
+        errors=result.errors,
+        error_kind=result.error_kind,
+        duration_seconds=result.duration_seconds,
+        requests=result.requests,
+        wait_seconds=result.wait_seconds,
+        vendor_total=result.vendor_total,
+        rate_limit=result.rate_limit,
+    )
+    report(result.status, result.errors or "")
+    return result
+
+
+async def sync_all(
+    store: Store,
+    integrations: Mapping[str, BaseIntegration],
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    incremental: bool = True,
+    on_progress: ProgressCallback | None = None,
+) -> dict[str, SourceResult]:
+    """Every chosen source at once; each result says what happened to that source alone."""
+    run_group = uuid.uuid4().hex
+    now = now_utc()
+    tasks = [
+        sync_source(
+            store, integration, start=start, end=end, incremental=incremental,
+            on_progress=on_progress, run_group=run_group, now=now,
+        )
+        for integration in integrations.values()
+    ]
+    results = await asyncio.gather(*tasks)
+    return {result.source: result for result in results}
+
+
+def sync(
+    store: Store,
+    integrations: Mapping[str, BaseIntegration],
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    incremental: bool = True,
+    on_progress: ProgressCallback | None = None,
+) -> dict[str, SourceResult]:
+    """Blocking entry point: one event loop for the whole action, closed when it ends."""
+    return asyncio.run(
+        sync_all(store, integrations, start=start, end=end, incremental=incremental, on_progress=on_progress)
+    )
