@@ -431,3 +431,8 @@ def test_damaged_payloads_map_or_raise_mapping_error(
 def test_html_to_text_accepts_any_fragment(html: str) -> None:
     text = html_to_text(html)
     assert text == text.strip()
+
+
+def test_html_lists_and_documents() -> None:
+    assert html_to_text("<ol><li><p>one</p></li><li>two</li></ol><p>after</p>") == "- one\n- two\n\nafter"
+    assert html_to_text("<html><head><title>T</title></head><body><p>Body  text</p></body></html>") == "Body text"

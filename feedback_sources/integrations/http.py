@@ -309,6 +309,9 @@ class HttpClient:
             self.stats.retries += 1
             logger.info("%s: retrying %s %s in %.2fs after %s", self.source, method, url, delay, failure)
             await self._wait(delay)
+            if hint is not None:
+                # The server's own wait covered the window reset; do not wait for it a second time.
+                self._windows.pop(bucket, None)
 
     async def get_json(
         self,

@@ -16,6 +16,7 @@ import math
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -243,7 +244,10 @@ def _parts_count(conversation: Mapping[str, Any]) -> int:
 
 
 def _is_customer(author: Any) -> bool:
-    return isinstance(author, dict) and author.get("type") in CUSTOMER_AUTHOR_TYPES
+    if not isinstance(author, dict):
+        return False
+    author_type = author.get("type")
+    return isinstance(author_type, str) and author_type in CUSTOMER_AUTHOR_TYPES
 
 
 def customer_messages(conversation: Mapping[str, Any]) -> list[str]:
@@ -607,7 +611,7 @@ class IntercomIntegration(BaseIntegration):
         self,
         config: dict[str, Any],
         *,
-        clock: Callable[[], float] | None = None,
+        wall_clock: Callable[[], float] = time.time,
         **options: Any,
     ):
         super().__init__(config, **options)
@@ -617,7 +621,7 @@ class IntercomIntegration(BaseIntegration):
                 self.name, ["region"], f"{self.name}: region must be one of {', '.join(REGION_BASE_URLS)}"
             )
         self.region = region.lower()
-        self._clock = clock or time.time
+        self._wall_clock = wall_clock
         # The workspace's id_code, learned from GET /me; it is part of every inbox link.
         self.app_id: str | None = None
 
@@ -634,8 +638,17 @@ class IntercomIntegration(BaseIntegration):
                 "Intercom-Version": INTERCOM_VERSION,
             },
             rate_limit_reader=read_rate_limits,
-            describe_error=describe_error,
+            describe_error=self._describe_error,
         )
+
+    def _describe_error(self, response: httpx.Response) -> SourceError | None:
+        error = describe_error(response)
+        if error is not None:
+            # Intercom's error messages do not echo the token, but a message must never carry it even if one did.
+            token = str(self.config.get("access_token") or "")
+            if token and token in error.message:
+                error.message = error.message.replace(token, "[redacted]")
+        return error
 
     async def _connection_probe(self, client: HttpClient) -> tuple[str, dict[str, Any]]:
         me = await client.get_json(ME.url(), bucket=ME.bucket)
@@ -686,23 +699,23 @@ class IntercomIntegration(BaseIntegration):
         # same question). It is not `end`: a conversation created before `end` may be updated after it.
         updated_before = position.updated_before
         if updated_before is None:
-            updated_before = math.floor(self._clock())
+            updated_before = math.floor(self._wall_clock())
         contacts: dict[str, asyncio.Task[dict[str, Any] | None]] = {}
-        mapping_errors: list[str] = []
+        skipped: Counter[str] = Counter()
         async with self.client() as client:
             try:
                 if self.app_id is None:
                     await self._learn_app_id(client)
                 async for page in self._search_pages(
-                    client, position, updated_before, start, end, contacts, mapping_errors
+                    client, position, updated_before, start, end, contacts, skipped
                 ):
                     yield page
             finally:
                 await _cancel_pending(contacts.values())
                 self.last_stats = {
-                    **client.stats.as_dict(),
+                    "http": client.stats.as_dict(),
                     "contacts_fetched": len(contacts),
-                    "mapping_errors": mapping_errors[:20],
+                    "skipped": dict(skipped),
                 }
 
     async def _search_pages(
@@ -713,7 +726,7 @@ class IntercomIntegration(BaseIntegration):
         start: datetime | None,
         end: datetime | None,
         contacts: dict[str, asyncio.Task[dict[str, Any] | None]],
-        mapping_errors: list[str],
+        skipped: Counter[str],
     ) -> AsyncIterator[Page]:
         starting_after = position.starting_after
         high_water = position.high_water
@@ -746,12 +759,14 @@ class IntercomIntegration(BaseIntegration):
             records = []
             for conversation, contact in details:
                 if conversation is None:
+                    skipped["deleted"] += 1
                     continue
                 try:
                     record = map_conversation(conversation, contact, app_id=self.app_id, rules=self.rules)
                 except MappingError as error:
-                    logger.warning("%s", error)
-                    mapping_errors.append(str(error))
+                    # One unusable conversation must not stop the sync; it is counted and logged instead.
+                    logger.warning("skipped a conversation: %s", error)
+                    skipped["mapping_error"] += 1
                     continue
                 if in_range(record.created_at, start, end):
                     records.append(record)

@@ -77,10 +77,13 @@ _BLOCK_TAGS = frozenset(
         "section", "table", "tbody", "thead", "tfoot", "tr", "ul",
     }
 )  # fmt: skip
-_HIDDEN_TAGS = frozenset({"script", "style", "head", "title", "template", "noscript", "iframe", "object", "svg"})
+_HIDDEN_TAGS = frozenset({"script", "style", "title", "template", "noscript", "iframe", "object", "svg"})
 _LOOKS_LIKE_HTML = re.compile(
     r"<(?:[a-zA-Z][a-zA-Z0-9-]*(?:\s[^<>]*)?/?|/[a-zA-Z][a-zA-Z0-9-]*\s*)>|<!--|&(?:[a-zA-Z]{2,8}|#\d{1,7}|#x[0-9a-fA-F]{1,6});"
 )
+
+
+_LINE_TAGS = frozenset({"li", "tr", "dt", "dd"})  # one line each; other blocks are paragraphs
 
 
 class _TextExtractor(HTMLParser):
@@ -89,48 +92,86 @@ class _TextExtractor(HTMLParser):
         self._parts: list[str] = []
         self._hidden_depth = 0
         self._pre_depth = 0
+        self._item_depth = 0  # inside <li>, paragraphs are lines so the list stays compact
+
+    def _trailing_newlines(self) -> int:
+        count = 0
+        for part in reversed(self._parts):
+            stripped = part.rstrip("\n")
+            count += len(part) - len(stripped)
+            if stripped:
+                return count
+        return 2  # the start of the text counts as a paragraph break
+
+    def _break(self, newlines: int) -> None:
+        if self._parts and self._parts[-1] == "- ":
+            return  # a paragraph inside a list item stays on the bullet's line
+        if self._item_depth:
+            newlines = 1
+        missing = newlines - self._trailing_newlines()
+        if missing > 0:
+            self._parts.append("\n" * missing)
+
+    def _at_line_start(self) -> bool:
+        for part in reversed(self._parts):
+            if part:
+                return part.endswith(("\n", "- "))
+        return True
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _HIDDEN_TAGS:
             self._hidden_depth += 1
+        elif self._hidden_depth:
+            return
         elif tag == "br":
             self._parts.append("\n")
         elif tag in _BLOCK_TAGS:
-            self._parts.append("\n\n" if tag not in {"li", "tr", "dt", "dd"} else "\n")
+            self._break(1 if tag in _LINE_TAGS else 2)
             if tag == "li":
                 self._parts.append("- ")
-            if tag == "pre":
+                self._item_depth += 1
+            elif tag == "pre":
                 self._pre_depth += 1
-        elif tag in {"td", "th"}:
+        elif tag in {"td", "th"} and not self._at_line_start():
             self._parts.append(" ")
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        # <script/> opens nothing, so it must not start hiding what follows.
+        # A self-closed <script/> opens nothing, so it must not start hiding what follows.
+        if self._hidden_depth or tag in _HIDDEN_TAGS:
+            return
         if tag == "br":
             self._parts.append("\n")
         elif tag in _BLOCK_TAGS:
-            self._parts.append("\n\n")
+            self._break(2)
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _HIDDEN_TAGS:
             self._hidden_depth = max(0, self._hidden_depth - 1)
+        elif self._hidden_depth:
+            return
         elif tag in _BLOCK_TAGS:
-            self._parts.append("\n\n" if tag not in {"li", "tr", "dt", "dd"} else "\n")
-            if tag == "pre":
+            if tag == "li":
+                self._item_depth = max(0, self._item_depth - 1)
+            elif tag == "pre":
                 self._pre_depth = max(0, self._pre_depth - 1)
+            self._break(1 if tag in _LINE_TAGS else 2)
 
     def handle_data(self, data: str) -> None:
         if self._hidden_depth:
             return
         if self._pre_depth:
             self._parts.append(data)
-        else:
-            # Outside <pre>, source line breaks and runs of spaces are layout, not content.
-            self._parts.append(re.sub(r"\s+", " ", data))
+            return
+        # Outside <pre>, source line breaks and runs of spaces are layout, not content.
+        collapsed = re.sub(r"[ \t\r\n\f]+", " ", data)
+        if self._at_line_start():
+            collapsed = collapsed.lstrip(" ")
+        if collapsed:
+            self._parts.append(collapsed)
 
     def text(self) -> str:
         joined = "".join(self._parts).replace("\xa0", " ")
-        lines = [line.strip() for line in joined.split("\n")]
+        lines = [line.rstrip() for line in joined.split("\n")]
         return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
@@ -497,11 +538,11 @@ _SUBDOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 def normalize_subdomain(value: str) -> str:
     """Accept `acme`, `acme.zendesk.com` or `https://acme.zendesk.com/agent` and return `acme`."""
     text = value.strip().lower()
-    text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text)
-    text = text.split("/", 1)[0]
-    if text.endswith(".zendesk.com"):
-        text = text[: -len(".zendesk.com")]
-    if not _SUBDOMAIN.fullmatch(text):
+    without_scheme = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text)
+    host, has_path, _ = without_scheme.partition("/")
+    is_address = without_scheme != text or host.endswith(".zendesk.com")
+    text = host.removesuffix(".zendesk.com")
+    if (has_path and not is_address) or not _SUBDOMAIN.fullmatch(text):
         raise ConfigError(
             SOURCE,
             ["subdomain"],

@@ -1,0 +1,90 @@
+"""Settings of one emulator instance: dataset size and span, credentials, rate limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+DEMO_ZENDESK_SUBDOMAIN = "demo"
+DEMO_ZENDESK_EMAIL = "pm@demo.example"
+DEMO_ZENDESK_TOKEN = "demo-zendesk-token"
+DEMO_INTERCOM_TOKEN = "demo-intercom-token"
+DEMO_SURVEYMONKEY_TOKEN = "demo-surveymonkey-token"
+
+VENDORS = ("zendesk", "intercom", "surveymonkey")
+
+DEFAULT_SPAN = timedelta(days=120)
+
+
+@dataclass
+class EmulatorConfig:
+    """What the emulator serves. Defaults: a demo-sized dataset over the 120 days ending now.
+
+    time_scale is the number of real seconds that stand for one vendor minute in the rate limiters (60.0 is real
+    time, 0.5 makes a minute pass in half a second); None switches rate limiting and its headers off.
+    """
+
+    seed: int = 7
+    zendesk_tickets: int = 2000
+    intercom_conversations: int = 800
+    surveymonkey_surveys: int = 3
+    surveymonkey_responses_per_survey: int = 250
+    start: datetime | None = None
+    end: datetime | None = None
+    time_scale: float | None = None
+    # Distinct customers behind the feedback; None derives it from the dataset size.
+    customers: int | None = None
+
+    zendesk_subdomain: str = DEMO_ZENDESK_SUBDOMAIN
+    zendesk_email: str = DEMO_ZENDESK_EMAIL
+    zendesk_token: str = DEMO_ZENDESK_TOKEN
+    intercom_token: str = DEMO_INTERCOM_TOKEN
+    surveymonkey_token: str = DEMO_SURVEYMONKEY_TOKEN
+    # Tokens that authenticate but lack the read scopes (Intercom answers 403 token_unauthorized, SurveyMonkey 403).
+    intercom_scopeless_tokens: frozenset[str] | set[str] = field(default_factory=frozenset)
+    surveymonkey_scopeless_tokens: frozenset[str] | set[str] = field(default_factory=frozenset)
+    intercom_app_id_code: str = "demoapp1"
+
+    # Requests per vendor minute (see time_scale).
+    zendesk_account_rate_limit: int = 700
+    zendesk_export_rate_limit: int = 10
+    intercom_rate_limit: int = 10_000
+    surveymonkey_minute_limit: int = 120
+    surveymonkey_day_limit: int = 500
+
+    # Real Zendesk leaves out of the export whatever changed in the last minute; 0 serves changes at once.
+    zendesk_export_hold_back_seconds: int = 0
+
+    def __post_init__(self) -> None:
+        if self.end is None:
+            self.end = datetime.now(timezone.utc).replace(microsecond=0)
+        elif self.end.tzinfo is None:
+            self.end = self.end.replace(tzinfo=timezone.utc)
+        if self.start is None:
+            self.start = self.end - DEFAULT_SPAN
+        elif self.start.tzinfo is None:
+            self.start = self.start.replace(tzinfo=timezone.utc)
+        if self.start > self.end:
+            raise ValueError("EmulatorConfig.start must not be after end")
+        if self.time_scale is not None and self.time_scale <= 0:
+            raise ValueError("EmulatorConfig.time_scale must be positive or None")
+        self.intercom_scopeless_tokens = frozenset(self.intercom_scopeless_tokens)
+        self.surveymonkey_scopeless_tokens = frozenset(self.surveymonkey_scopeless_tokens)
+
+    @property
+    def start_ts(self) -> int:
+        assert self.start is not None
+        return int(self.start.timestamp())
+
+    @property
+    def end_ts(self) -> int:
+        assert self.end is not None
+        return int(self.end.timestamp())
+
+    @property
+    def customer_count(self) -> int:
+        if self.customers is not None:
+            return max(1, self.customers)
+        records = (self.zendesk_tickets + self.intercom_conversations
+                   + self.surveymonkey_surveys * self.surveymonkey_responses_per_survey // 3)
+        return max(60, records // 4)

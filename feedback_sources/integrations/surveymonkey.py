@@ -1,0 +1,873 @@
+"""SurveyMonkey: each survey response becomes one feedback record.
+
+The daily request budget (500 a day for private and draft apps) is what bounds a sync, so every choice here saves
+requests: surveys are listed 1000 at a time, a survey's responses are asked for first (100 a page, the maximum), and
+its question texts (`/details`) are fetched only when a page holds responses in range, once per survey per run.
+
+Answers in a response are ids (question, choice, row, column); `map_response` joins them with the survey details to
+get readable text, and falls back to the ids when a question or choice is gone from the survey.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from html.parser import HTMLParser
+from typing import Any, Literal
+
+import httpx
+from pydantic import ValidationError
+
+from ..models import Category, MappingError, NormalizedRecord
+from ..rules import Decision, Rules
+from .base import BaseIntegration, ConfigError, Page, in_range, parse_iso, register
+from .http import ErrorKind, HttpClient, SourceError, header_number
+
+logger = logging.getLogger("feedback_sources.integrations.surveymonkey")
+
+SOURCE = "surveymonkey"
+
+# Each account lives in one data centre and only its own host answers for it (error 1018 otherwise).
+REGION_BASE_URLS: dict[str, str] = {
+    "us": "https://api.surveymonkey.com/v3",
+    "eu": "https://api.eu.surveymonkey.com/v3",
+    "ca": "https://api.surveymonkey.ca/v3",
+}
+DEFAULT_BASE_URL = REGION_BASE_URLS["us"]
+BASE_URL_ENV = "SURVEYMONKEY_BASE_URL"
+
+SURVEYS_PER_PAGE = 1000  # the API's global maximum page size
+RESPONSES_PER_PAGE = 100  # the maximum for responses/bulk
+
+# Our clock and SurveyMonkey's may disagree; the next incremental sync re-reads this much before the run started.
+CLOCK_SKEW_ALLOWANCE = timedelta(minutes=5)
+# The API's date filters take whole seconds; stepping back one makes the saved lower bound inclusive.
+BOUNDARY_OVERLAP = timedelta(seconds=1)
+
+SCOPE_LABELS: dict[str, str] = {
+    "users_read": "View Users",
+    "surveys_read": "View Surveys",
+    "responses_read": "View Responses",
+    "responses_read_detail": "View Response Details",
+}
+REQUIRED_SCOPES = ("users_read", "surveys_read", "responses_read", "responses_read_detail")
+
+
+# -- endpoints -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One API call: where it is, its fixed parameters, how it pages and which scope SurveyMonkey checks for it."""
+
+    name: str
+    path: str  # relative to the base URL, with {survey_id} placeholders
+    params: Mapping[str, str | int]
+    paging: Literal["none", "links.next"]
+    scope: str
+    bucket: str = "minute"
+
+    def url(self, **ids: str) -> str:
+        return self.path.format(**ids)
+
+    def matches(self, url_path: str) -> bool:
+        pattern = re.escape(self.path).replace(re.escape("{survey_id}"), "[^/]+") + "/?$"
+        return re.search(pattern, url_path) is not None
+
+
+USER_ME = Endpoint("user", "/users/me", {}, paging="none", scope="users_read")
+SURVEYS = Endpoint(
+    "surveys",
+    "/surveys",
+    # response_count lets a sync skip surveys nobody answered without spending a request on them.
+    {"per_page": SURVEYS_PER_PAGE, "include": "response_count"},
+    paging="links.next",
+    scope="surveys_read",
+)
+SURVEY_DETAILS = Endpoint("survey_details", "/surveys/{survey_id}/details", {}, paging="none", scope="surveys_read")
+RESPONSES_BULK = Endpoint(
+    "responses",
+    "/surveys/{survey_id}/responses/bulk",
+    # Newest change first: a response changed while we page moves to page 1, which shifts later pages by one and
+    # repeats a record instead of skipping one (oldest first would skip). Changed ones come with the next sync.
+    {"per_page": RESPONSES_PER_PAGE, "sort_by": "date_modified", "sort_order": "DESC"},
+    paging="links.next",
+    scope="responses_read_detail",
+)
+ENDPOINTS: tuple[Endpoint, ...] = (USER_ME, SURVEYS, SURVEY_DETAILS, RESPONSES_BULK)
+
+
+def api_datetime(moment: datetime) -> str:
+    """SurveyMonkey's date filter format: UTC, whole seconds, no offset."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _ceil_second(moment: datetime) -> datetime:
+    return moment if moment.microsecond == 0 else moment.replace(microsecond=0) + timedelta(seconds=1)
+
+
+# -- rate limits -----------------------------------------------------------------------------------------------------
+
+RATE_LIMIT_PREFIXES: dict[str, str] = {
+    "minute": "X-Ratelimit-App-Global-Minute-",
+    "day": "X-Ratelimit-App-Global-Day-",
+}
+
+
+def _seconds_until_utc_midnight(wall_now: float) -> float:
+    now = datetime.fromtimestamp(wall_now, tz=timezone.utc)
+    midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (midnight - now).total_seconds()
+
+
+def _duration_text(seconds: float) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+def read_rate_limits(response: httpx.Response, wall_now: float) -> list[tuple[str, int | None, int, float]]:
+    """The minute and day windows from SurveyMonkey's headers, as (bucket, limit, remaining, seconds to reset).
+
+    A 429 that says the day's budget is spent raises at once: the budget comes back at midnight UTC, and retrying
+    until then would only hold the sync open for hours.
+    """
+    windows: list[tuple[str, int | None, int, float]] = []
+    for bucket, prefix in RATE_LIMIT_PREFIXES.items():
+        remaining = header_number(response.headers, prefix + "Remaining")
+        if remaining is None:
+            continue
+        limit = header_number(response.headers, prefix + "Limit")
+        reset = header_number(response.headers, prefix + "Reset")
+        if reset is None:
+            reset = 60.0 if bucket == "minute" else _seconds_until_utc_midnight(wall_now)
+        windows.append((bucket, int(limit) if limit is not None else None, max(0, int(remaining)), max(0.0, reset)))
+    day = next((window for window in windows if window[0] == "day"), None)
+    if response.status_code == 429 and day is not None and day[2] <= 0:
+        limit_text = f" ({day[1]} requests)" if day[1] is not None else ""
+        raise SourceError(
+            ErrorKind.rate_limited,
+            f"SurveyMonkey's daily request budget{limit_text} is spent; it resets in {_duration_text(day[3])} "
+            "(at midnight UTC). The next sync continues where this one stopped",
+            status=429,
+            hint="Private apps get 500 requests a day; SurveyMonkey sells higher limits. Sync less often meanwhile.",
+            source=SOURCE,
+        )
+    # HttpClient waits for the latest reset it is told about after a 429; while the day still has requests left
+    # the minute window is the one to wait for, not midnight.
+    return [(bucket, limit, remaining, 0.0 if bucket == "day" and remaining > 0 else reset)
+            for bucket, limit, remaining, reset in windows]
+
+
+# -- errors ----------------------------------------------------------------------------------------------------------
+
+AUTH_ERRORS: dict[str, str] = {
+    "1010": "no access token was sent",
+    "1011": "the access token was rejected",
+    "1012": "the access token has expired",
+    "1013": "access was revoked for this access token",
+    "1052": "the SurveyMonkey user of this token was deleted",
+    "1053": "the SurveyMonkey user of this token was deleted",
+}
+
+
+def _error_body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
+def _endpoint_for(response: httpx.Response) -> Endpoint | None:
+    try:
+        path = response.request.url.path
+    except RuntimeError:  # a response built without a request
+        return None
+    return next((endpoint for endpoint in ENDPOINTS if endpoint.matches(path)), None)
+
+
+def _redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    return text
+
+
+def describe_error(response: httpx.Response, *, secrets: Iterable[str] = ()) -> SourceError:
+    """Turn SurveyMonkey's `{"error": {"id", "name", "message", ...}}` into a typed error a PM can act on."""
+    status = response.status_code
+    error = _error_body(response)
+    error_id = _text(error.get("id"))
+    vendor_message = _text(error.get("message"))
+    said = f" — SurveyMonkey says: {_redact(vendor_message[:300], secrets)}" if vendor_message else ""
+    endpoint = _endpoint_for(response)
+    scope = endpoint.scope if endpoint else None
+
+    if status == 401 or error_id in AUTH_ERRORS:
+        kind = ErrorKind.auth
+        message = AUTH_ERRORS.get(error_id or "", "the access token was rejected")
+        hint = "Copy the access token again from your app's Settings in the SurveyMonkey developer portal."
+    elif error_id == "1018":
+        kind = ErrorKind.config
+        message = "this account is hosted in another SurveyMonkey region"
+        hint = "Set the region to where the account lives: us, eu (surveymonkey.eu) or ca (surveymonkey.ca)."
+    elif status == 403 or error_id in {"1014", "1015", "1016", "1017"}:
+        kind = ErrorKind.forbidden
+        scope_text = f"`{scope}` ({SCOPE_LABELS[scope]})" if scope else "a required scope"
+        if error_id == "1015":
+            message = f"the account's plan does not allow {scope_text} through the API"
+        elif error_id == "1016":
+            message = "the token's user cannot see this survey (not owned by or shared with them)"
+        elif error_id == "1017":
+            message = "the account hit a SurveyMonkey quota on this resource"
+        else:
+            message = f"the app was not granted the {scope_text} permission"
+        needed = ", ".join(f"{SCOPE_LABELS[s]} ({s})" for s in REQUIRED_SCOPES)
+        hint = f"In the developer portal, set these scopes to Required: {needed}; then copy the access token again."
+    elif status == 404:
+        kind = ErrorKind.not_found
+        message = "SurveyMonkey did not find this resource" if error else "the API address was not found"
+        hint = "Check the base URL or region setting; a survey may also have been deleted."
+    elif status == 429:
+        kind = ErrorKind.rate_limited
+        message = "SurveyMonkey kept refusing requests over its per-minute limit"
+        hint = "Wait a minute and sync again."
+    elif status >= 500:
+        kind = ErrorKind.server
+        message = "SurveyMonkey's server kept failing"
+        hint = "Try again later, or check status.surveymonkey.com."
+    else:
+        kind = ErrorKind.client
+        message = "SurveyMonkey refused the request"
+        hint = "Check the configuration; the message above says what SurveyMonkey did not accept."
+    return SourceError(kind, message + said, status=status, hint=hint, source=SOURCE)
+
+
+# -- pure helpers for vendor JSON ------------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> str | None:
+    """A non-empty string, or an id given as a number; anything else is absent."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+class _TextExtractor(HTMLParser):
+    BLOCK_TAGS = frozenset({"p", "div", "br", "li", "ul", "ol", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"})
+    SKIPPED_TAGS = frozenset({"script", "style", "head", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIPPED_TAGS:
+            self._skipping += 1
+        elif tag in self.BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIPPED_TAGS:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag in self.BLOCK_TAGS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def html_to_text(value: str) -> str:
+    """Plain text from SurveyMonkey's rich-text headings and choices: tags dropped, entities unescaped, lines kept."""
+    if "<" not in value and "&" not in value:
+        return " ".join(value.split())
+    extractor = _TextExtractor()
+    extractor.feed(value)
+    extractor.close()
+    lines = (" ".join(line.split()) for line in "".join(extractor.parts).splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def _label(value: Any) -> str | None:
+    raw = value if isinstance(value, str) else None
+    return (html_to_text(raw) or None) if raw else None
+
+
+# -- survey details --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Question:
+    """What a response's ids mean for one question of a survey."""
+
+    id: str
+    heading: str | None
+    family: str | None
+    choices: dict[str, str] = field(default_factory=dict)
+    rows: dict[str, str] = field(default_factory=dict)
+    cols: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
+    others: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SurveyIndex:
+    """Survey details (`GET /surveys/{id}/details`) indexed by question id."""
+
+    title: str | None
+    questions: dict[str, Question]
+
+    @classmethod
+    def from_details(cls, details: Any) -> SurveyIndex:
+        details = _dict(details)
+        questions: dict[str, Question] = {}
+        for page in _list(details.get("pages")):
+            for question in _list(_dict(page).get("questions")):
+                question = _dict(question)
+                question_id = _text(question.get("id"))
+                if question_id is None:
+                    continue
+                heading = next(
+                    (text for h in _list(question.get("headings")) if (text := _label(_dict(h).get("heading")))),
+                    None,
+                )
+                answers = _dict(question.get("answers"))
+                other = answers.get("other")
+                cols = {}
+                for col in _list(answers.get("cols")):
+                    col = _dict(col)
+                    col_id = _text(col.get("id"))
+                    if col_id is not None:
+                        cols[col_id] = (_label(col.get("text")) or "", _options(col.get("choices")))
+                questions[question_id] = Question(
+                    id=question_id,
+                    heading=heading,
+                    family=_text(question.get("family")),
+                    choices=_options(answers.get("choices")),
+                    rows=_options(answers.get("rows")),
+                    cols=cols,
+                    others=_options(other if isinstance(other, list) else [other]),
+                )
+        return cls(title=_label(details.get("title")), questions=questions)
+
+
+def _options(items: Any) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for item in _list(items):
+        item = _dict(item)
+        option_id = _text(item.get("id"))
+        if option_id is not None:
+            options[option_id] = _label(item.get("text")) or ""
+    return options
+
+
+# -- mapping ---------------------------------------------------------------------------------------------------------
+
+_SCORE = re.compile(r"^\s*(10|[0-9])(?![0-9])")
+_NPS_HEADING = re.compile(r"recommend", re.IGNORECASE)
+TIER_KEYS = ("plan", "tier")
+
+
+def response_created_at(response: Any) -> datetime | None:
+    """When the respondent started, in UTC (falls back to the last change when the start is missing)."""
+    response = _dict(response)
+    for key in ("date_created", "date_modified"):
+        raw = response.get(key)
+        moment = parse_iso(raw) if isinstance(raw, str) else None
+        if moment is not None:
+            return moment
+    return None
+
+
+def response_modified_at(response: Any) -> datetime | None:
+    raw = _dict(response).get("date_modified")
+    return parse_iso(raw) if isinstance(raw, str) else None
+
+
+@dataclass
+class _Answers:
+    readable: list[dict[str, Any]] = field(default_factory=list)
+    open_text: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # question id -> (heading, answers)
+    nps: tuple[int, str] | None = None  # (score, question heading)
+
+
+def _collect_answers(response: dict[str, Any], index: SurveyIndex) -> _Answers:
+    collected = _Answers()
+    for page in _list(response.get("pages")):
+        for question in _list(_dict(page).get("questions")):
+            question = _dict(question)
+            question_id = _text(question.get("id"))
+            if question_id is None:
+                continue
+            known = index.questions.get(question_id) or Question(id=question_id, heading=None, family=None)
+            heading = known.heading or f"question {question_id}"
+            for answer in _list(question.get("answers")):
+                _collect_answer(collected, known, heading, _dict(answer))
+    return collected
+
+
+def _collect_answer(collected: _Answers, question: Question, heading: str, answer: dict[str, Any]) -> None:
+    row_id, col_id = _text(answer.get("row_id")), _text(answer.get("col_id"))
+    choice_id, other_id = _text(answer.get("choice_id")), _text(answer.get("other_id"))
+    typed = answer.get("text")
+    typed = typed.strip() if isinstance(typed, str) else None
+    row = (question.rows.get(row_id) or f"row {row_id}") if row_id else None
+
+    if typed:
+        # Respondents type plain text: it is kept as written (the UI renders it inert), never parsed as HTML.
+        readable = f"{row}: {typed}" if row else typed
+        if other_id and not row:
+            readable = typed
+        heading_for_text = heading
+        if other_id:
+            other_label = question.others.get(other_id)
+            heading_for_text = f"{heading} ({other_label})" if other_label else heading
+        collected.open_text.setdefault(question.id, (heading_for_text, []))[1].append(readable)
+        score_source = typed
+    elif choice_id:
+        if col_id:
+            col_text, col_choices = question.cols.get(col_id, (f"column {col_id}", {}))
+            choice = col_choices.get(choice_id) or question.choices.get(choice_id) or f"choice {choice_id}"
+            readable = f"{row} / {col_text}: {choice}" if row else f"{col_text}: {choice}"
+        else:
+            choice = question.choices.get(choice_id) or question.others.get(choice_id) or f"choice {choice_id}"
+            readable = f"{row}: {choice}" if row else choice
+        score_source = choice
+    else:
+        return  # file uploads and empty answers carry nothing to read
+
+    collected.readable.append(
+        {"question_id": question.id, "question": heading, "family": question.family, "answer": readable}
+    )
+    if collected.nps is None and question.heading and _NPS_HEADING.search(question.heading):
+        match = _SCORE.match(score_source)
+        if match:
+            collected.nps = (int(match.group(1)), question.heading)
+
+
+def _content(open_text: dict[str, tuple[str, list[str]]]) -> str:
+    blocks = []
+    for heading, answers in open_text.values():
+        blocks.append("\n".join([f"Q: {heading}", *(f"A: {answer}" for answer in answers)]))
+    return "\n\n".join(blocks)
+
+
+def _category(rules: Rules, content: str, nps: tuple[int, str] | None) -> Decision:
+    decision = rules.categorize(text=content, default=Category.other)
+    no_rule_matched = decision.reason == rules.categorize(default=Category.other).reason
+    if nps is not None and no_rule_matched:
+        score, heading = nps
+        if score <= 6:
+            return Decision(Category.complaint.value, f"NPS {score} (detractor, 0–6) on `{heading}`")
+        if score >= 9:
+            return Decision(Category.praise.value, f"NPS {score} (promoter, 9–10) on `{heading}`")
+    return decision
+
+
+def _tier_candidates(custom_variables: dict[str, Any]) -> list[tuple[str, str | None]]:
+    by_key = {key.strip().lower(): value for key, value in custom_variables.items() if isinstance(key, str)}
+    candidates = []
+    for key in TIER_KEYS:
+        value = by_key.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        candidates.append((key, _text(value)))
+    return candidates
+
+
+def map_response(
+    response: dict[str, Any],
+    details: dict[str, Any] | SurveyIndex | None,
+    *,
+    rules: Rules,
+    survey_title: str | None = None,
+) -> NormalizedRecord:
+    """One SurveyMonkey response (an item of `responses/bulk`, or `GET /responses/{id}`) as a feedback record.
+
+    `details` is the survey's `GET /surveys/{id}/details` (or a `SurveyIndex` built from it) and turns answer ids
+    into question and choice text; without it, or for questions deleted since, answers name their ids instead.
+    Open-text answers ("Q: heading / A: text") make the content; every answer, readable, goes to
+    `metadata["answers"]`. An NPS answer (0–10 to a question mentioning "recommend") makes a detractor a complaint
+    and a promoter praise when no keyword rule decides. Raises `MappingError` for a response without an id or dates.
+    """
+    if not isinstance(response, dict):
+        raise MappingError(SOURCE, f"a response must be a JSON object, not {type(response).__name__}")
+    response_id = _text(response.get("id"))
+    if response_id is None:
+        raise MappingError(SOURCE, "response without an id")
+    created_at = response_created_at(response)
+    if created_at is None:
+        raise MappingError(SOURCE, f"response {response_id} has no valid date_created")
+    updated_at = response_modified_at(response) or created_at
+
+    index = details if isinstance(details, SurveyIndex) else SurveyIndex.from_details(details)
+    answers = _collect_answers(response, index)
+    content = _content(answers.open_text)
+
+    contact = _dict(_dict(response.get("metadata")).get("contact"))
+    email = _text(_dict(contact.get("email")).get("value")) or _text(response.get("email_address"))
+    first = _text(response.get("first_name")) or _text(_dict(contact.get("first_name")).get("value"))
+    last = _text(response.get("last_name")) or _text(_dict(contact.get("last_name")).get("value"))
+    name = " ".join(part for part in (first, last) if part) or None
+    recipient_id = _text(response.get("recipient_id"))
+    customer_id = recipient_id if recipient_id not in (None, "0") else email
+
+    category = _category(rules, content, answers.nps)
+    tier = rules.tier(*_tier_candidates(_dict(response.get("custom_variables"))))
+    url = response.get("analyze_url")
+
+    try:
+        return NormalizedRecord(
+            source=SOURCE,
+            source_id=response_id,
+            title=_text(survey_title) or index.title,
+            content=content,
+            customer_id=customer_id,
+            customer_email=email,
+            customer_name=name,
+            customer_tier=tier.value,
+            category=category.value,
+            created_at=created_at,
+            metadata={
+                "survey_id": _text(response.get("survey_id")),
+                "collector_id": _text(response.get("collector_id")),
+                "response_status": _text(response.get("response_status")),
+                "url": url if isinstance(url, str) and url.startswith(("https://", "http://")) else None,
+                "updated_at": updated_at.isoformat(),
+                "tags": [],
+                "answers": answers.readable,
+                "nps": answers.nps[0] if answers.nps else None,
+                "category_reason": category.reason,
+                "tier_reason": tier.reason,
+            },
+        )
+    except ValidationError as error:
+        raise MappingError(SOURCE, f"response {response_id} could not be mapped: {error}") from None
+
+
+# -- cursor ----------------------------------------------------------------------------------------------------------
+
+_CURSOR_DATES = ("modified_after", "created_start", "created_end", "high_water", "pass_started_at")
+_CURSOR_KEYS = frozenset({*_CURSOR_DATES, "surveys", "survey_id", "page"})
+
+
+def _bad_cursor(reason: str) -> SourceError:
+    return SourceError(
+        ErrorKind.client,
+        f"the saved SurveyMonkey sync position is not valid ({reason})",
+        hint="Reset this source's sync position to run a full sync.",
+        source=SOURCE,
+    )
+
+
+@dataclass(frozen=True)
+class SyncCursor:
+    """Where a sync stands. A pass walks every survey's responses; between passes only `modified_after` is set.
+
+    - `modified_after`: responses changed at or after this (UTC) are fetched (`start_modified_at`).
+    - `created_start`/`created_end`: the created-at window sent to the API for the pass in progress; page numbers
+      only mean something under the same filters, so a resumed pass keeps them.
+    - `survey_id`/`page`: the next page to fetch; `surveys`: the survey ids still to visit after it.
+    - `high_water`: the latest `date_modified` seen in this pass; `pass_started_at`: our clock when it began.
+    """
+
+    modified_after: datetime | None = None
+    created_start: datetime | None = None
+    created_end: datetime | None = None
+    surveys: tuple[str, ...] = ()
+    survey_id: str | None = None
+    page: int | None = None
+    high_water: datetime | None = None
+    pass_started_at: datetime | None = None
+
+    @property
+    def in_pass(self) -> bool:
+        return self.survey_id is not None
+
+    @classmethod
+    def parse(cls, cursor: Any) -> SyncCursor:
+        if cursor is None:
+            return cls()
+        if not isinstance(cursor, dict):
+            raise _bad_cursor(f"expected an object, got {type(cursor).__name__}")
+        unknown = sorted(str(key) for key in cursor if key not in _CURSOR_KEYS)
+        if unknown:
+            raise _bad_cursor(f"unknown keys {', '.join(unknown)}")
+        dates: dict[str, datetime | None] = {}
+        for key in _CURSOR_DATES:
+            raw = cursor.get(key)
+            if raw is None:
+                dates[key] = None
+                continue
+            moment = parse_iso(raw) if isinstance(raw, str) else None
+            if moment is None:
+                raise _bad_cursor(f"`{key}` is not an ISO 8601 date")
+            dates[key] = moment
+        surveys = cursor.get("surveys") or []
+        if not isinstance(surveys, list) or not all(isinstance(s, str) and s for s in surveys):
+            raise _bad_cursor("`surveys` must be a list of survey ids")
+        survey_id, page = cursor.get("survey_id"), cursor.get("page")
+        if survey_id is not None and not (isinstance(survey_id, str) and survey_id):
+            raise _bad_cursor("`survey_id` must be a survey id")
+        if page is not None and (isinstance(page, bool) or not isinstance(page, int) or page < 1):
+            raise _bad_cursor("`page` must be a positive page number")
+        if survey_id is None and (surveys or page is not None):
+            raise _bad_cursor("surveys are pending but no current survey is named")
+        if survey_id is not None and page is None:
+            raise _bad_cursor("`page` is missing for the current survey")
+        return cls(surveys=tuple(surveys), survey_id=survey_id, page=page, **dates)
+
+    def to_json(self) -> dict[str, Any]:
+        def iso(moment: datetime | None) -> str | None:
+            return moment.isoformat() if moment is not None else None
+
+        return {
+            "modified_after": iso(self.modified_after),
+            "created_start": iso(self.created_start),
+            "created_end": iso(self.created_end),
+            "surveys": list(self.surveys),
+            "survey_id": self.survey_id,
+            "page": self.page,
+            "high_water": iso(self.high_water),
+            "pass_started_at": iso(self.pass_started_at),
+        }
+
+    def seen(self, moments: Iterable[datetime]) -> SyncCursor:
+        latest = max(moments, default=None)
+        if latest is None or (self.high_water is not None and latest <= self.high_water):
+            return self
+        return replace(self, high_water=latest)
+
+    def next_page(self) -> SyncCursor:
+        assert self.page is not None
+        return replace(self, page=self.page + 1)
+
+    def next_survey(self) -> SyncCursor:
+        if self.surveys:
+            return replace(self, survey_id=self.surveys[0], surveys=self.surveys[1:], page=1)
+        return self.finished()
+
+    def finished(self) -> SyncCursor:
+        """The pass is done: the next sync asks for what changed since, overlapping the boundary by a second.
+
+        The saved point is capped at the pass's start (less the clock allowance): a response answered in a survey
+        already visited would otherwise hide behind a later `date_modified` seen in another survey.
+        """
+        watermark = self.modified_after
+        if self.high_water is not None:
+            ceiling = self.high_water
+            if self.pass_started_at is not None:
+                ceiling = min(ceiling, self.pass_started_at - CLOCK_SKEW_ALLOWANCE)
+            candidate = (ceiling - BOUNDARY_OVERLAP).replace(microsecond=0)
+            watermark = candidate if watermark is None else max(watermark, candidate)
+        return SyncCursor(modified_after=watermark)
+
+
+# -- the integration -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SurveyListing:
+    id: str
+    title: str | None
+    response_count: int | None
+
+
+def _next_link(body: dict[str, Any]) -> bool:
+    return _text(_dict(body.get("links")).get("next")) is not None
+
+
+@register
+class SurveyMonkeyIntegration(BaseIntegration):
+    """Survey responses from SurveyMonkey (API v3) with a private app's access token."""
+
+    name = SOURCE
+    display_name = "SurveyMonkey"
+    required_fields = ("access_token",)
+    optional_fields = ("base_url", "region")
+    max_concurrency = 1  # one request at a time: the daily budget, not latency, bounds a sync
+
+    def __init__(self, config: dict[str, Any], *, clock: Callable[[], datetime] | None = None, **kwargs: Any):
+        super().__init__(config, **kwargs)
+        region = self.config.get("region") or "us"
+        if not isinstance(region, str) or region.lower() not in REGION_BASE_URLS:
+            raise ConfigError(self.name, ["region"], f"{self.name}: region must be one of us, eu, ca")
+        self.region = region.lower()
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
+
+    @property
+    def base_url(self) -> str:
+        return self.config.get("base_url") or os.environ.get(BASE_URL_ENV) or REGION_BASE_URLS[self.region]
+
+    def client(self) -> HttpClient:
+        token = self.config["access_token"]
+        return self._http_client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            rate_limit_reader=read_rate_limits,
+            describe_error=lambda response: describe_error(response, secrets=(token,)),
+        )
+
+    async def _connection_probe(self, client: HttpClient) -> tuple[str, dict[str, Any]]:
+        body = await client.get_json(USER_ME.url(), bucket=USER_ME.bucket)
+        body = _dict(body)
+        username, email = _text(body.get("username")), _text(body.get("email"))
+        if username is None and email is None:
+            raise SourceError(
+                ErrorKind.bad_response,
+                "users/me answered without a username or email",
+                hint="Check the base URL: it should end in /v3.",
+                source=self.name,
+            )
+        details = {
+            "username": username,
+            "email": email,
+            "account_type": _text(body.get("account_type")),
+            "rate_limit": dict(client.stats.rate_limit),
+            "day_requests_remaining": client.stats.rate_limit.get("day", {}).get("remaining"),
+        }
+        return username or email or "", details
+
+    async def iter_pages(
+        self,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        cursor: dict[str, Any] | None = None,
+    ) -> AsyncIterator[Page]:
+        state = SyncCursor.parse(cursor)
+        async with self.client() as client:
+            try:
+                async for page in self._pages(client, state, start, end):
+                    self.last_stats = client.stats.as_dict()
+                    yield page
+            finally:
+                self.last_stats = client.stats.as_dict()
+
+    async def _pages(
+        self, client: HttpClient, state: SyncCursor, start: datetime | None, end: datetime | None
+    ) -> AsyncIterator[Page]:
+        titles: dict[str, str | None] = {}
+        if not state.in_pass:
+            surveys = await self._list_surveys(client)
+            titles = {survey.id: survey.title for survey in surveys}
+            # A survey nobody answered cannot hold responses in any range: no request spent on it.
+            pending = tuple(survey.id for survey in surveys if survey.response_count != 0)
+            state = replace(
+                state,
+                created_start=start,
+                created_end=end,
+                surveys=pending,
+                high_water=None,
+                pass_started_at=self._clock(),
+            ).next_survey()
+            if not state.in_pass:
+                yield Page([], state.to_json(), vendor_total=0)
+                return
+
+        details_cache: dict[str, SurveyIndex | None] = {}
+        totals: dict[str, int] = {}
+        while state.in_pass:
+            survey_id, page_number = state.survey_id, state.page
+            assert survey_id is not None and page_number is not None
+            body = await self._responses_page(client, state)
+            data = _list(body.get("data"))
+            total = body.get("total")
+            if isinstance(total, int) and not isinstance(total, bool):
+                totals[survey_id] = total
+            state = state.seen(m for m in map(response_modified_at, data) if m is not None)
+            in_range_responses = [
+                response for response in data
+                if (created := response_created_at(response)) is None or in_range(created, start, end)
+            ]
+            records = []
+            if in_range_responses:
+                if survey_id not in details_cache:
+                    details_cache[survey_id] = await self._details(client, survey_id)
+                index = details_cache[survey_id] or SurveyIndex(title=None, questions={})
+                records = self._map_all(in_range_responses, index, titles.get(survey_id) or index.title)
+            state = state.next_page() if data and _next_link(body) else state.next_survey()
+            yield Page(records, state.to_json(), vendor_total=sum(totals.values()))
+
+    def _map_all(self, responses: list[Any], index: SurveyIndex, title: str | None) -> list[NormalizedRecord]:
+        records = []
+        for response in responses:
+            try:
+                records.append(map_response(response, index, rules=self.rules, survey_title=title))
+            except MappingError as error:
+                logger.warning("skipping a SurveyMonkey response that cannot be mapped: %s", error)
+        return records
+
+    async def _list_surveys(self, client: HttpClient) -> list[SurveyListing]:
+        surveys: list[SurveyListing] = []
+        seen: set[str] = set()
+        page = 1
+        while True:
+            body = _dict(await client.get_json(SURVEYS.url(), params={**SURVEYS.params, "page": page}, bucket=SURVEYS.bucket))
+            data = _list(body.get("data"))
+            for item in data:
+                item = _dict(item)
+                survey_id = _text(item.get("id"))
+                if survey_id is None or survey_id in seen:
+                    continue
+                seen.add(survey_id)
+                count = item.get("response_count")
+                surveys.append(
+                    SurveyListing(
+                        id=survey_id,
+                        title=_label(item.get("title")) or _label(item.get("nickname")),
+                        response_count=count if isinstance(count, int) and not isinstance(count, bool) else None,
+                    )
+                )
+            if not data or not _next_link(body):
+                return surveys
+            page += 1
+
+    async def _responses_page(self, client: HttpClient, state: SyncCursor) -> dict[str, Any]:
+        assert state.survey_id is not None and state.page is not None
+        params: dict[str, Any] = {**RESPONSES_BULK.params, "page": state.page}
+        if state.modified_after is not None:
+            params["start_modified_at"] = api_datetime(state.modified_after)
+        if state.created_start is not None:
+            params["start_created_at"] = api_datetime(state.created_start)
+        if state.created_end is not None:
+            params["end_created_at"] = api_datetime(_ceil_second(state.created_end))
+        try:
+            body = await client.get_json(RESPONSES_BULK.url(survey_id=state.survey_id), params=params,
+                                         bucket=RESPONSES_BULK.bucket)
+        except SourceError as error:
+            if error.kind != ErrorKind.not_found:
+                raise
+            logger.info("survey %s is gone; moving on", state.survey_id)
+            return {}
+        return _dict(body)
+
+    async def _details(self, client: HttpClient, survey_id: str) -> SurveyIndex | None:
+        try:
+            body = await client.get_json(SURVEY_DETAILS.url(survey_id=survey_id), bucket=SURVEY_DETAILS.bucket)
+        except SourceError as error:
+            if error.kind != ErrorKind.not_found:
+                raise
+            logger.info("details of survey %s are gone; answers keep their ids", survey_id)
+            return None
+        return SurveyIndex.from_details(body)
