@@ -93,11 +93,14 @@ async def test_retry_after_http_date_is_honoured() -> None:
     assert sleeps == [12.0]
 
 
-async def test_server_wait_is_capped() -> None:
+async def test_a_wait_longer_than_the_cap_fails_fast_and_says_when() -> None:
     script = Script(httpx.Response(429, headers={"Retry-After": "86400"}), httpx.Response(200, json=[]))
     sleeps: list[float] = []
-    await fetch(client_for(script, sleeps, retry_policy=RetryPolicy(max_attempts=3, max_server_wait=60)))
-    assert sleeps == [60.0]
+    with pytest.raises(SourceError) as raised:
+        await fetch(client_for(script, sleeps, retry_policy=RetryPolicy(max_attempts=3, max_server_wait=60)))
+    assert raised.value.kind == ErrorKind.rate_limited
+    assert "wait 86400s" in str(raised.value)
+    assert (sleeps, len(script.seen)) == ([], 1)
 
 
 async def test_429_without_retry_after_waits_for_the_rate_limit_reset() -> None:

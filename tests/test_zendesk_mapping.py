@@ -203,7 +203,8 @@ def test_event_webhook_detail_maps_like_an_export_row() -> None:
 
 
 def test_string_keyed_users_are_found_too() -> None:
-    record = map_ticket({**TICKET, "requester_id": "20978392"}, {"20978392": USER}, subdomain="acme", rules=DEFAULT_RULES)
+    ticket = {**TICKET, "requester_id": "20978392"}
+    record = map_ticket(ticket, {"20978392": USER}, subdomain="acme", rules=DEFAULT_RULES)
     assert record.customer_name == "Dana Customer"
 
 
@@ -375,11 +376,17 @@ def test_mapping_does_not_modify_its_input() -> None:
 # -- schema-shaped garbage -------------------------------------------------------------------------------------------
 
 JSON_SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**63), st.floats(allow_nan=True), st.text(max_size=30)
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63),
+    st.floats(allow_nan=True),
+    st.text(max_size=30),
 )
 JSON_VALUES = st.recursive(
     JSON_SCALARS,
-    lambda children: st.one_of(st.lists(children, max_size=3), st.dictionaries(st.text(max_size=8), children, max_size=3)),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
     max_leaves=8,
 )
 

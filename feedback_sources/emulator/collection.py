@@ -58,9 +58,17 @@ class LazyCollection:
         return self.start_ts + int(self._span * (index + jitter) / self.count)
 
     def created_at(self, index: int) -> int:
-        # Most records are created shortly before their last update; a few linger for weeks.
-        lag = int((unit_interval(self._seed_key, _LAG_SALT, index) ** 3) * self.max_lag)
-        return max(self.start_ts, self.updated_at(index) - lag)
+        return self.stamps(index)[1]
+
+    def stamps(self, index: int) -> tuple[int, int]:
+        """(updated_at, created_at) of base record `index`."""
+        # Most records are created shortly before their last update; a few linger for weeks. Records near the
+        # start of the span get proportionally shorter lags, so none is created before the span begins.
+        updated = self.updated_at(index)
+        return updated, updated - self._lag(updated, index)
+
+    def _lag(self, updated: int, index: int) -> int:
+        return int((unit_interval(self._seed_key, _LAG_SALT, index) ** 3) * min(self.max_lag, updated - self.start_ts))
 
     def id_of(self, index: int) -> int:
         return self.first_id + index
@@ -84,6 +92,16 @@ class LazyCollection:
     def next_id(self) -> int:
         return self.first_id + self.count + self._added
 
+    @property
+    def size(self) -> int:
+        """Base records plus added ones (deleted records included)."""
+        return self.count + self._added
+
+    def overrides(self) -> dict[int, tuple[int, int, dict[str, Any]]]:
+        """A snapshot of the mutated and added records: id -> (updated_at, created_at, record)."""
+        with self.lock:
+            return dict(self._overrides)
+
     def exists(self, record_id: int) -> bool:
         return record_id in self._overrides or self.index_of(record_id) is not None
 
@@ -100,7 +118,7 @@ class LazyCollection:
         if override is not None:
             return override[0], override[1]
         index = self.index_of(record_id)
-        return None if index is None else (self.updated_at(index), self.created_at(index))
+        return None if index is None else self.stamps(index)
 
     def record_for(self, entry: Entry) -> dict[str, Any]:
         if entry[3] >= 0:
@@ -154,7 +172,8 @@ class LazyCollection:
                 if base_entry[0] > limit:
                     return
                 index += 1
-                yield (base_entry[0], base_entry[1], self.created_at(base_entry[3]), base_entry[3])
+                yield (base_entry[0], base_entry[1], base_entry[0] - self._lag(base_entry[0], base_entry[3]),
+                       base_entry[3])
             else:
                 if overlay_entry[0] > limit:
                     return
@@ -193,7 +212,7 @@ class LazyCollection:
         with self.lock:
             if self.version == version:
                 self._match_cache[cache_key] = result
-                while len(self._match_cache) > 16:
+                while len(self._match_cache) > 4:
                     self._match_cache.popitem(last=False)
         return result
 

@@ -7,10 +7,13 @@ is asked for, and the same seed always yields the same words, people and timesta
 from __future__ import annotations
 
 import random
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import lru_cache
+from typing import Any
 
 _MASK64 = (1 << 64) - 1
 
@@ -40,6 +43,41 @@ def unit_interval(seed: int, salt: int, index: int) -> float:
 def record_rng(seed: int, salt: int, index: int) -> random.Random:
     """The random stream of one record; independent of every other record's."""
     return random.Random(mix64(((seed * 1_000_003 + index) ^ (salt << 48)) & _MASK64))
+
+
+class BlockCache:
+    """Records generated in blocks that share one random stream, with the most recent blocks kept.
+
+    Seeding a Mersenne Twister costs more than building a whole record, so records come in blocks of
+    `block_size` drawn from one stream seeded by (seed, salt, block). A record still depends only on
+    (seed, salt, index): its block is always generated whole and in order.
+    """
+
+    def __init__(self, seed: int, salt: int, build: Callable[[random.Random, int], Any], *, block_size: int = 32,
+                 max_blocks: int = 128) -> None:
+        self.seed = seed
+        self.salt = salt
+        self.block_size = block_size
+        self.max_blocks = max_blocks
+        self._build = build
+        self._blocks: OrderedDict[int, list[Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, index: int) -> Any:
+        block_number, offset = divmod(index, self.block_size)
+        with self._lock:
+            block = self._blocks.get(block_number)
+            if block is not None:
+                self._blocks.move_to_end(block_number)
+                return block[offset]
+        rng = record_rng(self.seed, self.salt, block_number)
+        first = block_number * self.block_size
+        block = [self._build(rng, first + k) for k in range(self.block_size)]
+        with self._lock:
+            self._blocks[block_number] = block
+            while len(self._blocks) > self.max_blocks:
+                self._blocks.popitem(last=False)
+        return block[offset]
 
 
 def pick(rng: random.Random, options: tuple | list):
@@ -563,11 +601,18 @@ class People:
     def __init__(self, seed: int, customer_count: int) -> None:
         self.seed = seed
         self.customer_count = max(1, customer_count)
-        self.company = lru_cache(maxsize=None)(self._make_company)
-        self.customer = lru_cache(maxsize=65536)(self._make_customer)
+        self._companies = BlockCache(seed, SALT_COMPANY, self._make_company, max_blocks=COMPANY_COUNT)
+        # Customers are drawn at random from the whole pool, so blocks would not help: one stream each, all kept.
+        self._customers = BlockCache(seed, SALT_CUSTOMER, self._make_customer, block_size=1,
+                                     max_blocks=self.customer_count)
 
-    def _make_company(self, index: int) -> Company:
-        rng = record_rng(self.seed, SALT_COMPANY, index)
+    def company(self, index: int) -> Company:
+        return self._companies.get(index)
+
+    def customer(self, index: int) -> Customer:
+        return self._customers.get(index)
+
+    def _make_company(self, rng: random.Random, index: int) -> Company:
         head, tail = pick(rng, _COMPANY_HEADS), pick(rng, _COMPANY_TAILS)
         # Two companies can draw the same words: the index keeps their domains apart.
         stem = f"{head}{tail}".lower() + ("" if index < 40 else str(index))
@@ -578,11 +623,10 @@ class People:
             domain=stem + pick(rng, _COMPANY_TLDS),
             tier=tier,
             intercom_plan=pick(rng, INTERCOM_PLAN_LABELS[tier]),
-            employees=rng.choice((12, 45, 120, 480, 2300, 15000)),
+            employees=pick(rng, (12, 45, 120, 480, 2300, 15000)),
         )
 
-    def _make_customer(self, index: int) -> Customer:
-        rng = record_rng(self.seed, SALT_CUSTOMER, index)
+    def _make_customer(self, rng: random.Random, index: int) -> Customer:
         first, first_ascii = pick(rng, _FIRST_NAMES)
         last, last_ascii = pick(rng, _LAST_NAMES)
         company: Company | None = None
@@ -593,7 +637,7 @@ class People:
             tier = company.tier
             plan: str | None = company.intercom_plan
         else:
-            email = f"{first_ascii}.{last_ascii}{rng.randrange(1, 99)}@{pick(rng, _PERSONAL_DOMAINS)}"
+            email = f"{first_ascii}.{last_ascii}{1 + int(rng.random() * 98)}@{pick(rng, _PERSONAL_DOMAINS)}"
             tier = "free" if rng.random() < 0.7 else "professional"
             plan = pick(rng, INTERCOM_PLAN_LABELS[tier])
         if rng.random() < 0.1:
@@ -605,7 +649,7 @@ class People:
         return Customer(
             index=index, first_name=first, last_name=last, email=email, company=company, tier=tier,
             intercom_plan=plan, is_lead=is_lead, country=country, city=city,
-            signed_up_offset_days=rng.randrange(30, 900),
+            signed_up_offset_days=30 + int(rng.random() * 870),
         )
 
     def pick_customer(self, rng: random.Random) -> Customer:

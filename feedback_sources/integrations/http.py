@@ -301,6 +301,12 @@ class HttpClient:
                 failure.message = f"{failure.message}; gave up after {attempt} attempts"
                 raise failure
             hint = self._server_wait_hint(response) if response is not None else None
+            if hint is not None and hint > self.policy.max_server_wait and response is not None:
+                # Waiting this long (a daily quota, say) would look like a hang: say when to come back instead.
+                assert failure is not None
+                failure.message = f"{failure.message}; the server asks to wait {hint:.0f}s before trying again"
+                failure.kind = ErrorKind.rate_limited if response.status_code == 429 else failure.kind
+                raise failure
             delay = (
                 min(hint, self.policy.max_server_wait)
                 if hint is not None

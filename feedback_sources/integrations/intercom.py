@@ -650,7 +650,8 @@ class IntercomIntegration(BaseIntegration):
                 error.message = error.message.replace(token, "[redacted]")
         return error
 
-    async def _connection_probe(self, client: HttpClient) -> tuple[str, dict[str, Any]]:
+    async def _read_me(self, client: HttpClient) -> dict[str, Any]:
+        """GET /me, remembering the workspace's id_code for inbox links."""
         me = await client.get_json(ME.url(), bucket=ME.bucket)
         if not isinstance(me, dict) or not isinstance(me.get("app"), dict):
             raise SourceError(
@@ -659,25 +660,44 @@ class IntercomIntegration(BaseIntegration):
                 hint="Check the region and the base URL.",
                 source=self.name,
             )
+        self.app_id = _identifier(me["app"].get("id_code"))
+        return me
+
+    async def _connection_probe(self, client: HttpClient) -> tuple[str, dict[str, Any]]:
+        me = await self._read_me(client)
+        # /me answers for any valid token; a one-item search and its contact prove the permissions a sync needs,
+        # so a token without them fails here with the permission's name instead of halfway through a sync.
+        found = await client.get_json(
+            SEARCH_CONVERSATIONS.url(),
+            method=SEARCH_CONVERSATIONS.method,
+            json_body={**search_body(0, math.floor(self._wall_clock()) + 1, None), "pagination": {"per_page": 1}},
+            bucket=SEARCH_CONVERSATIONS.bucket,
+        )
+        found = _dict(found)
+        sample = next((item for item in _list(found.get("conversations")) if isinstance(item, dict)), {})
+        contact_id = _first_contact_id(sample)
+        if contact_id is not None:
+            await self._contact(client, contact_id)
         app = me["app"]
-        self.app_id = _identifier(app.get("id_code"))
         app_name = _text(app.get("name"))
         admin_email = _text(me.get("email"))
         if app_name and admin_email:
             account = f"{app_name} ({admin_email})"
         else:
             account = app_name or admin_email or "an Intercom workspace"
+        total = found.get("total_count")
         details = {
             "app_id": self.app_id,
             "app_name": app_name,
             "region": _text(app.get("region")),
             "admin_email": admin_email,
+            "conversations": total if isinstance(total, int) and not isinstance(total, bool) else None,
         }
         return account, details
 
     async def _learn_app_id(self, client: HttpClient) -> None:
         try:
-            await self._connection_probe(client)
+            await self._read_me(client)
         except SourceError as error:
             # Links are a convenience; a token that cannot read /me may still read conversations.
             if error.kind not in (ErrorKind.forbidden, ErrorKind.not_found, ErrorKind.bad_response):

@@ -10,6 +10,7 @@ get readable text, and falls back to the ids when a question or choice is gone f
 
 from __future__ import annotations
 
+import html
 import logging
 import math
 import os
@@ -105,6 +106,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (USER_ME, SURVEYS, SURVEY_DETAILS, RESPONSES_B
 def api_datetime(moment: datetime) -> str:
     """SurveyMonkey's date filter format: UTC, whole seconds, no offset."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def _as_utc(moment: datetime | None) -> datetime | None:
+    """A caller's range bound in UTC; a bound without a timezone is taken as UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def _ceil_second(moment: datetime) -> datetime:
@@ -210,7 +218,8 @@ def describe_error(response: httpx.Response, *, secrets: Iterable[str] = ()) -> 
     endpoint = _endpoint_for(response)
     scope = endpoint.scope if endpoint else None
 
-    if status == 401 or error_id in AUTH_ERRORS:
+    # A 5xx is an outage whatever error id rides along with it; only 4xx answers can mean bad credentials.
+    if status == 401 or (error_id in AUTH_ERRORS and status < 500):
         kind = ErrorKind.auth
         message = AUTH_ERRORS.get(error_id or "", "the access token was rejected")
         hint = "Copy the access token again from your app's Settings in the SurveyMonkey developer portal."
@@ -231,10 +240,15 @@ def describe_error(response: httpx.Response, *, secrets: Iterable[str] = ()) -> 
             message = f"the app was not granted the {scope_text} permission"
         needed = ", ".join(f"{SCOPE_LABELS[s]} ({s})" for s in REQUIRED_SCOPES)
         hint = f"In the developer portal, set these scopes to Required: {needed}; then copy the access token again."
+    elif status == 404 and not error:
+        # Not SurveyMonkey's own error body: the address is wrong, not a survey gone (which a sync steps over).
+        kind = ErrorKind.bad_response
+        message = "the base URL did not answer like SurveyMonkey's API"
+        hint = "Check the base URL or region setting: the address should end in /v3."
     elif status == 404:
         kind = ErrorKind.not_found
-        message = "SurveyMonkey did not find this resource" if error else "the API address was not found"
-        hint = "Check the base URL or region setting; a survey may also have been deleted."
+        message = "SurveyMonkey did not find this resource"
+        hint = "The survey may have been deleted; check the base URL or region setting otherwise."
     elif status == 429:
         kind = ErrorKind.rate_limited
         message = "SurveyMonkey kept refusing requests over its per-minute limit"
@@ -299,14 +313,21 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data)
 
 
+_TAG = re.compile(r"<[^>]*>")
+
+
 def html_to_text(value: str) -> str:
     """Plain text from SurveyMonkey's rich-text headings and choices: tags dropped, entities unescaped, lines kept."""
     if "<" not in value and "&" not in value:
         return " ".join(value.split())
     extractor = _TextExtractor()
-    extractor.feed(value)
-    extractor.close()
-    lines = (" ".join(line.split()) for line in "".join(extractor.parts).splitlines())
+    try:
+        extractor.feed(value)
+        extractor.close()
+        text = "".join(extractor.parts)
+    except AssertionError:  # html.parser gives up on some malformed declarations such as "<![<"
+        text = html.unescape(_TAG.sub("\n", value))
+    lines = (" ".join(line.split()) for line in text.splitlines())
     return "\n".join(line for line in lines if line)
 
 
@@ -384,8 +405,11 @@ def _options(items: Any) -> dict[str, str]:
 
 # -- mapping ---------------------------------------------------------------------------------------------------------
 
+# A 0–10 choice reads "9" or "9 - Very likely"; a typed score must be the bare number.
 _SCORE = re.compile(r"^\s*(10|[0-9])(?![0-9])")
+_WHOLE_SCORE = re.compile(r"^\s*(10|[0-9])\s*$")
 _NPS_HEADING = re.compile(r"recommend", re.IGNORECASE)
+_PLAN_HEADING = re.compile(r"\b(plan|tier|subscription)\b", re.IGNORECASE)
 TIER_KEYS = ("plan", "tier")
 
 
@@ -410,6 +434,7 @@ class _Answers:
     readable: list[dict[str, Any]] = field(default_factory=list)
     open_text: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # question id -> (heading, answers)
     nps: tuple[int, str] | None = None  # (score, question heading)
+    plan: tuple[str, str] | None = None  # (question heading, chosen text) of a "Which plan are you on?" question
 
 
 def _collect_answers(response: dict[str, Any], index: SurveyIndex) -> _Answers:
@@ -432,19 +457,17 @@ def _collect_answer(collected: _Answers, question: Question, heading: str, answe
     choice_id, other_id = _text(answer.get("choice_id")), _text(answer.get("other_id"))
     typed = answer.get("text")
     typed = typed.strip() if isinstance(typed, str) else None
-    row = (question.rows.get(row_id) or f"row {row_id}") if row_id else None
+    # A known row may have no text (a one-row rating scale): then the choice alone reads best.
+    row = (question.rows[row_id] if row_id in question.rows else f"row {row_id}") if row_id else None
 
     if typed:
         # Respondents type plain text: it is kept as written (the UI renders it inert), never parsed as HTML.
         readable = f"{row}: {typed}" if row else typed
-        if other_id and not row:
-            readable = typed
-        heading_for_text = heading
-        if other_id:
-            other_label = question.others.get(other_id)
-            heading_for_text = f"{heading} ({other_label})" if other_label else heading
-        collected.open_text.setdefault(question.id, (heading_for_text, []))[1].append(readable)
-        score_source = typed
+        other_label = question.others.get(other_id) if other_id else None
+        shown_heading = f"{heading} ({other_label})" if other_label else heading
+        collected.open_text.setdefault(question.id, (shown_heading, []))[1].append(readable)
+        # Typed text counts as a score only when it is nothing but the number ("8", not "5 stars because...").
+        score = _WHOLE_SCORE.match(typed)
     elif choice_id:
         if col_id:
             col_text, col_choices = question.cols.get(col_id, (f"column {col_id}", {}))
@@ -453,17 +476,17 @@ def _collect_answer(collected: _Answers, question: Question, heading: str, answe
         else:
             choice = question.choices.get(choice_id) or question.others.get(choice_id) or f"choice {choice_id}"
             readable = f"{row}: {choice}" if row else choice
-        score_source = choice
+        score = _SCORE.match(choice)
     else:
         return  # file uploads and empty answers carry nothing to read
 
     collected.readable.append(
         {"question_id": question.id, "question": heading, "family": question.family, "answer": readable}
     )
-    if collected.nps is None and question.heading and _NPS_HEADING.search(question.heading):
-        match = _SCORE.match(score_source)
-        if match:
-            collected.nps = (int(match.group(1)), question.heading)
+    if collected.nps is None and score and question.heading and _NPS_HEADING.search(question.heading):
+        collected.nps = (int(score.group(1)), question.heading)
+    if collected.plan is None and choice_id and question.heading and _PLAN_HEADING.search(question.heading):
+        collected.plan = (question.heading, readable)
 
 
 def _content(open_text: dict[str, tuple[str, list[str]]]) -> str:
@@ -485,7 +508,8 @@ def _category(rules: Rules, content: str, nps: tuple[int, str] | None) -> Decisi
     return decision
 
 
-def _tier_candidates(custom_variables: dict[str, Any]) -> list[tuple[str, str | None]]:
+def _tier_candidates(custom_variables: dict[str, Any], plan: tuple[str, str] | None) -> list[tuple[str, str | None]]:
+    """Custom variables the survey link carried (`plan`, `tier`) first, then what the respondent chose."""
     by_key = {key.strip().lower(): value for key, value in custom_variables.items() if isinstance(key, str)}
     candidates = []
     for key in TIER_KEYS:
@@ -493,6 +517,9 @@ def _tier_candidates(custom_variables: dict[str, Any]) -> list[tuple[str, str | 
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)
         candidates.append((key, _text(value)))
+    if plan is not None:
+        heading, chosen = plan
+        candidates.append((f"answer to `{heading}`:", chosen))
     return candidates
 
 
@@ -534,7 +561,7 @@ def map_response(
     customer_id = recipient_id if recipient_id not in (None, "0") else email
 
     category = _category(rules, content, answers.nps)
-    tier = rules.tier(*_tier_candidates(_dict(response.get("custom_variables"))))
+    tier = rules.tier(*_tier_candidates(_dict(response.get("custom_variables")), answers.plan))
     url = response.get("analyze_url")
 
     try:
@@ -659,9 +686,8 @@ class SyncCursor:
             return self
         return replace(self, high_water=latest)
 
-    def next_page(self) -> SyncCursor:
-        assert self.page is not None
-        return replace(self, page=self.page + 1)
+    def at_page(self, page: int) -> SyncCursor:
+        return replace(self, page=page)
 
     def next_survey(self) -> SyncCursor:
         if self.surveys:
@@ -694,8 +720,38 @@ class SurveyListing:
     response_count: int | None
 
 
-def _next_link(body: dict[str, Any]) -> bool:
-    return _text(_dict(body.get("links")).get("next")) is not None
+# Pages that bring nothing new in a row (an empty page, or `links.next` pointing back) before the sync gives up.
+MAX_STALLED_PAGES = 5
+
+
+def next_page_number(body: dict[str, Any], current: int) -> int | None:
+    """The page `links.next` points to (None on the last page); page + 1 when the link names no page."""
+    link = _text(_dict(body.get("links")).get("next"))
+    if link is None:
+        return None
+    try:
+        number = int(httpx.URL(link).params.get("page", ""))
+    except (ValueError, httpx.InvalidURL):
+        return current + 1
+    return number if number >= 1 else current + 1
+
+
+class _StallGuard:
+    """Follows `links.next` even when it brings nothing new, but not forever."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.stalled = 0
+
+    def check(self, page: int, next_page: int, had_data: bool) -> None:
+        self.stalled = self.stalled + 1 if (not had_data or next_page <= page) else 0
+        if self.stalled > MAX_STALLED_PAGES:
+            raise SourceError(
+                ErrorKind.bad_response,
+                f"SurveyMonkey kept answering {self.what} page {page} without moving on",
+                hint="Try again later; if it persists, the survey's responses cannot be paged right now.",
+                source=SOURCE,
+            )
 
 
 @register
@@ -756,6 +812,7 @@ class SurveyMonkeyIntegration(BaseIntegration):
         cursor: dict[str, Any] | None = None,
     ) -> AsyncIterator[Page]:
         state = SyncCursor.parse(cursor)
+        start, end = _as_utc(start), _as_utc(end)
         async with self.client() as client:
             try:
                 async for page in self._pages(client, state, start, end):
@@ -787,6 +844,7 @@ class SurveyMonkeyIntegration(BaseIntegration):
 
         details_cache: dict[str, SurveyIndex | None] = {}
         totals: dict[str, int] = {}
+        guard = _StallGuard(f"survey {state.survey_id} responses")
         while state.in_pass:
             survey_id, page_number = state.survey_id, state.page
             assert survey_id is not None and page_number is not None
@@ -806,7 +864,13 @@ class SurveyMonkeyIntegration(BaseIntegration):
                     details_cache[survey_id] = await self._details(client, survey_id)
                 index = details_cache[survey_id] or SurveyIndex(title=None, questions={})
                 records = self._map_all(in_range_responses, index, titles.get(survey_id) or index.title)
-            state = state.next_page() if data and _next_link(body) else state.next_survey()
+            following = next_page_number(body, page_number)
+            if following is None:
+                state = state.next_survey()
+                guard = _StallGuard(f"survey {state.survey_id} responses")
+            else:
+                guard.check(page_number, following, bool(data))
+                state = state.at_page(following)
             yield Page(records, state.to_json(), vendor_total=sum(totals.values()))
 
     def _map_all(self, responses: list[Any], index: SurveyIndex, title: str | None) -> list[NormalizedRecord]:
@@ -821,9 +885,11 @@ class SurveyMonkeyIntegration(BaseIntegration):
     async def _list_surveys(self, client: HttpClient) -> list[SurveyListing]:
         surveys: list[SurveyListing] = []
         seen: set[str] = set()
+        guard = _StallGuard("the survey list")
         page = 1
         while True:
-            body = _dict(await client.get_json(SURVEYS.url(), params={**SURVEYS.params, "page": page}, bucket=SURVEYS.bucket))
+            params = {**SURVEYS.params, "page": page}
+            body = _dict(await client.get_json(SURVEYS.url(), params=params, bucket=SURVEYS.bucket))
             data = _list(body.get("data"))
             for item in data:
                 item = _dict(item)
@@ -839,9 +905,11 @@ class SurveyMonkeyIntegration(BaseIntegration):
                         response_count=count if isinstance(count, int) and not isinstance(count, bool) else None,
                     )
                 )
-            if not data or not _next_link(body):
+            following = next_page_number(body, page)
+            if following is None:
                 return surveys
-            page += 1
+            guard.check(page, following, bool(data))
+            page = following
 
     async def _responses_page(self, client: HttpClient, state: SyncCursor) -> dict[str, Any]:
         assert state.survey_id is not None and state.page is not None

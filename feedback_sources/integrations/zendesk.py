@@ -37,6 +37,11 @@ START_TIME_MARGIN_SECONDS = 61
 # Account-wide limits are per minute; used when a response gives no reset time.
 ACCOUNT_WINDOW_SECONDS = 60.0
 
+# The export's largest page; smaller pages are the documented remedy when requests time out.
+MAX_PAGE_SIZE = 1000
+# Pages in a row whose cursor does not move before the export is declared stuck.
+MAX_STALLED_PAGES = 5
+
 INCREMENTAL_BUCKET = "incremental_exports"
 ACCOUNT_BUCKET = "default"
 
@@ -59,12 +64,12 @@ CURRENT_USER = Endpoint(path="/api/v2/users/me.json")
 TICKET_EXPORT = Endpoint(
     path="/api/v2/incremental/tickets/cursor.json",
     # Side-loads cost nothing extra: they ride on the same request and carry the requester's name, email and plan.
-    params={"include": "users,organizations", "per_page": 1000, "exclude_deleted": "true"},
+    params={"include": "users,organizations", "per_page": MAX_PAGE_SIZE, "exclude_deleted": "true"},
     paging="export_cursor",
     bucket=INCREMENTAL_BUCKET,
 )
 
-# Spends one account-wide request (not an export one); only asked for on unbounded full syncs, where it is exact.
+# Spends one account-wide request (not an export one); only asked for on full syncs, where it is the exact total.
 TICKET_COUNT = Endpoint(path="/api/v2/tickets/count.json")
 
 
@@ -78,8 +83,11 @@ _BLOCK_TAGS = frozenset(
     }
 )  # fmt: skip
 _HIDDEN_TAGS = frozenset({"script", "style", "title", "template", "noscript", "iframe", "object", "svg"})
+# A tag, a comment or a character entity: text without any of them is plain and left alone.
 _LOOKS_LIKE_HTML = re.compile(
-    r"<(?:[a-zA-Z][a-zA-Z0-9-]*(?:\s[^<>]*)?/?|/[a-zA-Z][a-zA-Z0-9-]*\s*)>|<!--|&(?:[a-zA-Z]{2,8}|#\d{1,7}|#x[0-9a-fA-F]{1,6});"
+    r"<(?:[a-zA-Z][a-zA-Z0-9-]*(?:\s[^<>]*)?/?|/[a-zA-Z][a-zA-Z0-9-]*\s*)>"
+    r"|<!--"
+    r"|&(?:[a-zA-Z]{2,8}|#\d{1,7}|#x[0-9a-fA-F]{1,6});"
 )
 
 
@@ -477,6 +485,9 @@ def _is_json(response: httpx.Response) -> bool:
     return True
 
 
+WRONG_SUBDOMAIN_HINT = "Check the subdomain: for https://acme.zendesk.com it is `acme`."
+
+
 def describe_error(response: httpx.Response) -> SourceError | None:
     """Zendesk's error responses as typed errors a product manager can act on."""
     status = response.status_code
@@ -497,12 +508,20 @@ def describe_error(response: httpx.Response) -> SourceError | None:
             status=status,
             hint="The incremental ticket export needs an admin's API token; use an admin's email and token.",
         )
-    if status == 404:
+    if status == 404 and not _is_json(response):
+        # An unknown subdomain answers with a "help center closed" web page, never with the API's JSON.
         return SourceError(
             ErrorKind.wrong_subdomain,
-            "Zendesk has no help desk at this address" + ("" if _is_json(response) else " (the answer was not JSON)"),
+            "Zendesk has no help desk at this address (the answer was a web page, not the API)",
             status=status,
-            hint="Check the subdomain: for https://acme.zendesk.com it is `acme`.",
+            hint=WRONG_SUBDOMAIN_HINT,
+        )
+    if status == 404:
+        return SourceError(
+            ErrorKind.not_found,
+            f"Zendesk has no such record{detail}",
+            status=status,
+            hint="The ticket or user may have been deleted; if every request fails, check the base URL.",
         )
     if status == 422:
         return SourceError(
@@ -576,10 +595,12 @@ class ExportPosition:
             problem = f"expected an object, got {type(cursor).__name__}"
         elif "after_cursor" not in cursor or "start_time" not in cursor:
             problem = f"expected keys after_cursor and start_time, got {sorted(map(str, cursor))}"
-        elif not (cursor["after_cursor"] is None or (isinstance(cursor["after_cursor"], str) and cursor["after_cursor"])):
-            problem = "after_cursor must be a non-empty string or null"
-        elif isinstance(cursor["start_time"], bool) or not isinstance(cursor["start_time"], int) or cursor["start_time"] < 0:
-            problem = "start_time must be a non-negative integer (unix seconds)"
+        else:
+            after_cursor, start_time = cursor["after_cursor"], cursor["start_time"]
+            if not (after_cursor is None or (isinstance(after_cursor, str) and after_cursor)):
+                problem = "after_cursor must be a non-empty string or null"
+            elif isinstance(start_time, bool) or not isinstance(start_time, int) or start_time < 0:
+                problem = "start_time must be a non-negative integer (unix seconds)"
         if problem:
             raise SourceError(
                 ErrorKind.client,
@@ -594,6 +615,15 @@ def _aware(moment: datetime | None) -> datetime | None:
     if moment is not None and moment.tzinfo is None:
         return moment.replace(tzinfo=timezone.utc)
     return moment
+
+
+# Zendesk opened in 2007: a range starting earlier (the sync's "full history") bounds nothing.
+ZENDESK_EPOCH = datetime(2007, 1, 1, tzinfo=timezone.utc)
+
+
+def _covers_every_ticket(start: datetime | None, end: datetime | None, cursor: dict[str, Any] | None) -> bool:
+    """Whether a run fetches the whole account, so the account's ticket count is its exact total."""
+    return cursor is None and end is None and (start is None or start <= ZENDESK_EPOCH)
 
 
 def _ticket_watermark(ticket: Mapping[str, Any]) -> int | None:
@@ -646,10 +676,20 @@ class ZendeskIntegration(BaseIntegration):
     optional_fields = ("base_url",)
     max_concurrency = 1  # one export stream, read in order
 
-    def __init__(self, config: dict[str, Any], *, wall_clock: Callable[[], float] = time.time, **options: Any):
+    def __init__(
+        self,
+        config: dict[str, Any],
+        *,
+        page_size: int = MAX_PAGE_SIZE,
+        wall_clock: Callable[[], float] = time.time,
+        **options: Any,
+    ):
         super().__init__(config, **options)
         self.subdomain = normalize_subdomain(self.config["subdomain"])
+        self.page_size = max(1, min(page_size, MAX_PAGE_SIZE))
         self._wall_clock = wall_clock
+        # Tickets the last run did not turn into records, by reason (deleted, malformed, outside the range).
+        self.skipped: dict[str, int] = {}
 
     @property
     def base_url(self) -> str:
@@ -675,7 +715,19 @@ class ZendeskIntegration(BaseIntegration):
         return error
 
     async def _connection_probe(self, client: HttpClient) -> tuple[str, dict[str, Any]]:
-        response = await client.request("GET", CURRENT_USER.path, bucket=CURRENT_USER.bucket)
+        try:
+            response = await client.request("GET", CURRENT_USER.path, bucket=CURRENT_USER.bucket)
+        except SourceError as error:
+            if error.status == 404:
+                # Every Zendesk account answers /users/me, so a missing one means this is not the account's address.
+                raise SourceError(
+                    ErrorKind.wrong_subdomain,
+                    f"{self.base_url} is not a Zendesk account's API address",
+                    status=404,
+                    source=self.name,
+                    hint=WRONG_SUBDOMAIN_HINT,
+                ) from None
+            raise
         if 300 <= response.status_code < 400:
             # An unknown subdomain is redirected to Zendesk's marketing site rather than answered.
             raise SourceError(
@@ -751,13 +803,13 @@ class ZendeskIntegration(BaseIntegration):
         if position.after_cursor is None and position.start_time > now:
             return  # a position in the future: nothing has changed there yet
 
-        skipped = {"deleted": 0, "malformed": 0, "out_of_range": 0}
+        skipped = self.skipped = {"deleted": 0, "malformed": 0, "out_of_range": 0}
         async with self.client() as client:
-            unbounded = cursor is None and start is None and end is None
-            vendor_total = await self._ticket_count(client) if unbounded else None
+            vendor_total = await self._ticket_count(client) if _covers_every_ticket(start, end, cursor) else None
+            stalled = 0
             try:
                 while True:
-                    params: dict[str, Any] = dict(TICKET_EXPORT.params)
+                    params: dict[str, Any] = {**TICKET_EXPORT.params, "per_page": self.page_size}
                     if position.after_cursor is not None:
                         params["cursor"] = position.after_cursor
                     else:
@@ -765,6 +817,12 @@ class ZendeskIntegration(BaseIntegration):
                         params["start_time"] = max(0, min(position.start_time, latest_allowed))
                     body = await client.get_json(TICKET_EXPORT.path, params=params, bucket=TICKET_EXPORT.bucket)
                     tickets, users, organizations, after_cursor, end_of_stream = _export_body(body)
+                    if not end_of_stream and after_cursor is None:
+                        raise SourceError(
+                            ErrorKind.bad_response,
+                            "the ticket export said more pages follow but gave no cursor to fetch them",
+                            source=self.name,
+                        )
 
                     records, watermark = self._records_from_page(tickets, users, organizations, start, end, skipped)
                     next_position = ExportPosition(
@@ -772,18 +830,22 @@ class ZendeskIntegration(BaseIntegration):
                         start_time=max(position.start_time, watermark if watermark is not None else 0),
                     )
                     yield Page(records=records, cursor=next_position.as_cursor(), vendor_total=vendor_total)
-
                     if end_of_stream:
                         return
-                    if after_cursor is None or after_cursor == position.after_cursor:
+
+                    # A page that leaves the cursor where it was (an empty page, or a stale copy of the last one)
+                    # is asked again; only an export that never moves on is an error.
+                    stalled = stalled + 1 if next_position.after_cursor == position.after_cursor else 0
+                    if stalled >= MAX_STALLED_PAGES:
                         raise SourceError(
                             ErrorKind.bad_response,
-                            "the ticket export said more pages follow but gave no new cursor to fetch them",
+                            f"the ticket export returned {stalled} pages in a row without moving its cursor",
                             source=self.name,
                         )
                     position = next_position
             finally:
-                self.last_stats = {"http": client.stats.as_dict(), "skipped": dict(skipped)}
+                if any(skipped.values()):
+                    logger.info("%s: tickets left out of this run: %s", self.name, skipped)
 
     def _records_from_page(
         self,

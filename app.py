@@ -1,0 +1,93 @@
+"""Feedback Hub: run with `streamlit run app.py`.
+
+The entry point is the frame around every page (navigation, workspace switch, demo banner, per-source status) and
+the router to the pages in app_pages/. That folder is deliberately not called pages/: a pages/ folder next to the
+entry point switches on Streamlit's legacy multipage mode, which runs a page file without this frame on a first
+request for its URL.
+
+Without credentials the app opens the demo workspace, backed by the built-in vendor emulator and its own database
+file, so nothing demo ever lands in the real store.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import streamlit as st
+
+from app_pages._shared import DEMO, MODE_KEY, MODE_LABELS, REAL, credential_store, current_mode, db_path, source_label
+from feedback_sources.store import Store
+from feedback_sources.ui_support import source_status
+from feedback_sources.workspace import SOURCES
+
+PAGES = [
+    st.Page("app_pages/explore.py", title="Explore", icon=":material/insights:", default=True),
+    st.Page("app_pages/sync.py", title="Sync", icon=":material/sync:"),
+    st.Page("app_pages/export.py", title="Export", icon=":material/download:"),
+    st.Page("app_pages/connections.py", title="Connections", icon=":material/key:"),
+]
+
+
+def connected_sources(mode: str) -> set[str]:
+    if mode == DEMO:
+        return set(SOURCES)
+    creds = credential_store()
+    return {source for source in SOURCES if creds.is_configured(source)}
+
+
+def source_cards(container: st.delta_generator.DeltaGenerator, mode: str) -> None:
+    with Store(db_path(mode)) as store:
+        summary = store.source_summary()
+    connected = connected_sources(mode)
+    now = datetime.now(timezone.utc)
+    container.caption("Sources")
+    for source in SOURCES:
+        status = source_status(source, source in connected, summary.get(source), now)
+        box = container.container(border=True)
+        head = box.columns([3, 2])
+        head[0].markdown(f"**{source_label(source)}**")
+        if not status.connected:
+            head[1].badge("Not connected", color="gray")
+        elif status.last_failed:
+            head[1].badge("Failing", color="red", icon=":material/error:")
+        elif status.stale:
+            head[1].badge("Stale", color="orange", icon=":material/schedule:")
+        else:
+            head[1].badge("Fresh", color="green", icon=":material/check:")
+        box.caption(f"{status.records:,} records · synced {status.last_sync}")
+
+
+def switch_to(mode: str) -> None:
+    st.session_state[MODE_KEY] = mode
+
+
+def demo_banner() -> None:
+    banner = st.container(border=True)
+    columns = banner.columns([4, 1.2], vertical_alignment="center")
+    columns[0].markdown(
+        ":violet-badge[:material/science: Demo data] You are looking at **generated demo feedback** from the "
+        "built-in vendor emulator, kept in a separate database. Nothing here comes from a real account."
+    )
+    columns[1].button("Use my accounts", on_click=switch_to, args=(REAL,), icon=":material/swap_horiz:",
+                      key="banner_switch_real")
+
+
+# An emoji favicon is inlined by the browser; a :material: one would be fetched from a CDN.
+st.set_page_config(page_title="Feedback Hub", page_icon="💬", layout="wide")
+current_mode()  # settles the first-run default (demo unless credentials exist) before the switch is drawn
+st.sidebar.radio(
+    "Workspace",
+    [DEMO, REAL],
+    key=MODE_KEY,
+    format_func=MODE_LABELS.get,
+    horizontal=True,
+    help="The demo workspace keeps generated data in its own database file, apart from your real feedback.",
+)
+mode = current_mode()
+page = st.navigation(PAGES)
+if mode == DEMO:
+    demo_banner()
+cards = st.sidebar.container()
+page.run()
+# Drawn after the page so a sync that just ran on it shows up at once.
+source_cards(cards, mode)

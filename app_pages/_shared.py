@@ -1,0 +1,289 @@
+"""What the app frame and the pages share: which workspace is active, cached store queries, the filter bar and sync.
+
+A Store is opened per query and closed at once (sqlite connections must not cross threads or reruns); query results
+are cached by database path and the store's data-version marker, so a new sync invalidates them and nothing else does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from feedback_sources.credentials import CredentialStore
+from feedback_sources.integrations.base import ConfigError
+from feedback_sources.search import SearchSyntaxError, to_fts_query
+from feedback_sources.store import Filters, Store, default_db_path
+from feedback_sources.sync import SourceProgress, SourceResult, sync
+from feedback_sources.ui_support import (
+    CATEGORY_VALUES,
+    PERIODS,
+    TIER_VALUES,
+    ExploreView,
+    SyncWindow,
+    human_label,
+    md_escape,
+    progress_fraction,
+    progress_text,
+    view_from_query_params,
+    view_to_query_params,
+)
+from feedback_sources.workspace import SOURCES, Workspace, demo_workspace, has_any_credentials, real_workspace
+
+MODE_KEY = "workspace_mode"
+DEMO, REAL = "demo", "real"
+MODE_LABELS = {DEMO: "Demo workspace", REAL: "My accounts"}
+VIEW_KEY = "explore_view"
+SYNC_RESULTS_KEY = "sync_results"
+FLASH_KEY = "flash_messages"
+
+SOURCE_LABELS = {"zendesk": "Zendesk", "intercom": "Intercom", "surveymonkey": "SurveyMonkey"}
+
+
+def source_label(source: str) -> str:
+    return SOURCE_LABELS.get(source, source)
+
+
+# -- workspace -----------------------------------------------------------------------------------------------------
+
+
+def credential_store() -> CredentialStore:
+    return CredentialStore()
+
+
+def current_mode() -> str:
+    """Demo when nothing is configured on first load; afterwards whatever the person picked."""
+    if st.session_state.get(MODE_KEY) not in (DEMO, REAL):
+        try:
+            configured = has_any_credentials(credential_store())
+        except ValueError:
+            configured = False
+        st.session_state[MODE_KEY] = REAL if configured else DEMO
+    return str(st.session_state[MODE_KEY])
+
+
+def set_mode(mode: str) -> None:
+    st.session_state[MODE_KEY] = mode
+
+
+def db_path(mode: str | None = None) -> Path:
+    return default_db_path(demo=(mode or current_mode()) == DEMO)
+
+
+def workspace(mode: str | None = None) -> Workspace:
+    """The active workspace; raises ValueError when a configured value is malformed (the message names it)."""
+    if (mode or current_mode()) == DEMO:
+        return demo_workspace(db_path(DEMO))
+    return real_workspace(credential_store(), db_path(REAL))
+
+
+# -- flash messages (survive one st.rerun) --------------------------------------------------------------------------
+
+
+def flash(kind: str, message: str) -> None:
+    st.session_state.setdefault(FLASH_KEY, []).append((kind, message))
+
+
+def show_flashes() -> None:
+    for kind, message in st.session_state.pop(FLASH_KEY, []):
+        {"success": st.success, "error": st.error, "warning": st.warning}.get(kind, st.info)(message)
+
+
+# -- cached store queries -------------------------------------------------------------------------------------------
+
+
+def data_version(path: Path) -> tuple[int, str | None]:
+    with Store(path) as store:
+        return store.data_version()
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def _query(path: str, version: tuple[int, str | None], method: str, args: tuple[Any, ...], kwargs: tuple[Any, ...]) -> Any:
+    # `version` is only part of the cache key: a sync changes it, which is what invalidates the cached results.
+    with Store(path) as store:
+        return getattr(store, method)(*args, **dict(kwargs))
+
+
+def cached(path: Path, version: tuple[int, str | None], method: str, *args: Any, **kwargs: Any) -> Any:
+    return _query(str(path), version, method, args, tuple(sorted(kwargs.items())))
+
+
+# -- the filter bar (Explore and Export share it) ---------------------------------------------------------------------
+
+
+def current_view() -> ExploreView:
+    """The canonical view: read once from the URL, then kept in session state and written back to the URL."""
+    if VIEW_KEY not in st.session_state:
+        st.session_state[VIEW_KEY] = view_from_query_params(st.query_params.to_dict())
+    view = st.session_state[VIEW_KEY]
+    assert isinstance(view, ExploreView)
+    return view
+
+
+def set_view(view: ExploreView) -> None:
+    st.session_state[VIEW_KEY] = view
+
+
+def publish_view(view: ExploreView) -> None:
+    wanted = view_to_query_params(view)
+    if st.query_params.to_dict() != wanted:
+        st.query_params.from_dict(wanted)
+
+
+def _widget_values(view: ExploreView) -> dict[str, Any]:
+    dates: tuple[date, ...] = tuple(d for d in (view.start, view.end) if d is not None)
+    return {
+        "sources": list(view.sources),
+        "tiers": list(view.tiers),
+        "categories": list(view.categories),
+        "period": view.period,
+        "dates": dates,
+        "text": view.text,
+    }
+
+
+def _view_from_widgets(prefix: str, previous: ExploreView, custom_default: tuple[date, date]) -> ExploreView:
+    state = st.session_state
+    period = state.get(f"{prefix}_period", previous.period)
+    dates = state.get(f"{prefix}_dates") or ()
+    if isinstance(dates, date):
+        dates = (dates,)
+    start = dates[0] if len(dates) >= 1 else None
+    end = dates[1] if len(dates) >= 2 else start
+    if period == "custom" and previous.period != "custom":
+        start, end = custom_default  # switching to a custom range starts from the dates on screen
+    elif period == "custom" and start is None:
+        start, end = previous.start or custom_default[0], previous.end or custom_default[1]
+    return ExploreView(
+        sources=tuple(state.get(f"{prefix}_sources", previous.sources)),
+        tiers=tuple(state.get(f"{prefix}_tiers", previous.tiers)),
+        categories=tuple(state.get(f"{prefix}_categories", previous.categories)),
+        period=period,
+        start=start if period == "custom" else None,
+        end=end if period == "custom" else None,
+        text=str(state.get(f"{prefix}_text", previous.text)),
+        tag=previous.tag,
+    )
+
+
+def _on_filter_change(prefix: str, custom_default: tuple[date, date]) -> None:
+    set_view(_view_from_widgets(prefix, current_view(), custom_default))
+
+
+def _clear_tag() -> None:
+    view = current_view()
+    set_view(ExploreView(**{**asdict(view), "tag": None}))
+
+
+def _reset_view() -> None:
+    set_view(ExploreView())
+
+
+def filter_bar(prefix: str, known_sources: Sequence[str], bounds: tuple[str | None, str | None]) -> ExploreView:
+    """Filter widgets bound to the canonical view; returns the view after any change the person just made."""
+    view = current_view()
+    # Widgets take their value from session state, set here from the view so a chart click or a URL shows up in them.
+    for name, value in _widget_values(view).items():
+        st.session_state[f"{prefix}_{name}"] = value
+    first, last = (date.fromisoformat(b[:10]) if b else None for b in bounds)
+    shown_start, shown_end = view.date_range(today())
+    custom_default = (shown_start or first or today(), shown_end or last or today())
+    change: Callable[[], None] = lambda: _on_filter_change(prefix, custom_default)  # noqa: E731
+    source_options = list(dict.fromkeys([*SOURCES, *known_sources, *view.sources]))
+
+    top = st.columns([1, 1, 1.3, 1])
+    top[0].multiselect("Source", source_options, key=f"{prefix}_sources", on_change=change,
+                       format_func=source_label, placeholder="All sources")
+    top[1].multiselect("Tier", list(TIER_VALUES), key=f"{prefix}_tiers", on_change=change,
+                       format_func=human_label, placeholder="All tiers")
+    top[2].multiselect("Category", list(CATEGORY_VALUES), key=f"{prefix}_categories", on_change=change,
+                       format_func=human_label, placeholder="All categories")
+    top[3].selectbox("Period", list(PERIODS), key=f"{prefix}_period", on_change=change, format_func=PERIODS.get)
+
+    bottom = st.columns([2.4, 1.4, 0.6, 0.6], vertical_alignment="bottom")
+    bottom[0].text_input("Search", key=f"{prefix}_text", on_change=change,
+                         placeholder='words, "exact phrase", export OR csv, -exclude, prefix*')
+    if view.period == "custom":
+        bottom[1].date_input("Dates", key=f"{prefix}_dates", on_change=change, format="YYYY-MM-DD",
+                             min_value=min(d for d in (first, view.start, date(2000, 1, 1)) if d),
+                             max_value=max(d for d in (last, view.end, date.today()) if d))
+    if view.tag:
+        bottom[2].button("Tag", key=f"{prefix}_clear_tag", on_click=_clear_tag, icon=":material/close:",
+                         help="Remove the tag filter set by clicking the tag chart.", width="stretch")
+    if not view.is_default:
+        bottom[3].button("Reset", key=f"{prefix}_reset", on_click=_reset_view, icon=":material/restart_alt:",
+                         width="stretch", help="Clear every filter.")
+    if view.tag:
+        st.text(f"Only records tagged: {view.tag}")
+    publish_view(view)
+    return view
+
+
+def search_error(view: ExploreView) -> str | None:
+    try:
+        to_fts_query(view.text)
+    except SearchSyntaxError as error:
+        return str(error)
+    return None
+
+
+def today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def filters_digest(*parts: Any) -> str:
+    return hashlib.sha1(repr(parts).encode()).hexdigest()[:10]
+
+
+# -- running a sync with live progress --------------------------------------------------------------------------------
+
+
+def run_sync(ws: Workspace, sources: Sequence[str], window: SyncWindow) -> list[dict[str, Any]]:
+    """Sync the sources inside an st.status with one progress bar each; returns one result dict per source."""
+    results: list[dict[str, Any]] = []
+    names = ", ".join(source_label(s) for s in sources)
+    with st.status(f"Syncing {names} ({window.label})", expanded=True) as status:
+        bars = {source: st.progress(0.0, text=f"{source}: waiting") for source in sources}
+
+        def on_progress(progress: SourceProgress) -> None:
+            data = asdict(progress)
+            bar = bars.get(progress.source)
+            if bar is not None:
+                bar.progress(progress_fraction(data), text=md_escape(progress_text(data)))
+
+        integrations = {}
+        for source in sources:
+            try:
+                integrations[source] = ws.integration(source)
+            except ConfigError as error:
+                missing = ", ".join(error.missing)
+                failed = SourceResult(source, "failed", "not run", errors=f"not configured: missing {missing}",
+                                      error_kind="config")
+                results.append(failed.as_dict())
+                bars[source].progress(1.0, text=md_escape(f"{source}: not configured (missing {missing})"))
+        if integrations:
+            with Store(ws.db_path) as store:
+                outcome = sync(store, integrations, start=window.start, end=window.end,
+                               incremental=window.incremental, on_progress=on_progress)
+            results.extend(result.as_dict() for result in outcome.values())
+        order = {source: index for index, source in enumerate(sources)}
+        results.sort(key=lambda r: order.get(r["source"], len(order)))
+        failed_sources = [r["source"] for r in results if r["status"] != "complete"]
+        fetched = sum(int(r.get("fetched") or 0) for r in results)
+        if failed_sources:
+            status.update(label=f"Sync finished with errors in {', '.join(failed_sources)} ({fetched:,} records fetched)",
+                          state="error", expanded=True)
+        else:
+            status.update(label=f"Sync complete: {fetched:,} records fetched", state="complete", expanded=False)
+    st.session_state[SYNC_RESULTS_KEY] = {
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "window": window.label,
+        "mode": ws.demo and DEMO or REAL,
+        "results": results,
+    }
+    return results

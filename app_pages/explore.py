@@ -1,0 +1,272 @@
+"""Explore: filters kept in the URL, KPIs, charts whose clicks filter the table, a paged table and one record's detail.
+
+Everything a vendor sent (titles, content, names, tags) is shown with st.text, st.code, st.dataframe or as escaped
+Plotly labels: never through markdown or HTML.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from feedback_sources.ui_support import (
+    BREAKDOWN_POINT,
+    CATEGORY_VALUES,
+    HEATMAP_POINT,
+    PAGE_SIZE,
+    TAG_POINT,
+    TIER_VALUES,
+    SyncWindow,
+    VOLUME_POINT,
+    apply_selection,
+    chart_text,
+    human_label,
+    kpi_row,
+    matrix,
+    page_count,
+    page_offset,
+    record_details,
+    table_rows,
+    volume_bars,
+)
+from feedback_sources.workspace import SOURCES
+from app_pages._shared import (
+    DEMO,
+    current_mode,
+    current_view,
+    cached,
+    data_version,
+    db_path,
+    filter_bar,
+    filters_digest,
+    run_sync,
+    search_error,
+    set_view,
+    source_label,
+    today,
+    workspace,
+)
+
+CHART_GENERATION_KEY = "explore_chart_generation"
+DEMO_WINDOW = SyncWindow(None, None, False, "all demo history")
+
+
+def _on_chart_select(key: str) -> None:
+    try:
+        points = list(st.session_state[key]["selection"]["points"])
+    except (KeyError, TypeError):
+        return
+    view = current_view()
+    narrowed = apply_selection(view, points)
+    if narrowed != view:
+        set_view(narrowed)
+        # A fresh key per applied click: the old selection must not linger on a chart whose data just changed.
+        st.session_state[CHART_GENERATION_KEY] = st.session_state.get(CHART_GENERATION_KEY, 0) + 1
+
+
+def _chart(figure: go.Figure, name: str, count_axis: str | None = None, max_count: int = 0) -> None:
+    key = f"chart_{name}_{st.session_state.get(CHART_GENERATION_KEY, 0)}"
+    figure.update_layout(margin=dict(l=10, r=10, t=10, b=10), height=320, clickmode="event+select")
+    if count_axis is not None:
+        # Record counts are whole numbers: no 0.5 ticks on a chart of three records.
+        ticks = dict(tickformat=",d", rangemode="tozero", dtick=1 if max_count <= 6 else None)
+        (figure.update_xaxes if count_axis == "x" else figure.update_yaxes)(**ticks)
+    st.plotly_chart(figure, key=key, on_select=lambda: _on_chart_select(key), selection_mode=("points", "box"),
+                    config={"displaylogo": False})
+
+
+def volume_chart(rows: list[dict[str, Any]]) -> None:
+    granularity, bars = volume_bars(rows)
+    figure = go.Figure()
+    for category in [c for c in CATEGORY_VALUES if any(b.group == c for b in bars)] + sorted(
+        {b.group for b in bars} - set(CATEGORY_VALUES)
+    ):
+        mine = [b for b in bars if b.group == category]
+        figure.add_bar(
+            x=[b.bucket_start for b in mine],
+            y=[b.records for b in mine],
+            name=chart_text(human_label(category)),
+            customdata=[[VOLUME_POINT, category, b.bucket_start.isoformat(), b.bucket_end.isoformat()] for b in mine],
+            hovertemplate="%{x}<br>%{y} records<extra>%{fullData.name}</extra>",
+        )
+    figure.update_layout(barmode="stack", legend=dict(orientation="h", y=-0.2), xaxis_title=None,
+                         yaxis_title=f"records per {granularity}")
+    per_bucket: dict[Any, int] = {}
+    for bar in bars:
+        per_bucket[bar.bucket_start] = per_bucket.get(bar.bucket_start, 0) + bar.records
+    _chart(figure, "volume", "y", max(per_bucket.values(), default=0))
+
+
+def breakdown_chart(rows: list[dict[str, Any]]) -> None:
+    sources, tiers, values = matrix(rows, "source", "tier", SOURCES, TIER_VALUES)
+    figure = go.Figure()
+    for column, tier in enumerate(tiers):
+        figure.add_bar(
+            x=[chart_text(source_label(s)) for s in sources],
+            y=[values[row][column] for row in range(len(sources))],
+            name=chart_text(human_label(tier)),
+            customdata=[[BREAKDOWN_POINT, s, tier] for s in sources],
+            hovertemplate="%{x}<br>%{y} records<extra>%{fullData.name}</extra>",
+        )
+    figure.update_layout(barmode="stack", legend=dict(orientation="h", y=-0.2))
+    _chart(figure, "breakdown", "y", max((sum(row) for row in values), default=0))
+
+
+def heatmap_chart(rows: list[dict[str, Any]]) -> None:
+    categories, tiers, values = matrix(rows, "category", "tier", CATEGORY_VALUES, TIER_VALUES)
+    x_labels = [chart_text(human_label(t)) for t in tiers]
+    y_labels = [chart_text(human_label(c)) for c in categories]
+    figure = go.Figure(
+        go.Heatmap(z=values, x=x_labels, y=y_labels, colorscale="Blues", texttemplate="%{z}", hoverinfo="skip",
+                   showscale=False)
+    )
+    # Plotly cannot select heatmap cells, so an invisible marker sits on each cell to carry the click.
+    cells = [(row, column) for row in range(len(categories)) for column in range(len(tiers))]
+    figure.add_scatter(
+        x=[x_labels[c] for _, c in cells],
+        y=[y_labels[r] for r, _ in cells],
+        mode="markers",
+        marker=dict(size=28, symbol="square", opacity=0),
+        selected=dict(marker=dict(opacity=0)),
+        unselected=dict(marker=dict(opacity=0)),
+        customdata=[[HEATMAP_POINT, categories[r], tiers[c]] for r, c in cells],
+        text=[str(values[r][c]) for r, c in cells],
+        hovertemplate="%{y} / %{x}: %{text} records<extra></extra>",
+        showlegend=False,
+    )
+    figure.update_yaxes(autorange="reversed")
+    _chart(figure, "heatmap")
+
+
+def tags_chart(rows: list[dict[str, Any]]) -> None:
+    ordered = list(reversed(rows))  # biggest on top
+    figure = go.Figure(
+        go.Bar(
+            x=[r["records"] for r in ordered],
+            y=[chart_text(str(r["tag"])) for r in ordered],
+            orientation="h",
+            customdata=[[TAG_POINT, str(r["tag"])] for r in ordered],
+            hovertemplate="%{y}: %{x} records<extra></extra>",
+            marker_color="#6c5ce7",
+        )
+    )
+    _chart(figure, "tags", "x", max((int(r["records"]) for r in rows), default=0))
+
+
+def empty_store(mode: str) -> None:
+    st.subheader("No feedback yet")
+    if mode == DEMO:
+        st.markdown("Load the demo data set: about 3,500 generated tickets, conversations and survey answers from the "
+                 "built-in emulator. It takes a few seconds and needs no account.")
+        if st.button("Load demo data", type="primary", icon=":material/play_arrow:", key="explore_load_demo"):
+            run_sync(workspace(DEMO), list(SOURCES), DEMO_WINDOW)
+            st.rerun()
+    else:
+        st.markdown("Connect a source on the Connections page, then pull its feedback on the Sync page.")
+        st.page_link("app_pages/connections.py", label="Connections", icon=":material/key:")
+        st.page_link("app_pages/sync.py", label="Sync", icon=":material/sync:")
+
+
+def detail(path: Any, version: Any, row: dict[str, Any]) -> None:
+    record = cached(path, version, "get_record", row["source"], row["source_id"])
+    if record is None:
+        st.info("That record is no longer in the store.")
+        return
+    with st.container(border=True):
+        st.caption("Selected record")
+        st.text(record.get("title") or "(no title)")
+        st.code(record.get("content") or "", language=None, wrap_lines=True)
+        st.dataframe(pd.DataFrame(record_details(record), columns=["field", "value"]), hide_index=True,
+                     width="stretch")
+        with st.expander("Raw metadata"):
+            st.json(record.get("metadata") or {}, expanded=False)
+
+
+def main() -> None:
+    mode = current_mode()
+    path = db_path(mode)
+    version = data_version(path)
+    st.title("Explore")
+    if version[0] == 0:
+        empty_store(mode)
+        return
+
+    known_sources = cached(path, version, "distinct_values", "source")
+    bounds = cached(path, version, "date_bounds")
+    view = filter_bar("explore", known_sources, bounds)
+    problem = search_error(view)
+    if problem is not None:
+        st.error(f"Search not understood: {problem}", icon=":material/search_off:")
+        return
+    filters = view.to_filters(today())
+
+    kpis = cached(path, version, "kpis", filters)
+    columns = st.columns(4)
+    for column, kpi in zip(columns, kpi_row(kpis)):
+        column.metric(kpi.label, kpi.value, kpi.delta, help=kpi.help or None, border=True)
+    if kpis["records"] == 0:
+        st.info("No feedback matches these filters. Widen the date range, clear the search or press Reset.",
+                icon=":material/filter_alt_off:")
+        return
+
+    st.caption("Click a bar or a cell to filter everything on the page by it.")
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown("**Volume over time by category**")
+        volume_chart(cached(path, version, "volume_by_day", filters, by="category"))
+    with right:
+        st.markdown("**Top tags**")
+        tags = cached(path, version, "top_tags", filters, limit=12)
+        if tags:
+            tags_chart(tags)
+        else:
+            st.caption("No tags on these records.")
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Source × tier**")
+        breakdown_chart(cached(path, version, "breakdown", filters, "source", "tier"))
+    with right:
+        st.markdown("**Category × tier**")
+        heatmap_chart(cached(path, version, "breakdown", filters, "category", "tier"))
+
+    total = int(kpis["records"])
+    pages = page_count(total)
+    digest = filters_digest(filters)
+    st.markdown(f"**Records** ({total:,})")
+    page = 1
+    if pages > 1:
+        page = st.pagination(pages, key=f"explore_page_{digest}", max_visible_pages=7)
+    rows = cached(path, version, "rows", filters, limit=PAGE_SIZE, offset=page_offset(page))
+    shaped = table_rows(rows)
+    table = pd.DataFrame(shaped, columns=["created_at", "source", "source_id", "title", "customer", "tier",
+                                          "category", "tags", "link"])
+    selection = st.dataframe(
+        table,
+        key=f"explore_table_{digest}_{page}",
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        column_config={
+            "created_at": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm", timezone="UTC"),
+            "source": st.column_config.TextColumn("Source"),
+            "source_id": st.column_config.TextColumn("ID"),
+            "title": st.column_config.TextColumn("Title", width="large"),
+            "customer": st.column_config.TextColumn("Customer"),
+            "tier": st.column_config.TextColumn("Tier"),
+            "category": st.column_config.TextColumn("Category"),
+            "tags": st.column_config.ListColumn("Tags"),
+            "link": st.column_config.LinkColumn("Open", display_text="open ↗"),
+        },
+    )
+    first = page_offset(page) + 1
+    st.caption(f"Rows {first:,}–{first + len(shaped) - 1:,} of {total:,}. Select a row to read the whole record.")
+    chosen = list(selection.selection.rows) if selection is not None else []
+    if chosen and chosen[0] < len(shaped):
+        detail(path, version, shaped[chosen[0]])
+
+
+main()

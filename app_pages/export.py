@@ -1,0 +1,73 @@
+"""Export: a CSV of exactly the rows the current filters select, formula-safe and readable by Excel (UTF-8 with BOM)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from feedback_sources.export import DEFAULT_EXPORT_COLUMNS, export_csv_bytes, export_filename
+from feedback_sources.store import FEEDBACK_COLUMNS, Filters, Store
+from feedback_sources.ui_support import describe_view
+from app_pages._shared import cached, current_mode, data_version, db_path, filter_bar, search_error, today
+
+# Up to this many rows the file is built with the page; above it only when the download is clicked.
+EAGER_ROWS = 50_000
+
+
+def _build(path: str, filters: Filters, columns: tuple[str, ...]) -> bytes:
+    with Store(path) as store:
+        data, _count = export_csv_bytes(store, filters, columns=columns)
+    return data
+
+
+def main() -> None:
+    mode = current_mode()
+    path = db_path(mode)
+    version = data_version(path)
+    st.title("Export")
+    if version[0] == 0:
+        st.info("The store is empty: sync some feedback first.", icon=":material/inbox:")
+        st.page_link("app_pages/sync.py", label="Go to Sync", icon=":material/sync:")
+        return
+
+    st.caption("The file holds exactly the rows these filters select, the same filters as on Explore.")
+    view = filter_bar("export", cached(path, version, "distinct_values", "source"), cached(path, version, "date_bounds"))
+    problem = search_error(view)
+    if problem is not None:
+        st.error(f"Search not understood: {problem}", icon=":material/search_off:")
+        return
+    filters = view.to_filters(today())
+    st.dataframe(pd.DataFrame(describe_view(view, today()), columns=["filter", "value"]), hide_index=True)
+
+    chosen = st.multiselect("Columns", list(FEEDBACK_COLUMNS), default=list(DEFAULT_EXPORT_COLUMNS),
+                            key="export_columns", help="All columns by default; remove the ones you do not need.")
+    columns = tuple(c for c in FEEDBACK_COLUMNS if c in chosen)
+    count = int(cached(path, version, "count", filters))
+    if count == 0:
+        st.info("No rows match these filters, so there is nothing to export.", icon=":material/filter_alt_off:")
+        return
+    if not columns:
+        st.warning("Choose at least one column.")
+        return
+
+    name = export_filename(filters, today())
+    st.metric("Rows in the file", f"{count:,}")
+    st.text(name)
+    if count <= EAGER_ROWS:
+        data: bytes | object = _build(str(path), filters, columns)
+    else:
+        data = lambda: _build(str(path), filters, columns)  # noqa: E731  (built when clicked, not on every rerun)
+    st.download_button(
+        f"Download CSV ({count:,} rows)",
+        data=data,
+        file_name=name,
+        mime="text/csv",
+        type="primary",
+        icon=":material/download:",
+        key="export_download",
+        on_click="ignore",
+    )
+    st.caption("Cells that a spreadsheet would run as a formula (starting with =, +, -, @) are prefixed with '.")
+
+
+main()

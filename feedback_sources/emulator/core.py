@@ -1,0 +1,134 @@
+"""The emulator's state: datasets, clock, faults, rate limiters, outages and the request log."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from .config import VENDORS, EmulatorConfig
+from .data import People
+from .faults import FaultQueue
+from .intercom import IntercomDataset
+from .ratelimit import RateLimiters, build_rate_limiters
+from .surveymonkey import SurveyMonkeyDataset
+from .zendesk import ZendeskDataset
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    vendor: str
+    method: str
+    path: str                  # the full request path, e.g. "/zendesk/demo/api/v2/users/me.json"
+    endpoint: str              # the path below the vendor base URL, e.g. "/api/v2/users/me.json"
+    query: dict[str, str]
+    status: int | None         # None when the connection was dropped without a response
+    time: float                # unix time (real clock) when the request arrived
+    fault: str | None = None   # the injected fault kind that shaped the answer, if any
+    body: Any = None           # the parsed JSON request body (Intercom search), if any
+
+
+class Emulator:
+    """Holds everything the emulated APIs serve; create_app(emulator) puts it on the wire."""
+
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self.config = config or EmulatorConfig()
+        # The data clock (Zendesk's start_time rule, updated_at of mutations). May return a unix time or a datetime.
+        self.clock: Callable[[], float | datetime] = time.time
+        # The rate limiters' clock: real time, so that clients can sleep on the reset headers.
+        self.rate_clock: Callable[[], float] = time.time
+        self.people = People(self.config.seed, self.config.customer_count)
+        self.zendesk = ZendeskDataset(self.config, self.people, self.now_ts)
+        self.intercom = IntercomDataset(self.config, self.people, self.now_ts)
+        self.surveymonkey = SurveyMonkeyDataset(self.config, self.people, self.now_ts)
+        self.faults = FaultQueue()
+        self.requests: list[RequestRecord] = []
+        self.rate_limiters: RateLimiters | None = build_rate_limiters(self.config)
+        self._down: set[str] = set()
+        self._expired_tokens: set[str] = set()
+        self._last_bodies: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self._lock = threading.Lock()
+
+    # ---- clock --------------------------------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        value = self.clock()
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return datetime.fromtimestamp(value, timezone.utc)
+
+    def now_ts(self) -> int:
+        value = self.clock()
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=timezone.utc)
+            return int(value.timestamp())
+        return int(value)
+
+    # ---- outages and credentials --------------------------------------------------------------------------------
+
+    def set_down(self, vendor: str, down: bool = True) -> None:
+        """While down, every request to the vendor answers 503."""
+        _check_vendor(vendor)
+        (self._down.add if down else self._down.discard)(vendor)
+
+    def is_down(self, vendor: str) -> bool:
+        return vendor in self._down
+
+    def expire_token(self, vendor: str) -> None:
+        """The vendor's configured token stops authenticating (401) until restore_token."""
+        _check_vendor(vendor)
+        self._expired_tokens.add(vendor)
+
+    def restore_token(self, vendor: str) -> None:
+        self._expired_tokens.discard(vendor)
+
+    def token_expired(self, vendor: str) -> bool:
+        return vendor in self._expired_tokens
+
+    def reset_rate_limits(self) -> None:
+        self.rate_limiters = build_rate_limiters(self.config)
+
+    # ---- request log --------------------------------------------------------------------------------------------
+
+    def log(self, record: RequestRecord) -> None:
+        with self._lock:
+            self.requests.append(record)
+
+    def request_count(self, vendor: str | None = None, path_regex: str | None = None) -> int:
+        """Requests received for a vendor (all vendors if None), optionally only those whose endpoint matches."""
+        pattern = re.compile(path_regex) if path_regex else None
+        return sum(1 for r in list(self.requests)
+                   if (vendor is None or r.vendor == vendor) and (pattern is None or pattern.search(r.endpoint)))
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def remember_body(self, vendor: str, endpoint: str, body: bytes, media_type: str) -> None:
+        with self._lock:
+            self._last_bodies[(vendor, endpoint)] = (body, media_type)
+
+    def last_body(self, vendor: str, endpoint: str) -> tuple[bytes, str] | None:
+        with self._lock:
+            return self._last_bodies.get((vendor, endpoint))
+
+    # ---- addresses ----------------------------------------------------------------------------------------------
+
+    def base_urls(self, emulator_url: str) -> dict[str, str]:
+        """The base URL each integration should be configured with, given the emulator's root URL."""
+        root = emulator_url.rstrip("/")
+        return {
+            "zendesk": f"{root}/zendesk/{self.config.zendesk_subdomain}",
+            "intercom": f"{root}/intercom",
+            "surveymonkey": f"{root}/surveymonkey/v3",
+        }
+
+
+def _check_vendor(vendor: str) -> None:
+    if vendor not in VENDORS:
+        raise ValueError(f"unknown vendor {vendor!r}; expected one of {VENDORS}")

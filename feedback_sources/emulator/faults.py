@@ -1,0 +1,91 @@
+"""Queued faults that the next matching requests run into."""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import VENDORS
+
+FAULT_KINDS = frozenset({
+    "retry_after_seconds",   # 429 with Retry-After: opts["seconds"] (default 1)
+    "retry_after_date",      # 429 with Retry-After as an HTTP date opts["seconds"] (default 1) from now
+    "timeout",               # waits opts["seconds"] (default 30) before answering normally
+    "malformed",             # 200 whose body is not valid JSON
+    "truncated",             # 200 with the real JSON body cut in half
+    "reset",                 # connection dropped without a response (opts["mode"]: "rst" default, or "close")
+    "empty_page_with_next",  # a page without records whose next link/cursor continues where this one started
+    "repeat_page",           # the body of the previous successful response to the same endpoint, again
+    "expire_token",          # the vendor's token stops working from this request on (401)
+})
+
+
+@dataclass
+class Fault:
+    vendor: str
+    pattern: re.Pattern[str]
+    kind: int | str
+    times: int | None
+    opts: dict[str, Any]
+    method: str | None = None
+    hits: int = 0
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.times is None else max(0, self.times - self.hits)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.times is not None and self.hits >= self.times
+
+    def matches(self, vendor: str, method: str, endpoint: str, path: str) -> bool:
+        if vendor != self.vendor or self.exhausted:
+            return False
+        if self.method is not None and method.upper() != self.method:
+            return False
+        return bool(self.pattern.search(endpoint) or self.pattern.search(path))
+
+
+@dataclass
+class FaultQueue:
+    _faults: list[Fault] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def inject(self, vendor: str, path_regex: str, kind: int | str, times: int | None = 1,
+               method: str | None = None, **opts: Any) -> Fault:
+        """Make the next `times` requests (None: all) whose path matches `path_regex` fail with `kind`.
+
+        The regex is searched in the path below the vendor's base URL (e.g. "/api/v2/incremental/tickets/
+        cursor.json", "/conversations/search", "/surveys/123/responses/bulk") and in the full request path.
+        `kind` is an HTTP status (answered with the vendor's own error body) or one of FAULT_KINDS.
+        """
+        if vendor not in VENDORS:
+            raise ValueError(f"unknown vendor {vendor!r}; expected one of {VENDORS}")
+        if isinstance(kind, bool) or not (isinstance(kind, int) and 100 <= kind <= 599 or kind in FAULT_KINDS):
+            raise ValueError(f"unknown fault kind {kind!r}")
+        if times is not None and times < 1:
+            raise ValueError("times must be at least 1, or None for every matching request")
+        fault = Fault(vendor, re.compile(path_regex), kind, times, dict(opts),
+                      method.upper() if method else None)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def take(self, vendor: str, method: str, endpoint: str, path: str) -> Fault | None:
+        """The first queued fault that matches this request, counted as used."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(vendor, method, endpoint, path):
+                    fault.hits += 1
+                    return fault
+        return None
+
+    def pending(self) -> list[Fault]:
+        with self._lock:
+            return [fault for fault in self._faults if not fault.exhausted]
+
+    def clear(self, vendor: str | None = None) -> None:
+        with self._lock:
+            self._faults = [f for f in self._faults if vendor is not None and f.vendor != vendor]

@@ -1,0 +1,533 @@
+"""SurveyMonkey: surveys with their question structure, and bulk responses paged by page number."""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlencode
+
+from .collection import Entry, LazyCollection
+from .config import EmulatorConfig
+from .data import (
+    DISPLAY_PLAN, SALT_ADDED, SALT_RESPONSE, TOPICS, BlockCache, People, make_feedback, offset_time, pick, record_rng,
+    to_unix,
+)
+from .wire import BadRequest, Call, Reply, VendorApi, bearer_token, int_param
+
+MAX_RESPONSES_PER_PAGE = 100
+DEFAULT_PER_PAGE = 50
+MAX_SURVEYS_PER_PAGE = 1000
+DOCS_URL = "https://developer.surveymonkey.com/api/v3/#error-codes"
+
+_NPS = tuple(str(n) for n in range(11))
+_SATISFACTION = ("Very dissatisfied", "Dissatisfied", "Neutral", "Satisfied", "Very satisfied")
+
+# (family, subtype, heading, choices, rows, purpose). Purpose drives what open-ended answers talk about.
+QuestionSpec = tuple[str, str, str, tuple[str, ...], tuple[str, ...], str]
+
+SURVEY_TEMPLATES: tuple[tuple[str, str, tuple[tuple[QuestionSpec, ...], ...]], ...] = (
+    ("Customer satisfaction (NPS)", "nps", (
+        (
+            ("single_choice", "vertical", "How likely are you to recommend Acme Cloud to a friend or colleague?",
+             _NPS, (), "nps"),
+            ("open_ended", "essay", "What is the main reason for your score?", (), (), "nps_reason"),
+        ),
+        (
+            ("multiple_choice", "vertical", "Which features do you use?",
+             ("Dashboards", "CSV export", "SSO", "Mobile app", "Integrations", "API"), (), "features_used"),
+            ("matrix", "rating", "How satisfied are you with each of these?", _SATISFACTION,
+             ("Performance", "Reliability", "Ease of use", "Customer support"), "satisfaction"),
+            ("open_ended", "single", "What one thing should we build next?", (), (), "next_feature"),
+        ),
+    )),
+    ("Onboarding experience", "onboarding", (
+        (
+            ("single_choice", "vertical", "How easy was it to get started?",
+             ("Very difficult", "Difficult", "Neither", "Easy", "Very easy"), (), "ease"),
+            ("multiple_choice", "vertical", "Which resources did you use?",
+             ("Help center", "Video tutorials", "Support chat", "Live webinar"), (), "resources"),
+            ("open_ended", "essay", "What almost stopped you from signing up?", (), (), "blocker"),
+            ("single_choice", "vertical", "Which plan are you on?", ("Free", "Pro", "Business", "Enterprise"), (),
+             "plan"),
+        ),
+    )),
+    ("Reporting & export feedback", "reporting", (
+        (
+            ("matrix", "rating", "How important are these to you?",
+             ("Not important", "Somewhat important", "Very important"),
+             ("Scheduled reports", "CSV export", "Custom dashboards", "Sharing with clients"), "importance"),
+            ("single_choice", "vertical", "How often do you export data?",
+             ("Daily", "Weekly", "Monthly", "Never"), (), "export_frequency"),
+        ),
+        (
+            ("open_ended", "essay", "Describe your ideal reporting workflow.", (), (), "reporting_workflow"),
+        ),
+    )),
+)
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    position: int
+    family: str
+    subtype: str
+    heading: str
+    choices: tuple[tuple[str, str], ...]    # (id, text)
+    rows: tuple[tuple[str, str], ...]       # (id, text)
+    other_id: str | None
+    purpose: str
+
+
+@dataclass(frozen=True)
+class Page:
+    id: str
+    position: int
+    questions: tuple[Question, ...]
+
+
+class Survey:
+    def __init__(self, index: int, config: EmulatorConfig,
+                 make_response: Callable[[Survey, random.Random, int], dict | None]) -> None:
+        title, nickname, pages_spec = SURVEY_TEMPLATES[index % len(SURVEY_TEMPLATES)]
+        round_number = index // len(SURVEY_TEMPLATES)
+        self.index = index
+        self.id = str(500_000_000 + (config.seed % 997) * 1000 + index)
+        self.title = title if round_number == 0 else f"{title} #{round_number + 1}"
+        self.nickname = nickname if round_number == 0 else f"{nickname}-{round_number + 1}"
+        self.created_ts = config.start_ts - 30 * 86400
+        self.collector_ids = (str(400_000_000 + index * 10 + 1), str(400_000_000 + index * 10 + 2))
+        pages = []
+        question_number = 0
+        for page_position, questions_spec in enumerate(pages_spec, start=1):
+            questions = []
+            for position, (family, subtype, heading, choices, rows, purpose) in enumerate(questions_spec, start=1):
+                question_number += 1
+                base = 80_000_000_000 + index * 1_000_000 + question_number * 1000
+                questions.append(Question(
+                    id=str(70_000_000 + index * 1000 + question_number), position=position, family=family,
+                    subtype=subtype, heading=heading,
+                    choices=tuple((str(base + n), text) for n, text in enumerate(choices, start=1)),
+                    rows=tuple((str(base + 500 + n), text) for n, text in enumerate(rows, start=1)),
+                    other_id=str(base + 999) if family == "multiple_choice" else None, purpose=purpose,
+                ))
+            pages.append(Page(str(60_000_000 + index * 100 + page_position), page_position, tuple(questions)))
+        self.pages = tuple(pages)
+        first_id = 11_000_000_000 + index * 100_000_000
+        span = config.end_ts - config.start_ts
+        self._base = BlockCache(config.seed * 131 + index, SALT_RESPONSE,
+                                lambda rng, i: make_response(self, rng, i))
+        self.responses = LazyCollection(
+            count=config.surveymonkey_responses_per_survey, start_ts=config.start_ts, end_ts=config.end_ts,
+            seed=config.seed * 131 + index, salt=SALT_RESPONSE, first_id=first_id,
+            max_lag_seconds=min(3 * 86400, span // 3), make_record=self._base.get,
+        )
+
+    @property
+    def question_count(self) -> int:
+        return sum(len(page.questions) for page in self.pages)
+
+
+_TOPICS_BY_KEY = {topic.key: topic for topic in TOPICS}
+_ANSWER_TOPIC_KEYS = {"reporting_workflow": ("csv_export", "dashboards"), "blocker": ("onboarding", "billing", "sso")}
+
+
+class SurveyMonkeyDataset:
+    def __init__(self, config: EmulatorConfig, people: People, now: Callable[[], int]) -> None:
+        self.config = config
+        self.people = people
+        self._now = now
+        self.seed = config.seed
+        self.surveys: dict[str, Survey] = {}
+        for index in range(config.surveymonkey_surveys):
+            survey = Survey(index, config, self._base_response)
+            self.surveys[survey.id] = survey
+
+    # ---- generation ---------------------------------------------------------------------------------------------
+
+    def _base_response(self, survey: Survey, rng: random.Random, index: int) -> dict[str, Any] | None:
+        if index >= survey.responses.count:
+            return None
+        modified, created = survey.responses.stamps(index)
+        return self._build(rng, survey, survey.responses.first_id + index, created, modified)
+
+    def _build(self, rng: random.Random, survey: Survey, response_id: int, created: int,
+               modified: int) -> dict[str, Any]:
+        customer = self.people.pick_customer(rng)
+        via_email = rng.random() < 0.4 and customer.email is not None
+        completed = rng.random() < 0.9
+        score = min(10, max(0, int(rng.gauss(7.5, 2.2))))
+        pages = []
+        for page in survey.pages:
+            questions = []
+            if completed or page.position == 1:
+                for question in page.questions:
+                    answers = self._answers(rng, question, score, customer.first_name, customer.tier)
+                    if answers:
+                        questions.append({"id": question.id, "answers": answers})
+            pages.append({"id": page.id, "questions": questions})
+        metadata: dict[str, Any] = {}
+        if via_email:
+            metadata = {"contact": {"first_name": {"type": "string", "value": customer.first_name},
+                                    "last_name": {"type": "string", "value": customer.last_name},
+                                    "email": {"type": "string", "value": customer.email}}}
+        custom_variables = {}
+        if rng.random() < 0.3:
+            custom_variables = {"plan": DISPLAY_PLAN[customer.tier], "account": f"cust_{customer.index}"}
+        rid = str(response_id)
+        return {
+            "id": rid,
+            "recipient_id": str(9_000_000_000 + response_id % 1_000_000_000) if via_email else "",
+            "collection_mode": "default",
+            "response_status": "completed" if completed else "partial",
+            "custom_value": "",
+            "first_name": customer.first_name if via_email else "",
+            "last_name": customer.last_name if via_email else "",
+            "email_address": customer.email if via_email else "",
+            "ip_address": f"203.0.113.{response_id % 250 + 1}",
+            "logic_path": {},
+            "metadata": metadata,
+            "page_path": [],
+            "collector_id": survey.collector_ids[1] if via_email else survey.collector_ids[0],
+            "survey_id": survey.id,
+            "custom_variables": custom_variables,
+            "edit_url": f"https://www.surveymonkey.com/r/?sm=edit_{rid}",
+            "analyze_url": f"https://www.surveymonkey.com/analyze/browse/{survey.nickname}?respondent_id={rid}",
+            "total_time": max(20, modified - created) if modified > created else rng.randint(20, 900),
+            "date_modified": offset_time(modified),
+            "date_created": offset_time(created),
+            "pages": pages,
+        }
+
+    def _answers(self, rng: random.Random, question: Question, score: int, first_name: str,
+                 tier: str) -> list[dict[str, Any]]:
+        if rng.random() < 0.08:
+            return []  # skipped question: SurveyMonkey leaves it out
+        family = question.family
+        if family == "single_choice":
+            if question.purpose == "nps":
+                return [{"choice_id": question.choices[score][0]}]
+            if question.purpose == "plan":
+                position = {"free": 0, "professional": 1, "business": 2, "enterprise": 3}[tier]
+                return [{"choice_id": question.choices[position][0]}]
+            return [{"choice_id": pick(rng, question.choices)[0]}]
+        if family == "multiple_choice":
+            chosen = rng.sample(question.choices, k=rng.randint(1, min(3, len(question.choices))))
+            answers: list[dict[str, Any]] = [{"choice_id": choice_id} for choice_id, _ in chosen]
+            if rng.random() < 0.1 and question.other_id:
+                answers.append({"other_id": question.other_id, "text": pick(rng, ("Zapier", "Public API",
+                                                                                 "Slack app", "Excel add-in"))})
+            return answers
+        if family == "matrix":
+            return [{"row_id": row_id, "choice_id": pick(rng, question.choices)[0]}
+                    for row_id, _ in question.rows if rng.random() < 0.9]
+        if rng.random() < 0.25:
+            return []
+        return [{"text": self._open_text(rng, question.purpose, score, first_name)}]
+
+    def _open_text(self, rng: random.Random, purpose: str, score: int, first_name: str) -> str:
+        if purpose == "nps_reason":
+            kind = "praise" if score >= 9 else ("complaint" if score <= 6 else pick(rng, ("bug", "question")))
+        elif purpose in ("next_feature", "reporting_workflow"):
+            kind = "feature_request"
+        else:
+            kind = pick(rng, ("complaint", "question", "bug"))
+        keys = _ANSWER_TOPIC_KEYS.get(purpose)
+        topic = _TOPICS_BY_KEY[pick(rng, keys)] if keys else None
+        feedback = make_feedback(rng, first_name, "Pro", kind=kind, topic=topic)
+        # Survey answers are terse: the core sentences, without greeting and sign-off.
+        body = [p for p in feedback.paragraphs if "\n" not in p and not p.endswith(",")]
+        return " ".join(body[:2]) or feedback.subject
+
+    # ---- lookups ------------------------------------------------------------------------------------------------
+
+    def survey(self, survey_id: str) -> Survey | None:
+        return self.surveys.get(str(survey_id))
+
+    def survey_ids(self) -> list[str]:
+        return list(self.surveys)
+
+    def response(self, survey_id: str, response_id: str | int) -> dict[str, Any] | None:
+        survey = self.survey(survey_id)
+        if survey is None:
+            return None
+        try:
+            response = survey.responses.get(int(response_id))
+        except (TypeError, ValueError):
+            return None
+        return copy.deepcopy(response) if response is not None else None
+
+    # ---- ground truth for tests ---------------------------------------------------------------------------------
+
+    def responses_in_range(self, survey_id: str | None = None, start: datetime | int | None = None,
+                           end: datetime | int | None = None) -> list[str]:
+        """Ids of responses created (date_created) in [start, end), of one survey or all, ascending."""
+        low = to_unix(start) if start is not None else None
+        high = to_unix(end) if end is not None else None
+        surveys = [self._require(survey_id)] if survey_id is not None else list(self.surveys.values())
+        ids: list[int] = []
+        for survey in surveys:
+            ids.extend(entry[1] for entry in survey.responses.all_entries()
+                       if (low is None or entry[2] >= low) and (high is None or entry[2] < high))
+        return [str(i) for i in sorted(ids)]
+
+    def _require(self, survey_id: str) -> Survey:
+        survey = self.survey(survey_id)
+        if survey is None:
+            raise KeyError(f"no survey {survey_id}")
+        return survey
+
+    # ---- mutations ----------------------------------------------------------------------------------------------
+
+    def add_response(self, survey_id: str, **fields: Any) -> dict[str, Any]:
+        """A new response, created and modified now (or at the given date_created/date_modified)."""
+        survey = self._require(survey_id)
+        with survey.responses.lock:
+            response_id = survey.responses.next_id()
+            created = to_unix(fields["date_created"]) if "date_created" in fields else self._now()
+            rng = record_rng(self.seed, SALT_ADDED, response_id)
+            record = self._build(rng, survey, response_id, created, created)
+            return self._store(survey, response_id, record, created, fields)
+
+    def update_response(self, survey_id: str, response_id: str | int, **fields: Any) -> dict[str, Any]:
+        survey = self._require(survey_id)
+        numeric = int(response_id)
+        with survey.responses.lock:
+            current = self.response(survey_id, numeric)
+            stamps = survey.responses.timestamps(numeric)
+            if current is None or stamps is None:
+                raise KeyError(f"no response {response_id} in survey {survey_id}")
+            return self._store(survey, numeric, current, stamps[1], fields)
+
+    def _store(self, survey: Survey, response_id: int, record: dict[str, Any], created: int,
+               fields: dict[str, Any]) -> dict[str, Any]:
+        fields = dict(fields)
+        modified = to_unix(fields.pop("date_modified")) if "date_modified" in fields else self._now()
+        if "date_created" in fields:
+            created = to_unix(fields.pop("date_created"))
+        record.update(fields)
+        record["date_created"] = offset_time(created)
+        record["date_modified"] = offset_time(modified)
+        survey.responses.put(response_id, record, modified, created)
+        return record
+
+
+def _parse_date(value: str, name: str) -> int:
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise BadRequest(f"Invalid value for {name}: expected YYYY-MM-DDTHH:MM:SS", code="1002") from error
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)  # SurveyMonkey reads dates without offset as UTC
+    return int(parsed.timestamp())
+
+
+class SurveyMonkeyApi(VendorApi):
+    vendor = "surveymonkey"
+
+    def __init__(self, config: EmulatorConfig, dataset: SurveyMonkeyDataset, now: Callable[[], int],
+                 token_expired: Callable[[], bool]) -> None:
+        self.config = config
+        self.data = dataset
+        self._now = now
+        self._token_expired = token_expired
+
+    def authenticate(self, call: Call) -> Reply | None:
+        token = bearer_token(call.headers.get("authorization"))
+        valid = {self.config.surveymonkey_token, *self.config.surveymonkey_scopeless_tokens}
+        if token is None or token not in valid or (token == self.config.surveymonkey_token
+                                                   and self._token_expired()):
+            return self.error(401)
+        if token in self.config.surveymonkey_scopeless_tokens and call.endpoint != "/users/me":
+            return self.error(403)
+        return None
+
+    def error(self, status: int, message: str | None = None, code: str | None = None) -> Reply:
+        defaults = {
+            400: ("1002", "Bad Request", "Invalid request parameters."),
+            401: ("1011", "Authorization Error", "The authorization token provided was invalid."),
+            403: ("1014", "Permission Error", "The scopes of the access token do not allow this request."),
+            404: ("1020", "Resource Not Found", "There was an error retrieving the requested resource."),
+            429: ("1040", "Rate Limit Reached", "Too many requests were made, try again later."),
+            500: ("1050", "Internal Server Error", "Oh bananas! We couldn't process your request."),
+            503: ("1052", "Service Unavailable", "The service is temporarily unavailable."),
+        }
+        error_id, name, default_message = defaults.get(
+            status, ("1050" if status >= 500 else "1000", "Server Error" if status >= 500 else "Error",
+                     f"HTTP {status}"))
+        return Reply(status, {"error": {"id": code if code and code.isdigit() else error_id, "name": name,
+                                        "docs": DOCS_URL, "message": message or default_message,
+                                        "http_status_code": status}})
+
+    def handle(self, call: Call) -> Reply:
+        if call.method != "GET":
+            return self.error(404)
+        endpoint = call.endpoint
+        if endpoint == "/users/me":
+            return Reply(200, self._me(call))
+        if endpoint == "/surveys":
+            return self._surveys(call)
+        match = re.fullmatch(r"/surveys/(\d+)(/details|/responses/bulk|/responses/(\d+)(?:/details)?)?", endpoint)
+        if not match:
+            return self.error(404)
+        survey = self.data.survey(match.group(1))
+        if survey is None:
+            return self.error(404)
+        if match.group(2) is None:
+            return Reply(200, self._survey_summary(call, survey, with_pages=False))
+        if match.group(2) == "/details":
+            return Reply(200, self._survey_summary(call, survey, with_pages=True))
+        if match.group(2) == "/responses/bulk":
+            return self._bulk(call, survey)
+        response = survey.responses.get(int(match.group(3)))
+        if response is None:
+            return self.error(404)
+        return Reply(200, self._render_response(call, survey, response))
+
+    def _me(self, call: Call) -> dict[str, Any]:
+        return {
+            "id": "123456789", "username": "acme_research", "first_name": "Pat", "last_name": "Morgan",
+            "language": "en", "email": "pat.morgan@acmecloud.example", "email_verified": True,
+            "account_type": "enterprise_platinum", "date_created": offset_time(self.config.start_ts - 800 * 86400),
+            "date_last_login": offset_time(self._now()), "question_types_version": 4, "sso_connections": [],
+            "href": f"{call.base_url}/users/me",
+        }
+
+    def _surveys(self, call: Call) -> Reply:
+        per_page = min(int_param(call.query, "per_page", DEFAULT_PER_PAGE), MAX_SURVEYS_PER_PAGE)
+        page = int_param(call.query, "page", 1)
+        include = {part.strip() for part in call.query.get("include", "").split(",") if part.strip()}
+        surveys = list(self.data.surveys.values())
+        selected = surveys[(page - 1) * per_page: page * per_page]
+        data = []
+        for survey in selected:
+            item: dict[str, Any] = {"id": survey.id, "title": survey.title, "nickname": survey.nickname,
+                                    "href": f"{call.base_url}/surveys/{survey.id}"}
+            if "response_count" in include:
+                item["response_count"] = survey.responses.size
+            if "date_created" in include:
+                item["date_created"] = offset_time(survey.created_ts)
+            if "date_modified" in include:
+                item["date_modified"] = offset_time(self.config.end_ts)
+            if "question_count" in include:
+                item["question_count"] = survey.question_count
+            data.append(item)
+        return Reply(200, {"data": data, "per_page": per_page, "page": page, "total": len(surveys),
+                           "links": _links(call, page, per_page, len(surveys))})
+
+    def _survey_summary(self, call: Call, survey: Survey, with_pages: bool) -> dict[str, Any]:
+        href = f"{call.base_url}/surveys/{survey.id}"
+        summary: dict[str, Any] = {
+            "id": survey.id, "title": survey.title, "nickname": survey.nickname, "language": "en",
+            "folder_id": "0", "category": "customer_feedback", "question_count": survey.question_count,
+            "page_count": len(survey.pages), "response_count": survey.responses.size,
+            "date_created": offset_time(survey.created_ts)[:19], "date_modified": offset_time(self.config.end_ts)[:19],
+            "is_owner": True, "footer": True, "custom_variables": {"plan": "", "account": ""},
+            "href": href, "analyze_url": f"https://www.surveymonkey.com/analyze/{survey.nickname}",
+            "edit_url": f"https://www.surveymonkey.com/create/?sm={survey.nickname}",
+            "collect_url": f"https://www.surveymonkey.com/collect/list?sm={survey.nickname}",
+            "summary_url": f"https://www.surveymonkey.com/summary/{survey.nickname}",
+            "preview": f"https://www.surveymonkey.com/r/Preview/?sm={survey.nickname}",
+        }
+        if with_pages:
+            summary["pages"] = [self._page(href, page) for page in survey.pages]
+        return summary
+
+    @staticmethod
+    def _page(survey_href: str, page: Page) -> dict[str, Any]:
+        page_href = f"{survey_href}/pages/{page.id}"
+        questions = []
+        for question in page.questions:
+            answers: dict[str, Any] = {}
+            if question.choices:
+                answers["choices"] = [{"id": cid, "position": n, "visible": True, "text": text}
+                                      for n, (cid, text) in enumerate(question.choices, start=1)]
+            if question.rows:
+                answers["rows"] = [{"id": rid, "position": n, "visible": True, "text": text}
+                                   for n, (rid, text) in enumerate(question.rows, start=1)]
+            if question.other_id:
+                answers["other"] = {"id": question.other_id, "visible": True, "is_answer_choice": False,
+                                    "apply_all_rows": False, "text": "Other (please specify)",
+                                    "num_chars": 50, "num_lines": 1, "position": 0}
+            item: dict[str, Any] = {
+                "id": question.id, "position": question.position, "visible": True, "family": question.family,
+                "subtype": question.subtype, "layout": None, "sorting": None, "required": None,
+                "validation": None, "forced_ranking": False,
+                "headings": [{"heading": question.heading}],
+                "href": f"{page_href}/questions/{question.id}",
+            }
+            if answers:
+                item["answers"] = answers
+            questions.append(item)
+        return {"id": page.id, "title": "", "description": "", "position": page.position,
+                "question_count": len(page.questions), "href": page_href, "questions": questions}
+
+    def _render_response(self, call: Call, survey: Survey, response: dict[str, Any]) -> dict[str, Any]:
+        return {**response, "href": f"{call.base_url}/surveys/{survey.id}/responses/{response['id']}"}
+
+    def _bulk(self, call: Call, survey: Survey) -> Reply:
+        query = call.query
+        per_page = int_param(query, "per_page", DEFAULT_PER_PAGE)
+        if per_page > MAX_RESPONSES_PER_PAGE:
+            raise BadRequest(f"Invalid value for per_page: the maximum is {MAX_RESPONSES_PER_PAGE}", code="1002")
+        page = int_param(query, "page", 1)
+        bounds = {name: _parse_date(query[name], name) for name in
+                  ("start_created_at", "end_created_at", "start_modified_at", "end_modified_at") if query.get(name)}
+        sort_by = query.get("sort_by", "date_modified")
+        sort_order = query.get("sort_order", "ASC").upper()
+        if sort_by not in ("date_modified", "date_created") or sort_order not in ("ASC", "DESC"):
+            raise BadRequest("Invalid value for sort_by or sort_order", code="1002")
+
+        created_low, created_high = bounds.get("start_created_at"), bounds.get("end_created_at")
+        modified_low, modified_high = bounds.get("start_modified_at"), bounds.get("end_modified_at")
+
+        def matches(created: int, modified: int, _id: int) -> bool:
+            # Start bounds are inclusive, end bounds exclusive.
+            return ((created_low is None or created >= created_low) and (created_high is None or created < created_high)
+                    and (modified_low is None or modified >= modified_low)
+                    and (modified_high is None or modified < modified_high))
+
+        lowers = [b for b in (created_low, modified_low) if b is not None]
+        uppers = [b - 1 for b in (modified_high,) if b is not None]
+        if created_high is not None:
+            uppers.append(created_high - 1 + survey.responses.max_lag)
+        signature = (created_low, created_high, modified_low, modified_high)
+        entries = survey.responses.matching(signature, matches, max(lowers) if lowers else None,
+                                            min(uppers) if uppers else None)
+        if sort_by == "date_created":
+            entries = sorted(entries, key=lambda e: (e[2], e[1]))
+        if sort_order == "DESC":
+            entries = entries[::-1]
+        total = len(entries)
+        selected: list[Entry] = [] if call.empty_page else entries[(page - 1) * per_page: page * per_page]
+        data = [self._render_response(call, survey, survey.responses.record_for(e)) for e in selected]
+        links = _links(call, page, per_page, total)
+        if call.empty_page:
+            links["next"] = links["self"]  # the same page again: it still holds the records this one left out
+        return Reply(200, {"data": data, "per_page": per_page, "page": page, "total": total, "links": links})
+
+
+def _links(call: Call, page: int, per_page: int, total: int) -> dict[str, str]:
+    params = [(k, v) for k, v in call.query.items() if k not in ("page", "per_page")]
+
+    def url(number: int) -> str:
+        query = urlencode(params + [("page", str(number)), ("per_page", str(per_page))])
+        return f"{call.base_url}{call.endpoint}?{query}"
+
+    last_page = max(1, math.ceil(total / per_page))
+    links = {"self": url(page)}
+    if page > 1:
+        links["prev"] = url(min(page - 1, last_page))
+    if page * per_page < total:
+        links["next"] = url(page + 1)
+    links["last"] = url(last_page)
+    return links

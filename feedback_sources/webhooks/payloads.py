@@ -1,0 +1,243 @@
+"""What a verified delivery means: which event it is, the record it carries, and what must still be fetched.
+
+Records are built by the same mappers the sync uses (`map_ticket`, `map_conversation`), so a ticket looks the same
+whichever way it arrived. Some events cannot make a complete record on their own:
+- SurveyMonkey sends ids only: the response is always fetched.
+- A Zendesk ticket event whose `detail` has no description is fetched rather than stored half empty.
+- Zendesk and Intercom events never carry the requester's or contact's name, email and plan. Storing them as they
+  are would replace what the sync knew about the customer (the newest version wins), so when the receiver can reach
+  the vendor it also queues a fetch of the full record, which lands a moment later with the customer filled in.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..integrations import intercom, zendesk
+from ..models import MappingError, NormalizedRecord
+from ..rules import Rules
+from .events import FetchJob
+
+# Ids from a payload end up in API paths: anything else (slashes, dots-only, spaces) is refused.
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_:-][A-Za-z0-9_.:-]{0,127}$")
+MAX_EVENT_ID_LENGTH = 200
+
+ZENDESK_TICKET_EVENT_PREFIX = "zen:event-type:ticket."
+ZENDESK_REMOVAL_EVENTS = frozenset(
+    {
+        "zen:event-type:ticket.soft_deleted",
+        "zen:event-type:ticket.permanently_deleted",
+        "zen:event-type:ticket.marked_as_spam",
+    }
+)
+INTERCOM_CONVERSATION_TOPIC_PREFIX = "conversation."
+INTERCOM_IGNORED_TOPICS = frozenset({"conversation.deleted"})
+SURVEYMONKEY_RESPONSE_EVENTS = frozenset({"response_completed", "response_updated"})
+
+
+class MalformedEvent(ValueError):
+    """An authentic delivery that is not a vendor event at all (not JSON, not an object, no event id): 400."""
+
+
+@dataclass(frozen=True)
+class MappingContext:
+    rules: Rules
+    zendesk_subdomain: str | None = None
+    # Sources whose full records the receiver can fetch (their API credentials are configured).
+    fetchable: frozenset[str] = frozenset()
+
+
+@dataclass
+class Interpretation:
+    event_id: str
+    event_type: str | None
+    verdict: str  # "stored", "queued", "ignored" or "unmappable"
+    detail: str = ""
+    records: list[NormalizedRecord] = field(default_factory=list)
+    fetches: list[FetchJob] = field(default_factory=list)
+    record_id: str | None = None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(body: bytes) -> dict[str, Any]:
+    """The delivery as a JSON object; MalformedEvent for anything else."""
+    try:
+        payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise MalformedEvent("body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise MalformedEvent("body is not a JSON object")
+    return payload
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def _id_text(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    return _text(value)
+
+
+def _safe_id(value: Any) -> str | None:
+    text = _id_text(value)
+    return text if text is not None and _SAFE_ID.match(text) else None
+
+
+def _event_id(value: Any) -> str:
+    text = _id_text(value)
+    if text is None:
+        raise MalformedEvent("no event id")
+    if len(text) > MAX_EVENT_ID_LENGTH:
+        raise MalformedEvent("event id too long")
+    return text
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _mapping_failure(error: Exception) -> str:
+    # MappingError text names the record and the problem; anything else only by type (it may quote the payload).
+    return str(error)[:200] if isinstance(error, MappingError) else f"mapper failed ({type(error).__name__})"
+
+
+# -- Zendesk ---------------------------------------------------------------------------------------------------------
+
+
+def _zendesk_ticket_id(payload: dict[str, Any], detail: dict[str, Any]) -> str | None:
+    """The ticket's id (digits, since it goes into an API path): `detail.id`, or when that is absent the event's
+    `subject`, "zen:ticket:35436"."""
+    if "id" in detail:
+        ticket_id = _id_text(detail.get("id"))
+    else:
+        subject = _text(payload.get("subject")) or ""
+        ticket_id = subject[len("zen:ticket:") :] if subject.startswith("zen:ticket:") else None
+    return ticket_id if ticket_id is not None and ticket_id.isdigit() and len(ticket_id) <= 20 else None
+
+
+def _zendesk(payload: dict[str, Any], context: MappingContext) -> Interpretation:
+    event_id = _event_id(payload.get("id"))
+    event_type = _text(payload.get("type"))
+    result = Interpretation(event_id, event_type, "ignored")
+    if event_type is None or not event_type.startswith(ZENDESK_TICKET_EVENT_PREFIX):
+        result.detail = "not a ticket event"
+        return result
+    if event_type in ZENDESK_REMOVAL_EVENTS:
+        result.detail = "ticket removed"
+        return result
+    detail = payload.get("detail")
+    if not isinstance(detail, dict):
+        result.verdict, result.detail = "unmappable", "event has no detail object"
+        return result
+    ticket_id = _zendesk_ticket_id(payload, detail)
+    if ticket_id is None:
+        result.verdict, result.detail = "unmappable", "event names no ticket id"
+        return result
+    result.record_id = ticket_id
+    if zendesk.is_deleted(detail):
+        result.detail = "ticket deleted"
+        return result
+
+    has_description = _text(detail.get("description")) is not None
+    if has_description:
+        try:
+            record = zendesk.map_ticket(
+                {**detail, "id": ticket_id}, {}, subdomain=context.zendesk_subdomain or "", rules=context.rules
+            )
+        except Exception as error:  # noqa: BLE001 - an authentic but odd payload must not fail the delivery
+            result.detail = _mapping_failure(error)
+        else:
+            if not context.zendesk_subdomain:
+                # Without the subdomain there is no agent link to build; better none than a broken one.
+                record = record.model_copy(update={"metadata": {**record.metadata, "url": None}})
+            result.records.append(record)
+    if not has_description or "zendesk" in context.fetchable:
+        result.fetches.append(FetchJob("zendesk", "ticket", ticket_id))
+    result.verdict = _verdict(result)
+    if not result.detail:
+        result.detail = "description missing: fetching the ticket" if not has_description else ""
+    return result
+
+
+# -- Intercom --------------------------------------------------------------------------------------------------------
+
+
+def _intercom(payload: dict[str, Any], context: MappingContext) -> Interpretation:
+    event_id = _event_id(payload.get("id"))
+    topic = _text(payload.get("topic"))
+    result = Interpretation(event_id, topic, "ignored")
+    if topic == "ping":
+        result.detail = "ping"
+        return result
+    if topic is None or not topic.startswith(INTERCOM_CONVERSATION_TOPIC_PREFIX) or topic in INTERCOM_IGNORED_TOPICS:
+        result.detail = "not a conversation event"
+        return result
+    item = _dict(payload.get("data")).get("item")
+    if not isinstance(item, dict):
+        result.verdict, result.detail = "unmappable", "event has no data.item"
+        return result
+    conversation_id = _safe_id(item.get("id"))
+    result.record_id = conversation_id
+    app_id = _id_text(payload.get("app_id"))
+    try:
+        conversation, delivered_app_id = intercom.conversation_from_notification(payload)
+        record = intercom.map_conversation(conversation, None, app_id=delivered_app_id or app_id, rules=context.rules)
+    except Exception as error:  # noqa: BLE001 - an authentic but odd payload must not fail the delivery
+        result.detail = _mapping_failure(error)
+    else:
+        result.records.append(record)
+        result.record_id = record.source_id
+    if conversation_id is not None and "intercom" in context.fetchable:
+        params = {"app_id": app_id} if app_id else {}
+        result.fetches.append(FetchJob("intercom", "conversation", conversation_id, params))
+    result.verdict = _verdict(result)
+    return result
+
+
+# -- SurveyMonkey ----------------------------------------------------------------------------------------------------
+
+
+def _surveymonkey(payload: dict[str, Any], context: MappingContext) -> Interpretation:
+    event_id = _event_id(payload.get("event_id"))
+    event_type = _text(payload.get("event_type"))
+    result = Interpretation(event_id, event_type, "ignored")
+    if event_type not in SURVEYMONKEY_RESPONSE_EVENTS:
+        result.detail = "not a response event"
+        return result
+    response_id = _safe_id(payload.get("object_id"))
+    survey_id = _safe_id(_dict(payload.get("resources")).get("survey_id"))
+    if response_id is None or survey_id is None:
+        result.verdict, result.detail = "unmappable", "event names no response or survey id"
+        return result
+    result.record_id = response_id
+    result.fetches.append(FetchJob("surveymonkey", "response", response_id, {"survey_id": survey_id}))
+    result.verdict = "queued"
+    return result
+
+
+def _verdict(result: Interpretation) -> str:
+    if result.records:
+        return "stored"
+    if result.fetches:
+        return "queued"
+    return "unmappable"
+
+
+_INTERPRETERS = {"zendesk": _zendesk, "intercom": _intercom, "surveymonkey": _surveymonkey}
+
+
+def interpret(source: str, payload: dict[str, Any], context: MappingContext) -> Interpretation:
+    """Classify a verified delivery. MalformedEvent when it has no event id to deduplicate on."""
+    return _INTERPRETERS[source](payload, context)

@@ -1,0 +1,179 @@
+"""Shared fixtures for the Streamlit app tests: an isolated environment, a seeded store, an AppTest factory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import keyring
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from feedback_sources.credentials import SOURCE_FIELDS, InMemoryKeyring
+from feedback_sources.models import Category, NormalizedRecord, Tier
+from feedback_sources.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "app.py"
+TIMEOUT = 30
+
+XSS_TITLE = "<script>window.__pwned = 1</script>"
+XSS_CONTENT = "<img src=x onerror=\"window.__pwned=1\"> [click](javascript:alert(1)) ![](http://127.0.0.9/pixel.png)"
+XSS_TAG = "<b>bold</b><img src=x onerror=alert(1)>"
+
+VENDOR_ENV_VARS = tuple(spec.env_var for specs in SOURCE_FIELDS.values() for spec in specs)
+
+
+def day(offset: int) -> date:
+    """A calendar day relative to today (UTC): the app's relative periods are computed from today."""
+    return datetime.now(timezone.utc).date() + timedelta(days=offset)
+
+
+def record(
+    source: str,
+    source_id: str,
+    *,
+    days_ago: int,
+    tier: Tier | None = Tier.business,
+    category: Category = Category.feature_request,
+    title: str | None = None,
+    content: str = "",
+    email: str | None = None,
+    tags: tuple[str, ...] = (),
+    url: str | None = None,
+) -> NormalizedRecord:
+    created = datetime.combine(day(-days_ago), time(12, 0), tzinfo=timezone.utc)
+    metadata: dict[str, Any] = {"tags": list(tags)}
+    if url is not None:
+        metadata["url"] = url
+    return NormalizedRecord(
+        source=source,
+        source_id=source_id,
+        title=title or f"{source} {source_id}",
+        content=content or f"content of {source} {source_id}",
+        customer_email=email or f"{source_id}@example.com",
+        customer_name=f"Customer {source_id}",
+        customer_tier=tier,
+        category=category,
+        created_at=created,
+        metadata=metadata,
+    )
+
+
+def sample_records() -> list[NormalizedRecord]:
+    """Twelve records: three sources, every tier including none, several categories, tags, links, one hostile."""
+    return [
+        record("zendesk", "1", days_ago=1, tier=Tier.enterprise, category=Category.bug_report,
+               title="Export crashes", content="CSV export crashes on large files", tags=("export", "csv"),
+               email="ann@acme.example", url="https://demo.zendesk.com/agent/tickets/1"),
+        record("zendesk", "2", days_ago=2, tier=Tier.enterprise, category=Category.feature_request,
+               title="Dark mode please", tags=("ui",), email="ann@acme.example",
+               url="https://demo.zendesk.com/agent/tickets/2"),
+        record("zendesk", "3", days_ago=3, tier=Tier.free, category=Category.question,
+               title="How do I invite teammates?", tags=("onboarding",)),
+        record("zendesk", "4", days_ago=40, tier=Tier.professional, category=Category.bug_report,
+               title="Old bug", tags=("export",)),
+        record("intercom", "c1", days_ago=1, tier=Tier.business, category=Category.complaint,
+               title="Too slow", content="Dashboard is slow", tags=("performance",),
+               url="https://app.intercom.com/a/apps/demo/inbox/conversation/c1"),
+        record("intercom", "c2", days_ago=5, tier=None, category=Category.praise, title="Love it"),
+        record("intercom", "c3", days_ago=6, tier=Tier.enterprise, category=Category.bug_report,
+               title=XSS_TITLE, content=XSS_CONTENT, tags=(XSS_TAG,), url="javascript:alert(1)"),
+        record("intercom", "c4", days_ago=35, tier=Tier.business, category=Category.support, title="Billing"),
+        record("surveymonkey", "r1", days_ago=2, tier=Tier.business, category=Category.feature_request,
+               title="NPS 9", content="=HYPERLINK(\"http://evil\")", tags=("nps",)),
+        record("surveymonkey", "r2", days_ago=4, tier=Tier.free, category=Category.other, title="NPS 3",
+               content="+1 for exports", tags=("nps",)),
+        record("surveymonkey", "r3", days_ago=10, tier=Tier.professional, category=Category.feature_request,
+               title="NPS 7", tags=("nps", "export")),
+        record("surveymonkey", "r4", days_ago=50, tier=None, category=Category.question, title="NPS 5"),
+    ]
+
+
+def seed(path: Path, records: list[NormalizedRecord] | None = None) -> None:
+    with Store(path) as store:
+        store.upsert_records(records if records is not None else sample_records())
+
+
+@dataclass
+class AppEnv:
+    root: Path
+    real_db: Path
+    demo_db: Path
+    keyring: InMemoryKeyring
+
+    def app(self) -> AppTest:
+        return AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+
+
+@pytest.fixture
+def app_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppEnv]:
+    """Databases in tmp_path, no vendor variables, no .env, an in-memory keyring and empty Streamlit caches."""
+    for name in VENDOR_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    env = AppEnv(tmp_path, tmp_path / "real" / "feedback.db", tmp_path / "demo" / "demo.db", InMemoryKeyring())
+    monkeypatch.setenv("FEEDBACK_DB", str(env.real_db))
+    monkeypatch.setenv("FEEDBACK_DEMO_DB", str(env.demo_db))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)  # CredentialStore reads ./.env: there is none here
+    previous = keyring.get_keyring()
+    keyring.set_keyring(env.keyring)
+    st.cache_data.clear()
+    try:
+        yield env
+    finally:
+        keyring.set_keyring(previous)
+        st.cache_data.clear()
+
+
+def run_page(env: AppEnv, page: str, *, mode: str | None = None, query: dict[str, Any] | None = None) -> AppTest:
+    """A fresh session opened on one page (e.g. "app_pages/explore.py"), optionally in a given workspace."""
+    at = env.app()
+    if mode is not None:
+        at.session_state["workspace_mode"] = mode
+    if query:
+        at.query_params.update(query)
+    at.run()
+    if page != "app_pages/explore.py":
+        at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at: AppTest) -> list[str]:
+    return [t.value for t in at.text]
+
+
+def markdown_bodies(at: AppTest) -> list[str]:
+    """Every string that went through markdown: titles, captions, alerts, metrics' labels."""
+    bodies = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    bodies += [e.value for e in at.error] + [w.value for w in at.warning] + [i.value for i in at.info]
+    bodies += [s.value for s in at.success] + [t.value for t in at.title] + [h.value for h in at.subheader]
+    return bodies
+
+
+def env_without(*names: str) -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in names}
+
+
+@pytest.fixture
+def emulator_url() -> Iterator[str]:
+    """The vendor emulator served over HTTP on 127.0.0.1, for the real-workspace paths (they use the network)."""
+    from feedback_sources.emulator import Emulator, EmulatorConfig, run_emulator_server
+
+    with run_emulator_server(Emulator(EmulatorConfig())) as url:
+        yield url
+
+
+def visible_strings(at: AppTest) -> list[str]:
+    """Everything the page shows as text, including table cells and input values."""
+    strings = markdown_bodies(at) + texts(at) + [c.value for c in at.code]
+    strings += [str(m.value) for m in at.metric] + [str(t.value) for t in at.text_input]
+    for frame in at.dataframe:
+        strings += [str(cell) for cell in frame.value.to_numpy().ravel()]
+    return strings

@@ -1,0 +1,201 @@
+"""Explore page (AppTest): empty states, KPIs, filters in the URL, search errors, paging, the inert detail view."""
+
+from __future__ import annotations
+
+from app_fixtures import (
+    XSS_CONTENT,
+    XSS_TAG,
+    XSS_TITLE,
+    AppEnv,
+    day,
+    app_env,  # noqa: F401  (fixture)
+    markdown_bodies,
+    record,
+    run_page,
+    seed,
+    texts,
+)
+import pandas as pd
+from streamlit.testing.v1 import AppTest
+
+from feedback_sources.models import Category, Tier
+from feedback_sources.store import Store
+
+EXPLORE = "app_pages/explore.py"
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def table_titles(at: AppTest) -> list[str]:
+    return list(at.dataframe[0].value["title"])
+
+
+def test_empty_demo_store_offers_the_demo_data(app_env: AppEnv) -> None:
+    at = run_page(app_env, EXPLORE)
+    assert at.session_state["workspace_mode"] == "demo"
+    assert [s.value for s in at.subheader] == ["No feedback yet"]
+    assert [b.label for b in at.button if b.key == "explore_load_demo"] == ["Load demo data"]
+    assert not at.metric and not at.dataframe
+
+
+def test_empty_real_store_points_to_connections_and_sync(app_env: AppEnv) -> None:
+    at = run_page(app_env, EXPLORE, mode="real")
+    assert [s.value for s in at.subheader] == ["No feedback yet"]
+    assert [link.label for link in at.get("page_link")] == ["Connections", "Sync"]
+    assert not app_env.demo_db.exists()  # the real workspace never touches the demo database
+
+
+def test_kpis_and_table_for_the_whole_store(app_env: AppEnv) -> None:
+    seed(app_env.demo_db)
+    at = run_page(app_env, EXPLORE)
+    assert metrics(at) == {
+        "Records": "12",
+        "Distinct customers": "11",
+        "From enterprise tier": "25%",
+        "Change vs previous period": "n/a",
+    }
+    frame = at.dataframe[0].value
+    assert list(frame.columns) == ["created_at", "source", "source_id", "title", "customer", "tier", "category",
+                                   "tags", "link"]
+    assert len(frame) == 12
+    first = frame.iloc[0].to_dict()
+    assert (first["source"], first["source_id"], first["tier"], list(first["tags"])) == (
+        "intercom", "c1", "business", ["performance"])
+    hostile = frame[frame["source_id"] == "c3"].iloc[0]
+    assert pd.isna(hostile["link"])  # a javascript: URL never becomes a link
+    assert at.query_params == {}
+
+
+def test_filters_change_the_counts_and_land_in_the_url(app_env: AppEnv) -> None:
+    seed(app_env.demo_db)
+    at = run_page(app_env, EXPLORE)
+    at.multiselect(key="explore_sources").set_value(["zendesk"]).run()
+    assert metrics(at)["Records"] == "4"
+    assert at.query_params == {"source": "zendesk"}
+    at.multiselect(key="explore_tiers").set_value(["enterprise"]).run()
+    assert metrics(at)["Records"] == "2"
+    assert table_titles(at) == ["Export crashes", "Dark mode please"]
+    assert at.query_params == {"source": "zendesk", "tier": "enterprise"}
+    at.text_input(key="explore_text").set_value("export").run()
+    assert table_titles(at) == ["Export crashes"]
+    assert at.query_params == {"source": "zendesk", "tier": "enterprise", "q": "export"}
+
+
+def test_a_shared_link_reproduces_the_view(app_env: AppEnv) -> None:
+    seed(app_env.demo_db)
+    at = run_page(app_env, EXPLORE, query={"tier": "enterprise,unknown", "category": "bug_report,praise"})
+    assert at.multiselect(key="explore_tiers").value == ["enterprise", "unknown"]
+    assert at.multiselect(key="explore_categories").value == ["bug_report", "praise"]
+    assert sorted(table_titles(at)) == sorted(["Export crashes", XSS_TITLE, "Love it"])
+    assert metrics(at)["Records"] == "3"
+
+
+def test_relative_period_compares_with_the_previous_period(app_env: AppEnv) -> None:
+    seed(app_env.demo_db)
+    at = run_page(app_env, EXPLORE, query={"period": "7d"})
+    assert at.selectbox(key="explore_period").value == "7d"
+    # 8 records in the last 7 days, 1 in the 7 days before.
+    assert metrics(at)["Records"] == "8"
+    assert metrics(at)["Change vs previous period"] == "+700%"
+    at.selectbox(key="explore_period").set_value("30d").run()
+    assert metrics(at)["Records"] == "9"
+    assert at.query_params == {"period": "30d"}
+
+
+def test_custom_period_uses_the_chosen_dates(app_env: AppEnv) -> None:
+    seed(app_env.demo_db)
+    at = run_page(app_env, EXPLORE)
+    at.selectbox(key="explore_period").set_value("custom").run()
+    first, last = at.date_input(key="explore_dates").value
+    assert (first.isoformat(), last.isoformat()) == (at.query_params["start"], at.query_params["end"])
+    assert metrics(at)["Records"] == "12"  # starts from the whole range of the data
+
+    at.date_input(key="explore_dates").set_value((day(-3), day(-1))).run()
+    assert sorted(table_titles(at)) == sorted(["Export crashes", "Dark mode please", "How do I invite teammates?",
+                                               "Too slow", "NPS 9"])
+    assert at.query_params == {"period": "custom", "start": day(-3).isoformat(), "end": day(-1).isoformat()}
+
+
+def test_malformed_search_shows_the_syntax_error(app_env: AppEnv) -> None:
+    seed(app_env.demo_db)
+    at = run_page(app_env, EXPLORE, query={"q": '"dark mode'})
+    assert [e.value for e in at.error] == [
+        'Search not understood: Unbalanced quotes: close the "exact phrase" with a second quote.'
+    ]
+    assert not at.metric and not at.dataframe
+
+
+def test_filters_matching_nothing_show_a_helpful_empty_state(app_env: AppEnv) -> None:
+    seed(app_env.demo_db)
+    at = run_page(app_env, EXPLORE, query={"q": "zebra"})
+    assert metrics(at)["Records"] == "0"
+    assert [i.value for i in at.info] == [
+        "No feedback matches these filters. Widen the date range, clear the search or press Reset."
+    ]
+    at.button(key="explore_reset").click().run()
+    assert metrics(at)["Records"] == "12"
+    assert at.query_params == {}
+
+
+def test_tag_filter_from_the_url_can_be_cleared(app_env: AppEnv) -> None:
+    seed(app_env.demo_db)
+    at = run_page(app_env, EXPLORE, query={"tag": "nps"})
+    assert metrics(at)["Records"] == "3"
+    assert "Only records tagged: nps" in texts(at)
+    at.button(key="explore_clear_tag").click().run()
+    assert metrics(at)["Records"] == "12"
+    assert at.query_params == {}
+
+
+def test_table_is_paged_and_never_holds_more_than_a_page(app_env: AppEnv) -> None:
+    records = [record("zendesk", str(n), days_ago=n % 60) for n in range(120)]
+    seed(app_env.demo_db, records)
+    at = run_page(app_env, EXPLORE)
+    pagination = at.get("pagination")[0]
+    assert pagination.num_pages == 3
+    assert len(at.dataframe[0].value) == 50
+    pagination.set_value(3).run()
+    assert len(at.dataframe[0].value) == 20
+    assert "Rows 101–120 of 120. Select a row to read the whole record." in [c.value for c in at.caption]
+
+
+def test_new_data_invalidates_the_cache(app_env: AppEnv) -> None:
+    seed(app_env.demo_db)
+    at = run_page(app_env, EXPLORE)
+    assert metrics(at)["Records"] == "12"
+    with Store(app_env.demo_db) as store:
+        store.upsert_records([record("intercom", "late", days_ago=0, tier=Tier.enterprise,
+                                     category=Category.praise)])
+    at.run()
+    assert metrics(at)["Records"] == "13"
+
+
+def test_hostile_record_is_shown_as_plain_text_only(app_env: AppEnv) -> None:
+    seed(app_env.demo_db)
+    at = run_page(app_env, EXPLORE, query={"source": "intercom", "category": "bug_report"})
+    assert table_titles(at) == [XSS_TITLE]
+    at.session_state[at.dataframe[0].key] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert XSS_TITLE in texts(at)
+    assert [c.value for c in at.code] == [XSS_CONTENT]
+    details = dict(at.dataframe[1].value.values.tolist())
+    assert details["Tags"] == XSS_TAG
+    assert details["Link"] == ""
+    for body in markdown_bodies(at):
+        for hostile in ("<script", "onerror", "javascript:", "pixel.png"):
+            assert hostile not in body
+
+
+def test_load_demo_data_fills_the_page_from_the_emulator(app_env: AppEnv) -> None:
+    at = run_page(app_env, EXPLORE)
+    at.button(key="explore_load_demo").click().run()
+    assert not at.exception
+    with Store(app_env.demo_db) as store:
+        total = store.count()
+        assert store.distinct_values("source") == ["intercom", "surveymonkey", "zendesk"]
+    assert total > 1000
+    assert metrics(at)["Records"] == f"{total:,}"
+    assert len(at.dataframe[0].value) == 50
+    assert not app_env.real_db.exists()

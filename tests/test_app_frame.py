@@ -1,0 +1,130 @@
+"""The frame in app.py (AppTest): navigation, the demo/real workspace switch, the per-source sidebar status."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from app_fixtures import (
+    ROOT,
+    AppEnv,
+    app_env,  # noqa: F401  (fixture)
+    run_page,
+    seed,
+)
+from streamlit.testing.v1 import AppTest
+
+from feedback_sources.credentials import SERVICE_NAME
+from feedback_sources.store import Store, iso_utc, now_utc
+
+PAGES = {
+    "app_pages/explore.py": "Explore",
+    "app_pages/sync.py": "Sync",
+    "app_pages/export.py": "Export",
+    "app_pages/connections.py": "Connections",
+}
+
+
+def sidebar_cards(at: AppTest) -> list[tuple[str, ...]]:
+    """(source, badge, caption) per source card in the sidebar."""
+    bodies = [m.value for m in at.sidebar.markdown]
+    names = [b for b in bodies if b.startswith("**")]
+    badges = [b for b in bodies if "-badge[" in b]
+    captions = [c.value for c in at.sidebar.caption if "records" in c.value]
+    return list(zip(names, badges, captions))
+
+
+def banner_shown(at: AppTest) -> bool:
+    return any("Demo data" in m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("page, title", PAGES.items())
+def test_every_page_renders(app_env: AppEnv, page: str, title: str) -> None:
+    seed(app_env.demo_db)
+    at = run_page(app_env, page)
+    assert [t.value for t in at.title] == [title]
+
+
+def test_first_run_without_credentials_opens_the_demo_workspace(app_env: AppEnv) -> None:
+    at = run_page(app_env, "app_pages/explore.py")
+    assert at.radio(key="workspace_mode").value == "demo"
+    assert banner_shown(at)
+    assert sidebar_cards(at) == [
+        ("**Zendesk**", ":orange-badge[:material/schedule: Stale]", "0 records · synced never"),
+        ("**Intercom**", ":orange-badge[:material/schedule: Stale]", "0 records · synced never"),
+        ("**SurveyMonkey**", ":orange-badge[:material/schedule: Stale]", "0 records · synced never"),
+    ]
+
+
+def test_configured_credentials_open_the_real_workspace(app_env: AppEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INTERCOM_ACCESS_TOKEN", "canary-ic-frame")
+    app_env.keyring.set_password(SERVICE_NAME, "surveymonkey.access_token", "canary-sm-frame")
+    at = run_page(app_env, "app_pages/explore.py")
+    assert at.radio(key="workspace_mode").value == "real"
+    assert not banner_shown(at)
+    assert [card[1] for card in sidebar_cards(at)] == [
+        ":gray-badge[Not connected]",
+        ":orange-badge[:material/schedule: Stale]",
+        ":orange-badge[:material/schedule: Stale]",
+    ]
+
+
+def test_switching_workspaces_never_mixes_the_databases(app_env: AppEnv) -> None:
+    seed(app_env.demo_db)
+    at = run_page(app_env, "app_pages/explore.py")
+    assert {m.label: m.value for m in at.metric}["Records"] == "12"
+    at.button(key="banner_switch_real").click().run()
+    assert at.radio(key="workspace_mode").value == "real"
+    assert not banner_shown(at)
+    assert [s.value for s in at.subheader] == ["No feedback yet"]
+    with Store(app_env.real_db) as real:
+        assert real.count() == 0
+    at.radio(key="workspace_mode").set_value("demo").run()
+    assert {m.label: m.value for m in at.metric}["Records"] == "12"
+
+
+def test_sidebar_shows_counts_freshness_and_failures(app_env: AppEnv) -> None:
+    seed(app_env.demo_db)
+    with Store(app_env.demo_db) as store:
+        done = store.start_run("g1", "zendesk", "full", None, None)
+        store.finish_run(done, status="complete")
+        old = store.start_run("g1", "intercom", "full", None, None)
+        store.finish_run(old, status="complete", finished_at=iso_utc(now_utc() - timedelta(days=3)))
+        failed = store.start_run("g2", "surveymonkey", "full", None, None)
+        store.finish_run(failed, status="failed", errors="auth: bad token")
+    at = run_page(app_env, "app_pages/sync.py")
+    assert sidebar_cards(at) == [
+        ("**Zendesk**", ":green-badge[:material/check: Fresh]", "4 records · synced just now"),
+        ("**Intercom**", ":orange-badge[:material/schedule: Stale]", "4 records · synced 3 d ago"),
+        ("**SurveyMonkey**", ":red-badge[:material/error: Failing]", "4 records · synced never"),
+    ]
+
+
+def test_streamlit_config_is_local_private_and_quiet() -> None:
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["address"] == "127.0.0.1"
+    assert config["server"]["enableXsrfProtection"] is True
+    assert config["browser"]["gatherUsageStats"] is False
+    assert config["client"]["showErrorDetails"] in (False, "none")
+    assert config["client"]["toolbarMode"] == "minimal"
+    assert config["runner"]["magicEnabled"] is False
+
+
+def app_sources() -> list[Path]:
+    return [ROOT / "app.py", *sorted((ROOT / "app_pages").glob("*.py"))]
+
+
+def test_no_page_renders_html_or_markdown_from_data() -> None:
+    for path in app_sources():
+        text = path.read_text()
+        assert "unsafe_allow_html" not in text, path
+        assert "st.write(" not in text.replace('st.write("")', ""), path
+        assert "st.html(" not in text and "components.html" not in text, path
+
+
+def test_no_legacy_pages_directory_next_to_the_entry_point() -> None:
+    # A pages/ folder switches on Streamlit's legacy multipage mode, which can run a page without the frame.
+    assert not (ROOT / "pages").exists()
+    assert len(app_sources()) == 6
