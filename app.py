@@ -15,7 +15,19 @@ from datetime import datetime, timezone
 
 import streamlit as st
 
-from app_pages._shared import DEMO, MODE_KEY, MODE_LABELS, REAL, credential_store, current_mode, db_path, source_label
+from app_pages._shared import (
+    DEMO,
+    MODE_KEY,
+    MODE_LABELS,
+    REAL,
+    cached,
+    credential_store,
+    current_mode,
+    data_version,
+    db_path,
+    forget_data_versions,
+    source_label,
+)
 from feedback_sources.store import Store
 from feedback_sources.ui_support import source_status
 from feedback_sources.workspace import SOURCES
@@ -23,6 +35,7 @@ from feedback_sources.workspace import SOURCES
 PAGES = [
     st.Page("app_pages/explore.py", title="Explore", icon=":material/insights:", default=True),
     st.Page("app_pages/sync.py", title="Sync", icon=":material/sync:"),
+    st.Page("app_pages/webhooks.py", title="Webhooks", icon=":material/webhook:"),
     st.Page("app_pages/export.py", title="Export", icon=":material/download:"),
     st.Page("app_pages/connections.py", title="Connections", icon=":material/key:"),
 ]
@@ -36,8 +49,12 @@ def connected_sources(mode: str) -> set[str]:
 
 
 def source_cards(container: st.delta_generator.DeltaGenerator, mode: str) -> None:
-    with Store(db_path(mode)) as store:
-        summary = store.source_summary()
+    path = db_path(mode)
+    with Store(path) as store:
+        runs = store.recent_runs(limit=1)
+    # A run that stored nothing new still changes "last synced", so the newest run is part of the cache key.
+    marker = (data_version(path), tuple(runs[0].items()) if runs else None)
+    summary = cached(path, marker, "source_summary")
     connected = connected_sources(mode)
     now = datetime.now(timezone.utc)
     container.caption("Sources")
@@ -74,6 +91,7 @@ def demo_banner() -> None:
 
 # An emoji favicon is inlined by the browser; a :material: one would be fetched from a CDN.
 st.set_page_config(page_title="Feedback Hub", page_icon="💬", layout="wide")
+forget_data_versions()  # the data-version marker is read afresh once per run
 current_mode()  # settles the first-run default (demo unless credentials exist) before the switch is drawn
 st.sidebar.radio(
     "Workspace",

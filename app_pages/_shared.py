@@ -7,8 +7,9 @@ are cached by database path and the store's data-version marker, so a new sync i
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import streamlit as st
 from feedback_sources.credentials import CredentialStore
 from feedback_sources.integrations.base import ConfigError
 from feedback_sources.search import SearchSyntaxError, to_fts_query
-from feedback_sources.store import Filters, Store, default_db_path
+from feedback_sources.store import Store, default_db_path
 from feedback_sources.sync import SourceProgress, SourceResult, sync
 from feedback_sources.ui_support import (
     CATEGORY_VALUES,
@@ -67,10 +68,6 @@ def current_mode() -> str:
     return str(st.session_state[MODE_KEY])
 
 
-def set_mode(mode: str) -> None:
-    st.session_state[MODE_KEY] = mode
-
-
 def db_path(mode: str | None = None) -> Path:
     return default_db_path(demo=(mode or current_mode()) == DEMO)
 
@@ -97,19 +94,35 @@ def show_flashes() -> None:
 # -- cached store queries -------------------------------------------------------------------------------------------
 
 
+# The data-version marker costs a scan on a big store, so it is read once per script run (per thread: each session
+# runs its script on its own thread) and forgotten whenever the app itself writes (a sync).
+_this_run = threading.local()
+
+
+def forget_data_versions() -> None:
+    """Called when a script run starts and after the app writes to a store."""
+    _this_run.versions = {}
+
+
 def data_version(path: Path) -> tuple[int, str | None]:
-    with Store(path) as store:
-        return store.data_version()
+    versions: dict[str, tuple[int, str | None]] | None = getattr(_this_run, "versions", None)
+    if versions is None:
+        versions = _this_run.versions = {}
+    if str(path) not in versions:
+        with Store(path) as store:
+            versions[str(path)] = store.data_version()
+    return versions[str(path)]
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
-def _query(path: str, version: tuple[int, str | None], method: str, args: tuple[Any, ...], kwargs: tuple[Any, ...]) -> Any:
+def _query(path: str, version: Any, method: str, args: tuple[Any, ...], kwargs: tuple[Any, ...]) -> Any:
     # `version` is only part of the cache key: a sync changes it, which is what invalidates the cached results.
     with Store(path) as store:
         return getattr(store, method)(*args, **dict(kwargs))
 
 
-def cached(path: Path, version: tuple[int, str | None], method: str, *args: Any, **kwargs: Any) -> Any:
+def cached(path: Path, version: Any, method: str, *args: Any, **kwargs: Any) -> Any:
+    """A Store query's result, computed once per database file, data version and arguments."""
     return _query(str(path), version, method, args, tuple(sorted(kwargs.items())))
 
 
@@ -176,8 +189,7 @@ def _on_filter_change(prefix: str, custom_default: tuple[date, date]) -> None:
 
 
 def _clear_tag() -> None:
-    view = current_view()
-    set_view(ExploreView(**{**asdict(view), "tag": None}))
+    set_view(replace(current_view(), tag=None))
 
 
 def _reset_view() -> None:
@@ -211,7 +223,7 @@ def filter_bar(prefix: str, known_sources: Sequence[str], bounds: tuple[str | No
     if view.period == "custom":
         bottom[1].date_input("Dates", key=f"{prefix}_dates", on_change=change, format="YYYY-MM-DD",
                              min_value=min(d for d in (first, view.start, date(2000, 1, 1)) if d),
-                             max_value=max(d for d in (last, view.end, date.today()) if d))
+                             max_value=max(d for d in (last, view.end, today()) if d))
     if view.tag:
         bottom[2].button("Tag", key=f"{prefix}_clear_tag", on_click=_clear_tag, icon=":material/close:",
                          help="Remove the tag filter set by clicking the tag chart.", width="stretch")
@@ -271,6 +283,7 @@ def run_sync(ws: Workspace, sources: Sequence[str], window: SyncWindow) -> list[
                 outcome = sync(store, integrations, start=window.start, end=window.end,
                                incremental=window.incremental, on_progress=on_progress)
             results.extend(result.as_dict() for result in outcome.values())
+            forget_data_versions()
         order = {source: index for index, source in enumerate(sources)}
         results.sort(key=lambda r: order.get(r["source"], len(order)))
         failed_sources = [r["source"] for r in results if r["status"] != "complete"]
@@ -283,7 +296,7 @@ def run_sync(ws: Workspace, sources: Sequence[str], window: SyncWindow) -> list[
     st.session_state[SYNC_RESULTS_KEY] = {
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "window": window.label,
-        "mode": ws.demo and DEMO or REAL,
+        "mode": DEMO if ws.demo else REAL,
         "results": results,
     }
     return results

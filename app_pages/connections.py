@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from app_pages._shared import DEMO, MODE_KEY, REAL, credential_store, current_mode, db_path, flash, show_flashes, source_label
 from feedback_sources.credentials import SOURCE_FIELDS, CredentialStore, KeyringUnavailable
 from feedback_sources.integrations.base import HINTS, ConnectionResult
 from feedback_sources.ui_support import diagnosis_title, md_escape, origin_label
 from feedback_sources.workspace import SOURCES, Workspace
-from app_pages._shared import DEMO, MODE_KEY, REAL, credential_store, current_mode, db_path, flash, show_flashes, source_label
 
 TEST_RESULT_KEY = "connection_test_results"
 

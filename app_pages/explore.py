@@ -12,6 +12,22 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from app_pages._shared import (
+    DEMO,
+    current_mode,
+    current_view,
+    cached,
+    data_version,
+    db_path,
+    filter_bar,
+    filters_digest,
+    run_sync,
+    search_error,
+    set_view,
+    source_label,
+    today,
+    workspace,
+)
 from feedback_sources.ui_support import (
     BREAKDOWN_POINT,
     CATEGORY_VALUES,
@@ -29,28 +45,14 @@ from feedback_sources.ui_support import (
     page_count,
     page_offset,
     record_details,
+    safe_link,
     table_rows,
     volume_bars,
 )
 from feedback_sources.workspace import SOURCES
-from app_pages._shared import (
-    DEMO,
-    current_mode,
-    current_view,
-    cached,
-    data_version,
-    db_path,
-    filter_bar,
-    filters_digest,
-    run_sync,
-    search_error,
-    set_view,
-    source_label,
-    today,
-    workspace,
-)
 
 CHART_GENERATION_KEY = "explore_chart_generation"
+ROW_HEIGHT = 35  # st.dataframe's row height in pixels
 DEMO_WINDOW = SyncWindow(None, None, False, "all demo history")
 
 
@@ -75,7 +77,7 @@ def _chart(figure: go.Figure, name: str, count_axis: str | None = None, max_coun
         ticks = dict(tickformat=",d", rangemode="tozero", dtick=1 if max_count <= 6 else None)
         (figure.update_xaxes if count_axis == "x" else figure.update_yaxes)(**ticks)
     st.plotly_chart(figure, key=key, on_select=lambda: _on_chart_select(key), selection_mode=("points", "box"),
-                    config={"displaylogo": False})
+                    config={"displayModeBar": False})  # its buttons would sit on top of the bars
 
 
 def volume_chart(rows: list[dict[str, Any]]) -> None:
@@ -176,11 +178,17 @@ def detail(path: Any, version: Any, row: dict[str, Any]) -> None:
         st.info("That record is no longer in the store.")
         return
     with st.container(border=True):
-        st.caption("Selected record")
+        heading = st.columns([4, 1], vertical_alignment="center")
+        heading[0].caption("Selected record")
+        link = safe_link(record.get("url"))
+        if link:
+            heading[1].link_button(f"Open in {source_label(str(record.get('source')))}", link,
+                                   icon=":material/open_in_new:", width="stretch")
         st.text(record.get("title") or "(no title)")
         st.code(record.get("content") or "", language=None, wrap_lines=True)
-        st.dataframe(pd.DataFrame(record_details(record), columns=["field", "value"]), hide_index=True,
-                     width="stretch")
+        details = record_details(record)
+        st.dataframe(pd.DataFrame(details, columns=["field", "value"]), hide_index=True, width="stretch",
+                     height=ROW_HEIGHT * (len(details) + 1) + 3)
         with st.expander("Raw metadata"):
             st.json(record.get("metadata") or {}, expanded=False)
 

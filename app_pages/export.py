@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from app_pages._shared import cached, current_mode, data_version, db_path, filter_bar, search_error, today
 from feedback_sources.export import DEFAULT_EXPORT_COLUMNS, export_csv_bytes, export_filename
 from feedback_sources.store import FEEDBACK_COLUMNS, Filters, Store
 from feedback_sources.ui_support import describe_view
-from app_pages._shared import cached, current_mode, data_version, db_path, filter_bar, search_error, today
 
 # Up to this many rows the file is built with the page; above it only when the download is clicked.
 EAGER_ROWS = 50_000
@@ -51,22 +51,24 @@ def main() -> None:
         return
 
     name = export_filename(filters, today())
-    st.metric("Rows in the file", f"{count:,}")
-    st.text(name)
     if count <= EAGER_ROWS:
         data: bytes | object = _build(str(path), filters, columns)
     else:
         data = lambda: _build(str(path), filters, columns)  # noqa: E731  (built when clicked, not on every rerun)
-    st.download_button(
-        f"Download CSV ({count:,} rows)",
-        data=data,
-        file_name=name,
-        mime="text/csv",
-        type="primary",
-        icon=":material/download:",
-        key="export_download",
-        on_click="ignore",
-    )
+    left, right = st.columns([1, 3], vertical_alignment="bottom")
+    left.metric("Rows in the file", f"{count:,}", border=True)
+    with right:
+        st.text(name)
+        st.download_button(
+            f"Download CSV ({count:,} rows)",
+            data=data,
+            file_name=name,
+            mime="text/csv",
+            type="primary",
+            icon=":material/download:",
+            key="export_download",
+            on_click="ignore",
+        )
     st.caption("Cells that a spreadsheet would run as a formula (starting with =, +, -, @) are prefixed with '.")
 
 

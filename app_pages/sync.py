@@ -7,20 +7,19 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import streamlit as st
 
-from feedback_sources.store import Store
-from feedback_sources.ui_support import SYNC_PRESETS, history_rows, result_rows, sync_window
-from feedback_sources.workspace import SOURCES
 from app_pages._shared import (
     DEMO,
     SYNC_RESULTS_KEY,
     current_mode,
     db_path,
-    md_escape,
     run_sync,
     source_label,
     today,
     workspace,
 )
+from feedback_sources.store import Store
+from feedback_sources.ui_support import SYNC_PRESETS, history_rows, md_escape, result_rows, sync_window
+from feedback_sources.workspace import SOURCES
 
 NUMBER = st.column_config.NumberColumn
 RESULT_CONFIG = {

@@ -68,6 +68,12 @@ def _distinct_contacts(emulator: Any) -> int:
                 and r.endpoint.startswith("/contacts/") and r.status == 200})
 
 
+def _cpu_seconds(emulator: Any) -> float:
+    import time
+
+    return time.process_time()
+
+
 def _clear_requests(emulator: Any) -> None:
     emulator.clear_requests()
 
@@ -82,6 +88,7 @@ _COMMANDS = {
     "endpoint_counts": _endpoint_counts,
     "distinct_contacts": _distinct_contacts,
     "clear_requests": _clear_requests,
+    "cpu_seconds": _cpu_seconds,
     "reset_rate_limits": _reset_rate_limits,
 }
 

@@ -12,14 +12,14 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .integrations.base import BaseIntegration, parse_iso
+from .integrations.base import BaseIntegration, Page, parse_iso
 from .integrations.http import SourceError
-from .store import Store, iso_utc, now_utc
+from .store import Store, UpsertResult, iso_utc, now_utc
 
 logger = logging.getLogger("feedback_sources.sync")
 
@@ -164,8 +164,8 @@ async def sync_source(
     store.begin_state(source, plan.scope, plan.params, plan.cursor)
     report("running", "resuming an interrupted sync" if plan.resumed else "")
     try:
-        async for page in integration.iter_pages(start=plan.start, end=plan.end, cursor=plan.cursor):
-            upserted = store.upsert_records(page.records, cursor_update=(source, plan.scope, page.cursor))
+        pages = integration.iter_pages(start=plan.start, end=plan.end, cursor=plan.cursor)
+        async for page, upserted in _write_behind(store, pages, source, plan.scope):
             result.pages += 1
             result.fetched += len(page.records)
             result.new += upserted.new
@@ -208,6 +208,55 @@ async def sync_source(
     )
     report(result.status, result.errors or "")
     return result
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+_END = object()
+
+
+async def _write_behind(
+    store: Store, pages: AsyncIterator[Page], source: str, scope: str
+) -> AsyncIterator[tuple[Page, UpsertResult]]:
+    """Store each page, with its cursor, in a worker thread while the source fetches and maps the next one.
+
+    SQLite releases the GIL while it writes, so the next request, its JSON parsing and its mapping overlap the
+    previous page's write instead of waiting for it. Pages are still stored one at a time and in order, so after a
+    crash the store holds exactly what the plain loop would have stored: every page up to the last committed one.
+    The source runs at most one page ahead (plus the one it is fetching).
+    """
+    ready: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)
+
+    async def fetch() -> None:
+        try:
+            async for page in pages:
+                await ready.put(page)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:  # handed to the writer, which raises it after the pages before it
+            await ready.put(_Failed(error))
+        else:
+            await ready.put(_END)
+
+    fetcher = asyncio.ensure_future(fetch())
+    try:
+        while True:
+            item = await ready.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            upserted = await asyncio.to_thread(
+                store.upsert_records, item.records, cursor_update=(source, scope, item.cursor)
+            )
+            yield item, upserted
+    finally:
+        if not fetcher.done():
+            fetcher.cancel()
+        await asyncio.gather(fetcher, return_exceptions=True)
 
 
 async def sync_all(

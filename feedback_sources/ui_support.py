@@ -365,7 +365,7 @@ def table_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 "created_at": parse_timestamp(row.get("created_at")),
                 "source": row.get("source"),
                 "source_id": row.get("source_id"),
-                "title": row.get("title") or "",
+                "title": row.get("title") or snippet(row.get("content")),
                 "customer": row.get("customer_name") or row.get("customer_email") or "",
                 "tier": row.get("customer_tier") or UNKNOWN_TIER,
                 "category": row.get("category"),
@@ -374,6 +374,12 @@ def table_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return shaped
+
+
+def snippet(text: Any, length: int = 90) -> str:
+    """The start of a text on one line: stands in for a missing title (chat conversations have none)."""
+    flat = " ".join(str(text or "").split())
+    return flat if len(flat) <= length else flat[: length - 1].rstrip() + "…"
 
 
 def parse_timestamp(value: Any) -> datetime | None:

@@ -38,22 +38,38 @@ def demo_emulator() -> Any:
 
 def demo_configs(base_url: str = DEMO_BASE) -> dict[str, dict[str, str]]:
     from .emulator import (
+        DEMO_INTERCOM_CLIENT_SECRET,
         DEMO_INTERCOM_TOKEN,
+        DEMO_SURVEYMONKEY_CLIENT_ID,
+        DEMO_SURVEYMONKEY_CLIENT_SECRET,
         DEMO_SURVEYMONKEY_TOKEN,
         DEMO_ZENDESK_EMAIL,
         DEMO_ZENDESK_SUBDOMAIN,
         DEMO_ZENDESK_TOKEN,
+        DEMO_ZENDESK_WEBHOOK_SECRET,
     )
 
+    # The webhook signing fields are the emulator's own, so a receiver run on the demo workspace
+    # (`serve-webhooks --demo`) accepts the events the emulator signs.
     return {
         "zendesk": {
             "subdomain": DEMO_ZENDESK_SUBDOMAIN,
             "email": DEMO_ZENDESK_EMAIL,
             "api_token": DEMO_ZENDESK_TOKEN,
+            "webhook_secret": DEMO_ZENDESK_WEBHOOK_SECRET,
             "base_url": f"{base_url}/zendesk/{{subdomain}}",
         },
-        "intercom": {"access_token": DEMO_INTERCOM_TOKEN, "base_url": f"{base_url}/intercom"},
-        "surveymonkey": {"access_token": DEMO_SURVEYMONKEY_TOKEN, "base_url": f"{base_url}/surveymonkey/v3"},
+        "intercom": {
+            "access_token": DEMO_INTERCOM_TOKEN,
+            "client_secret": DEMO_INTERCOM_CLIENT_SECRET,
+            "base_url": f"{base_url}/intercom",
+        },
+        "surveymonkey": {
+            "access_token": DEMO_SURVEYMONKEY_TOKEN,
+            "client_id": DEMO_SURVEYMONKEY_CLIENT_ID,
+            "client_secret": DEMO_SURVEYMONKEY_CLIENT_SECRET,
+            "base_url": f"{base_url}/surveymonkey/v3",
+        },
     }
 
 

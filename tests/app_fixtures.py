@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import keyring
 import pytest
 import streamlit as st
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from feedback_sources.credentials import SOURCE_FIELDS, InMemoryKeyring
@@ -170,6 +172,28 @@ def emulator_url() -> Iterator[str]:
         yield url
 
 
+@dataclass
+class Download:
+    data: bytes
+    mimetype: str
+    filename: str | None
+
+
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Download]]:
+    """Every file the page hands to a download button, as the browser would receive it."""
+    captured: list[Download] = []
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def capture(self, path_or_data, mimetype, kind, filename=None):  # type: ignore[no-untyped-def]
+        if isinstance(path_or_data, bytes):
+            captured.append(Download(path_or_data, mimetype, filename))
+        return original(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", capture)
+    yield captured
+
+
 def visible_strings(at: AppTest) -> list[str]:
     """Everything the page shows as text, including table cells and input values."""
     strings = markdown_bodies(at) + texts(at) + [c.value for c in at.code]
@@ -177,3 +201,87 @@ def visible_strings(at: AppTest) -> list[str]:
     for frame in at.dataframe:
         strings += [str(cell) for cell in frame.value.to_numpy().ravel()]
     return strings
+
+
+# -- a real server for browser tests and screenshots -------------------------------------------------------------
+
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class RunningApp:
+    url: str
+    real_db: Path
+    demo_db: Path
+    log: Path
+
+
+def app_environment(root: Path) -> dict[str, str]:
+    """The server's environment: databases and HOME under root, no vendor variables, a keyring that refuses."""
+    env = {k: v for k, v in os.environ.items() if k not in VENDOR_ENV_VARS and not k.startswith("STREAMLIT_")}
+    env.update(
+        FEEDBACK_DB=str(root / "real" / "feedback.db"),
+        FEEDBACK_DEMO_DB=str(root / "demo" / "demo.db"),
+        HOME=str(root / "home"),
+        XDG_DATA_HOME=str(root / "home" / ".local" / "share"),
+        XDG_CONFIG_HOME=str(root / "home" / ".config"),
+        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
+    )
+    (root / "home").mkdir(parents=True, exist_ok=True)
+    return env
+
+
+@contextmanager
+def running_app(root: Path, startup_seconds: float = 60.0) -> Iterator[RunningApp]:
+    """`streamlit run app.py` on 127.0.0.1 and a free port, from an empty directory (so no .env is read)."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    env = app_environment(root)
+    work = root / "cwd"
+    work.mkdir(parents=True, exist_ok=True)
+    log = root / "streamlit.log"
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(APP),
+        "--server.port", str(port), "--server.headless", "true", "--server.address", "127.0.0.1",
+        "--server.fileWatcherType", "none",
+    ]
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, cwd=work, env=env, stdout=output, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_seconds
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"streamlit exited early:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{url}/_stcore/health", timeout=2).text == "ok":
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not start in {startup_seconds} s:\n{log.read_text()}")
+            time.sleep(0.2)
+        yield RunningApp(url, Path(env["FEEDBACK_DB"]), Path(env["FEEDBACK_DEMO_DB"]), log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

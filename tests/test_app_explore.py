@@ -183,6 +183,7 @@ def test_hostile_record_is_shown_as_plain_text_only(app_env: AppEnv) -> None:
     details = dict(at.dataframe[1].value.values.tolist())
     assert details["Tags"] == XSS_TAG
     assert details["Link"] == ""
+    assert at.get("link_button") == []  # a javascript: URL never becomes a button
     for body in markdown_bodies(at):
         for hostile in ("<script", "onerror", "javascript:", "pixel.png"):
             assert hostile not in body
@@ -199,3 +200,14 @@ def test_load_demo_data_fills_the_page_from_the_emulator(app_env: AppEnv) -> Non
     assert metrics(at)["Records"] == f"{total:,}"
     assert len(at.dataframe[0].value) == 50
     assert not app_env.real_db.exists()
+
+
+def test_detail_links_back_to_the_vendor(app_env: AppEnv) -> None:
+    seed(app_env.demo_db)
+    at = run_page(app_env, EXPLORE, query={"q": "crashes"})
+    at.session_state[at.dataframe[0].key] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    [button] = at.get("link_button")
+    assert (button.label, button.proto.url) == ("Open in Zendesk", "https://demo.zendesk.com/agent/tickets/1")
+    assert texts(at) == ["Export crashes"]
+    assert [c.value for c in at.code] == ["CSV export crashes on large files"]

@@ -4,46 +4,21 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from dataclasses import dataclass
-
-import pytest
 from app_fixtures import (
     XSS_TITLE,
     AppEnv,
+    Download,
     app_env,  # noqa: F401  (fixture)
     day,
+    downloads,  # noqa: F401  (fixture)
     run_page,
     seed,
 )
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from feedback_sources.export import DEFAULT_EXPORT_COLUMNS
 
 EXPORT = "app_pages/export.py"
-
-
-@dataclass
-class Download:
-    data: bytes
-    mimetype: str
-    filename: str | None
-
-
-@pytest.fixture
-def downloads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Download]]:
-    """Every file the page hands to a download button, as the browser would receive it."""
-    captured: list[Download] = []
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def capture(self, path_or_data, mimetype, kind, filename=None):  # type: ignore[no-untyped-def]
-        if isinstance(path_or_data, bytes):
-            captured.append(Download(path_or_data, mimetype, filename))
-        return original(self, path_or_data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", capture)
-    yield captured
 
 
 def parse(data: bytes) -> tuple[list[str], list[dict[str, str]]]:

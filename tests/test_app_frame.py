@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import tomllib
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,9 +12,12 @@ import pytest
 from app_fixtures import (
     ROOT,
     AppEnv,
+    Download,
     app_env,  # noqa: F401  (fixture)
+    downloads,  # noqa: F401  (fixture)
     run_page,
     seed,
+    visible_strings,
 )
 from streamlit.testing.v1 import AppTest
 
@@ -127,4 +132,74 @@ def test_no_page_renders_html_or_markdown_from_data() -> None:
 def test_no_legacy_pages_directory_next_to_the_entry_point() -> None:
     # A pages/ folder switches on Streamlit's legacy multipage mode, which can run a page without the frame.
     assert not (ROOT / "pages").exists()
-    assert len(app_sources()) == 6
+    assert {p.name for p in app_sources()} >= {"app.py", "_shared.py", "explore.py", "sync.py", "export.py",
+                                                  "connections.py"}
+
+
+CANARIES = {
+    "zendesk": "canary-zd-frame-3b9e71",
+    "intercom": "canary-ic-frame-c04d2f",
+    "surveymonkey": "canary-sm-frame-77a1e0",
+}
+
+
+@pytest.fixture
+def canary_emulator() -> Iterator[str]:
+    """The emulator over HTTP, accepting only the canary tokens."""
+    from feedback_sources.emulator import Emulator, EmulatorConfig, run_emulator_server
+
+    config = EmulatorConfig(zendesk_token=CANARIES["zendesk"], intercom_token=CANARIES["intercom"],
+                            surveymonkey_token=CANARIES["surveymonkey"])
+    with run_emulator_server(Emulator(config)) as url:
+        yield url
+
+
+def test_tokens_typed_into_the_app_leave_no_trace(
+    app_env: AppEnv, canary_emulator: str, downloads: list[Download], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for name in ("httpx", "httpcore", "feedback_sources", "streamlit"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    from feedback_sources.emulator import DEMO_ZENDESK_EMAIL
+
+    at = run_page(app_env, "app_pages/connections.py")
+    forms = {
+        "zendesk": {"subdomain": "demo", "email": DEMO_ZENDESK_EMAIL, "api_token": CANARIES["zendesk"],
+                    "base_url": f"{canary_emulator}/zendesk/demo"},
+        "intercom": {"access_token": CANARIES["intercom"], "base_url": f"{canary_emulator}/intercom"},
+        "surveymonkey": {"access_token": CANARIES["surveymonkey"], "base_url": f"{canary_emulator}/surveymonkey/v3"},
+    }
+    seen: list[str] = []
+    for source, values in forms.items():
+        for field, value in values.items():
+            at.text_input(key=f"field_{source}_{field}").input(value)
+        at.button(key=f"FormSubmitter:form_{source}-Save to keyring").click().run()
+        seen += visible_strings(at)
+        at.button(key=f"test_{source}").click().run()
+        assert [s.value for s in at.success if s.value.startswith("Connected")], source
+        seen += visible_strings(at)
+    at.button(key="connections_switch_real").click().run()
+
+    at.switch_page("app_pages/sync.py").run()
+    at.radio(key="sync_preset").set_value("30d")
+    at.button(key="FormSubmitter:sync_form-Run sync").click().run()
+    assert at.status[0].state == "complete"
+    seen += visible_strings(at)
+    at.switch_page("app_pages/explore.py").run()
+    seen += visible_strings(at)
+    at.switch_page("app_pages/export.py").run()
+    seen += visible_strings(at)
+    assert downloads and downloads[-1].data.count(b"\r\n") > 10
+
+    db = app_env.real_db
+    stored_files = [p for p in db.parent.iterdir() if p.name.startswith(db.name)]
+    assert db in stored_files
+    home_files = [p for p in (app_env.root / "home").rglob("*") if p.is_file()]
+    state = [f"{key}={value!r}" for key, value in at.session_state.items()]
+    for source, canary in CANARIES.items():
+        needle = canary.encode()
+        assert [p for p in stored_files + home_files if needle in p.read_bytes()] == [], source
+        assert not [d for d in downloads if needle in d.data], source
+        assert not [s for s in seen if canary in s], source
+        assert not [s for s in state if canary in s], source
+        assert canary not in caplog.text, source

@@ -146,10 +146,18 @@ def contact() -> dict[str, Any]:
         "signed_up_at": unix("2023-02-01T09:00:00"),
         "last_seen_at": unix("2024-06-01T09:59:00"),
         "custom_attributes": {"plan": "Enterprise annual", "seats": 40},
-        "tags": {"type": "list", "data": [], "url": f"/contacts/{CONTACT_ID}/tags", "total_count": 0, "has_more": False},
+        "tags": {
+            "type": "list",
+            "data": [],
+            "url": f"/contacts/{CONTACT_ID}/tags",
+            "total_count": 0,
+            "has_more": False,
+        },
         "companies": {
             "type": "list",
-            "data": [{"id": "5ba682d23d7cf92bef87bfd4", "type": "company", "url": "/companies/5ba682d23d7cf92bef87bfd4"}],
+            "data": [
+                {"id": "5ba682d23d7cf92bef87bfd4", "type": "company", "url": "/companies/5ba682d23d7cf92bef87bfd4"}
+            ],
             "url": f"/contacts/{CONTACT_ID}/companies",
             "total_count": 1,
             "has_more": False,
@@ -279,7 +287,9 @@ def test_company_plan_sets_the_tier_when_the_contact_has_no_plan_attribute():
     person["custom_attributes"] = {"plan": None}
     person["companies"] = {
         "type": "list",
-        "data": [{"type": "company", "id": "5ba6", "name": "Acme", "plan": {"type": "plan", "id": "9", "name": "Growth"}}],
+        "data": [
+            {"type": "company", "id": "5ba6", "name": "Acme", "plan": {"type": "plan", "id": "9", "name": "Growth"}}
+        ],
     }
 
     record = map_conversation(full_conversation(), person, app_id=APP_ID, rules=DEFAULT_RULES)
@@ -323,7 +333,9 @@ def test_webhook_delivery_maps_with_the_same_mapper_and_its_app_id():
 
     # A delivery carries no contact object: the same as mapping the item with contact=None.
     assert as_row(from_webhook) == as_row(map_conversation(item, None, app_id=APP_ID, rules=DEFAULT_RULES))
-    assert from_webhook.metadata["url"] == f"https://app.intercom.com/a/apps/{APP_ID}/inbox/inbox/conversation/1911149811"
+    assert from_webhook.metadata["url"] == (
+        f"https://app.intercom.com/a/apps/{APP_ID}/inbox/inbox/conversation/1911149811"
+    )
 
 
 @pytest.mark.parametrize(
@@ -448,7 +460,8 @@ def test_fuzzed_payloads_map_or_raise_mapping_error(data):
     key_fields_intact = not any(path[0] in ("id", "created_at") for path in changed)
 
     try:
-        record = map_conversation(conversation, person, app_id=data.draw(st.sampled_from([APP_ID, None])), rules=DEFAULT_RULES)
+        app_id = data.draw(st.sampled_from([APP_ID, None]))
+        record = map_conversation(conversation, person, app_id=app_id, rules=DEFAULT_RULES)
     except MappingError:
         assert not key_fields_intact, "an intact id and created_at must always map"
         return
@@ -475,3 +488,17 @@ def test_fuzzed_webhook_deliveries_map_or_raise_mapping_error(data):
     except MappingError:
         return
     json.dumps(record.model_dump(mode="json"))
+
+
+def test_register_webhook_explains_the_manual_steps():
+    import asyncio
+
+    from feedback_sources.integrations.base import WebhookSetupRequired
+    from feedback_sources.integrations.intercom import IntercomIntegration
+
+    integration = IntercomIntegration({"access_token": "tok"})
+    with pytest.raises(WebhookSetupRequired) as raised:
+        asyncio.run(integration.register_webhook("https://hooks.example/webhooks/intercom"))
+    text = str(raised.value)
+    assert "https://hooks.example/webhooks/intercom" in text
+    assert "conversation.user.created" in text and "client secret" in text

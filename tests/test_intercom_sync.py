@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
 import pytest
 
-from feedback_sources.integrations.base import ConfigError
-from feedback_sources.integrations.http import ErrorKind, SourceError
+from feedback_sources.emulator import DEMO_INTERCOM_TOKEN, Emulator, EmulatorConfig, run_emulator_server
+from feedback_sources.integrations.base import ConfigError, Page
+from feedback_sources.integrations.http import ErrorKind, RetryPolicy, SourceError
 from feedback_sources.integrations.intercom import (
     INTERCOM_VERSION,
     IntercomIntegration,
     SearchCursor,
     describe_error,
+    map_conversation,
     read_rate_limits,
     search_body,
 )
+from feedback_sources.rules import DEFAULT_RULES
 
 TOKEN = "canary-intercom-token-5f1d"
 
@@ -32,7 +37,10 @@ TOKEN = "canary-intercom-token-5f1d"
         ({"access_token": TOKEN, "region": "us"}, "https://api.intercom.io"),
         ({"access_token": TOKEN, "region": "EU"}, "https://api.eu.intercom.io"),
         ({"access_token": TOKEN, "region": " au "}, "https://api.au.intercom.io"),
-        ({"access_token": TOKEN, "region": "eu", "base_url": "http://127.0.0.1:9/intercom"}, "http://127.0.0.1:9/intercom"),
+        (
+            {"access_token": TOKEN, "region": "eu", "base_url": "http://127.0.0.1:9/intercom"},
+            "http://127.0.0.1:9/intercom",
+        ),
     ],
 )
 def test_base_url_follows_base_url_then_region(config, base_url):
@@ -42,7 +50,8 @@ def test_base_url_follows_base_url_then_region(config, base_url):
 def test_environment_base_url_is_used_when_config_has_none(monkeypatch):
     monkeypatch.setenv("INTERCOM_BASE_URL", "http://127.0.0.1:9/intercom")
     assert IntercomIntegration({"access_token": TOKEN, "region": "eu"}).base_url == "http://127.0.0.1:9/intercom"
-    assert IntercomIntegration({"access_token": TOKEN, "base_url": "http://127.0.0.1:8"}).base_url == "http://127.0.0.1:8"
+    explicit = IntercomIntegration({"access_token": TOKEN, "base_url": "http://127.0.0.1:8"})
+    assert explicit.base_url == "http://127.0.0.1:8"
 
 
 def test_missing_token_and_unknown_region_are_config_errors():
@@ -151,12 +160,14 @@ def test_other_failures_are_typed():
         "Intercom could not find the requested object (Resource Not Found)",
         404,
     )
-    assert described(error_response(404, "/v9/me", text="<html>Not Found</html>", headers={"content-type": "text/html"})) == (
+    html_404 = error_response(404, "/v9/me", text="<html>Not Found</html>", headers={"content-type": "text/html"})
+    assert described(html_404) == (
         ErrorKind.not_found,
         "the Intercom API address was not found",
         404,
     )
-    assert described(error_response(429, "/conversations/search", error_list("rate_limit_exceeded", "Exceeded rate limit of 167 in 10_seconds"))) == (
+    limited = error_list("rate_limit_exceeded", "Exceeded rate limit of 167 in 10_seconds")
+    assert described(error_response(429, "/conversations/search", limited)) == (
         ErrorKind.rate_limited,
         "Intercom's rate limit for this app is used up (Exceeded rate limit of 167 in 10_seconds)",
         429,
@@ -171,7 +182,8 @@ def test_other_failures_are_typed():
 
 def test_integration_redacts_a_token_echoed_in_an_error_message():
     integration = IntercomIntegration({"access_token": TOKEN})
-    error = integration._describe_error(error_response(401, "/me", error_list("unauthorized", f"Token {TOKEN} revoked")))
+    echoed = error_response(401, "/me", error_list("unauthorized", f"Token {TOKEN} revoked"))
+    error = integration._describe_error(echoed)
     assert error is not None and error.message == "Intercom rejected the access token (Token [redacted] revoked)"
 
 
@@ -223,21 +235,6 @@ def test_corrupted_cursor_is_a_client_error(cursor):
 
 
 # -- against the emulator, over HTTP on 127.0.0.1 ---------------------------------------------------------------------
-
-# Imported here so the pure tests above run even while the emulator is being changed.
-from collections.abc import Iterator  # noqa: E402
-from datetime import datetime, timedelta, timezone  # noqa: E402
-
-from feedback_sources.emulator import (  # noqa: E402
-    DEMO_INTERCOM_TOKEN,
-    Emulator,
-    EmulatorConfig,
-    run_emulator_server,
-)
-from feedback_sources.integrations.base import Page  # noqa: E402
-from feedback_sources.integrations.http import RetryPolicy  # noqa: E402
-from feedback_sources.integrations.intercom import map_conversation  # noqa: E402
-from feedback_sources.rules import DEFAULT_RULES  # noqa: E402
 
 CONVERSATIONS = 330  # three search pages of 150, 150 and 30
 APP_ID = "demoapp1"
@@ -414,7 +411,9 @@ async def test_incremental_sync_picks_up_changes_and_the_record_tied_at_the_boun
     cursor = full[-1].cursor
     boundary = cursor["high_water"]
     ids = emulator.intercom.all_conversation_ids()
-    at_boundary = {i for i in ids if emulator.intercom.conversation(i)["updated_at"] >= boundary - 1}
+    # The next query is `updated_at > boundary - 1`: whatever changed in the boundary second comes again.
+    at_boundary = {i for i in ids if emulator.intercom.conversation(i)["updated_at"] > boundary - 1}
+    assert at_boundary
     later = boundary + 120
     emulator.clock = lambda: later
     replied = ids[5]
@@ -570,7 +569,6 @@ async def test_persistent_failure_gives_up_with_a_typed_error_and_no_page(emulat
 @pytest.mark.asyncio
 async def test_expired_token_mid_sync_stops_without_retrying(emulator, base_url):
     emulator.faults.inject("intercom", r"^/conversations/search$", "expire_token", times=1)
-    emulator.faults.inject("intercom", r"^/conversations/search$", "repeat_page", times=1)  # never reached
     pages: list[Page] = []
 
     with pytest.raises(SourceError) as raised:
@@ -636,15 +634,51 @@ async def test_a_tight_rate_limit_is_waited_out_with_real_sleeps():
     assert stats["wait_seconds"] > 0
 
 
-@pytest.mark.xfail(
-    reason=(
-        "HttpClient paces before taking a concurrency slot and trusts X-RateLimit-Remaining without counting its own "
-        "requests still in flight, so eight concurrent detail calls overrun a 10-per-window limit (see report)"
-    ),
-    strict=False,
-)
 @pytest.mark.asyncio
 async def test_pacing_avoids_429_with_concurrent_detail_calls():
     _, integration, _ = await sync_under_tight_limit()
 
     assert integration.last_stats["http"]["throttled"] == 0
+
+
+@pytest.mark.asyncio
+async def test_a_repeated_page_is_asked_for_again_without_refetching_its_conversations(emulator, base_url):
+    pages: list[Page] = []
+    async for page in connect(base_url).iter_pages():
+        pages.append(page)
+        if len(pages) == 1:
+            # The next search answer is the first page again, pointing back at the cursor just sent.
+            emulator.faults.inject("intercom", r"^/conversations/search$", "repeat_page", times=1)
+
+    assert [len(page.records) for page in pages] == [150, 150, 30]
+    assert sorted(source_ids(pages)) == emulator.intercom.all_conversation_ids()
+    assert len(endpoint_calls(emulator, r"^/conversations/search$")) == 4
+    details = [call.endpoint for call in endpoint_calls(emulator, DETAIL)]
+    assert len(details) == len(set(details)) == CONVERSATIONS
+
+
+@pytest.mark.asyncio
+async def test_a_search_stuck_on_an_old_page_is_a_bad_response(emulator, base_url):
+    pages: list[Page] = []
+    with pytest.raises(SourceError) as raised:
+        async for page in connect(base_url).iter_pages():
+            pages.append(page)
+            emulator.faults.inject("intercom", r"^/conversations/search$", "repeat_page", times=None)
+
+    assert (raised.value.kind, raised.value.message) == (
+        ErrorKind.bad_response,
+        "the conversation search kept answering with a page it had already sent",
+    )
+    assert len(pages) == 1
+    assert len(endpoint_calls(emulator, r"^/conversations/search$")) == 1 + 4
+
+
+@pytest.mark.asyncio
+async def test_page_size_is_configurable_up_to_intercoms_maximum(emulator, base_url):
+    pages = await collect(connect(base_url, page_size=100))
+
+    assert [len(page.records) for page in pages] == [100, 100, 100, 30]
+    assert {call.body["pagination"]["per_page"] for call in endpoint_calls(emulator, r"^/conversations/search$")} == {
+        100
+    }
+    assert connect(base_url, page_size=500).page_size == 150

@@ -38,6 +38,7 @@ from feedback_sources.ui_support import (
     relative_time,
     result_rows,
     safe_link,
+    snippet,
     source_status,
     sync_window,
     table_rows,
@@ -320,7 +321,7 @@ def test_safe_link_allows_only_http_urls(url: object, expected: str | None) -> N
 
 def test_table_rows_shape_store_rows() -> None:
     row = {
-        "source": "intercom", "source_id": "c3", "title": None, "customer_name": None,
+        "source": "intercom", "source_id": "c3", "title": None, "customer_name": None, "content": "Hi,\n  the export\tbreaks",
         "customer_email": "a@b.example", "customer_tier": None, "category": "praise",
         "created_at": "2026-03-01T10:00:00Z", "tags": '["x", "<y>"]', "url": "javascript:alert(1)",
     }
@@ -329,7 +330,7 @@ def test_table_rows_shape_store_rows() -> None:
             "created_at": datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc),
             "source": "intercom",
             "source_id": "c3",
-            "title": "",
+            "title": "Hi, the export breaks",
             "customer": "a@b.example",
             "tier": "unknown",
             "category": "praise",
@@ -337,6 +338,12 @@ def test_table_rows_shape_store_rows() -> None:
             "link": None,
         }
     ]
+
+
+def test_snippet_is_one_short_line() -> None:
+    assert snippet(None) == ""
+    assert snippet("a\n\n b") == "a b"
+    assert snippet("word " * 40, length=20) == "word word word word…"
 
 
 def test_record_details_are_plain_strings() -> None:

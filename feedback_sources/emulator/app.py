@@ -20,6 +20,7 @@ from .core import Emulator, RequestRecord
 from .faults import Fault
 from .intercom import IntercomApi
 from .surveymonkey import SurveyMonkeyApi
+from .webhooks import WebhookApi
 from .wire import Call, Reply, VendorApi
 from .zendesk import ZendeskApi
 
@@ -71,9 +72,10 @@ def _split_path(path: str) -> tuple[str, str, str] | None:
 def create_app(emulator: Emulator | None = None) -> Starlette:
     emulator = emulator or Emulator()
     apis = _apis(emulator)
+    webhooks = WebhookApi(emulator.config, emulator.webhooks, emulator.surveymonkey, emulator.now_ts, apis)
 
     async def dispatch(request: Request) -> Response:
-        return await _serve(emulator, apis, request)
+        return await _serve(emulator, apis, webhooks, request)
 
     app = Starlette(routes=[Route("/{path:path}", dispatch,
                                   methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"])])
@@ -81,7 +83,7 @@ def create_app(emulator: Emulator | None = None) -> Starlette:
     return app
 
 
-async def _serve(emulator: Emulator, apis: dict[str, VendorApi], request: Request) -> Response:
+async def _serve(emulator: Emulator, apis: dict[str, VendorApi], webhooks: WebhookApi, request: Request) -> Response:
     arrived = time.time()
     path = request.url.path
     split = _split_path(path)
@@ -155,6 +157,8 @@ async def _serve(emulator: Emulator, apis: dict[str, VendorApi], request: Reques
     if repeated is not None:
         content, media_type = repeated
         reply = Reply(200, content, media_type=media_type)
+    elif webhooks.serves(call):
+        reply = await webhooks.handle(call)
     else:
         reply = api.handle_safely(call)
     reply.headers.update(rate_headers)

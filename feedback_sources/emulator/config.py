@@ -10,6 +10,11 @@ DEMO_ZENDESK_EMAIL = "pm@demo.example"
 DEMO_ZENDESK_TOKEN = "demo-zendesk-token"
 DEMO_INTERCOM_TOKEN = "demo-intercom-token"
 DEMO_SURVEYMONKEY_TOKEN = "demo-surveymonkey-token"
+# Webhook signing material: what Zendesk hands out per webhook, and each app's client credentials.
+DEMO_ZENDESK_WEBHOOK_SECRET = "demo-zendesk-webhook-signing-secret"
+DEMO_INTERCOM_CLIENT_SECRET = "demo-intercom-client-secret"
+DEMO_SURVEYMONKEY_CLIENT_ID = "demo-surveymonkey-client-id"
+DEMO_SURVEYMONKEY_CLIENT_SECRET = "demo-surveymonkey-client-secret"
 
 VENDORS = ("zendesk", "intercom", "surveymonkey")
 
@@ -44,6 +49,16 @@ class EmulatorConfig:
     intercom_scopeless_tokens: frozenset[str] | set[str] = field(default_factory=frozenset)
     surveymonkey_scopeless_tokens: frozenset[str] | set[str] = field(default_factory=frozenset)
     intercom_app_id_code: str = "demoapp1"
+
+    # Webhooks: the signing secret Zendesk's signing_secret endpoint hands out (one for every webhook here), the
+    # Intercom app's client secret and the SurveyMonkey app's client id and secret that sign deliveries.
+    zendesk_webhook_secret: str = DEMO_ZENDESK_WEBHOOK_SECRET
+    intercom_client_secret: str = DEMO_INTERCOM_CLIENT_SECRET
+    surveymonkey_client_id: str = DEMO_SURVEYMONKEY_CLIENT_ID
+    surveymonkey_client_secret: str = DEMO_SURVEYMONKEY_CLIENT_SECRET
+    zendesk_account_id: int = 88_888_888
+    # How long SurveyMonkey's HEAD check of a subscription URL may take before the URL counts as unreachable.
+    webhook_check_timeout: float = 5.0
 
     # Requests per vendor minute (see time_scale).
     zendesk_account_rate_limit: int = 700

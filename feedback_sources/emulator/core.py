@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
+
+import httpx
 
 from .config import VENDORS, EmulatorConfig
 from .data import People
@@ -16,6 +18,9 @@ from .faults import FaultQueue
 from .intercom import IntercomDataset
 from .ratelimit import RateLimiters, build_rate_limiters
 from .surveymonkey import SurveyMonkeyDataset
+from .webhooks import (
+    INTERCOM_DEFAULT_TOPICS, Delivery, RegisteredWebhook, WebhookRegistry, build_delivery, newest_record_ids,
+)
 from .zendesk import ZendeskDataset
 
 
@@ -48,6 +53,7 @@ class Emulator:
         self.faults = FaultQueue()
         self.requests: list[RequestRecord] = []
         self.rate_limiters: RateLimiters | None = build_rate_limiters(self.config)
+        self.webhooks = WebhookRegistry()
         self._down: set[str] = set()
         self._expired_tokens: set[str] = set()
         self._last_bodies: dict[tuple[str, str], tuple[bytes, str]] = {}
@@ -116,6 +122,54 @@ class Emulator:
     def last_body(self, vendor: str, endpoint: str) -> tuple[bytes, str] | None:
         with self._lock:
             return self._last_bodies.get((vendor, endpoint))
+
+    # ---- webhooks -----------------------------------------------------------------------------------------------
+
+    def registered_webhooks(self, vendor: str) -> list[dict[str, Any]]:
+        """The vendor's webhooks, oldest first: id, name, url, events, status, object_ids, ... (the same keys for
+        every vendor, whatever names the vendor's own API uses for them)."""
+        _check_vendor(vendor)
+        return [hook.as_dict() for hook in self.webhooks.list(vendor)]
+
+    def add_intercom_webhook(self, url: str, topics: Iterable[str] = INTERCOM_DEFAULT_TOPICS) -> dict[str, Any]:
+        """What a person does in Intercom's Developer Hub (there is no API for it): send these topics to `url`."""
+        hook = self.webhooks.add(RegisteredWebhook(
+            vendor="intercom", id=self.webhooks.new_id("intercom"), name="Developer Hub webhook", url=url,
+            events=tuple(topics), created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.now_ts())),
+        ))
+        return hook.as_dict()
+
+    def newest_record_ids(self, vendor: str, limit: int = 50) -> list[str]:
+        """Ids of the vendor's most recently created records, newest first: records to send events about."""
+        return newest_record_ids(self, vendor, limit)
+
+    def delivery(self, vendor: str, kind: str, record_id: str | int, *, url: str | None = None,
+                 event_id: str | None = None, at: datetime | float | None = None) -> Delivery:
+        """The signed event `send_event` would post, without posting it."""
+        return build_delivery(self, vendor, kind, record_id, url=url, event_id=event_id, at=at)
+
+    def send_event(self, vendor: str, kind: str, record_id: str | int, *, url: str | None = None,
+                   event_id: str | None = None, at: datetime | float | None = None,
+                   timeout: float = 10.0) -> httpx.Response:
+        """Post the vendor's signed event about one of its records, as the vendor would.
+
+        `kind`: Zendesk "created", "comment_added", "status_changed" (any ticket event type); Intercom a topic such as
+        "user.created" or "conversation.user.replied"; SurveyMonkey "response_completed" (or another event_type).
+        The event goes to `url`, or else to the newest webhook registered for it (LookupError when there is none).
+        Sending again with the same `event_id` (and `at`) is a redelivery of the same event. `at` (default: now, on
+        the real clock) is the event's time and Zendesk's signature timestamp.
+        """
+        delivery = self.delivery(vendor, kind, record_id, url=url, event_id=event_id, at=at)
+        with httpx.Client(timeout=timeout, trust_env=False) as client:
+            return client.post(delivery.url, content=delivery.body, headers=delivery.headers)
+
+    async def send_event_async(self, vendor: str, kind: str, record_id: str | int, *, url: str | None = None,
+                               event_id: str | None = None, at: datetime | float | None = None,
+                               timeout: float = 10.0) -> httpx.Response:
+        """`send_event` for code that runs in an event loop."""
+        delivery = self.delivery(vendor, kind, record_id, url=url, event_id=event_id, at=at)
+        async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+            return await client.post(delivery.url, content=delivery.body, headers=delivery.headers)
 
     # ---- addresses ----------------------------------------------------------------------------------------------
 

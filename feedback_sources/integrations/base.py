@@ -35,6 +35,15 @@ class ConfigError(ValueError):
         super().__init__(message or f"{source}: missing required configuration: {', '.join(missing)}")
 
 
+class WebhookSetupRequired(RuntimeError):
+    """The vendor has no API to create a webhook: the message says what to do by hand."""
+
+    def __init__(self, source: str, steps: list[str]):
+        self.source = source
+        self.steps = steps
+        super().__init__("\n".join(steps))
+
+
 @dataclass
 class Page:
     """Records from one vendor page and where to resume once they are stored."""

@@ -174,6 +174,7 @@ class HttpClient:
         self._monotonic = monotonic
         self._wall_clock = wall_clock
         self._windows: dict[str, RateLimitWindow] = {}
+        self._in_flight: dict[str, int] = {}
         self._client: httpx.AsyncClient | None = None
         self.stats = RequestStats()
 
@@ -221,6 +222,8 @@ class HttpClient:
             return
         now = self._monotonic()
         for bucket, limit, remaining, reset_in in self._read_rate_limits(response, self._wall_clock()):
+            # Requests still in flight were sent after the server counted this one: they spend the window too.
+            remaining = max(0, remaining - self._in_flight.get(bucket, 0))
             self._windows[bucket] = RateLimitWindow(limit=limit, remaining=remaining, reset_at=now + max(0.0, reset_in))
             self.stats.rate_limit[bucket] = {"limit": limit, "remaining": remaining}
 
@@ -268,10 +271,12 @@ class HttpClient:
             raise RuntimeError("HttpClient must be used as an async context manager")
         attempt = 0
         while True:
-            await self._pace(bucket)
             async with self._semaphore:
+                # Pace inside the slot so requests queued behind the semaphore see the newest window.
+                await self._pace(bucket)
                 self.stats.requests += 1
                 logger.debug("%s: %s %s params=%s", self.source, method, url, dict(params or {}))
+                self._in_flight[bucket] = self._in_flight.get(bucket, 0) + 1
                 try:
                     response = await self._client.request(method, url, params=params, json=json_body)
                 except httpx.TimeoutException as error:
@@ -286,6 +291,8 @@ class HttpClient:
                     response = None
                 else:
                     failure = None
+                finally:
+                    self._in_flight[bucket] -= 1
             if response is not None:
                 self._remember_limits(response)
                 if response.status_code < 400:

@@ -28,12 +28,13 @@ import httpx
 
 from ..models import MappingError, NormalizedRecord
 from ..rules import Rules
-from .base import BaseIntegration, ConfigError, Page, in_range, register
+from .base import BaseIntegration, ConfigError, Page, WebhookSetupRequired, in_range, register
 from .http import ErrorKind, HttpClient, SourceError, header_number
 
 logger = logging.getLogger("feedback_sources.intercom")
 
 SOURCE = "intercom"
+MAX_PAGE_SIZE = 150  # the documented maximum for the conversation search
 
 # Pinned so a workspace's default version cannot change response shapes under us. 2.14 is the newest stable
 # version in Intercom's changelog that documents POST /conversations/search returning `conversation.list`.
@@ -79,7 +80,7 @@ SEARCH_CONVERSATIONS = Endpoint(
     "POST",
     "/conversations/search",
     paging="starting_after",
-    page_size=150,  # the documented maximum
+    page_size=MAX_PAGE_SIZE,
     permission="Read conversations",
 )
 CONVERSATION = Endpoint(
@@ -89,11 +90,15 @@ CONTACT = Endpoint(
     "contact", "GET", "/contacts/{contact_id}", paging="none", permission="Read and list users and companies"
 )
 ENDPOINTS: tuple[Endpoint, ...] = (ME, SEARCH_CONVERSATIONS, CONVERSATION, CONTACT)
+# A cache or proxy may answer with a page we already had; ask again this many times before giving up.
+MAX_STALE_PAGES = 3
 
 
-def search_body(updated_after: int, updated_before: int, starting_after: str | None) -> dict[str, Any]:
+def search_body(
+    updated_after: int, updated_before: int, starting_after: str | None, per_page: int | None = None
+) -> dict[str, Any]:
     """The search request for conversations changed in the window, oldest change first."""
-    pagination: dict[str, Any] = {"per_page": SEARCH_CONVERSATIONS.page_size}
+    pagination: dict[str, Any] = {"per_page": per_page or SEARCH_CONVERSATIONS.page_size}
     if starting_after is not None:
         pagination["starting_after"] = starting_after
     return {
@@ -495,7 +500,10 @@ def describe_error(response: httpx.Response) -> SourceError | None:
             ErrorKind.forbidden,
             f"the Intercom access token lacks {needed}{detail}",
             status=status,
-            hint=f"In the Developer Hub, open your app → Authentication → Edit, grant {needed}, then save the token.",
+            hint=(
+                f"In the Developer Hub, open your app → Authentication → Edit, grant {needed}, "
+                "then save the token."
+            ),
         )
     if status == 404:
         if "application/json" not in response.headers.get("content-type", ""):
@@ -560,7 +568,8 @@ class SearchCursor:
         def bad(reason: str) -> SourceError:
             return SourceError(
                 ErrorKind.client,
-                f"the saved Intercom sync position is not valid ({reason}); reset the Intercom sync state to start over",
+                f"the saved Intercom sync position is not valid ({reason}); "
+                "reset the Intercom sync state to start over",
                 source=SOURCE,
             )
 
@@ -597,7 +606,12 @@ class SearchCursor:
 
 @register
 class IntercomIntegration(BaseIntegration):
-    """Conversations from one Intercom workspace."""
+    """Conversations from one Intercom workspace, through the conversation search sorted by `updated_at`.
+
+    Cursor: {"updated_after": int, "updated_before": int | None, "starting_after": str | None, "high_water": int}
+    (unix seconds). Mid-run cursors repeat the run's query window and Intercom's page cursor; the last page's cursor
+    has no upper bound or page cursor and starts one second below `high_water`, the newest change seen.
+    """
 
     name = "intercom"
     display_name = "Intercom"
@@ -612,9 +626,11 @@ class IntercomIntegration(BaseIntegration):
         config: dict[str, Any],
         *,
         wall_clock: Callable[[], float] = time.time,
+        page_size: int = MAX_PAGE_SIZE,
         **options: Any,
     ):
         super().__init__(config, **options)
+        self.page_size = max(1, min(page_size, MAX_PAGE_SIZE))
         region = self.config.get("region") or "us"
         if not isinstance(region, str) or region.lower() not in REGION_BASE_URLS:
             raise ConfigError(
@@ -670,7 +686,7 @@ class IntercomIntegration(BaseIntegration):
         found = await client.get_json(
             SEARCH_CONVERSATIONS.url(),
             method=SEARCH_CONVERSATIONS.method,
-            json_body={**search_body(0, math.floor(self._wall_clock()) + 1, None), "pagination": {"per_page": 1}},
+            json_body=search_body(0, math.floor(self._wall_clock()) + 1, None, per_page=1),
             bucket=SEARCH_CONVERSATIONS.bucket,
         )
         found = _dict(found)
@@ -754,11 +770,13 @@ class IntercomIntegration(BaseIntegration):
             # Nothing can have changed inside an empty window (a cursor from the future): keep the cursor as it is.
             yield Page([], position.as_dict(), 0)
             return
+        sent_cursors: set[str] = set()
+        stale_pages = 0
         while True:
             body = await client.get_json(
                 SEARCH_CONVERSATIONS.url(),
                 method=SEARCH_CONVERSATIONS.method,
-                json_body=search_body(position.updated_after, updated_before, starting_after),
+                json_body=search_body(position.updated_after, updated_before, starting_after, self.page_size),
                 bucket=SEARCH_CONVERSATIONS.bucket,
             )
             if not isinstance(body, dict) or not isinstance(body.get("conversations", []), list):
@@ -767,14 +785,32 @@ class IntercomIntegration(BaseIntegration):
                     "the conversation search answered without a list of conversations",
                     source=self.name,
                 )
+            next_after = _next_starting_after(body)
+            if starting_after is not None:
+                sent_cursors.add(starting_after)
+            if next_after is not None and next_after in sent_cursors:
+                # A page that points back to where we already were is an old answer: ask for this page again.
+                stale_pages += 1
+                if stale_pages > MAX_STALE_PAGES:
+                    raise SourceError(
+                        ErrorKind.bad_response,
+                        "the conversation search kept answering with a page it had already sent",
+                        source=self.name,
+                    )
+                client.stats.retries += 1
+                continue
+            stale_pages = 0
             found = [item for item in body.get("conversations", []) if isinstance(item, dict)]
             for item in found:
                 changed = _unix(item.get("updated_at"))
                 if changed is not None:
                     high_water = max(high_water, math.floor(changed.timestamp()))
             wanted = [item for item in found if _wanted(item, start, end)]
+            # The client's semaphore bounds requests on the wire; this bounds how many conversations are started at
+            # once, so that after a rate-limit wait a handful of requests resume instead of the whole page at once.
+            slots = asyncio.Semaphore(self.max_concurrency)
             details = await _gather_or_cancel(
-                self._full_conversation(client, item, contacts) for item in wanted
+                _bounded(slots, self._full_conversation(client, item, contacts)) for item in wanted
             )
             records = []
             for conversation, contact in details:
@@ -791,7 +827,6 @@ class IntercomIntegration(BaseIntegration):
                 if in_range(record.created_at, start, end):
                     records.append(record)
 
-            next_after = _next_starting_after(body)
             total = body.get("total_count")
             vendor_total = total if isinstance(total, int) and not isinstance(total, bool) else None
             if next_after is None:
@@ -800,12 +835,6 @@ class IntercomIntegration(BaseIntegration):
                 final = SearchCursor(max(position.updated_after, high_water - 1), None, None, high_water)
                 yield Page(records, final.as_dict(), vendor_total)
                 return
-            if next_after == starting_after:
-                raise SourceError(
-                    ErrorKind.bad_response,
-                    "the conversation search returned the same page cursor twice",
-                    source=self.name,
-                )
             starting_after = next_after
             middle = SearchCursor(position.updated_after, updated_before, starting_after, high_water)
             yield Page(records, middle.as_dict(), vendor_total)
@@ -854,6 +883,24 @@ class IntercomIntegration(BaseIntegration):
             raise
         return contact if isinstance(contact, dict) else None
 
+    async def register_webhook(self, url: str) -> bool:
+        """Intercom has no public API to create webhooks: raise the Developer Hub steps instead of pretending."""
+        raise WebhookSetupRequired(self.name, intercom_webhook_steps(url))
+
+
+WEBHOOK_TOPICS = ("conversation.user.created", "conversation.user.replied", "conversation.admin.closed")
+
+
+def intercom_webhook_steps(url: str) -> list[str]:
+    return [
+        "Intercom webhooks are set up by hand in the Developer Hub (there is no API for it):",
+        "1. Open https://app.intercom.com/a/apps/_/developer-hub and choose your app.",
+        "2. Go to Configure → Webhooks and enter the endpoint URL: " + url,
+        "3. Tick the topics: " + ", ".join(WEBHOOK_TOPICS) + ".",
+        "4. Save, then copy the app's client secret from Basic information and store it as the Intercom "
+        "`client_secret` credential (or INTERCOM_CLIENT_SECRET) so the receiver can verify X-Hub-Signature.",
+    ]
+
 
 def _first_contact_id(conversation: Mapping[str, Any]) -> str | None:
     for contact in _list(_dict(conversation.get("contacts")).get("contacts")):
@@ -873,6 +920,11 @@ def _wanted(item: Mapping[str, Any], start: datetime | None, end: datetime | Non
 def _next_starting_after(body: Mapping[str, Any]) -> str | None:
     next_page = _dict(_dict(body.get("pages")).get("next"))
     return _text(next_page.get("starting_after"))
+
+
+async def _bounded(slots: asyncio.Semaphore, work: Awaitable[Any]) -> Any:
+    async with slots:
+        return await work
 
 
 async def _gather_or_cancel(coroutines: Iterable[Awaitable[Any]]) -> list[Any]:

@@ -55,6 +55,8 @@ SCOPE_LABELS: dict[str, str] = {
     "surveys_read": "View Surveys",
     "responses_read": "View Responses",
     "responses_read_detail": "View Response Details",
+    "webhooks_read": "View Webhooks",
+    "webhooks_write": "Create/Modify Webhooks",
 }
 REQUIRED_SCOPES = ("users_read", "surveys_read", "responses_read", "responses_read_detail")
 
@@ -77,7 +79,7 @@ class Endpoint:
         return self.path.format(**ids)
 
     def matches(self, url_path: str) -> bool:
-        pattern = re.escape(self.path).replace(re.escape("{survey_id}"), "[^/]+") + "/?$"
+        pattern = "[^/]+".join(re.escape(part) for part in re.split(r"\{\w+\}", self.path)) + "/?$"
         return re.search(pattern, url_path) is not None
 
 
@@ -100,7 +102,21 @@ RESPONSES_BULK = Endpoint(
     paging="links.next",
     scope="responses_read_detail",
 )
-ENDPOINTS: tuple[Endpoint, ...] = (USER_ME, SURVEYS, SURVEY_DETAILS, RESPONSES_BULK)
+WEBHOOKS = Endpoint("webhooks", "/webhooks", {"per_page": 1000}, paging="links.next", scope="webhooks_write")
+WEBHOOK = Endpoint("webhook", "/webhooks/{webhook_id}", {}, paging="none", scope="webhooks_read")
+ENDPOINTS: tuple[Endpoint, ...] = (USER_ME, SURVEYS, SURVEY_DETAILS, RESPONSES_BULK, WEBHOOKS, WEBHOOK)
+
+WEBHOOK_NAME = "Feedback Hub"
+WEBHOOK_EVENT_TYPE = "response_completed"
+WEBHOOK_SCOPES_HINT = (
+    "In the developer portal, set the scopes View Webhooks (webhooks_read) and Create/Modify Webhooks "
+    "(webhooks_write) to Required, then copy the access token again."
+)
+TUNNEL_HINT = (
+    "SurveyMonkey calls the address from the internet, so 127.0.0.1 or a LAN address cannot work: expose the "
+    "receiver's port through a tunnel (for example `cloudflared tunnel --url http://127.0.0.1:8787` or "
+    "`ngrok http 8787`), check that it answers, and register the public https address it gives you."
+)
 
 
 def api_datetime(moment: datetime) -> str:
@@ -881,6 +897,101 @@ class SurveyMonkeyIntegration(BaseIntegration):
             except MappingError as error:
                 logger.warning("skipping a SurveyMonkey response that cannot be mapped: %s", error)
         return records
+
+    async def register_webhook(self, url: str) -> bool:
+        """Make SurveyMonkey announce every completed response of every survey to `url`; True on success.
+
+        One webhook (event_type response_completed) covers all surveys, listed 1000 to a page. A Feedback Hub
+        webhook that already sends to `url` for all of them is kept as is; one that covers fewer surveys (some were
+        added since) is replaced by the new one once that exists. SurveyMonkey first checks the address with a HEAD
+        request: when that fails the SourceError says to expose the receiver through a tunnel. Deliveries are
+        signed with the app's client id and secret, which the receiver needs (SURVEYMONKEY_CLIENT_ID/_SECRET).
+        """
+        if not isinstance(url, str) or httpx.URL(url).scheme not in ("http", "https") or not httpx.URL(url).host:
+            raise SourceError(
+                ErrorKind.config,
+                f"{url!r} is not a web address SurveyMonkey can post to",
+                source=self.name,
+                hint="Give the receiver's full public address, e.g. https://feedback-hooks.example.com/webhooks/"
+                "surveymonkey.",
+            )
+        try:
+            return await self._register_webhook(url)
+        except SourceError as error:
+            if error.kind is ErrorKind.forbidden and error.status != 400:
+                error.hint = WEBHOOK_SCOPES_HINT
+            raise
+
+    async def _register_webhook(self, url: str) -> bool:
+        async with self.client() as client:
+            survey_ids = [survey.id for survey in await self._list_surveys(client)]
+            if not survey_ids:
+                raise SourceError(
+                    ErrorKind.client,
+                    "this account has no surveys to subscribe to yet",
+                    source=self.name,
+                    hint="Create a survey, then register the webhook again.",
+                )
+            ours = await self._webhooks_to(client, url)
+            if any(set(survey_ids) <= set(covered) for covered in ours.values()):
+                return True
+            payload = {
+                "name": WEBHOOK_NAME,
+                "event_type": WEBHOOK_EVENT_TYPE,
+                "object_type": "survey",
+                "object_ids": survey_ids,
+                "subscription_url": url,
+            }
+            try:
+                await client.get_json(WEBHOOKS.path, method="POST", json_body=payload, bucket=WEBHOOKS.bucket)
+            except SourceError as error:
+                if error.status == 400:
+                    # describe_error words it "SurveyMonkey refused the request — SurveyMonkey says: ...".
+                    said = error.message.partition(" — ")[2]
+                    raise SourceError(
+                        ErrorKind.client,
+                        f"SurveyMonkey refused the webhook for {url}: before accepting one it checks that the "
+                        f"address answers a HEAD request with 200{f' ({said})' if said else ''}",
+                        status=400,
+                        source=self.name,
+                        hint=TUNNEL_HINT,
+                    ) from None
+                raise
+            for stale in ours:
+                # Its surveys are all in the new webhook: keeping it would announce each response twice.
+                try:
+                    await client.request("DELETE", WEBHOOK.url(webhook_id=stale), bucket=WEBHOOK.bucket)
+                except SourceError as error:
+                    logger.warning("could not remove the older SurveyMonkey webhook %s: %s", stale, error)
+        return True
+
+    async def _webhooks_to(self, client: HttpClient, url: str) -> dict[str, list[str]]:
+        """Our webhooks that already send completed responses to `url`: id → the survey ids each covers."""
+        found: dict[str, list[str]] = {}
+        guard = _StallGuard("the webhook list")
+        page = 1
+        while True:
+            body = _dict(await client.get_json(WEBHOOKS.path, params={**WEBHOOKS.params, "page": page},
+                                               bucket=WEBHOOKS.bucket))
+            data = _list(body.get("data"))
+            for item in data:
+                item = _dict(item)
+                webhook_id = _text(item.get("id"))
+                # The list shows names only: details are read for our own webhooks, not for every one.
+                if webhook_id is None or _text(item.get("name")) != WEBHOOK_NAME:
+                    continue
+                details = _dict(await client.get_json(WEBHOOK.url(webhook_id=webhook_id), bucket=WEBHOOK.bucket))
+                if (
+                    details.get("subscription_url") == url
+                    and details.get("event_type") == WEBHOOK_EVENT_TYPE
+                    and details.get("object_type") == "survey"
+                ):
+                    found[webhook_id] = [str(i) for i in _list(details.get("object_ids"))]
+            following = next_page_number(body, page)
+            if following is None:
+                return found
+            guard.check(page, following, bool(data))
+            page = following
 
     async def _list_surveys(self, client: HttpClient) -> list[SurveyListing]:
         surveys: list[SurveyListing] = []

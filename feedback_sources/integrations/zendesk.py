@@ -72,6 +72,19 @@ TICKET_EXPORT = Endpoint(
 # Spends one account-wide request (not an export one); only asked for on full syncs, where it is the exact total.
 TICKET_COUNT = Endpoint(path="/api/v2/tickets/count.json")
 
+# Webhooks API (admins only). A webhook subscribed to ticket events posts Zendesk's own event payload, signed with
+# the webhook's signing secret.
+WEBHOOKS = Endpoint(path="/api/v2/webhooks")
+WEBHOOK_SIGNING_SECRET = "/api/v2/webhooks/{webhook_id}/signing_secret"
+WEBHOOK_NAME = "Feedback Hub"
+WEBHOOK_SUBSCRIPTIONS = (
+    "zen:event-type:ticket.created",
+    "zen:event-type:ticket.comment_added",
+    "zen:event-type:ticket.status_changed",
+)
+# Pages of the webhook list read while looking for one already sending to the same address.
+MAX_WEBHOOK_LIST_PAGES = 20
+
 
 # -- HTML to plain text ------------------------------------------------------------------------------------------------
 
@@ -549,6 +562,40 @@ def describe_error(response: httpx.Response) -> SourceError | None:
     return None
 
 
+def _check_webhook_url(url: str) -> None:
+    parsed = httpx.URL(url) if isinstance(url, str) else None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise SourceError(
+            ErrorKind.config,
+            f"{url!r} is not a web address Zendesk can post to",
+            source=SOURCE,
+            hint="Give the receiver's full public address, e.g. https://feedback-hooks.example.com/webhooks/zendesk.",
+        )
+
+
+def describe_webhook_error(response: httpx.Response) -> SourceError | None:
+    """Refusals of the Webhooks API, worded for creating a webhook; anything else as for any Zendesk call."""
+    status = response.status_code
+    said = _vendor_message(response)
+    detail = f" (Zendesk said: {said})" if said else ""
+    if status == 403:
+        return SourceError(
+            ErrorKind.forbidden,
+            f"Zendesk refused to manage webhooks for this user{detail}",
+            status=status,
+            hint="Only admins can create webhooks: save an admin's email and API token on the Connections page, or "
+            "create the webhook in Admin Center → Apps and integrations → Webhooks.",
+        )
+    if status in (400, 422):
+        return SourceError(
+            ErrorKind.client,
+            f"Zendesk did not accept the webhook{detail}",
+            status=status,
+            hint="Check the receiver address: a full https:// URL that Zendesk can reach from the internet.",
+        )
+    return describe_error(response)
+
+
 # -- configuration -----------------------------------------------------------------------------------------------------
 
 _SUBDOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -690,6 +737,9 @@ class ZendeskIntegration(BaseIntegration):
         self._wall_clock = wall_clock
         # Tickets the last run did not turn into records, by reason (deleted, malformed, outside the range).
         self.skipped: dict[str, int] = {}
+        # Set by register_webhook: the webhook posting to the receiver and its signing secret (never logged).
+        self.webhook_id: str | None = None
+        self.webhook_secret: str | None = None
 
     @property
     def base_url(self) -> str:
@@ -706,7 +756,9 @@ class ZendeskIntegration(BaseIntegration):
         )
 
     def _describe_error(self, response: httpx.Response) -> SourceError | None:
-        error = describe_error(response)
+        return self._redacted(describe_error(response))
+
+    def _redacted(self, error: SourceError | None) -> SourceError | None:
         if error is not None:
             # Error bodies never echo the token, but a message must not carry it even if one did.
             token = str(self.config.get("api_token") or "")
@@ -774,6 +826,126 @@ class ZendeskIntegration(BaseIntegration):
             "role": role,
         }
         return f"{email or details['name'] or details['user_id']} ({role}) on {self.subdomain}", details
+
+    async def register_webhook(self, url: str) -> bool:
+        """Make Zendesk post ticket events (created, comment added, status changed) to `url`; True on success.
+
+        Reuses a Feedback Hub webhook that already posts to `url` (registering twice creates no second one), else
+        creates it. Either way its signing secret is read and left in `self.webhook_secret` (and the webhook's id in
+        `self.webhook_id`): the caller stores it as the zendesk `webhook_secret` credential so the receiver can
+        verify deliveries. The secret is never logged. Raises SourceError with what to do when Zendesk refuses
+        (403: not an admin; 400/422: the address or the request was not accepted).
+        """
+        self.webhook_id = None
+        self.webhook_secret = None
+        _check_webhook_url(url)
+        async with self.webhook_client() as client:
+            existing = await self._find_webhook(client, url)
+            if existing is not None:
+                webhook_id, created = existing, False
+            else:
+                webhook_id, created = await self._create_webhook(client, url), True
+            try:
+                secret = await self._signing_secret(client, webhook_id)
+            except SourceError:
+                if created:
+                    # A webhook whose secret we cannot read would only send deliveries the receiver refuses.
+                    await self._delete_webhook_quietly(client, webhook_id)
+                raise
+        self.webhook_id, self.webhook_secret = webhook_id, secret
+        logger.info("%s: webhook %s %s for ticket events", self.name, webhook_id, "created" if created else "reused")
+        return True
+
+    async def _find_webhook(self, client: HttpClient, url: str) -> str | None:
+        params: dict[str, Any] = {"filter[name_contains]": WEBHOOK_NAME, "page[size]": 100}
+        for _ in range(MAX_WEBHOOK_LIST_PAGES):
+            body = await self._webhook_call(client, "GET", WEBHOOKS.path, params=params)
+            webhooks = body.get("webhooks") if isinstance(body, dict) else None
+            for webhook in webhooks if isinstance(webhooks, list) else []:
+                if (
+                    isinstance(webhook, dict)
+                    and webhook.get("endpoint") == url
+                    and webhook.get("status") == "active"
+                    and set(WEBHOOK_SUBSCRIPTIONS) <= set(webhook.get("subscriptions") or [])
+                    and _text(webhook.get("id"))
+                ):
+                    return str(webhook["id"]).strip()
+            meta = body.get("meta") if isinstance(body, dict) else None
+            after = _text(meta.get("after_cursor")) if isinstance(meta, dict) and meta.get("has_more") else None
+            if after is None:
+                return None
+            # The next page by its cursor on the same path: credentials never follow a link to another host.
+            params = {**params, "page[after]": after}
+        return None
+
+    async def _create_webhook(self, client: HttpClient, url: str) -> str:
+        payload = {
+            "webhook": {
+                "name": WEBHOOK_NAME,
+                "description": "Ticket events for the Feedback Hub webhook receiver",
+                "endpoint": url,
+                "http_method": "POST",
+                "request_format": "json",
+                "status": "active",
+                "subscriptions": list(WEBHOOK_SUBSCRIPTIONS),
+            }
+        }
+        body = await self._webhook_call(client, "POST", WEBHOOKS.path, json_body=payload)
+        webhook = body.get("webhook") if isinstance(body, dict) else None
+        webhook_id = _text(webhook.get("id")) if isinstance(webhook, dict) else None
+        if webhook_id is None:
+            raise SourceError(
+                ErrorKind.bad_response, "Zendesk answered the webhook creation without a webhook id", source=self.name
+            )
+        return webhook_id
+
+    async def _signing_secret(self, client: HttpClient, webhook_id: str) -> str:
+        path = WEBHOOK_SIGNING_SECRET.format(webhook_id=webhook_id)
+        body = await self._webhook_call(client, "GET", path)
+        found = body.get("signing_secret") if isinstance(body, dict) else None
+        secret = _text(found.get("secret")) if isinstance(found, dict) else None
+        if secret is None:
+            raise SourceError(
+                ErrorKind.bad_response, "Zendesk answered without the webhook's signing secret", source=self.name
+            )
+        return secret
+
+    async def _delete_webhook_quietly(self, client: HttpClient, webhook_id: str) -> None:
+        try:
+            await client.request("DELETE", f"{WEBHOOKS.path}/{webhook_id}", bucket=WEBHOOKS.bucket)
+        except SourceError as error:
+            logger.warning("%s: could not remove webhook %s: %s", self.name, webhook_id, error)
+
+    def webhook_client(self) -> HttpClient:
+        """A client for the Webhooks API, whose refusals say what to do about webhooks rather than the export."""
+        return self._http_client(
+            base_url=self.base_url,
+            headers={"Accept": "application/json"},
+            auth=httpx.BasicAuth(f"{self.config['email']}/token", str(self.config["api_token"])),
+            rate_limit_reader=read_rate_limits,
+            describe_error=lambda response: self._redacted(describe_webhook_error(response)),
+        )
+
+    async def _webhook_call(
+        self,
+        client: HttpClient,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+    ) -> Any:
+        response = await client.request(method, path, params=params, json_body=json_body, bucket=WEBHOOKS.bucket)
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise SourceError(
+                ErrorKind.bad_response,
+                "the Webhooks API did not answer with JSON",
+                status=response.status_code,
+                source=self.name,
+                hint=WRONG_SUBDOMAIN_HINT,
+            ) from None
 
     async def _ticket_count(self, client: HttpClient) -> int | None:
         try:

@@ -1,0 +1,504 @@
+"""Webhooks: run the receiver, register it with each vendor, and watch events arrive.
+
+The receiver is its own process (`python -m feedback_sources serve-webhooks`), started and stopped from here and
+found again through the heartbeat it writes into the workspace's database, so it keeps running while pages change
+and can be stopped from a later session. In the demo workspace the built-in emulator plays the vendors: it accepts
+registrations and can send signed test events to the running receiver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pandas as pd
+import streamlit as st
+
+from feedback_sources.credentials import KeyringUnavailable
+from feedback_sources.integrations.base import ConfigError
+from feedback_sources.integrations.http import SourceError
+from feedback_sources.store import Store
+from feedback_sources.ui_support import diagnosis_title, md_escape
+from feedback_sources.webhooks import receiver_status, recent_events
+from feedback_sources.workspace import SOURCES, demo_emulator
+from app_pages._shared import DEMO, credential_store, current_mode, db_path, flash, show_flashes, source_label, workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_PORT = 8787
+PORT_KEY = "webhooks_port"
+ADDRESS_KEY = "webhooks_public_address"
+SUGGESTED_ADDRESS_KEY = "webhooks_suggested_address"
+INTERCOM_HELP_KEY = "webhooks_intercom_help"
+START_TIMEOUT_SECONDS = 20.0
+STOP_TIMEOUT_SECONDS = 10.0
+LOG_NAME = "webhook-receiver.log"
+
+# What each test event announces: a new ticket, a customer starting a conversation, a completed survey response.
+TEST_EVENT_KINDS = {"zendesk": "created", "intercom": "user.created", "surveymonkey": "response_completed"}
+INTERCOM_TOPICS = ("conversation.user.created", "conversation.user.replied", "conversation.admin.closed")
+
+EVENT_COLUMNS = {
+    "received_at": st.column_config.TextColumn("Received (UTC)"),
+    "source": st.column_config.TextColumn("Source"),
+    "event_type": st.column_config.TextColumn("Event"),
+    "verdict": st.column_config.TextColumn("Verdict"),
+    "record_id": st.column_config.TextColumn("Record"),
+    "deliveries": st.column_config.NumberColumn("Deliveries"),
+    "latency_ms": st.column_config.NumberColumn("Latency (ms)", format="%.1f"),
+    "detail": st.column_config.TextColumn("Detail", width="large"),
+    "event_id": st.column_config.TextColumn("Event id"),
+}
+
+
+@st.cache_resource
+def started_receivers() -> dict[int, subprocess.Popen[bytes]]:
+    """Receivers this app process started, so their exit status is collected (no zombie processes)."""
+    return {}
+
+
+def reap_receivers() -> None:
+    children = started_receivers()
+    for pid, process in list(children.items()):
+        if process.poll() is not None:
+            children.pop(pid, None)
+
+
+# -- starting and stopping -------------------------------------------------------------------------------------------
+
+
+def current_status(path: Path) -> dict[str, Any]:
+    with Store(path) as store:
+        return receiver_status(store)
+
+
+def log_tail(path: Path, lines: int = 12) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+def start_receiver(mode: str, path: Path) -> None:
+    port = int(st.session_state.get(PORT_KEY) or DEFAULT_PORT)
+    command = [sys.executable, "-m", "feedback_sources", "serve-webhooks", "--port", str(port), "--db", str(path)]
+    if mode == DEMO:
+        command.append("--demo")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log_path = path.parent / LOG_NAME
+    # The package is importable from the app's own folder whatever directory Streamlit was started in.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT)
+    started_receivers()[process.pid] = process
+
+    def reported() -> bool:
+        if process.poll() is not None:
+            return True
+        status = current_status(path)
+        return bool(status["running"] and (status["heartbeat"] or {}).get("pid") == process.pid)
+
+    wait_until(reported, START_TIMEOUT_SECONDS)
+    if process.poll() is not None:
+        tail = log_tail(log_path)
+        flash("error", f"The receiver stopped at once (exit code {process.returncode}). Its last lines:\n\n"
+                       f"```\n{tail}\n```" if tail else
+                       f"The receiver stopped at once (exit code {process.returncode}).")
+    elif reported():
+        flash("success", f"Receiver started on port {port}.")
+    else:
+        flash("warning", f"The receiver (pid {process.pid}) has not reported in yet; see {md_escape(log_path)}.")
+
+
+def is_receiver_process(pid: int) -> bool:
+    """Whether `pid` is a webhook receiver: checked on its command line where the system shows it (Linux)."""
+    if pid == os.getpid():
+        return False  # a receiver running inside this process (a test, a tool) is not ours to signal
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if cmdline.parent.exists():
+        try:
+            return b"serve-webhooks" in cmdline.read_bytes()
+        except OSError:
+            return False
+    return True
+
+
+def stop_receiver(path: Path, pid: int) -> None:
+    if not is_receiver_process(pid):
+        flash("error", f"Process {pid} is not a webhook receiver started from this app; not stopping it.")
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        flash("info", "The receiver had already stopped.")
+        return
+    except PermissionError:
+        flash("error", f"Not allowed to stop process {pid}: it belongs to another user.")
+        return
+    process = started_receivers().get(pid)
+    if process is not None:
+        try:
+            process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            pass
+    stopped = wait_until(lambda: not current_status(path)["running"], STOP_TIMEOUT_SECONDS)
+    reap_receivers()
+    if stopped:
+        flash("success", "Receiver stopped.")
+    else:
+        flash("warning", f"Sent the stop signal to process {pid}, but it is still reporting in.")
+
+
+# -- registering -----------------------------------------------------------------------------------------------------
+
+
+def is_local_address(address: str) -> bool:
+    host = urlsplit(address).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback or ipaddress.ip_address(host).is_private
+    except ValueError:
+        return False
+
+
+def endpoint(source: str) -> str | None:
+    base = str(st.session_state.get(ADDRESS_KEY) or "").strip().rstrip("/")
+    return f"{base}/webhooks/{source}" if base else None
+
+
+def show_source_error(source: str, error: SourceError) -> None:
+    message = f"**{source_label(source)}: {diagnosis_title(str(error.kind))}** — {md_escape(error)}"
+    if error.hint:
+        message += f"\n\nWhat to do: {md_escape(error.hint)}"
+    flash("error", message)
+
+
+def register(source: str) -> None:
+    url = endpoint(source)
+    if url is None:
+        flash("warning", "Enter the receiver's public address first.")
+        return
+    mode = current_mode()
+    try:
+        integration = workspace(mode).integration(source)
+    except ConfigError as error:
+        flash("warning", f"{source_label(source)} is not connected (missing {', '.join(error.missing)}): add it on "
+                         "the Connections page first.")
+        return
+    except ValueError as error:
+        flash("error", f"A saved setting is invalid: {md_escape(error)}. Fix it on the Connections page.")
+        return
+    try:
+        registered = asyncio.run(integration.register_webhook(url))
+    except SourceError as error:
+        show_source_error(source, error)
+        return
+    if not registered:
+        flash("warning", f"{source_label(source)} did not confirm the webhook.")
+        return
+    if source == "zendesk":
+        keep_zendesk_secret(mode, getattr(integration, "webhook_secret", None))
+    else:
+        flash("success", f"SurveyMonkey will announce completed responses of every survey to {md_escape(url)}. "
+                         "Deliveries are signed with your app's client ID and secret: set both on the Connections "
+                         "page if the receiver says it rejects SurveyMonkey.")
+
+
+def keep_zendesk_secret(mode: str, secret: str | None) -> None:
+    running = current_status(db_path(mode))["running"]
+    restart = " Restart the receiver so it verifies deliveries with it." if running else ""
+    if mode == DEMO:
+        flash("success", "Zendesk will post ticket events to the receiver. The demo receiver already knows the "
+                         "emulator's signing secret.")
+        return
+    if not secret:
+        flash("error", "Zendesk created the webhook but gave no signing secret; deliveries will be refused.")
+        return
+    creds = credential_store()
+    try:
+        creds.set("zendesk", {"webhook_secret": secret})
+    except (KeyringUnavailable, ValueError) as error:
+        flash("error", f"Zendesk will post ticket events, but its signing secret could not be saved: "
+                       f"{md_escape(error)}. Copy it from Admin Center → Apps and integrations → Webhooks → "
+                       "Feedback Hub into ZENDESK_WEBHOOK_SECRET (environment or .env).")
+        return
+    flash("success", f"Zendesk will post ticket events to the receiver; its signing secret is saved in the "
+                     f"keyring.{restart}")
+    if creds.field_origins("zendesk").get("webhook_secret") in ("environment", ".env"):
+        flash("warning", "ZENDESK_WEBHOOK_SECRET is also set in the environment or .env, which takes precedence "
+                         "over the keyring: update or remove it.")
+
+
+def intercom_steps(url: str) -> str:
+    topics = ", ".join(f"`{topic}`" for topic in INTERCOM_TOPICS)
+    return (
+        "Intercom has no API for creating webhooks; set it up once in the Developer Hub:\n\n"
+        "1. Open https://app.intercom.com/a/apps/_/developer-hub, choose your app, then **Webhooks**.\n"
+        f"2. Endpoint URL: `{url}`\n"
+        f"3. Topics: {topics}.\n"
+        "4. Save. Then copy **Basic information → Client secret** into the App client secret field on the "
+        "Connections page (or INTERCOM_CLIENT_SECRET): the receiver checks each delivery's X-Hub-Signature "
+        "with it.\n"
+        "5. Restart the receiver so it picks the secret up."
+    )
+
+
+def register_intercom() -> None:
+    url = endpoint("intercom")
+    if url is None:
+        flash("warning", "Enter the receiver's public address first.")
+        return
+    mode = current_mode()
+    help_text = intercom_steps(url)
+    try:
+        integration = workspace(mode).integration("intercom")
+        registered = asyncio.run(integration.register_webhook(url))
+    except ConfigError as error:
+        flash("warning", f"Intercom is not connected (missing {', '.join(error.missing)}): add it on the "
+                         "Connections page first.")
+        return
+    except ValueError as error:
+        flash("error", f"A saved setting is invalid: {md_escape(error)}. Fix it on the Connections page.")
+        return
+    except NotImplementedError:
+        registered = False
+    except SourceError as error:
+        registered = False
+        help_text = md_escape(error) + (f"\n\n{md_escape(error.hint)}" if error.hint else "")
+    if registered:
+        flash("success", f"Intercom will post conversation events to {md_escape(url)}.")
+        st.session_state.pop(INTERCOM_HELP_KEY, None)
+        return
+    if mode == DEMO:
+        # The emulator stands in for the Developer Hub step, so the demo can carry on without it.
+        demo_emulator().add_intercom_webhook(url, INTERCOM_TOPICS)
+        help_text += "\n\nIn the demo workspace the emulator has done this for you."
+    st.session_state[INTERCOM_HELP_KEY] = help_text
+
+
+# -- demo test events ------------------------------------------------------------------------------------------------
+
+
+def receiver_address(heartbeat: dict[str, Any]) -> str:
+    host = heartbeat.get("host") or "127.0.0.1"
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"http://{host}:{heartbeat['port']}"
+
+
+def test_record_id(source: str, path: Path) -> str:
+    """A record the store does not have yet when there is one (so it shows up as new), else the newest."""
+    candidates = demo_emulator().newest_record_ids(source, limit=200)
+    with Store(path) as store:
+        for record_id in candidates:
+            if store.get_record(source, record_id) is None:
+                return record_id
+    return candidates[0]
+
+
+def send_test_event(source: str, address: str, path: Path) -> None:
+    kind = TEST_EVENT_KINDS[source]
+    record_id = test_record_id(source, path)
+    try:
+        response = demo_emulator().send_event(source, kind, record_id, url=f"{address}/webhooks/{source}")
+    except Exception as error:  # noqa: BLE001 - a refused connection or timeout: report it, keep the page up
+        flash("error", f"The test event could not be delivered: {md_escape(type(error).__name__)}. Is the receiver "
+                       "still running?")
+        return
+    try:
+        verdict = str(response.json().get("verdict") or response.json().get("error"))
+    except ValueError:
+        verdict = "no JSON answer"
+    label = source_label(source)
+    if response.status_code != 200:
+        flash("error", f"The receiver refused the {label} test event: HTTP {response.status_code} "
+                       f"({md_escape(verdict)}).")
+        return
+    if verdict == "queued":
+        note = "SurveyMonkey events carry ids only, so the receiver is fetching the response now"
+    else:
+        note = "the record is in the store"
+    flash("success", f"Sent a {label} `{kind}` event about record {md_escape(record_id)}: the receiver answered "
+                     f"{md_escape(verdict)}; {note}. Open Explore to see it.")
+
+
+# -- sections --------------------------------------------------------------------------------------------------------
+
+
+def status_section(status: dict[str, Any]) -> None:
+    heartbeat = status["heartbeat"] or {}
+    running = status["running"]
+    columns = st.columns(4)
+    columns[0].metric("Receiver", "Running" if running else "Stopped")
+    columns[1].metric("Port", str(heartbeat.get("port")) if running and heartbeat.get("port") else "—")
+    columns[2].metric("Events today", f"{status['events_today']:,}")
+    columns[3].metric("Rejected today", f"{status['rejected_today']:,}",
+                      help="Deliveries refused because their signature did not verify: forgeries, or a wrong secret.")
+    states = heartbeat.get("sources") or {}
+    rows = []
+    for source in SOURCES:
+        state = states.get(source) or {}
+        last = status["last_event"].get(source) or {}
+        if not running:
+            accepting = "—"
+        elif state.get("accepting"):
+            accepting = "yes"
+        else:
+            accepting = f"no: missing {', '.join(state.get('missing') or ['secret'])}"
+        rows.append({
+            "source": source_label(source),
+            "accepting": accepting,
+            "events today": int(status["events_today_by_source"].get(source, 0)),
+            "last event": last.get("received_at") or "—",
+            "last type": last.get("event_type") or "—",
+            "last verdict": last.get("verdict") or "—",
+        })
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="webhook_sources_table",
+                 column_config={name: st.column_config.TextColumn(name.capitalize())
+                                for name in ("source", "accepting", "last event", "last type", "last verdict")})
+    refused = {k: v for k, v in status["refused_today"].items() if k != "rejected" and v}
+    notes = [f"{status['pending_fetches']} record(s) waiting to be fetched",
+             f"{status['failed_fetches']} fetch(es) given up"]
+    notes += [f"{count} {verdict.replace('_', ' ')} today" for verdict, count in sorted(refused.items())]
+    st.caption(" · ".join(notes))
+
+
+def control_section(mode: str, path: Path, status: dict[str, Any]) -> None:
+    heartbeat = status["heartbeat"] or {}
+    if status["running"]:
+        st.success(f"Listening on {receiver_address(heartbeat)}/webhooks/… (process {heartbeat.get('pid')}, "
+                   f"since {heartbeat.get('started_at')}). Records go to this workspace's database.",
+                   icon=":material/sensors:")
+        if heartbeat.get("pid") == os.getpid():
+            st.caption("This receiver runs inside the app's own process and stops with it.")
+        else:
+            st.button("Stop receiver", key="webhooks_stop", icon=":material/stop_circle:", on_click=stop_receiver,
+                      args=(path, int(heartbeat["pid"])))
+        return
+    columns = st.columns([1, 3], vertical_alignment="bottom")
+    columns[0].number_input("Port", min_value=1024, max_value=65535, value=DEFAULT_PORT, step=1, key=PORT_KEY)
+    columns[1].button("Start receiver", key="webhooks_start", type="primary", icon=":material/play_circle:",
+                      on_click=start_receiver, args=(mode, path))
+    st.caption("Runs `python -m feedback_sources serve-webhooks` on 127.0.0.1" +
+               (" with the demo workspace." if mode == DEMO else " with your saved credentials and secrets."))
+
+
+def register_section(mode: str, status: dict[str, Any]) -> None:
+    heartbeat = status["heartbeat"] or {}
+    port = heartbeat.get("port") if status["running"] else st.session_state.get(PORT_KEY)
+    # In the demo the emulator posts from this machine, so the receiver's local address is the right default. It
+    # follows the receiver's port until the person types an address of their own.
+    suggested = f"http://127.0.0.1:{port or DEFAULT_PORT}" if mode == DEMO else ""
+    state = st.session_state
+    if ADDRESS_KEY not in state or state[ADDRESS_KEY] == state.get(SUGGESTED_ADDRESS_KEY):
+        state[ADDRESS_KEY] = suggested
+    state[SUGGESTED_ADDRESS_KEY] = suggested
+    st.text_input("Receiver's public address", key=ADDRESS_KEY, placeholder="https://your-tunnel.example.com",
+                  help="The address vendors post to; /webhooks/<source> is added for each source.")
+    address = str(st.session_state.get(ADDRESS_KEY) or "").strip()
+    if mode != DEMO and address and is_local_address(address):
+        st.warning("Vendors post from the internet and cannot reach this address: use the public https address "
+                   "of a tunnel (see below).", icon=":material/public_off:")
+    columns = st.columns(3)
+    for column, source in zip(columns, SOURCES):
+        box = column.container(border=True)
+        box.markdown(f"**{source_label(source)}**")
+        if source == "zendesk":
+            box.caption("Creates a webhook for new tickets, comments and status changes, and saves its signing "
+                        "secret.")
+            box.button("Register Zendesk", key="webhooks_register_zendesk", on_click=register, args=("zendesk",))
+        elif source == "surveymonkey":
+            box.caption("Subscribes every survey's completed responses. SurveyMonkey checks the address first.")
+            box.button("Register SurveyMonkey", key="webhooks_register_surveymonkey", on_click=register,
+                       args=("surveymonkey",))
+        else:
+            box.caption("Set up in Intercom's Developer Hub: this shows the steps.")
+            box.button("Register Intercom", key="webhooks_register_intercom", on_click=register_intercom)
+    help_text = st.session_state.get(INTERCOM_HELP_KEY)
+    if help_text:
+        st.info(help_text, icon=":material/integration_instructions:")
+
+
+def test_event_section(path: Path, status: dict[str, Any]) -> None:
+    st.subheader("Send a test event")
+    if not status["running"]:
+        st.caption("Start the receiver to send it signed test events from the demo vendors.")
+        return
+    address = receiver_address(status["heartbeat"])
+    st.caption("The emulator signs an event about one of its records exactly like the vendor would and posts it to "
+               "the receiver; the record then shows up in Explore.")
+    columns = st.columns(3)
+    for column, source in zip(columns, SOURCES):
+        column.button(f"Send a test {source_label(source)} event", key=f"webhooks_test_{source}",
+                      on_click=send_test_event, args=(source, address, path))
+
+
+def events_section(path: Path) -> None:
+    st.subheader("Recent events")
+    with Store(path) as store:
+        rows = recent_events(store, limit=50)
+    if not rows:
+        st.caption("No event has arrived in this workspace yet.")
+        return
+    frame = pd.DataFrame(rows)[list(EVENT_COLUMNS)]
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=EVENT_COLUMNS, key="webhook_events_table")
+
+
+def tunnel_section() -> None:
+    with st.expander("Making the receiver reachable from the internet", icon=":material/public:"):
+        st.markdown(
+            "Zendesk, Intercom and SurveyMonkey post from their own servers, so they cannot reach `127.0.0.1` or an "
+            "address inside your network. Expose the receiver's port through a tunnel and register the **https** "
+            "address it prints, for example:"
+        )
+        st.code(f"cloudflared tunnel --url http://127.0.0.1:{DEFAULT_PORT}\nngrok http {DEFAULT_PORT}",
+                language="bash")
+        st.markdown(
+            "Anyone who knows the address can post to it, but the receiver only stores deliveries whose signature "
+            "verifies with the vendor's secret; everything else is counted as rejected. Stop the tunnel when you "
+            "no longer need live updates: the next sync catches up on anything missed."
+        )
+
+
+def main() -> None:
+    mode = current_mode()
+    path = db_path(mode)
+    st.title("Webhooks")
+    st.caption("Live updates: vendors post each new ticket, conversation or survey response to a small receiver "
+               "on this computer, which stores it at once instead of waiting for the next sync.")
+    reap_receivers()
+    show_flashes()
+    status = current_status(path)
+    st.subheader("Receiver")
+    status_section(status)
+    control_section(mode, path, status)
+    st.button("Refresh", key="webhooks_refresh", icon=":material/refresh:")
+    st.subheader("Register with the vendors")
+    register_section(mode, status)
+    if mode == DEMO:
+        test_event_section(path, status)
+    events_section(path)
+    tunnel_section()
+
+
+main()

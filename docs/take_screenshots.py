@@ -1,0 +1,84 @@
+"""Write docs/screenshots/*.png: the main pages of the app on the demo data, in headless Chromium.
+
+    .venv/bin/python docs/take_screenshots.py
+
+Starts `streamlit run app.py` on a free 127.0.0.1 port with its databases and HOME in a temporary directory, loads the
+demo data through the Sync page and photographs each page. Needs Debian's chromium (apt-get install chromium).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from app_fixtures import CHROMIUM_ARGS, running_app  # noqa: E402
+from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+WIDTH = 1440
+
+
+def settle(page: Page) -> None:
+    page.wait_for_timeout(400)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=60_000)
+    page.wait_for_timeout(800)  # charts animate in
+
+
+def shoot(page: Page, name: str, height: int) -> None:
+    page.set_viewport_size({"width": WIDTH, "height": height})
+    settle(page)
+    page.screenshot(path=str(OUT / f"{name}.png"))
+    print(f"wrote {OUT / f'{name}.png'}")
+
+
+def main() -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        sys.exit("chromium is not installed: apt-get install chromium")
+    OUT.mkdir(parents=True, exist_ok=True)
+    expect.set_options(timeout=60_000)
+    with tempfile.TemporaryDirectory() as scratch, running_app(Path(scratch)) as app, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+        page.goto(app.url)
+        expect(page.get_by_text("No feedback yet")).to_be_visible()
+        shoot(page, "explore-empty", 900)
+
+        page.get_by_role("link", name="Sync").click()
+        page.get_by_text("Last 90 days", exact=True).click()
+        page.get_by_role("button", name="Run sync").click()
+        expect(page.get_by_text("Sync complete:")).to_be_visible()
+        shoot(page, "sync", 1200)
+
+        page.get_by_role("link", name="Explore").click()
+        expect(page.get_by_test_id("stPlotlyChart")).to_have_count(4)
+        shoot(page, "explore", 1900)
+
+        page.goto(f"{app.url}/?tier=enterprise&period=30d")
+        expect(page.get_by_test_id("stPlotlyChart")).to_have_count(4)
+        grid = page.get_by_test_id("stDataFrame").first
+        settle(page)
+        box = grid.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row's selection box
+        expect(page.get_by_text("Selected record")).to_be_visible()
+        page.get_by_text("Selected record").scroll_into_view_if_needed()
+        shoot(page, "explore-filtered-detail", 1900)
+
+        page.get_by_role("link", name="Export").click()
+        expect(page.get_by_role("button", name="Download CSV", exact=False)).to_be_visible()
+        shoot(page, "export", 1100)
+
+        page.get_by_role("link", name="Connections").click()
+        expect(page.get_by_text("Keyring unavailable", exact=False).first).to_be_visible()
+        shoot(page, "connections", 1300)
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()

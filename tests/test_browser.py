@@ -1,0 +1,170 @@
+"""The app in a real browser: headless Chromium drives `streamlit run app.py` on 127.0.0.1.
+
+One server per module (starting one takes seconds): the first test loads the demo data through the Sync page, the
+later ones reuse it. Nothing leaves the machine: the demo workspace talks to the in-process emulator.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from app_fixtures import CHROMIUM_ARGS, XSS_CONTENT, XSS_TAG, XSS_TITLE, RunningApp, record, running_app
+
+from feedback_sources.export import DEFAULT_EXPORT_COLUMNS
+from feedback_sources.models import Category, Tier
+from feedback_sources.store import Filters, Store
+
+CHROMIUM = shutil.which("chromium")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+
+if CHROMIUM is not None:
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+    expect.set_options(timeout=30_000)
+
+TIMEOUT_MS = 30_000
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    with running_app(tmp_path_factory.mktemp("browser")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, app: RunningApp) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
+    opened = context.new_page()
+    opened.set_default_timeout(TIMEOUT_MS)
+    offsite: list[str] = []
+    opened.on("request", lambda request: offsite.append(request.url)
+              if not request.url.startswith((app.url, "data:", "blob:", "about:")) else None)
+    yield opened
+    context.close()
+    assert offsite == []  # the app never makes the browser fetch anything from elsewhere
+
+
+def wait_idle(page: Page) -> None:
+    """Until Streamlit has finished the current script run."""
+    page.wait_for_timeout(300)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=TIMEOUT_MS)
+
+
+def metric(page: Page, label: str) -> str:
+    box = page.get_by_test_id("stMetric").filter(has_text=label)
+    return box.get_by_test_id("stMetricValue").inner_text().strip()
+
+
+def test_fresh_app_demo_sync_charts_filter_and_export(page: Page, app: RunningApp, tmp_path: Path) -> None:
+    page.goto(app.url)
+    expect(page.get_by_text("No feedback yet")).to_be_visible()
+    expect(page.get_by_text("generated demo feedback")).to_be_visible()
+
+    # Run the demo sync from the Sync page.
+    page.get_by_role("link", name="Sync").click()
+    page.get_by_text("Last 90 days", exact=True).click()
+    page.get_by_role("button", name="Run sync").click()
+    expect(page.get_by_text("Sync complete:")).to_be_visible()
+    results = page.get_by_test_id("stDataFrame").first
+    expect(results).to_be_visible()
+    with Store(app.demo_db) as store:
+        total = store.count()
+    assert total > 500
+    assert not app.real_db.exists() or Store(app.real_db).count() == 0
+
+    # The charts render with the synced data.
+    page.get_by_role("link", name="Explore").click()
+    expect(page.get_by_test_id("stMetricValue").first).to_have_text(f"{total:,}")
+    charts = page.get_by_test_id("stPlotlyChart")
+    expect(charts).to_have_count(4)
+    for index in range(4):
+        expect(charts.nth(index).locator("g.trace").first).to_be_attached()
+    expect(page.get_by_test_id("stDataFrame")).to_have_count(1)
+
+    # Filter with the Source widget; the URL keeps it.
+    page.get_by_test_id("stMultiSelect").filter(has_text="Source").click()
+    page.get_by_role("option", name="Intercom").click()
+    page.locator("h1", has_text="Explore").click()  # closes the dropdown
+    with Store(app.demo_db) as store:
+        intercom = store.count(Filters(sources=("intercom",)))
+    expect(page.get_by_test_id("stMetricValue").first).to_have_text(f"{intercom:,}")
+    assert "source=intercom" in page.url
+
+    # Clicking the biggest bar of the tag chart narrows everything to that tag.
+    wait_idle(page)
+    tag_bars = charts.nth(1).locator("g.trace.bars g.point path")
+    top = tag_bars.last.bounding_box()
+    assert top is not None
+    page.mouse.click(top["x"] + top["width"] / 2, top["y"] + top["height"] / 2)
+    expect(page).to_have_url(re.compile(r"[?&]tag="))
+    tag = page.url.split("tag=")[1].split("&")[0]
+    chosen = Filters(sources=("intercom",), tag=tag)
+    with Store(app.demo_db) as store:
+        tagged = store.count(chosen)
+        expected_ids = sorted(row["source_id"] for row in store.iter_rows(chosen, columns=("source_id",)))
+    assert 0 < tagged < intercom
+    expect(page.get_by_test_id("stMetricValue").first).to_have_text(f"{tagged:,}")
+
+    # Export carries the filter over and downloads exactly those rows.
+    page.get_by_role("link", name="Export").click()
+    button = page.get_by_role("button", name=f"Download CSV ({tagged:,} rows)")
+    expect(button).to_be_visible()
+    with page.expect_download() as started:
+        button.click()
+    download = started.value
+    assert download.suggested_filename.startswith("feedback_all_to_") and "intercom" in download.suggested_filename
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    data = saved.read_bytes()
+    assert data.startswith("\ufeff".encode())
+    reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline=""))
+    rows = list(reader)
+    assert reader.fieldnames == list(DEFAULT_EXPORT_COLUMNS)
+    assert sorted(row["source_id"] for row in rows) == expected_ids
+    assert {row["source"] for row in rows} == {"intercom"}
+    assert all(tag in row["tags"] for row in rows)
+
+
+def test_hostile_feedback_renders_inert(page: Page, app: RunningApp) -> None:
+    with Store(app.demo_db) as store:
+        store.upsert_records([
+            record("intercom", "xss-1", days_ago=0, tier=Tier.enterprise, category=Category.complaint,
+                   title=XSS_TITLE, content=XSS_CONTENT, tags=(XSS_TAG,), url="javascript:window.__pwned=1"),
+        ])
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{app.url}/?source=intercom&category=complaint&tier=enterprise&period=7d")
+    expect(page.get_by_test_id("stMetricValue").first).to_have_text("1")
+    wait_idle(page)
+
+    # Select the only row: its checkbox sits in the first column of the grid.
+    grid = page.get_by_test_id("stDataFrame").first
+    box = grid.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
+    expect(page.get_by_text("Selected record")).to_be_visible()
+    expect(page.get_by_test_id("stText").filter(has_text=XSS_TITLE)).to_be_visible()
+    expect(page.get_by_test_id("stCode").filter(has_text="onerror")).to_be_visible()
+
+    # The hostile tag shows as visible characters in the chart, not as markup.
+    expect(page.get_by_test_id("stPlotlyChart").nth(1)).to_contain_text("<img src=x onerror=alert(1)>")
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => window.__pwned") is None
+    assert page.locator("img[src='x']").count() == 0
+    assert page.locator("script", has_text="__pwned").count() == 0
+    assert page.locator("a[href^='javascript']").count() == 0
+    assert dialogs == []
