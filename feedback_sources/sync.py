@@ -108,17 +108,19 @@ def plan_source(
             return Plan(scope, "range", state.cursor, start, end, params, True)
         return Plan(scope, "range", None, start, end, params, False)
 
+    if start is None and not incremental:
+        start = FULL_HISTORY_START
     state = store.get_state(source, INCREMENTAL_SCOPE)
     if state is not None and state.cursor:
         interrupted = state.status != "complete"
-        same_request = start is None or _iso_or_none(start) == state.params.get("start")
+        same_request = (start is None and incremental) or _iso_or_none(start) == state.params.get("start")
         if interrupted and same_request:
             resumed_start = parse_iso(state.params.get("start"))
             return Plan(INCREMENTAL_SCOPE, "resume", state.cursor, resumed_start, None, state.params, True)
         if incremental and start is None:
             return Plan(INCREMENTAL_SCOPE, "incremental", state.cursor, None, None, {"start": None}, False)
     if start is None:
-        start = FULL_HISTORY_START if not incremental else now - timedelta(days=DEFAULT_LOOKBACK_DAYS)
+        start = now - timedelta(days=DEFAULT_LOOKBACK_DAYS)
     mode = "full" if not incremental else "since"
     return Plan(INCREMENTAL_SCOPE, mode, None, start, None, {"start": iso_utc(start)}, False)
 

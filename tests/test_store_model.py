@@ -25,7 +25,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from feedback_sources.integrations.base import BaseIntegration, Page
 from feedback_sources.integrations.http import HttpClient
 from feedback_sources.models import NormalizedRecord
-from feedback_sources.store import FEEDBACK_COLUMNS, Store, _UPSERT_SQL, record_row
+from feedback_sources.store import _MIGRATION_1, _UPSERT_SQL, FEEDBACK_COLUMNS, SCHEMA_VERSION, Filters, Store, record_row
 from feedback_sources.sync import INCREMENTAL_SCOPE, sync_all
 from tests.reliability_support import duplicate_keys, memory_backed_directory
 
@@ -227,3 +227,80 @@ def test_the_model_check_notices_a_lost_update(tmp_path: Path) -> None:
             raise AssertionError("the invariant missed a lost update")
     finally:
         machine.teardown()
+
+
+# -- an older database ---------------------------------------------------------------------------------------------
+
+
+def version_1_database(path: Path) -> None:
+    """A database as the first release left it: records with tags, an interrupted sync, its run log."""
+    conn = sqlite3.connect(path)
+    conn.executescript(_MIGRATION_1 + "PRAGMA user_version = 1;")
+    for minute, key in enumerate([("zendesk", "1"), ("intercom", "2"), ("zendesk", "3")]):
+        row = record_row(version(key, minute), "2026-03-02T00:00:00Z")
+        conn.execute(f"INSERT INTO feedback ({', '.join(FEEDBACK_COLUMNS)}) VALUES ({', '.join('?' * len(FEEDBACK_COLUMNS))})",
+                     [row[c] for c in FEEDBACK_COLUMNS])
+        conn.execute("INSERT INTO feedback_tags (feedback_id, tag) VALUES (last_insert_rowid(), ?)", (f"v{minute % 3}",))
+    conn.execute("INSERT INTO sync_state (source, scope, cursor, status, params, started_at, updated_at) VALUES "
+                 "(?, 'incremental', ?, 'running', '{\"start\": null}', '2026-03-02T00:00:00Z', '2026-03-02T00:00:00Z')",
+                 (SYNC_SOURCE, '{"export": 1, "next_page": 1}'))
+    conn.execute("INSERT INTO sync_runs (run_group, source, mode, started_at, status, pages, fetched, new) VALUES "
+                 "('g1', ?, 'full', '2026-03-02T00:00:00Z', 'running', 1, 3, 3)", (SYNC_SOURCE,))
+    conn.commit()
+    conn.close()
+
+
+def table_rows(path: Path, table: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+    finally:
+        conn.close()
+
+
+def test_a_version_1_database_migrates_without_losing_rows_tags_cursors_or_runs(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    version_1_database(path)
+    before = {table: table_rows(path, table) for table in ("feedback", "feedback_tags", "sync_state", "sync_runs")}
+
+    with Store(path) as store:
+        assert (store.schema_version, store.integrity_check()) == (SCHEMA_VERSION, "ok")
+        assert store.count(Filters(text="zendesk")) == 2  # the new full-text index covers the old rows
+    assert {table: table_rows(path, table) for table in before} == before
+
+    # The sync interrupted before the upgrade resumes from its saved page.
+    export = [[version(("zendesk", "1"), 0)], [version(("intercom", "9"), 4)], [version(("zendesk", "3"), 7)]]
+    with Store(path) as store:
+        vendor = PagedVendor(1, export, None)
+        result = asyncio.run(sync_all(store, {SYNC_SOURCE: vendor}))[SYNC_SOURCE]
+        assert (result.status, result.mode, result.resumed, vendor.fetched, result.new, result.updated) == (
+            "complete", "resume", True, 2, 1, 1)
+
+
+def test_a_migration_that_fails_leaves_the_old_database_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    version_1_database(path)
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE feedback_fts (x)")  # makes migration 2 fail halfway through its script
+    conn.commit()
+    conn.close()
+    before = {table: table_rows(path, table) for table in ("feedback", "feedback_tags", "sync_state", "sync_runs")}
+
+    try:
+        Store(path)
+    except sqlite3.Error:
+        pass
+    else:
+        raise AssertionError("the migration was expected to fail")
+
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name LIKE 'feedback_fts_%'").fetchone()[0] == 0
+        conn.execute("DROP TABLE feedback_fts")
+        conn.commit()
+    finally:
+        conn.close()
+    assert {table: table_rows(path, table) for table in before} == before
+    with Store(path) as store:
+        assert (store.schema_version, store.count()) == (SCHEMA_VERSION, 3)

@@ -812,9 +812,18 @@ class SurveyMonkeyIntegration(BaseIntegration):
                 hint="Check the base URL: it should end in /v3.",
                 source=self.name,
             )
+        # users/me answers for any valid token; a sync also needs the survey and response scopes, so try them now
+        # (two small requests) rather than failing halfway through the first sync.
+        surveys = _dict(await client.get_json(SURVEYS.url(), params={"per_page": 1}, bucket=SURVEYS.bucket))
+        first = next((item for item in surveys.get("data") or [] if isinstance(item, dict) and item.get("id")), None)
+        if first is not None:
+            await client.get_json(
+                RESPONSES_BULK.url(survey_id=str(first["id"])), params={"per_page": 1}, bucket=RESPONSES_BULK.bucket
+            )
         details = {
             "username": username,
             "email": email,
+            "surveys": surveys.get("total"),
             "account_type": _text(body.get("account_type")),
             "rate_limit": dict(client.stats.rate_limit),
             "day_requests_remaining": client.stats.rate_limit.get("day", {}).get("remaining"),
