@@ -29,7 +29,7 @@ from app_pages._shared import (
     source_label,
 )
 from feedback_sources.store import Store
-from feedback_sources.ui_support import source_status
+from feedback_sources.ui_support import SourceStatus, source_status
 from feedback_sources.workspace import SOURCES
 
 PAGES = [
@@ -61,17 +61,21 @@ def source_cards(container: st.delta_generator.DeltaGenerator, mode: str) -> Non
     for source in SOURCES:
         status = source_status(source, source in connected, summary.get(source), now)
         box = container.container(border=True)
-        head = box.columns([3, 2])
-        head[0].markdown(f"**{source_label(source)}**")
-        if not status.connected:
-            head[1].badge("Not connected", color="gray")
-        elif status.last_failed:
-            head[1].badge("Failing", color="red", icon=":material/error:")
-        elif status.stale:
-            head[1].badge("Stale", color="orange", icon=":material/schedule:")
-        else:
-            head[1].badge("Fresh", color="green", icon=":material/check:")
+        # Name and badge share one line of the app's own markdown; a narrow sidebar wraps the badge, not the name.
+        box.markdown(f"**{source_label(source)}** {status_badge(status)}")
         box.caption(f"{status.records:,} records · synced {status.last_sync}")
+
+
+def status_badge(status: SourceStatus) -> str:
+    if not status.connected:
+        return ":gray-badge[Not connected]"
+    if status.last_failed:
+        return ":red-badge[:material/error: Failing]"
+    if status.last_sync == "never":
+        return ":gray-badge[Never synced]"
+    if status.stale:
+        return ":orange-badge[:material/schedule: Stale]"
+    return ":green-badge[:material/check: Fresh]"
 
 
 def switch_to(mode: str) -> None:

@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import pandas as pd
 import streamlit as st
 
 from feedback_sources.credentials import KeyringUnavailable
-from feedback_sources.integrations.base import ConfigError
+from feedback_sources.integrations.base import ConfigError, WebhookSetupRequired
 from feedback_sources.integrations.http import SourceError
+from feedback_sources.integrations.intercom import WEBHOOK_TOPICS as INTERCOM_WEBHOOK_TOPICS
 from feedback_sources.store import Store
 from feedback_sources.ui_support import diagnosis_title, md_escape
 from feedback_sources.webhooks import receiver_status, recent_events
@@ -44,7 +46,6 @@ LOG_NAME = "webhook-receiver.log"
 
 # What each test event announces: a new ticket, a customer starting a conversation, a completed survey response.
 TEST_EVENT_KINDS = {"zendesk": "created", "intercom": "user.created", "surveymonkey": "response_completed"}
-INTERCOM_TOPICS = ("conversation.user.created", "conversation.user.replied", "conversation.admin.closed")
 
 EVENT_COLUMNS = {
     "received_at": st.column_config.TextColumn("Received (UTC)"),
@@ -249,27 +250,12 @@ def keep_zendesk_secret(mode: str, secret: str | None) -> None:
                          "over the keyring: update or remove it.")
 
 
-def intercom_steps(url: str) -> str:
-    topics = ", ".join(f"`{topic}`" for topic in INTERCOM_TOPICS)
-    return (
-        "Intercom has no API for creating webhooks; set it up once in the Developer Hub:\n\n"
-        "1. Open https://app.intercom.com/a/apps/_/developer-hub, choose your app, then **Webhooks**.\n"
-        f"2. Endpoint URL: `{url}`\n"
-        f"3. Topics: {topics}.\n"
-        "4. Save. Then copy **Basic information → Client secret** into the App client secret field on the "
-        "Connections page (or INTERCOM_CLIENT_SECRET): the receiver checks each delivery's X-Hub-Signature "
-        "with it.\n"
-        "5. Restart the receiver so it picks the secret up."
-    )
-
-
 def register_intercom() -> None:
     url = endpoint("intercom")
     if url is None:
         flash("warning", "Enter the receiver's public address first.")
         return
     mode = current_mode()
-    help_text = intercom_steps(url)
     try:
         integration = workspace(mode).integration("intercom")
         registered = asyncio.run(integration.register_webhook(url))
@@ -280,20 +266,24 @@ def register_intercom() -> None:
     except ValueError as error:
         flash("error", f"A saved setting is invalid: {md_escape(error)}. Fix it on the Connections page.")
         return
-    except NotImplementedError:
-        registered = False
+    except WebhookSetupRequired as setup:
+        steps = [md_escape(line) for line in setup.steps]
     except SourceError as error:
-        registered = False
-        help_text = md_escape(error) + (f"\n\n{md_escape(error.hint)}" if error.hint else "")
-    if registered:
-        flash("success", f"Intercom will post conversation events to {md_escape(url)}.")
-        st.session_state.pop(INTERCOM_HELP_KEY, None)
+        show_source_error("intercom", error)
         return
+    else:
+        if registered:
+            flash("success", f"Intercom will post conversation events to {md_escape(url)}.")
+            st.session_state.pop(INTERCOM_HELP_KEY, None)
+            return
+        steps = [f"Intercom did not confirm the webhook for {md_escape(url)}."]
     if mode == DEMO:
-        # The emulator stands in for the Developer Hub step, so the demo can carry on without it.
-        demo_emulator().add_intercom_webhook(url, INTERCOM_TOPICS)
-        help_text += "\n\nIn the demo workspace the emulator has done this for you."
-    st.session_state[INTERCOM_HELP_KEY] = help_text
+        # The emulator stands in for the Developer Hub step, so the demo carries on without it.
+        demo_emulator().add_intercom_webhook(url, INTERCOM_WEBHOOK_TOPICS)
+        steps.append("In the demo workspace the emulator has done this for you.")
+    elif current_status(db_path(mode))["running"]:
+        steps.append("Then restart the receiver so it verifies deliveries with the client secret.")
+    st.session_state[INTERCOM_HELP_KEY] = "\n\n".join(steps)
 
 
 # -- demo test events ------------------------------------------------------------------------------------------------
@@ -301,12 +291,14 @@ def register_intercom() -> None:
 
 def receiver_address(heartbeat: dict[str, Any]) -> str:
     host = heartbeat.get("host") or "127.0.0.1"
-    if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1"  # listening everywhere includes this machine
+    if ":" in host:
+        host = f"[{host}]"
     return f"http://{host}:{heartbeat['port']}"
 
 
-def test_record_id(source: str, path: Path) -> str:
+def pick_test_record(source: str, path: Path) -> str:
     """A record the store does not have yet when there is one (so it shows up as new), else the newest."""
     candidates = demo_emulator().newest_record_ids(source, limit=200)
     with Store(path) as store:
@@ -318,11 +310,11 @@ def test_record_id(source: str, path: Path) -> str:
 
 def send_test_event(source: str, address: str, path: Path) -> None:
     kind = TEST_EVENT_KINDS[source]
-    record_id = test_record_id(source, path)
+    record_id = pick_test_record(source, path)
     try:
         response = demo_emulator().send_event(source, kind, record_id, url=f"{address}/webhooks/{source}")
-    except Exception as error:  # noqa: BLE001 - a refused connection or timeout: report it, keep the page up
-        flash("error", f"The test event could not be delivered: {md_escape(type(error).__name__)}. Is the receiver "
+    except httpx.HTTPError as error:
+        flash("error", f"The test event could not be delivered ({md_escape(type(error).__name__)}): is the receiver "
                        "still running?")
         return
     try:

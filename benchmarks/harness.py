@@ -109,7 +109,7 @@ def run_child(args: Sequence[str], *, env: dict[str, str] | None = None, timeout
     wrapper = (
         "import resource, subprocess, sys, time\n"
         "started = time.perf_counter()\n"
-        "code = subprocess.call(sys.argv[1:])\n"
+        "code = subprocess.call([sys.executable, *sys.argv[1:]])\n"
         "elapsed = time.perf_counter() - started\n"
         "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
         "print(f'@@child {elapsed:.6f} {peak} {code}', file=sys.stderr)\n"

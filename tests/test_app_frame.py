@@ -34,11 +34,9 @@ PAGES = {
 
 def sidebar_cards(at: AppTest) -> list[tuple[str, ...]]:
     """(source, badge, caption) per source card in the sidebar."""
-    bodies = [m.value for m in at.sidebar.markdown]
-    names = [b for b in bodies if b.startswith("**")]
-    badges = [b for b in bodies if "-badge[" in b]
+    heads = [m.value.split(" ", 1) for m in at.sidebar.markdown if m.value.startswith("**")]
     captions = [c.value for c in at.sidebar.caption if "records" in c.value]
-    return list(zip(names, badges, captions))
+    return [(name, badge, caption) for (name, badge), caption in zip(heads, captions)]
 
 
 def banner_shown(at: AppTest) -> bool:
@@ -57,9 +55,9 @@ def test_first_run_without_credentials_opens_the_demo_workspace(app_env: AppEnv)
     assert at.radio(key="workspace_mode").value == "demo"
     assert banner_shown(at)
     assert sidebar_cards(at) == [
-        ("**Zendesk**", ":orange-badge[:material/schedule: Stale]", "0 records · synced never"),
-        ("**Intercom**", ":orange-badge[:material/schedule: Stale]", "0 records · synced never"),
-        ("**SurveyMonkey**", ":orange-badge[:material/schedule: Stale]", "0 records · synced never"),
+        ("**Zendesk**", ":gray-badge[Never synced]", "0 records · synced never"),
+        ("**Intercom**", ":gray-badge[Never synced]", "0 records · synced never"),
+        ("**SurveyMonkey**", ":gray-badge[Never synced]", "0 records · synced never"),
     ]
 
 
@@ -71,8 +69,8 @@ def test_configured_credentials_open_the_real_workspace(app_env: AppEnv, monkeyp
     assert not banner_shown(at)
     assert [card[1] for card in sidebar_cards(at)] == [
         ":gray-badge[Not connected]",
-        ":orange-badge[:material/schedule: Stale]",
-        ":orange-badge[:material/schedule: Stale]",
+        ":gray-badge[Never synced]",
+        ":gray-badge[Never synced]",
     ]
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from app_fixtures import ROOT, TIMEOUT, AppEnv, app_env, emulator_url, visible_strings  # noqa: F401  (fixtures)
+from app_fixtures import AppEnv, app_env, emulator_url, run_page, visible_strings  # noqa: F401  (fixtures)
 from streamlit.testing.v1 import AppTest
 
 from feedback_sources import workspace as workspace_module
@@ -25,12 +25,13 @@ from feedback_sources.emulator import (
     EmulatorConfig,
 )
 from feedback_sources.store import Store
+from feedback_sources.ui_support import md_escape
 from feedback_sources.webhooks import receiver_status, recent_events
 from feedback_sources.webhooks.app import create_receiver_app
 from feedback_sources.webhooks.server import running_receiver, secrets_from_configs
 from feedback_sources.workspace import demo_workspace
 
-PAGE = ROOT / "app_pages" / "webhooks.py"
+PAGE = "app_pages/webhooks.py"
 
 
 @pytest.fixture
@@ -59,12 +60,8 @@ def demo_receiver(env: AppEnv) -> Iterator[tuple[str, int]]:
         yield url, port
 
 
-def open_page(mode: str) -> AppTest:
-    at = AppTest.from_file(str(PAGE), default_timeout=TIMEOUT)
-    at.session_state["workspace_mode"] = mode
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+def open_page(env: AppEnv, mode: str) -> AppTest:
+    return run_page(env, PAGE, mode=mode)
 
 
 def click(at: AppTest, key: str) -> AppTest:
@@ -117,15 +114,16 @@ def wait_for(condition: Any, timeout: float = 10.0) -> Any:
 
 
 def test_a_stopped_receiver_shows_how_to_start_it(app_env: AppEnv, demo_vendors: Emulator):
-    at = open_page("demo")
+    at = open_page(app_env, "demo")
     assert metrics(at) == {"Receiver": "Stopped", "Port": "—", "Events today": "0", "Rejected today": "0"}
     assert source_rows(at) == [
         {"source": name, "accepting": "—", "events today": 0, "last event": "—", "last type": "—",
          "last verdict": "—"}
         for name in ("Zendesk", "Intercom", "SurveyMonkey")
     ]
-    assert [b.key for b in at.button] == ["webhooks_start", "webhooks_refresh", "webhooks_register_zendesk",
-                                          "webhooks_register_intercom", "webhooks_register_surveymonkey"]
+    assert [b.key for b in at.button if b.key.startswith("webhooks_")] == [
+        "webhooks_start", "webhooks_refresh", "webhooks_register_zendesk", "webhooks_register_intercom",
+        "webhooks_register_surveymonkey"]
     assert at.number_input(key="webhooks_port").value == 8787
     assert "Start the receiver to send it signed test events from the demo vendors." in [c.value for c in at.caption]
     assert "No event has arrived in this workspace yet." in [c.value for c in at.caption]
@@ -146,7 +144,7 @@ def test_a_running_receiver_shows_its_port_events_and_rejections(app_env: AppEnv
                             headers={"X-Hub-Signature": "sha1=00"})
         assert forged.status_code == 401
         wait_for(lambda: status(app_env.demo_db)["rejected_today"] == 1)
-        at = open_page("demo")
+        at = open_page(app_env, "demo")
 
         assert metrics(at) == {"Receiver": "Running", "Port": str(port), "Events today": "1", "Rejected today": "1"}
         rows = source_rows(at)
@@ -167,7 +165,7 @@ def test_a_running_receiver_shows_its_port_events_and_rejections(app_env: AppEnv
 
 def test_test_events_arrive_and_land_in_the_store(app_env: AppEnv, demo_vendors: Emulator):
     with demo_receiver(app_env):
-        at = open_page("demo")
+        at = open_page(app_env, "demo")
         expected = {source: demo_vendors.newest_record_ids(source)[0]
                     for source in ("zendesk", "intercom", "surveymonkey")}
 
@@ -204,7 +202,7 @@ def test_test_events_arrive_and_land_in_the_store(app_env: AppEnv, demo_vendors:
 
 
 def test_test_events_are_offered_only_in_the_demo(app_env: AppEnv, demo_vendors: Emulator):
-    at = open_page("real")
+    at = open_page(app_env, "real")
     assert not [b.key for b in at.button if b.key.startswith("webhooks_test_")]
     assert "Send a test event" not in [h.value for h in at.subheader]
 
@@ -214,7 +212,7 @@ def test_test_events_are_offered_only_in_the_demo(app_env: AppEnv, demo_vendors:
 
 def test_registering_in_the_demo_reaches_each_emulated_vendor(app_env: AppEnv, demo_vendors: Emulator):
     with demo_receiver(app_env) as (url, port):
-        at = open_page("demo")
+        at = open_page(app_env, "demo")
         assert at.text_input(key="webhooks_public_address").value == f"http://127.0.0.1:{port}"
 
         click(at, "webhooks_register_zendesk")
@@ -241,7 +239,7 @@ def test_registering_in_the_demo_reaches_each_emulated_vendor(app_env: AppEnv, d
 def test_surveymonkey_registration_that_cannot_reach_the_address_says_to_use_a_tunnel(
     app_env: AppEnv, demo_vendors: Emulator
 ):
-    at = open_page("demo")
+    at = open_page(app_env, "demo")
     at.text_input(key="webhooks_public_address").input(f"http://127.0.0.1:{free_port()}").run()
     click(at, "webhooks_register_surveymonkey")
     [error] = [e.value for e in at.error]
@@ -251,7 +249,7 @@ def test_surveymonkey_registration_that_cannot_reach_the_address_says_to_use_a_t
 
 
 def test_registering_needs_an_address(app_env: AppEnv, demo_vendors: Emulator):
-    at = open_page("demo")
+    at = open_page(app_env, "demo")
     at.text_input(key="webhooks_public_address").input("").run()
     click(at, "webhooks_register_zendesk")
     assert [w.value for w in at.warning] == ["Enter the receiver's public address first."]
@@ -262,7 +260,7 @@ def test_zendesk_registration_with_real_accounts_saves_the_secret_in_the_keyring
     for field, value in (("subdomain", "demo"), ("email", DEMO_ZENDESK_EMAIL), ("api_token", DEMO_ZENDESK_TOKEN),
                          ("base_url", f"{emulator_url}/zendesk/demo")):
         app_env.keyring.set_password(SERVICE_NAME, f"zendesk.{field}", value)
-    at = open_page("real")
+    at = open_page(app_env, "real")
     assert at.text_input(key="webhooks_public_address").value == ""
     at.text_input(key="webhooks_public_address").input("http://127.0.0.1:8787").run()
     assert [w.value for w in at.warning][0].startswith("Vendors post from the internet and cannot reach this address")
@@ -278,7 +276,7 @@ def test_zendesk_registration_with_real_accounts_saves_the_secret_in_the_keyring
 
 
 def test_registering_a_source_that_is_not_connected_points_to_connections(app_env: AppEnv):
-    at = open_page("real")
+    at = open_page(app_env, "real")
     at.text_input(key="webhooks_public_address").input("https://hooks.example.com").run()
     click(at, "webhooks_register_surveymonkey")
     assert [w.value for w in at.warning] == [
@@ -290,7 +288,7 @@ def test_registering_a_source_that_is_not_connected_points_to_connections(app_en
 
 def test_start_and_stop_the_receiver_process(app_env: AppEnv, demo_vendors: Emulator):
     port = free_port()
-    at = open_page("demo")
+    at = open_page(app_env, "demo")
     at.number_input(key="webhooks_port").set_value(port).run()
     click(at, "webhooks_start")
     try:
@@ -315,3 +313,29 @@ def test_start_and_stop_the_receiver_process(app_env: AppEnv, demo_vendors: Emul
     with Store(app_env.demo_db) as store:
         assert [(e["source"], e["record_id"]) for e in recent_events(store)] == [("zendesk", ticket_id)]
     assert "Webhook receiver stopped." in (app_env.demo_db.parent / "webhook-receiver.log").read_text()
+
+
+def test_intercom_registration_shows_the_developer_hub_steps(app_env: AppEnv):
+    app_env.keyring.set_password(SERVICE_NAME, "intercom.access_token", "ic-token-for-steps")
+    at = open_page(app_env, "real")
+    at.text_input(key="webhooks_public_address").input("https://hooks.example.com").run()
+    click(at, "webhooks_register_intercom")
+    [steps] = [i.value for i in at.info if "Developer Hub" in i.value]
+    assert md_escape("2. Go to Configure → Webhooks and enter the endpoint URL: "
+                     "https://hooks.example.com/webhooks/intercom") in steps
+    assert md_escape("conversation.user.replied") in steps
+    assert not successes(at) and not at.error
+
+
+def test_a_receiver_that_cannot_start_says_why(app_env: AppEnv, demo_vendors: Emulator):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        at = open_page(app_env, "demo")
+        at.number_input(key="webhooks_port").set_value(port).run()
+        click(at, "webhooks_start")
+    [error] = [e.value for e in at.error]
+    assert error.startswith("The receiver stopped at once (exit code 1). Its last lines:")
+    assert f"Could not listen on 127.0.0.1:{port} (is it already in use?)" in error
+    assert metrics(at)["Receiver"] == "Stopped"

@@ -1,13 +1,14 @@
 """Every fault a vendor can throw mid-sync, over real HTTP against the emulator, through `sync.sync`: afterwards each
 available record is stored exactly once and the run log (`sync_runs`) says what happened.
 
-Faults are injected once the first page is committed, so they hit a sync in the middle of its work; sleeps are
-patched (`sleep=`), so Retry-After and backoff waits are recorded instead of slept.
+Faults are queued the moment the first page of records arrives, so they hit the second page request, in the middle
+of the sync's work; sleeps are patched (`sleep=`), so Retry-After and backoff waits are recorded instead of slept.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -16,23 +17,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from feedback_sources.emulator import Emulator, run_emulator_server
-from feedback_sources.integrations.base import BaseIntegration
+from feedback_sources.integrations.base import get_integration_class
 from feedback_sources.store import Store
-from feedback_sources.sync import INCREMENTAL_SCOPE, SourceProgress, SourceResult, sync
-from feedback_sources.workspace import Workspace
+from feedback_sources.sync import INCREMENTAL_SCOPE, SourceResult, sync
 from tests.reliability_support import (
     ROOT,
     SOURCES,
     RecordingSleep,
     duplicate_keys,
     ground_truth,
+    integration_configs,
     latest_runs,
     past_config,
     stored_ids,
-    workspace_for,
 )
 
 # The request that fetches a page of records, per vendor (searched in the path below the vendor's base URL).
@@ -45,34 +46,56 @@ PAGE_REQUEST = {
 PAGE_OPTIONS: dict[str, dict[str, Any]] = {"zendesk": {"page_size": 50}}
 
 
+class FirstPageHook(httpx.AsyncBaseTransport):
+    """Real HTTP to the emulator; calls `hook(body)` once, when the first page of records has arrived.
+
+    The hook runs before the integration has even read that page, so whatever it changes at the vendor (a queued
+    fault, an edited record) meets the next page request, however far ahead of the store the sync engine fetches.
+    """
+
+    def __init__(self, page_request: str, hook: Callable[[Any], None] | None):
+        self.inner = httpx.AsyncHTTPTransport()
+        self.page_request = re.compile(page_request)
+        self.hook = hook
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if self.hook is not None and response.status_code == 200 and self.page_request.search(request.url.path):
+            hook, self.hook = self.hook, None
+            body = await response.aread()
+            hook(json.loads(body))
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 @dataclass
 class World:
     emulator: Emulator
-    workspace: Workspace
+    configs: dict[str, dict[str, str]]
     store: Store
     sleep: RecordingSleep = field(default_factory=RecordingSleep)
-    integrations: dict[str, BaseIntegration] = field(default_factory=dict)
 
     def sync(
         self,
         sources: tuple[str, ...],
         *,
-        after_first_page: Callable[[str], None] | None = None,
+        after_first_page: Callable[[str, Any], None] | None = None,
         **options: Any,
     ) -> dict[str, SourceResult]:
-        """A full sync of `sources`; `after_first_page(source)` runs once each source has committed its first page."""
-        fired: set[str] = set()
-
-        def progress(update: SourceProgress) -> None:
-            if after_first_page is not None and update.pages == 1 and update.source not in fired:
-                fired.add(update.source)
-                after_first_page(update.source)
-
-        self.integrations = {
-            source: self.workspace.integration(source, sleep=self.sleep, **PAGE_OPTIONS.get(source, {}), **options)
-            for source in sources
-        }
-        return sync(self.store, self.integrations, incremental=False, on_progress=progress)
+        """A full sync of `sources`; `after_first_page(source, body)` runs when a source's first page arrives."""
+        integrations = {}
+        for source in sources:
+            hook = (lambda body, source=source: after_first_page(source, body)) if after_first_page else None
+            integrations[source] = get_integration_class(source)(
+                self.configs[source],
+                transport=FirstPageHook(PAGE_REQUEST[source], hook),
+                sleep=self.sleep,
+                **PAGE_OPTIONS.get(source, {}),
+                **options,
+            )
+        return sync(self.store, integrations, incremental=False)
 
     def requests(self, vendor: str) -> int:
         return self.emulator.request_count(vendor)
@@ -83,7 +106,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     emulator = Emulator(past_config())
     with run_emulator_server(emulator) as root:
         with Store(tmp_path / "feedback.db") as store:
-            yield World(emulator, workspace_for(emulator, root, tmp_path / "feedback.db"), store)
+            yield World(emulator, integration_configs(emulator, root), store)
 
 
 def assert_every_record_once(world: World, vendor: str) -> None:
@@ -147,7 +170,7 @@ WAIT_CHECKS: dict[str, Callable[[str, list[float]], bool]] = {
 def test_a_fault_mid_sync_loses_and_duplicates_nothing(world: World, vendor: str, case: Case) -> None:
     injected = []
 
-    def inject(source: str) -> None:
+    def inject(source: str, body: Any) -> None:
         injected.append(world.emulator.faults.inject(vendor, PAGE_REQUEST[vendor], case.kind, times=case.times,
                                                      **case.opts))
 
@@ -182,8 +205,8 @@ def test_a_fault_mid_sync_loses_and_duplicates_nothing(world: World, vendor: str
 @pytest.mark.parametrize("vendor", SOURCES)
 def test_a_token_expiring_mid_sync_stops_the_source_and_the_next_sync_completes_it(world: World, vendor: str) -> None:
     results = world.sync(
-        (vendor,), after_first_page=lambda source: world.emulator.faults.inject(vendor, PAGE_REQUEST[vendor],
-                                                                                "expire_token")
+        (vendor,), after_first_page=lambda source, body: world.emulator.faults.inject(vendor, PAGE_REQUEST[vendor],
+                                                                                      "expire_token")
     )
     failed = results[vendor]
     assert (failed.status, failed.error_kind, failed.pages) == ("failed", "auth", 1)
@@ -208,23 +231,23 @@ def test_a_token_expiring_mid_sync_stops_the_source_and_the_next_sync_completes_
         assert again == []
 
 
-def move_a_stored_record_behind_the_page_edge(world: World, vendor: str) -> str:
-    """Change a record the sync already stored so the vendor serves it again on a later page (Zendesk, Intercom),
-    or change one it has not reached so every later page shifts by one (SurveyMonkey sorts newest change first)."""
+def move_a_record_behind_the_page_edge(world: World, vendor: str, first_page: Any) -> str:
+    """Change a record of the first page so the vendor serves it again on a later page (Zendesk, Intercom), or
+    change one the sync has not reached so every later page shifts by one (SurveyMonkey sorts newest change first)."""
     emulator = world.emulator
-    now = int(time.time())
     if vendor == "zendesk":
-        ticket_id = world.store.conn.execute("SELECT MIN(CAST(source_id AS INTEGER)) FROM feedback").fetchone()[0]
+        ticket_id = first_page["tickets"][0]["id"]
         emulator.zendesk.update_ticket(ticket_id, subject="Changed while syncing")
         return str(ticket_id)
     if vendor == "intercom":
-        conversation_id = world.store.conn.execute("SELECT MIN(source_id) FROM feedback").fetchone()[0]
-        # Inside this run's window (it ends at the run's start, a moment ago) and after every other change.
-        emulator.intercom.update_conversation(conversation_id, updated_at=now - 3, state="changed-while-syncing")
+        conversation_id = first_page["conversations"][0]["id"]
+        # Inside this run's window (it ends at the second the run started, a moment ago), after every other change.
+        emulator.intercom.update_conversation(conversation_id, updated_at=int(time.time()) - 3,
+                                              state="changed-while-syncing")
         return conversation_id
-    stored = set(stored_ids(world.store.conn, [vendor])[vendor])
-    survey_id = emulator.surveymonkey.survey_ids()[0]
-    unfetched = next(i for i in emulator.surveymonkey.responses_in_range(survey_id) if i not in stored)
+    served = {str(response["id"]) for response in first_page["data"]}
+    survey_id = str(first_page["data"][0]["survey_id"])
+    unfetched = next(i for i in emulator.surveymonkey.responses_in_range(survey_id) if i not in served)
     emulator.surveymonkey.update_response(survey_id, unfetched, response_status="partial")
     return unfetched
 
@@ -232,8 +255,8 @@ def move_a_stored_record_behind_the_page_edge(world: World, vendor: str) -> str:
 @pytest.mark.parametrize("vendor", SOURCES)
 def test_records_served_twice_across_pages_are_stored_once_newest_version(world: World, vendor: str) -> None:
     moved: list[str] = []
-    results = world.sync((vendor,), after_first_page=lambda source: moved.append(
-        move_a_stored_record_behind_the_page_edge(world, vendor)))
+    results = world.sync((vendor,), after_first_page=lambda source, body: moved.append(
+        move_a_record_behind_the_page_edge(world, vendor, body)))
 
     result = results[vendor]
     assert result.status == "complete"
