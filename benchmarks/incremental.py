@@ -34,8 +34,8 @@ def run(ctx: Context) -> FigureResult:
             results[share] = []
             for attempt in range(ctx.repeats()):
                 # The export's cursor is (updated second, id): a change in the very second the last sync ended, to a
-                # lower id, would sort before it. Waiting for the next second keeps every change after the cursor.
-                time.sleep(1.05)
+                # lower id, would sort before it. Starting the changes in the next second keeps them all after it.
+                time.sleep(1.01 - time.time() % 1)
                 changed = chooser.sample(range(1, tickets + 1), changes)
                 emulator.call("update_tickets", changed)
                 resync = timed_sync(store, "zendesk", emulator, incremental=True)

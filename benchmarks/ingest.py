@@ -14,13 +14,13 @@ import pstats
 import subprocess
 import sys
 import time
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 from feedback_sources.emulator import EmulatorConfig
 
 from .emulator_process import EmulatorProcess
-from .harness import REPO_ROOT, Context, FigureResult, Row, fmt_int, median, spread
+from .harness import REPO_ROOT, Context, FigureResult, Row, median, spread
 from .sources import fresh_store, integration_config, make_integration, timed_sync
 
 TARGET_ZENDESK_RATE = 20_000
@@ -181,25 +181,70 @@ def _best_of(times: int, action: Any) -> tuple[float, Any]:
 # -- profile -------------------------------------------------------------------------------------------------------
 
 
-def profile_sync(ctx: Context, source: str, emulator: EmulatorProcess, top: int = 12) -> str:
-    """A cProfile of one sync, top functions by own time, as a markdown list (the event-loop thread only)."""
+AREAS = (
+    ("waiting (network, the store's writer thread)", ("select.epoll", "_thread.lock", "_thread.RLock")),
+    ("imports at run time (almost all httpcore's failing `import sniffio`, per request)", ("<frozen importlib",)),
+    ("JSON decoding", ("json/",)),
+    ("mapping vendor payloads to records", ("feedback_sources/integrations/zendesk.py",
+                                           "feedback_sources/integrations/intercom.py",
+                                           "feedback_sources/integrations/surveymonkey.py",
+                                           "feedback_sources/rules.py", "feedback_sources/models.py",
+                                           "pydantic", "html/parser.py", "_markupbase.py")),
+    ("HTTP client (httpx, httpcore, h11, anyio, asyncio, ssl, sockets)", (
+        "httpx/", "httpcore/", "h11/", "anyio/", "asyncio/", "ssl", "socket", "feedback_sources/integrations/http.py",
+        "feedback_sources/integrations/base.py", "email/", "urllib/", "idna/", "certifi/")),
+    ("store and sync (store.py, sync.py, sqlite3)", ("feedback_sources/store.py", "feedback_sources/sync.py",
+                                                     "sqlite3", "sqlite_utils")),
+)
+
+
+def _area(function: tuple[str, int, str]) -> str | None:
+    filename, _, name = function
+    text = f"{filename}:{name}"
+    for area, markers in AREAS:
+        if any(marker in text for marker in markers):
+            return area
+    return None if filename == "~" else "other"
+
+
+def recent_start(config: EmulatorConfig, share: float) -> datetime:
+    """A sync start that covers about `share` of the emulator's records (their updates are spread evenly)."""
+    assert config.start is not None and config.end is not None
+    return config.end - (config.end - config.start) * share
+
+
+def profile_sync(ctx: Context, source: str, emulator: EmulatorProcess, start: datetime, top: int = 8) -> tuple[str, int]:
+    """A cProfile of one sync from `start` (event-loop thread): own time by area and top functions, as markdown."""
     profiler = cProfile.Profile()
     with fresh_store(ctx.work_dir / f"profile-{source}.db") as store:
         from feedback_sources.sync import sync
 
         integration = make_integration(source, emulator)
         profiler.enable()
-        sync(store, {source: integration}, incremental=False)
+        result = sync(store, {source: integration}, start=start, incremental=False)[source]
         profiler.disable()
     stats = pstats.Stats(profiler)
-    total = stats.total_tt  # type: ignore[attr-defined]
-    entries = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)[:top]  # type: ignore[attr-defined]
-    lines = []
+    table: dict[tuple[str, int, str], tuple[Any, ...]] = stats.stats  # type: ignore[attr-defined]
+    total = sum(entry[2] for entry in table.values())
+    by_area: dict[str, float] = {}
+    for function, (_, _, own, _, callers) in table.items():
+        area = _area(function)
+        if area is not None:
+            by_area[area] = by_area.get(area, 0.0) + own
+            continue
+        # A C function (dict.get, isinstance, ...) is charged to whoever called it, in proportion.
+        caller_time = sum(entry[2] for entry in callers.values()) or 1.0
+        for caller, entry in callers.items():
+            caller_area = _area(caller) or "other"
+            by_area[caller_area] = by_area.get(caller_area, 0.0) + own * entry[2] / caller_time
+    lines = [f"  - {area}: {seconds:.2f} s ({seconds / total:.0%})"
+             for area, seconds in sorted(by_area.items(), key=lambda item: item[1], reverse=True)]
+    lines.append(f"  - top functions by own time (of {total:.1f} s):")
+    entries = sorted(table.items(), key=lambda item: item[1][2], reverse=True)[:top]
     for (filename, line, function), (_, calls, own, cumulative, _) in entries:
-        where = _short_path(filename)
-        lines.append(f"  - {own:.2f} s own, {cumulative:.2f} s cumulative, {calls:,} calls: `{where}:{line} "
-                     f"{function}` ({own / total:.0%} of {total:.1f} s)")
-    return "\n".join(lines)
+        lines.append(f"    - {own:.2f} s own, {cumulative:.2f} s cumulative, {calls:,} calls: "
+                     f"`{_short_path(filename)}:{line} {function}`")
+    return "\n".join(lines), result.fetched
 
 
 def _short_path(filename: str) -> str:
@@ -213,6 +258,7 @@ def _short_path(filename: str) -> str:
 
 _CHILD = """
 import json, sys, time
+from datetime import datetime, timezone
 if sys.argv[1] == "short-circuit":
     sys.modules["sniffio"] = None
 from benchmarks.sources import fresh_store, integration_config
@@ -222,20 +268,22 @@ from pathlib import Path
 with fresh_store(Path(sys.argv[3])) as store:
     integration = IntercomIntegration(integration_config("intercom", sys.argv[2]))
     cpu, started = time.process_time(), time.perf_counter()
-    result = sync(store, {"intercom": integration}, incremental=False)["intercom"]
+    start = datetime.fromtimestamp(float(sys.argv[4]), timezone.utc)
+    result = sync(store, {"intercom": integration}, start=start, incremental=False)["intercom"]
     print(json.dumps({"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu,
                       "requests": result.requests, "records": result.fetched}))
 """
 
 
-def sniffio_probe(ctx: Context, emulator: EmulatorProcess, repeats: int) -> dict[str, list[dict[str, float]]]:
+def sniffio_probe(ctx: Context, emulator: EmulatorProcess, start: datetime,
+                  repeats: int) -> dict[str, list[dict[str, float]]]:
     """The same Intercom sync in child processes, as is and with `import sniffio` failing fast."""
     found: dict[str, list[dict[str, float]]] = {"as-is": [], "short-circuit": []}
     for _ in range(repeats):
         for variant in found:
             completed = subprocess.run(
                 [sys.executable, "-c", _CHILD, variant, emulator.base_urls["intercom"],
-                 str(ctx.work_dir / "ingest-sniffio.db")],
+                 str(ctx.work_dir / "ingest-sniffio.db"), str(start.timestamp())],
                 cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=True,
             )
             found[variant].append(json.loads(completed.stdout.strip().splitlines()[-1]))
@@ -274,13 +322,13 @@ def run(ctx: Context) -> FigureResult:
         stage_rows, stage_notes = _stage_rows(ctx, emulator, ctx.size(20, 3))
         rows.extend(stage_rows)
         notes.extend(stage_notes)
-        profile_pages = ctx.size(20_000, 2_000)
-    with EmulatorProcess(zendesk_config(profile_pages)) as emulator:
-        notes.append(f"cProfile of a {profile_pages:,}-ticket Zendesk sync (event-loop thread; the store's writes "
-                     "run in a worker thread and appear as the wait for it), top functions by own time:\n\n"
-                     + profile_sync(ctx, "zendesk", emulator))
+        config = zendesk_config(tickets)
+        profile, profiled = profile_sync(ctx, "zendesk", emulator, recent_start(config, ctx.size(10, 40) / 100))
+        notes.append(f"cProfile of a {profiled:,}-ticket Zendesk sync (the event-loop thread; the store's writes run "
+                     f"in a worker thread and show here as waiting), own time by area:\n\n{profile}")
 
-    with EmulatorProcess(intercom_config(conversations)) as emulator:
+    config = intercom_config(conversations)
+    with EmulatorProcess(config) as emulator:
         rates, runs = end_to_end(ctx, "intercom", emulator, 1)
         run_ = runs[0]
         per_request_cpu = run_.client_cpu / run_.requests * 1e3
@@ -291,12 +339,11 @@ def run(ctx: Context) -> FigureResult:
             f"conversation, distinct contacts); {run_.requests / run_.seconds:,.0f} requests/s; client CPU "
             f"{per_request_cpu:.2f} ms per request, emulator {run_.server_cpu / run_.requests * 1e3:.2f} ms",
         ))
-    probe_size = ctx.size(3_000, 100)
-    with EmulatorProcess(intercom_config(probe_size)) as emulator:
-        notes.append(f"cProfile of a {probe_size:,}-conversation Intercom sync, top functions by own time:\n\n"
-                     + profile_sync(ctx, "intercom", emulator))
+        start = recent_start(config, ctx.size(6, 30) / 100)
+        profile, profiled = profile_sync(ctx, "intercom", emulator, start)
+        notes.append(f"cProfile of a {profiled:,}-conversation Intercom sync, own time by area:\n\n{profile}")
         if not sniffio_installed():
-            found = sniffio_probe(ctx, emulator, ctx.repeats(2))
+            found = sniffio_probe(ctx, emulator, start, ctx.repeats(2))
             as_is = median([r["cpu"] / r["requests"] * 1e3 for r in found["as-is"]])
             fast = median([r["cpu"] / r["requests"] * 1e3 for r in found["short-circuit"]])
             rate_as_is = median([r["records"] / r["seconds"] for r in found["as-is"]])
@@ -304,7 +351,7 @@ def run(ctx: Context) -> FigureResult:
             rows.append(Row(
                 "2", "Intercom: client CPU per request, as shipped vs `import sniffio` failing fast",
                 f"{as_is:.2f} ms vs {fast:.2f} ms per request", "reported (hot spot outside store/sync)", None,
-                f"{probe_size:,} conversations in child processes, {len(found['as-is'])} runs each; "
+                f"{profiled:,} conversations in child processes, {len(found['as-is'])} runs each; "
                 f"{rate_as_is:,.0f} vs {rate_fast:,.0f} records/s",
             ))
     notes.append(

@@ -60,13 +60,16 @@ def read_committed(db_path: Path) -> Committed:
     return Committed(ids, {s: json.loads(c) if c else None for s, c, _ in states}, {s: st for s, _, st in states})
 
 
-def committed_rows(db_path: Path) -> int:
+def committed_rows(db_path: Path, source: str | None) -> int:
+    """Rows committed so far, of one source or of all."""
     if not db_path.exists():
         return 0
     try:
         conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=15)
         try:
-            return int(conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0])
+            if source is None:
+                return int(conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0])
+            return int(conn.execute("SELECT COUNT(*) FROM feedback WHERE source = ?", (source,)).fetchone()[0])
         finally:
             conn.close()
     except sqlite3.OperationalError:  # the schema is not there yet
@@ -123,6 +126,18 @@ def pages_fetched_again(before: Committed, requests: list[RequestRecord]) -> tup
     return again, checked
 
 
+def new_feedback_arrives(emulator: Emulator) -> None:
+    """A batch of new tickets, conversations and responses, a little in the past so the next run's window holds it."""
+    moment = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=2)
+    for _ in range(150):
+        emulator.zendesk.add_ticket(created_at=moment, updated_at=moment)
+    for _ in range(160):
+        emulator.intercom.add_conversation(created_at=moment, updated_at=moment)
+    for survey_id in emulator.surveymonkey.survey_ids():
+        for _ in range(30):
+            emulator.surveymonkey.add_response(survey_id, date_created=moment, date_modified=moment)
+
+
 @dataclass
 class KillPoint:
     after_seconds: float
@@ -154,10 +169,10 @@ def start_sync(env: dict[str, str], workdir: Path, number: int) -> subprocess.Po
 
 
 def test_sigkill_at_random_points_then_one_full_run_loses_and_duplicates_nothing(tmp_path: Path) -> None:
-    # Sized so one uninterrupted run takes a few seconds and commits about forty pages across the three vendors.
+    # Sized so one uninterrupted run takes several seconds and commits about fifty pages across the three vendors.
     end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
     emulator = Emulator(past_config(
-        seed=17, zendesk_tickets=6000, intercom_conversations=2400, surveymonkey_surveys=8,
+        seed=17, zendesk_tickets=6000, intercom_conversations=3600, surveymonkey_surveys=8,
         surveymonkey_responses_per_survey=250, start=end - timedelta(days=20), end=end,
     ))
     rng = random.Random(SEED)
@@ -175,18 +190,27 @@ def test_sigkill_at_random_points_then_one_full_run_loses_and_duplicates_nothing
             run_started = time.time()
             process = start_sync(env, tmp_path, number)
             launched = time.monotonic()
-            if number % 3 == 0:
-                # Anywhere: while Python starts, mid-request, mid-page, mid-commit.
+            if number == 0:
+                # While Python is still starting: nothing can have been committed yet.
+                how = "during start-up"
+                time.sleep(rng.uniform(0.05, 0.3))
+            elif number % 4 == 1:
+                # Anywhere: mid-request, mid-page, mid-commit.
                 how = "random delay"
                 try:
-                    process.wait(timeout=rng.uniform(0.2, 1.6))
+                    process.wait(timeout=rng.uniform(0.3, 1.6))
                 except subprocess.TimeoutExpired:
                     pass
             else:
-                # Just after the database shows progress, give or take a few milliseconds.
-                how = "after progress"
+                # Just after one vendor's next page is committed (each vendor in turn), give or take a few ms.
+                vendor = SOURCES[number % len(SOURCES)]
+                if before.statuses.get(vendor) == "complete":
+                    vendor = None
+                how = f"after {vendor or 'any'} progress"
+                already = len(before.ids[vendor]) if vendor else before.rows
                 deadline = launched + 20
-                while process.poll() is None and committed_rows(db_path) <= before.rows and time.monotonic() < deadline:
+                while (process.poll() is None and committed_rows(db_path, vendor) <= already
+                       and time.monotonic() < deadline):
                     time.sleep(0.005)
                 time.sleep(rng.uniform(0.0, 0.12))
             process.kill()  # SIGKILL: no handler runs, no transaction is finished
@@ -196,6 +220,8 @@ def test_sigkill_at_random_points_then_one_full_run_loses_and_duplicates_nothing
             else:
                 assert process.returncode == 0, (tmp_path / f"sync-{number:02d}.log").read_text()
                 tally.finished_on_their_own += 1
+                # Everything is in: new feedback arrives, so the next runs have pages to be killed in again.
+                new_feedback_arrives(emulator)
             tally.check(before, [r for r in list(emulator.requests) if r.time >= run_started])
             number += 1
 
@@ -229,6 +255,13 @@ def test_sigkill_at_random_points_then_one_full_run_loses_and_duplicates_nothing
     )
     for kill in tally.kills:
         print(f"  killed after {kill.after_seconds:.2f}s ({kill.how}): {kill.rows_before} -> {kill.rows_after} rows")
+
+    assert tally.refetched == []
+    assert min(tally.resumes_checked.values()) >= 1, tally.resumes_checked  # every vendor was resumed mid-run
+    assert len(tally.kills) >= 20
+    # Kill points spread across the run: before the first commit, through the middle, past the half.
+    assert progress_levels[0] == 0 and progress_levels[-1] > total * 0.5 and len(progress_levels) >= 10
+    assert resumed_runs >= 10
 
 
 def test_the_refetch_check_notices_a_page_asked_again() -> None:
@@ -272,9 +305,3 @@ def test_the_refetch_check_notices_a_page_asked_again() -> None:
         "surveymonkey /surveys/s2/responses/bulk page 2",
     ]
     assert pages_fetched_again(before, requests[2:3] + requests[5:6] + requests[9:])[0] == []
-    assert tally.refetched == []
-    assert min(tally.resumes_checked.values()) >= 1, tally.resumes_checked  # every vendor was resumed mid-run
-    assert len(tally.kills) >= 20
-    # Kill points spread across the run: before the first commit, through the middle, past the half.
-    assert progress_levels[0] < total * 0.1 and progress_levels[-1] > total * 0.5 and len(progress_levels) >= 10
-    assert resumed_runs >= 10

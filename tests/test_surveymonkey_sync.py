@@ -313,12 +313,15 @@ async def test_connection_names_the_account(make, emulator: Emulator) -> None:
         details={
             "username": "acme_research",
             "email": "pat.morgan@acmecloud.example",
+            "surveys": 3,
             "account_type": "enterprise_platinum",
             "rate_limit": {},
             "day_requests_remaining": None,
         },
     )
-    assert calls(emulator) == [("/users/me", None)]
+    first = emulator.surveymonkey.survey_ids()[0]
+    # users/me, then one survey and one response: proves the scopes a sync needs, for two small requests.
+    assert calls(emulator) == [("/users/me", None), ("/surveys", None), (f"/surveys/{first}/responses/bulk", None)]
 
 
 async def test_a_bad_token_is_an_auth_failure(make) -> None:
@@ -346,7 +349,9 @@ async def test_a_token_without_read_scopes_names_the_missing_scope() -> None:
     with run_emulator_server(emulator) as root:
         integration = SurveyMonkeyIntegration(
             {"access_token": "scopeless", "base_url": emulator.base_urls(root)["surveymonkey"]}, sleep=FakeSleep())
-        assert (await integration.test_connection()).ok  # users/me needs no survey scope
+        result = await integration.test_connection()  # users/me answers, but the survey scope is missing
+        assert (result.ok, result.kind) == (False, "forbidden")
+        assert "surveys_read" in result.message
         with pytest.raises(SourceError) as raised:
             await collect(integration)
     assert raised.value.kind == ErrorKind.forbidden

@@ -396,7 +396,10 @@ class ZendeskApi(VendorApi):
             ticket = self.data.tickets.get(record_id)
             if ticket is None or ticket["status"] == "deleted":
                 return self.error(404)
-            return Reply(200, {"ticket": self._with_url(call, "tickets", ticket)})
+            body: dict[str, Any] = {"ticket": self._with_url(call, "tickets", ticket)}
+            include = {part.strip() for part in call.query.get("include", "").split(",") if part.strip()}
+            self._side_load(call, body, [ticket], include)
+            return Reply(200, body)
         if kind == "users":
             user = self.data.user(record_id)
             return self.error(404) if user is None else Reply(200, {"user": self._with_url(call, "users", user)})
@@ -458,6 +461,10 @@ class ZendeskApi(VendorApi):
             "before_cursor": None,
             "end_of_stream": not more,
         }
+        self._side_load(call, body, tickets, include)
+        return Reply(200, body)
+
+    def _side_load(self, call: Call, body: dict[str, Any], tickets: list[dict[str, Any]], include: set[str]) -> None:
         if "users" in include:
             body["users"] = self._side_load_users(call, tickets)
         if "organizations" in include:
@@ -466,7 +473,6 @@ class ZendeskApi(VendorApi):
                 self._with_url(call, "organizations", org)
                 for org in map(self.data.organization, organization_ids) if org is not None
             ]
-        return Reply(200, body)
 
     def _side_load_users(self, call: Call, tickets: list[dict[str, Any]]) -> list[dict[str, Any]]:
         user_ids: set[int] = set()
