@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -11,6 +12,13 @@ from pathlib import Path
 from . import FIGURES, figure_module
 from .harness import DEFAULT_OUTPUT, DEFAULT_WORK_DIR, Context, FigureResult, Row, machine
 from .report import render
+
+
+def _load() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "n/a"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = figure_module(key)
         log(f"figure {key}: {module.__name__}")
         figure_started = time.perf_counter()
+        load_before = _load()
         try:
             result = module.run(ctx)
         except Exception as error:  # one broken figure still leaves the others' numbers in the report
@@ -49,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 Row(key, "figure failed to run", f"{type(error).__name__}: {error}", met=False)
             ])
         result.seconds = time.perf_counter() - figure_started
+        result.load = f"{load_before} → {_load()}"
         if args.quick:
             for row in result.rows:  # small N says nothing about the targets
                 row.met = None if row.met is not False or row.name != "figure failed to run" else False

@@ -55,6 +55,7 @@ class FigureResult:
     rows: list[Row]
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    load: str = ""  # 1-minute load average at the figure's start and end
 
 
 def median(values: Sequence[float]) -> float:

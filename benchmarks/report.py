@@ -50,7 +50,8 @@ def render(results: list[FigureResult], host: dict[str, str], *, quick: bool, to
             )
     lines.append("")
     for result in results:
-        lines += [f"## {result.figure}. {result.title}", "", f"Took {result.seconds:.0f} s.", ""]
+        load = f"; 1-minute load average {result.load} (2 cores)" if result.load else ""
+        lines += [f"## {result.figure}. {result.title}", "", f"Took {result.seconds:.0f} s{load}.", ""]
         for note in result.notes:
             lines += [note, ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -214,6 +214,9 @@ def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except (SearchSyntaxError, ValueError, StoreError) as error:
         print(f"export failed: {error}", file=err)
         return EXIT_USAGE
+    except OSError as error:  # permissions, a full disk: say which file, without a traceback
+        print(f"export failed: could not write {args.csv}: {error.strerror or error}", file=err)
+        return EXIT_FAILED
     print(f"Wrote {count} records to {args.csv}", file=out)
     return EXIT_OK
 

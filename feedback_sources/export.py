@@ -52,6 +52,8 @@ def export_csv(
     rows = store.iter_rows(filters, columns=columns, limit=None)
     if isinstance(destination, (str, Path)):
         path = Path(destination).expanduser()
+        if not path.parent.is_dir():
+            raise ValueError(f"the folder {path.parent} does not exist; create it or choose another path")
         temporary = path.with_name(path.name + ".part")
         with temporary.open("w", encoding="utf-8", newline="") as handle:
             count = write_rows(handle, columns, rows)

@@ -22,6 +22,7 @@ import sqlite_utils
 from platformdirs import user_data_dir
 
 from .models import NormalizedRecord
+from .overrides import reapply_overrides
 from .search import to_fts_query
 
 APP_NAME = "feedback-hub"
@@ -188,8 +189,48 @@ _MIGRATION_4 = """
 """
 
 
+# Provenance and manual overrides (issue 7). Why each record has its category and tier moves out of the metadata JSON
+# into columns, so the Rules page counts them and rule re-application rewrites them in SQL. Overrides are keyed by
+# (source, source_id) and keep the rules' decision underneath (see overrides.py); rules live in versions.
+_MIGRATION_5 = """
+        ALTER TABLE feedback ADD COLUMN category_reason TEXT;
+        ALTER TABLE feedback ADD COLUMN tier_reason TEXT;
+        UPDATE feedback SET category_reason = json_extract(metadata, '$.category_reason'),
+                            tier_reason = json_extract(metadata, '$.tier_reason')
+        WHERE json_valid(metadata);
+        CREATE TABLE feedback_overrides (
+            source TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            field TEXT NOT NULL CHECK (field IN ('category', 'customer_tier')),
+            value TEXT,
+            reason TEXT NOT NULL,
+            rule_value TEXT,
+            rule_reason TEXT,
+            batch INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (source, source_id, field)
+        ) WITHOUT ROWID;
+        CREATE INDEX idx_feedback_overrides_batch ON feedback_overrides (batch);
+        CREATE TABLE override_batches (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            created_at TEXT NOT NULL,
+            field TEXT NOT NULL,
+            value TEXT,
+            description TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE classification_rules (
+            version INTEGER PRIMARY KEY,
+            rules TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            note TEXT NOT NULL DEFAULT '',
+            applied_at TEXT
+        );
+        UPDATE store_meta SET value = value + 1 WHERE key = 'writes';
+"""
+
+
 # Each migration is one script; it runs with the version bump inside one transaction.
-MIGRATIONS: tuple[str, ...] = (_MIGRATION_1, _MIGRATION_2, _MIGRATION_3, _MIGRATION_4)
+MIGRATIONS: tuple[str, ...] = (_MIGRATION_1, _MIGRATION_2, _MIGRATION_3, _MIGRATION_4, _MIGRATION_5)
 
 # With more full-text matches than this, queries scan an index and check ids against the matches instead of reading
 # every matching row by id (a row read costs a few microseconds: rows carry content and metadata).
@@ -358,10 +399,15 @@ class _Stored:
     fts: tuple[Any, ...]  # title, content, customer_name, tags
 
 
+# Why the mapper chose the category and tier is read out of the metadata parameter (?15) by SQLite itself, so the
+# bound values stay those of record_values.
+_REASON_COLUMNS = ("category_reason", "tier_reason")
 _UPSERT_SQL = (
-    f"INSERT INTO feedback ({', '.join(FEEDBACK_COLUMNS)}) VALUES ({', '.join('?' * len(FEEDBACK_COLUMNS))}) "
+    f"INSERT INTO feedback ({', '.join((*FEEDBACK_COLUMNS, *_REASON_COLUMNS))}) "
+    f"VALUES ({', '.join(f'?{n}' for n in range(1, len(FEEDBACK_COLUMNS) + 1))}, "
+    f"json_extract(?{len(FEEDBACK_COLUMNS)}, '$.category_reason'), json_extract(?{len(FEEDBACK_COLUMNS)}, '$.tier_reason')) "
     "ON CONFLICT (source, source_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in FEEDBACK_COLUMNS if c not in ("source", "source_id"))
+    + ", ".join(f"{c} = excluded.{c}" for c in (*FEEDBACK_COLUMNS, *_REASON_COLUMNS) if c not in ("source", "source_id"))
     + " WHERE excluded.updated_at >= feedback.updated_at"
 )
 
@@ -498,6 +544,8 @@ class Store:
                     if values[_TAGS] != before.fts[-1]:
                         retagged.append((before.id, tags))
             conn.executemany(_UPSERT_SQL, written)
+            # Manual overrides outlive every write of the record: back on top before the transaction commits.
+            reapply_overrides(conn, [(values[_SOURCE], values[_SOURCE_ID]) for values in written])
             new_ids = self._ids(conn, new_keys)
             fts_rows = [(new_ids[key], *(latest[key][0][i] for i in _FTS_POSITIONS)) for key in new_keys]
             fts_rows.extend((rowid, *fts) for rowid, fts in reindexed)

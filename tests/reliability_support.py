@@ -7,28 +7,15 @@ import os
 import socket
 import sqlite3
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from feedback_sources.emulator import (
-    DEMO_INTERCOM_TOKEN,
-    DEMO_SURVEYMONKEY_TOKEN,
-    DEMO_ZENDESK_EMAIL,
-    DEMO_ZENDESK_SUBDOMAIN,
-    DEMO_ZENDESK_TOKEN,
-    Emulator,
-    EmulatorConfig,
-)
-from feedback_sources.integrations.http import RetryPolicy
-from feedback_sources.workspace import Workspace
+from feedback_sources.emulator import Emulator, EmulatorConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES: tuple[str, ...] = ("zendesk", "intercom", "surveymonkey")
-
-# Quick retries for tests that let real time pass; tests that patch `sleep` keep the default policy.
-QUICK_RETRIES = RetryPolicy(max_attempts=6, base_delay=0.01, max_delay=0.05, max_server_wait=0.05)
 
 
 class RecordingSleep:
@@ -47,10 +34,10 @@ def past_config(**overrides: Any) -> EmulatorConfig:
     end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
     fields: dict[str, Any] = {
         "seed": 5,
-        "zendesk_tickets": 200,
-        "intercom_conversations": 170,
+        "zendesk_tickets": 160,
+        "intercom_conversations": 160,
         "surveymonkey_surveys": 2,
-        "surveymonkey_responses_per_survey": 140,
+        "surveymonkey_responses_per_survey": 120,
         "start": end - timedelta(days=20),
         "end": end,
     }
@@ -72,10 +59,6 @@ def integration_configs(emulator: Emulator, root_url: str) -> dict[str, dict[str
         "intercom": {"access_token": config.intercom_token, "base_url": urls["intercom"]},
         "surveymonkey": {"access_token": config.surveymonkey_token, "base_url": urls["surveymonkey"]},
     }
-
-
-def workspace_for(emulator: Emulator, root_url: str, db_path: str | Path) -> Workspace:
-    return Workspace(demo=False, db_path=Path(db_path), configs=integration_configs(emulator, root_url))
 
 
 def cli_environment(emulator: Emulator, root_url: str, db_path: Path, home: Path) -> dict[str, str]:
@@ -178,12 +161,3 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
-
-def demo_credentials() -> Mapping[str, str]:
-    return {
-        "zendesk_subdomain": DEMO_ZENDESK_SUBDOMAIN,
-        "zendesk_email": DEMO_ZENDESK_EMAIL,
-        "zendesk_token": DEMO_ZENDESK_TOKEN,
-        "intercom_token": DEMO_INTERCOM_TOKEN,
-        "surveymonkey_token": DEMO_SURVEYMONKEY_TOKEN,
-    }

@@ -169,7 +169,12 @@ def serve_webhooks(env: dict[str, str], workdir: Path, outputs: dict[str, str], 
         snapshot_database(db_path, workdir / "snapshots" / "while-receiving")
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=20)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
     outputs["serve-webhooks"] = log_path.read_text()
     return statuses
 

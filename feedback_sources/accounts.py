@@ -1,0 +1,302 @@
+"""Accounts: the company behind a piece of feedback, whichever person wrote it and whichever tool they used.
+
+A record's account is, in order:
+1. its customer's e-mail domain (`acme.com`), unless that is a free-mail provider such as gmail.com;
+2. the vendor's organization id (Zendesk `organization_id`; Intercom `company_id` when a mapper provides one),
+   as `org:<source>:<id>`;
+3. the person: `person:<email>`, else `person:<source>:<customer id>`;
+4. nobody known (an anonymous survey answer): `anonymous:<source>:<record id>`, so each counts once.
+
+A manual merge maps one key (an alias) to another account, for what no rule can see: a company with two domains,
+a Zendesk organization whose people write from gmail.com. Merges live in `account_merges` and are resolved when
+they are made, so a lookup is one join, never a chain.
+
+The key is an SQL expression over the row (`account_key_sql`), so the Demand view groups a million records by
+account without a Python loop; `account_key` is the same rule in Python, and the tests hold the two to each other.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # store.py imports this module for its migration: no import of the store at run time
+    from .store import Store
+
+# Consumer mailbox providers: an address there says nothing about the company. Exact domains, then families whose
+# country variants share a first label (yahoo.co.uk, hotmail.fr, gmx.net, yandex.com).
+FREE_MAIL_DOMAINS: frozenset[str] = frozenset(
+    """
+    gmail.com googlemail.com outlook.com hotmail.com live.com msn.com passport.com yahoo.com ymail.com
+    rocketmail.com icloud.com me.com mac.com aol.com aim.com proton.me protonmail.com protonmail.ch pm.me
+    web.de mail.ru inbox.ru list.ru bk.ru rambler.ru ya.ru yandex.ru qq.com foxmail.com 163.com 126.com yeah.net
+    sina.com sina.cn sohu.com aliyun.com naver.com hanmail.net daum.net nate.com mail.com email.com usa.com
+    gmx.com gmx.de gmx.net gmx.at gmx.ch zoho.com zohomail.com fastmail.com fastmail.fm hey.com tutanota.com
+    tuta.io mailbox.org posteo.de posteo.net hushmail.com t-online.de freenet.de orange.fr wanadoo.fr free.fr
+    sfr.fr laposte.net libero.it virgilio.it tiscali.it alice.it seznam.cz wp.pl o2.pl interia.pl onet.pl
+    rediffmail.com bol.com.br uol.com.br terra.com.br comcast.net verizon.net att.net sbcglobal.net cox.net
+    charter.net earthlink.net btinternet.com sky.com virginmedia.com ntlworld.com talktalk.net bigpond.com
+    optusnet.com.au shaw.ca rogers.com sympatico.ca telus.net
+    """.split()
+)
+FREE_MAIL_FAMILIES: tuple[str, ...] = ("gmx.", "yahoo.", "hotmail.", "outlook.", "live.", "yandex.", "windowslive.")
+
+# Where each vendor's mapper puts the customer's organization id in a record's metadata.
+ORGANIZATION_FIELDS: dict[str, str] = {"zendesk": "organization_id", "intercom": "company_id"}
+ORGANIZATION_NAME_FIELDS: dict[str, str] = {"zendesk": "organization_name", "intercom": "company_name"}
+
+# SQLite's lower() folds ASCII only; the Python rule folds exactly the same letters so both agree on every key.
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+class MergeError(ValueError):
+    """A merge that cannot be made (into itself, or into an account merged away)."""
+
+
+# -- the rule in Python --------------------------------------------------------------------------------------------
+
+
+def _fold(text: str) -> str:
+    return text.translate(_ASCII_LOWER)
+
+
+def email_domain(email: str | None) -> str | None:
+    """The lower-cased part after the first @, or None when there is none. (Mirrors the SQL: trim spaces only.)"""
+    if not email:
+        return None
+    at = email.find("@")
+    if at < 0:
+        return None
+    domain = _fold(email[at + 1 :].strip(" "))
+    return domain or None
+
+
+def is_free_mail(domain: str) -> bool:
+    # A family matches on the first label only (gmx.net, yahoo.co.uk), exactly as the SQL rule does.
+    return domain in FREE_MAIL_DOMAINS or domain[: domain.find(".") + 1] in FREE_MAIL_FAMILIES
+
+
+def organization_id(source: str, metadata: Mapping[str, Any] | None) -> str | None:
+    field = ORGANIZATION_FIELDS.get(source)
+    if field is None or not metadata:
+        return None
+    value = metadata.get(field)
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, str)):
+        text = str(value)
+        return text or None
+    return None
+
+
+def account_key(
+    source: str,
+    source_id: str,
+    customer_email: str | None,
+    customer_id: str | None,
+    metadata: Mapping[str, Any] | None,
+) -> str:
+    """The account of one record, before manual merges."""
+    domain = email_domain(customer_email)
+    if domain is not None and not is_free_mail(domain):
+        return domain
+    organization = organization_id(source, metadata)
+    if organization is not None:
+        return f"org:{source}:{organization}"
+    if customer_email:
+        return "person:" + _fold(customer_email.strip(" "))
+    if customer_id:
+        return f"person:{source}:{customer_id}"
+    return f"anonymous:{source}:{source_id}"
+
+
+# -- the same rule in SQL ------------------------------------------------------------------------------------------
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def account_key_sql(alias: str | None = "feedback") -> str:
+    """An SQL expression equal to `account_key` for each row of `feedback` (columns under `alias`, or bare).
+
+    Bare column names make it usable as a generated column (see ACCOUNT_KEY_MIGRATION). The metadata JSON is only
+    parsed when the address is missing or free mail and the source has organizations.
+    """
+    column = (lambda name: f"{alias}.{name}") if alias else (lambda name: name)
+    email, source, metadata = column("customer_email"), column("source"), column("metadata")
+    domain = f"lower(trim(substr({email}, instr({email}, '@') + 1), ' '))"
+    free_domains = ", ".join(_quoted(d) for d in sorted(FREE_MAIL_DOMAINS))
+    families = ", ".join(_quoted(f) for f in FREE_MAIL_FAMILIES)
+    free = f"{domain} IN ({free_domains}) OR substr({domain}, 1, instr({domain}, '.')) IN ({families})"
+
+    def per_source(template: str) -> str:
+        cases = " ".join(
+            f"WHEN {source} = {_quoted(name)} THEN {template.format(path=_quoted('$.' + field))}"
+            for name, field in ORGANIZATION_FIELDS.items()
+        )
+        return f"CASE {cases} END"
+
+    # json_type tells an id (integer or text) from true/false, which json_extract would hand back as 1/0.
+    organization_kind = per_source(f"json_type({metadata}, {{path}})")
+    organization = per_source(f"CAST(json_extract({metadata}, {{path}}) AS TEXT)")
+    return (
+        "(CASE"
+        f" WHEN instr({email}, '@') > 0 AND {domain} <> '' AND NOT ({free}) THEN {domain}"
+        f" WHEN json_valid({metadata}) AND {organization_kind} IN ('integer', 'text') AND {organization} <> ''"
+        f" THEN 'org:' || {source} || ':' || {organization}"
+        f" WHEN {email} <> '' THEN 'person:' || lower(trim({email}, ' '))"
+        f" WHEN {column('customer_id')} <> '' THEN 'person:' || {source} || ':' || {column('customer_id')}"
+        f" ELSE 'anonymous:' || {source} || ':' || {column('source_id')} END)"
+    )
+
+
+# The account key as a stored (indexed) virtual column: the Demand view reads it from idx_feedback_accounts instead
+# of evaluating the rule per row (about 10 us a row, seconds on a quarter of a million records).
+# The free-mail list is part of this schema: changing FREE_MAIL_DOMAINS or ORGANIZATION_FIELDS needs a new migration
+# that drops and re-adds the column (test_accounts pins the text shipped here).
+ACCOUNT_KEY_MIGRATION = f"""
+        ALTER TABLE feedback ADD COLUMN account_key TEXT GENERATED ALWAYS AS {account_key_sql(None)} VIRTUAL;
+        CREATE INDEX idx_feedback_accounts ON feedback (created_at, account_key, customer_tier, category, source);
+"""
+
+
+# -- manual merges -------------------------------------------------------------------------------------------------
+
+_MERGES_TABLE = """
+    CREATE TABLE IF NOT EXISTS account_merges (
+        alias TEXT PRIMARY KEY,
+        account TEXT NOT NULL CHECK (account <> alias),
+        created_at TEXT NOT NULL
+    ) WITHOUT ROWID
+"""
+
+
+def ensure_merges_table(conn: sqlite3.Connection) -> None:
+    conn.execute(_MERGES_TABLE)
+
+
+def has_merges_table(conn: sqlite3.Connection) -> bool:
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'account_merges'").fetchone()
+    return row is not None
+
+
+def has_merges(conn: sqlite3.Connection) -> bool:
+    return has_merges_table(conn) and conn.execute("SELECT 1 FROM account_merges LIMIT 1").fetchone() is not None
+
+
+def resolved_account_sql(alias: str = "feedback", *, with_merges: bool = True) -> str:
+    """The account after manual merges (a correlated lookup of the small merges table, by primary key)."""
+    key = account_key_sql(alias)
+    if not with_merges:
+        return key
+    return f"COALESCE((SELECT m.account FROM account_merges m WHERE m.alias = {key}), {key})"
+
+
+@dataclass(frozen=True)
+class Merge:
+    alias: str
+    account: str
+    created_at: str
+
+
+def merge(store: Store, alias: str, into: str) -> Merge:
+    """Count everything under `alias` as `into` from now on. Earlier merges into `alias` follow it to `into`."""
+    alias, into = alias.strip(), into.strip()
+    if not alias or not into:
+        raise MergeError("Name both the account to merge and the account to merge it into.")
+    with store.write() as conn:
+        ensure_merges_table(conn)
+        row = conn.execute("SELECT account FROM account_merges WHERE alias = ?", (into,)).fetchone()
+        target = row[0] if row else into  # merged-away targets resolve to where they went
+        if target == alias:
+            raise MergeError(f"{into} is already merged into {alias}; undo that merge first.")
+        created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")[:19] + "Z"
+        conn.execute(
+            "INSERT INTO account_merges (alias, account, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (alias) DO UPDATE SET account = excluded.account, created_at = excluded.created_at",
+            (alias, target, created_at),
+        )
+        # Whatever was merged into the alias now lands on the target directly: lookups stay one step.
+        conn.execute("UPDATE account_merges SET account = ? WHERE account = ?", (target, alias))
+    return Merge(alias, target, created_at)
+
+
+def unmerge(store: Store, alias: str) -> bool:
+    """Undo a merge; True when there was one."""
+    with store.write() as conn:
+        ensure_merges_table(conn)
+        return conn.execute("DELETE FROM account_merges WHERE alias = ?", (alias.strip(),)).rowcount > 0
+
+
+def merges(store: Store) -> list[Merge]:
+    if not has_merges_table(store.conn):
+        return []
+    rows = store.conn.execute("SELECT alias, account, created_at FROM account_merges ORDER BY account, alias")
+    return [Merge(*row) for row in rows]
+
+
+def import_merges(store: Store, pairs: Iterable[tuple[str, str]]) -> list[Merge]:
+    return [merge(store, alias, into) for alias, into in pairs]
+
+
+# -- presenting accounts ---------------------------------------------------------------------------------------------
+
+ACCOUNT_KINDS = {"org": "organization", "person": "person", "anonymous": "anonymous"}
+
+
+def account_kind(key: str) -> str:
+    prefix = key.split(":", 1)[0] if ":" in key else ""
+    return ACCOUNT_KINDS.get(prefix, "domain")
+
+
+def account_label(key: str, organization_name: str | None = None) -> str:
+    """How a person reads an account key: the domain, the organization's name, the person's address."""
+    kind = account_kind(key)
+    if kind == "domain":
+        return key
+    parts = key.split(":", 2)
+    if kind == "org":
+        source, ident = (parts[1], parts[2]) if len(parts) == 3 else ("", key)
+        name = f"{organization_name} " if organization_name else ""
+        return f"{name}({source} organization {ident})"
+    if kind == "person":
+        rest = key[len("person:") :]
+        return rest if "@" in rest else f"{rest.replace(':', ' customer ', 1)}"
+    return "anonymous respondent"
+
+
+def organization_names(store: Store, keys: Iterable[str]) -> dict[str, str]:
+    """The vendor's name for each organization key, read from one record of that organization."""
+    names: dict[str, str] = {}
+    for key in keys:
+        if account_kind(key) != "org":
+            continue
+        _, source, ident = key.split(":", 2)
+        field, name_field = ORGANIZATION_FIELDS.get(source), ORGANIZATION_NAME_FIELDS.get(source)
+        if field is None or name_field is None:
+            continue
+        row = store.conn.execute(
+            f"SELECT json_extract(metadata, '$.{name_field}') FROM feedback "
+            f"WHERE source = ? AND CAST(json_extract(metadata, '$.{field}') AS TEXT) = ? "
+            f"AND json_extract(metadata, '$.{name_field}') IS NOT NULL LIMIT 1",
+            (source, ident),
+        ).fetchone()
+        if row and isinstance(row[0], str) and row[0].strip():
+            names[key] = row[0].strip()
+    return names
+
+
+def metadata_of(row: Mapping[str, Any]) -> dict[str, Any]:
+    raw = row.get("metadata")
+    if isinstance(raw, dict):
+        return raw
+    try:
+        loaded = json.loads(raw) if isinstance(raw, str) else {}
+    except ValueError:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
