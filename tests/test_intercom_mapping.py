@@ -386,11 +386,11 @@ def test_not_an_object_is_a_mapping_error():
     ("html", "text"),
     [
         ("<p>Hi&nbsp;there &amp; welcome</p><p>Line 2<br>Line 3</p>", "Hi there & welcome\n\nLine 2\nLine 3"),
-        ("<ul><li>one</li><li>two</li></ul>", "one\ntwo"),
+        ("<ul><li>one</li><li>two</li></ul>", "- one\n- two"),
         ("<p>safe</p><script>alert('x')</script><style>p{color:red}</style>", "safe"),
         ('<a href="javascript:alert(1)">link</a> <img src=x onerror="alert(1)">', "link"),
         ("&lt;script&gt; is what I typed", "<script> is what I typed"),
-        ("plain text\r\nwith   spaces", "plain text\nwith spaces"),
+        ("  plain text stays as typed  ", "plain text stays as typed"),
         ("", ""),
         (None, ""),
     ],

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedback_sources.integrations.surveymonkey import SurveyIndex, html_to_text, map_response
+from feedback_sources.integrations.surveymonkey import SurveyIndex, heading_text, map_response
 from feedback_sources.models import Category, MappingError, NormalizedRecord, Tier
 from feedback_sources.rules import DEFAULT_RULES, Rules
 
@@ -475,15 +475,15 @@ def test_html_to_text_keeps_lines_and_drops_markup() -> None:
         "<p>Rate <b>Acme</b> &amp; friends</p><script>alert(1)</script><style>p{}</style>"
         "<ul><li>one</li><li>two</li></ul>Line<br>break"
     )
-    assert html_to_text(html) == "Rate Acme & friends\none\ntwo\nLine\nbreak"
-    assert html_to_text("  plain   heading ") == "plain heading"
-    assert html_to_text("<![<b>Rate &amp; review</b>") == "Rate & review"  # html.parser gives up on "<![<"
+    assert heading_text(html) == "Rate Acme & friends\n- one\n- two\nLine\nbreak"
+    assert heading_text("  plain   heading ") == "plain heading"
+    assert heading_text("<![<b>Rate &amp; review</b>") == "Rate & review"  # html.parser gives up on "<![<"
 
 
 @settings(max_examples=500, deadline=None)
 @given(st.lists(st.sampled_from(["<", ">", "<![", "<!--", "-->", "</", "<p>", "&", "#", ";", "x", "[", "'", '"', " "])))
 def test_html_to_text_never_raises_on_broken_markup(parts: list[str]) -> None:
-    assert isinstance(html_to_text("".join(parts)), str)
+    assert isinstance(heading_text("".join(parts)), str)
 
 
 # -- schema-shaped garbage -------------------------------------------------------------------------------------------

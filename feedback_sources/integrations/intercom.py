@@ -20,8 +20,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from html import unescape
-from html.parser import HTMLParser
 from typing import Any
 
 import httpx
@@ -30,6 +28,7 @@ from ..models import MappingError, NormalizedRecord
 from ..rules import Rules
 from .base import BaseIntegration, ConfigError, Page, WebhookSetupRequired, in_range, register
 from .http import ErrorKind, HttpClient, SourceError, header_number
+from .text import html_to_text
 
 logger = logging.getLogger("feedback_sources.intercom")
 
@@ -117,66 +116,6 @@ def search_body(
 # -- HTML to text -------------------------------------------------------------------------------------------------
 
 # Paragraph-like elements are set off by blank lines; line-like ones start a new line.
-_BLOCK_TAGS = frozenset(
-    {
-        "p", "div", "ul", "ol", "table", "blockquote", "pre",
-        "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "header", "footer",
-    }
-)  # fmt: skip
-_LINE_TAGS = frozenset({"br", "li", "tr", "hr"})
-_INVISIBLE_TAGS = frozenset({"script", "style", "head", "title", "template", "noscript"})
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self._hidden_depth = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _INVISIBLE_TAGS:
-            self._hidden_depth += 1
-        elif tag in _BLOCK_TAGS or tag in _LINE_TAGS:
-            self.chunks.append("\n")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _BLOCK_TAGS or tag in _LINE_TAGS:
-            self.chunks.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _INVISIBLE_TAGS:
-            self._hidden_depth = max(0, self._hidden_depth - 1)
-        elif tag in _BLOCK_TAGS:
-            self.chunks.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._hidden_depth == 0:
-            self.chunks.append(data)
-
-
-_TAG_PATTERN = re.compile(r"<[^>]*>")
-
-
-def _tidy_lines(text: str) -> str:
-    lines = [" ".join(line.split()) for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-    tidy = "\n".join(lines)
-    return re.sub(r"\n{3,}", "\n\n", tidy).strip()
-
-
-def html_to_text(html: str | None) -> str:
-    """Plain text of an HTML fragment: entities unescaped, script/style dropped, block elements become line breaks."""
-    if not html:
-        return ""
-    parser = _TextExtractor()
-    try:
-        parser.feed(html)
-        parser.close()
-        text = "".join(parser.chunks)
-    except Exception:  # html.parser can still trip on broken markup; a crude strip beats losing the text
-        text = unescape(_TAG_PATTERN.sub("\n", html))
-    return _tidy_lines(text)
-
-
 # -- pure mapping -------------------------------------------------------------------------------------------------
 
 

@@ -18,7 +18,6 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from html.parser import HTMLParser
 from typing import Any, Literal
 
 import httpx
@@ -28,6 +27,7 @@ from ..models import Category, MappingError, NormalizedRecord
 from ..rules import Decision, Rules
 from .base import BaseIntegration, ConfigError, Page, in_range, parse_iso, register
 from .http import ErrorKind, HttpClient, SourceError, header_number
+from .text import html_to_text
 
 logger = logging.getLogger("feedback_sources.integrations.surveymonkey")
 
@@ -303,53 +303,15 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-class _TextExtractor(HTMLParser):
-    BLOCK_TAGS = frozenset({"p", "div", "br", "li", "ul", "ol", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote"})
-    SKIPPED_TAGS = frozenset({"script", "style", "head", "title"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self.SKIPPED_TAGS:
-            self._skipping += 1
-        elif tag in self.BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self.SKIPPED_TAGS:
-            self._skipping = max(0, self._skipping - 1)
-        elif tag in self.BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping:
-            self.parts.append(data)
-
-
-_TAG = re.compile(r"<[^>]*>")
-
-
-def html_to_text(value: str) -> str:
-    """Plain text from SurveyMonkey's rich-text headings and choices: tags dropped, entities unescaped, lines kept."""
-    if "<" not in value and "&" not in value:
-        return " ".join(value.split())
-    extractor = _TextExtractor()
-    try:
-        extractor.feed(value)
-        extractor.close()
-        text = "".join(extractor.parts)
-    except AssertionError:  # html.parser gives up on some malformed declarations such as "<![<"
-        text = html.unescape(_TAG.sub("\n", value))
-    lines = (" ".join(line.split()) for line in text.splitlines())
+def heading_text(value: str) -> str:
+    """SurveyMonkey's rich-text headings and choices as text: one line per line, runs of spaces folded."""
+    lines = (" ".join(line.split()) for line in html_to_text(value).splitlines())
     return "\n".join(line for line in lines if line)
 
 
 def _label(value: Any) -> str | None:
     raw = value if isinstance(value, str) else None
-    return (html_to_text(raw) or None) if raw else None
+    return (heading_text(raw) or None) if raw else None
 
 
 # -- survey details --------------------------------------------------------------------------------------------------
