@@ -18,6 +18,7 @@ import streamlit as st
 
 from feedback_sources.credentials import CredentialStore
 from feedback_sources.integrations.base import ConfigError
+from feedback_sources.rules_store import rules_at
 from feedback_sources.search import SearchSyntaxError, to_fts_query
 from feedback_sources.store import Store, default_db_path
 from feedback_sources.sync import SourceProgress, SourceResult, sync
@@ -269,9 +270,10 @@ def run_sync(ws: Workspace, sources: Sequence[str], window: SyncWindow) -> list[
                 bar.progress(progress_fraction(data), text=md_escape(progress_text(data)))
 
         integrations = {}
+        rules = rules_at(ws.db_path)  # the Rules page's current version, else the package's defaults
         for source in sources:
             try:
-                integrations[source] = ws.integration(source)
+                integrations[source] = ws.integration(source, rules=rules)
             except ConfigError as error:
                 missing = ", ".join(error.missing)
                 failed = SourceResult(source, "failed", "not run", errors=f"not configured: missing {missing}",

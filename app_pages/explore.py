@@ -1,7 +1,8 @@
 """Explore: filters kept in the URL, KPIs, charts whose clicks filter the table, a paged table and one record's detail.
 
 Everything a vendor sent (titles, content, names, tags) is shown with st.text, st.code, st.dataframe or as escaped
-Plotly labels: never through markdown or HTML.
+Plotly labels: never through markdown or HTML. The one exception is a search hit's highlighted title and snippet,
+and the reasons behind a category: those go through highlight.literal_markdown, which escapes every character.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import streamlit as st
 from app_pages._shared import (
     DEMO,
     current_mode,
+    flash,
+    forget_data_versions,
+    show_flashes,
     current_view,
     cached,
     data_version,
@@ -28,6 +32,10 @@ from app_pages._shared import (
     today,
     workspace,
 )
+from feedback_sources import overrides as overrides_store
+from feedback_sources.highlight import SearchHit, highlighted_markdown, literal_markdown, search_results
+from feedback_sources.rules_store import provenance
+from feedback_sources.store import Filters, Store
 from feedback_sources.ui_support import (
     BREAKDOWN_POINT,
     CATEGORY_VALUES,
@@ -39,6 +47,7 @@ from feedback_sources.ui_support import (
     VOLUME_POINT,
     apply_selection,
     chart_text,
+    describe_view,
     human_label,
     kpi_row,
     matrix,
@@ -52,6 +61,9 @@ from feedback_sources.ui_support import (
 from feedback_sources.workspace import SOURCES
 
 CHART_GENERATION_KEY = "explore_chart_generation"
+FOCUS_KEY = "explore_focus"  # (source, source_id) of the record opened from a search hit
+SEARCH_PAGE_SIZE = 10
+UNKNOWN = "unknown"
 ROW_HEIGHT = 35  # st.dataframe's row height in pixels
 DEMO_WINDOW = SyncWindow(None, None, False, "all demo history")
 
@@ -189,8 +201,121 @@ def detail(path: Any, version: Any, row: dict[str, Any]) -> None:
         details = record_details(record)
         st.dataframe(pd.DataFrame(details, columns=["field", "value"]), hide_index=True, width="stretch",
                      height=ROW_HEIGHT * (len(details) + 1) + 3)
+        why(path, str(row["source"]), str(row["source_id"]))
         with st.expander("Raw metadata"):
             st.json(record.get("metadata") or {}, expanded=False)
+
+
+# -- why a record has its category and tier, and overriding them ---------------------------------------------------
+
+
+def _override_one(path: Any, source: str, source_id: str, field: str, key: str) -> None:
+    with Store(path) as store:
+        try:
+            overrides_store.override_record(store, source, source_id, field, str(st.session_state[key]))
+        except KeyError:
+            flash("error", "That record is no longer in the store.")
+            return
+    forget_data_versions()
+    flash("success", "Override saved: re-syncs, webhooks and rule changes keep it until you undo it.")
+
+
+def _undo_one(path: Any, source: str, source_id: str, field: str) -> None:
+    with Store(path) as store:
+        overrides_store.undo_record(store, source, source_id, field)
+    forget_data_versions()
+    flash("success", "Override undone: the record follows the rules again.")
+
+
+def why(path: Any, source: str, source_id: str) -> None:
+    """"bug_report — because tag `bug`", and the controls that override or restore each decision."""
+    with Store(path) as store:
+        decided = provenance(store, source, source_id)
+        overridden = overrides_store.record_overrides(store, source, source_id)
+    if decided is None:
+        return
+    st.markdown("**Why this category and tier**")
+    for label, field, value, reason, values in (
+        ("Category", overrides_store.CATEGORY, decided.category, decided.category_reason, list(CATEGORY_VALUES)),
+        ("Tier", overrides_store.TIER, decided.tier, decided.tier_reason, list(TIER_VALUES)),
+    ):
+        line = st.columns([3.2, 1.6, 1.2], vertical_alignment="bottom")
+        line[0].markdown(f"{label}: **{literal_markdown(value)}** — because "
+                         f"{literal_markdown(reason or 'no reason was recorded')}")
+        key = f"explore_override_{field}_{source}_{source_id}"
+        line[1].selectbox(f"{label} override", values, index=values.index(value) if value in values else 0, key=key,
+                          format_func=human_label, label_visibility="collapsed")
+        line[2].button(f"Override {label.lower()}", key=f"{key}_save", on_click=_override_one,
+                       args=(path, source, source_id, field, key), width="stretch")
+        override = overridden.get(field)
+        if override is not None:
+            rule_value = override.rule_value or UNKNOWN
+            note = st.columns([4.8, 1.2], vertical_alignment="center")
+            note[0].caption(f"Overridden on {override.created_at[:10]}; the rules say "
+                            f"{literal_markdown(rule_value)} — because "
+                            f"{literal_markdown(override.rule_reason or 'no reason was recorded')}.")
+            note[1].button("Undo override", key=f"{key}_undo", on_click=_undo_one,
+                           args=(path, source, source_id, field), icon=":material/undo:", width="stretch")
+
+
+def _bulk_override(path: Any, filters: Filters, description: str) -> None:
+    field = st.session_state.get("explore_bulk_field", overrides_store.CATEGORY)
+    value = st.session_state.get(f"explore_bulk_{field}")
+    with Store(path) as store:
+        batch = overrides_store.override_filtered(store, filters, field, str(value), description)
+    forget_data_versions()
+    flash("success", f"{batch.records:,} records overridden (batch {batch.id}); undo it from the Rules page.")
+
+
+def bulk_override(path: Any, filters: Filters, total: int, description: str) -> None:
+    with st.expander(f"Override the category or tier of these {total:,} records"):
+        st.caption("Every record the filters select gets the value you choose, whatever the rules say, until you undo "
+                   "the batch on the Rules page. Re-syncs and webhook updates keep it.")
+        columns = st.columns([1.2, 2, 1.4], vertical_alignment="bottom")
+        field = columns[0].radio("Field", [overrides_store.CATEGORY, overrides_store.TIER], key="explore_bulk_field",
+                                 format_func=lambda f: "Category" if f == overrides_store.CATEGORY else "Tier",
+                                 horizontal=True)
+        if field == overrides_store.CATEGORY:
+            columns[1].selectbox("Set category to", list(CATEGORY_VALUES), key="explore_bulk_category",
+                                 format_func=human_label)
+        else:
+            columns[1].selectbox("Set tier to", list(TIER_VALUES), key="explore_bulk_customer_tier",
+                                 format_func=human_label)
+        columns[2].button(f"Override {total:,} records", key="explore_bulk_apply", on_click=_bulk_override,
+                          args=(path, filters, description), type="primary", width="stretch")
+
+
+# -- search results with highlights -------------------------------------------------------------------------------------
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _search_page(path: str, version: Any, filters: Filters, offset: int) -> list[SearchHit]:
+    # `version` only keys the cache: a sync or an override changes it.
+    with Store(path) as store:
+        return search_results(store, filters, limit=SEARCH_PAGE_SIZE, offset=offset)
+
+
+def _focus(source: str, source_id: str) -> None:
+    st.session_state[FOCUS_KEY] = (source, source_id)
+
+
+def search_hits(path: Any, version: Any, filters: Filters, total: int, digest: str) -> None:
+    st.markdown(f"**Best matches** ({total:,}, most relevant first)")
+    pages = page_count(total, SEARCH_PAGE_SIZE)
+    page = 1
+    if pages > 1:
+        page = st.pagination(pages, key=f"explore_hits_page_{digest}", max_visible_pages=7)
+    hits = _search_page(str(path), version, filters, page_offset(page, SEARCH_PAGE_SIZE))
+    for index, hit in enumerate(hits):
+        with st.container(border=True, key=f"explore_hit_{index}"):
+            top = st.columns([6, 1], vertical_alignment="center")
+            top[0].markdown(highlighted_markdown(hit.marked_title, 200) or "(no title)")
+            top[1].button("Details", key=f"explore_hit_open_{digest}_{page}_{index}", on_click=_focus,
+                          args=(hit.source, hit.source_id), width="stretch")
+            if hit.marked_snippet:
+                st.markdown(highlighted_markdown(hit.marked_snippet, 400))
+            st.caption(f"{source_label(hit.source)} · {hit.created_at[:10]} · {human_label(hit.category)} · "
+                       f"{human_label(hit.customer_tier or UNKNOWN)}")
 
 
 def main() -> None:
@@ -198,6 +323,7 @@ def main() -> None:
     path = db_path(mode)
     version = data_version(path)
     st.title("Explore")
+    show_flashes()
     if version[0] == 0:
         empty_store(mode)
         return
@@ -243,6 +369,8 @@ def main() -> None:
     total = int(kpis["records"])
     pages = page_count(total)
     digest = filters_digest(filters)
+    if filters.text:
+        search_hits(path, version, filters, total, digest)
     st.markdown(f"**Records** ({total:,})")
     page = 1
     if pages > 1:
@@ -275,6 +403,10 @@ def main() -> None:
     chosen = list(selection.selection.rows) if selection is not None else []
     if chosen and chosen[0] < len(shaped):
         detail(path, version, shaped[chosen[0]])
+    elif st.session_state.get(FOCUS_KEY):
+        source, source_id = st.session_state[FOCUS_KEY]
+        detail(path, version, {"source": source, "source_id": source_id})
+    bulk_override(path, filters, total, "; ".join(f"{k}: {v}" for k, v in describe_view(view, today())))
 
 
 main()

@@ -93,7 +93,7 @@ def app_render(store: Path, query: dict[str, str]) -> dict[str, Any]:
 
 
 def run(ctx: Context) -> FigureResult:
-    count = ctx.size(1_000_000, 20_000)
+    count = ctx.size(1_000_000, 10_000)
     runs = ctx.repeats(5)
     path, today, built = ensure_store(ctx.work_dir, count, ctx.log)
     with Store(path) as store:  # opening also migrates a cached store built by an older schema
@@ -121,10 +121,12 @@ def run(ctx: Context) -> FigureResult:
     # The page's first render shows the whole store (period "All time", no filter): the broadest aggregates.
     broad = Filters()
     last_90 = Filters(start=today - timedelta(days=89), end=today)
+    broad_worst: list[float] = []
     for label, filters in (("all records (the default view)", broad), ("last 90 days, no other filter", last_90)):
         times = {name: time_query(path, action, filters, runs) for name, action in QUERIES}
         slowest = max(times, key=lambda name: times[name])
         worst = times[slowest]
+        broad_worst.append(worst)
         rows.append(Row("4", f"Aggregates over {label}: slowest query", f"{worst:.0f} ms ({slowest})",
                         f"≤ {QUERY_TARGET_MS} ms", worst <= QUERY_TARGET_MS,
                         "; ".join(f"{name.split(' (')[0]} {ms:.0f}" for name, ms in times.items())))
@@ -159,4 +161,14 @@ def run(ctx: Context) -> FigureResult:
         "AppTest times include starting Streamlit's script runner and importing pandas and Plotly in the child; "
         "its peak RSS is the whole app process.",
     ]
+    if max(broad_worst) > QUERY_TARGET_MS:
+        notes.append(
+            f"**Broad views against the 200 ms target**: the slowest aggregate takes {broad_worst[0]:.0f} ms over all "
+            f"records and {broad_worst[1]:.0f} ms over 90 days ({max(broad_worst) / QUERY_TARGET_MS:.1f}× the "
+            "target). These queries already read the facets index alone (no table rows); what remains is SQLite "
+            "grouping or de-duplicating (COUNT DISTINCT customers) every entry, about 1 µs each, and the tags chart "
+            "joining two to four tag rows per record. The filter-change and search targets above are met; meeting "
+            "200 ms on unfiltered views would take per-day pre-aggregated counts kept by upsert_records (distinct "
+            "customers would still need a scan). Not done here: it changes the write path and the schema."
+        )
     return FigureResult("4", "Explore at 1M records", rows, notes)

@@ -19,7 +19,7 @@ from .sources import SyncRun, fresh_store, timed_sync
 
 
 def run(ctx: Context) -> FigureResult:
-    tickets = ctx.size(200_000, 5_000)
+    tickets = ctx.size(200_000, 3_000)
     config = EmulatorConfig(seed=31, zendesk_tickets=tickets, intercom_conversations=10, surveymonkey_surveys=1,
                             surveymonkey_responses_per_survey=10)
     rows: list[Row] = []

@@ -132,5 +132,8 @@ def run(ctx: Context) -> FigureResult:
         "reset before each run and never reached).",
         "Fixed windows open with the first request, so the last window's requests are sent without waiting for "
         "it to close: a client that paces perfectly lands slightly under 1.",
+        "A ratio above 1.10 means either a 429 and its wait (counted in the row), or that the client could not get "
+        "through a window's allowance before the window ended: then this machine's CPU, not the vendor's limit, "
+        "set the pace (the ratio's range across runs shows how much the shared machine's load moved it).",
     ]
     return FigureResult("1", "Sync against the rate-limit bound", rows, notes)

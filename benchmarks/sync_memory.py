@@ -38,7 +38,7 @@ def fetched(summary: str) -> int:
 
 
 def run(ctx: Context) -> FigureResult:
-    tickets = ctx.size(200_000, 5_000)
+    tickets = ctx.size(200_000, 3_000)
     config = EmulatorConfig(seed=61, zendesk_tickets=tickets, intercom_conversations=10, surveymonkey_surveys=1,
                             surveymonkey_responses_per_survey=10)
     assert config.end is not None and config.start is not None

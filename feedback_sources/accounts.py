@@ -130,9 +130,22 @@ def account_key_sql(alias: str | None = "feedback") -> str:
     column = (lambda name: f"{alias}.{name}") if alias else (lambda name: name)
     email, source, metadata = column("customer_email"), column("source"), column("metadata")
     domain = f"lower(trim(substr({email}, instr({email}, '@') + 1), ' '))"
-    free_domains = ", ".join(_quoted(d) for d in sorted(FREE_MAIL_DOMAINS))
-    families = ", ".join(_quoted(f) for f in FREE_MAIL_FAMILIES)
-    free = f"{domain} IN ({free_domains}) OR substr({domain}, 1, instr({domain}, '.')) IN ({families})"
+    # Membership by substring search in ",a.com,b.com," lists, one list per first letter: an IN list is rebuilt as a
+    # lookup table each time an INSERT computes the column, and one long list makes instr() scan 1.5 kB a row.
+    # A domain holding a comma is never free mail (no list entry has one), so it cannot match across entries.
+    by_letter: dict[str, list[str]] = {}
+    for name in sorted(FREE_MAIL_DOMAINS):
+        by_letter.setdefault(name[0], []).append(name)
+    lists = " ".join(
+        f"WHEN {_quoted(letter)} THEN {_quoted(',' + ','.join(names) + ',')}" for letter, names in by_letter.items()
+    )
+    families = _quoted("," + ",".join(sorted(FREE_MAIL_FAMILIES)) + ",")
+    first_label = f"substr({domain}, 1, instr({domain}, '.'))"
+    free = (
+        f"instr({domain}, ',') = 0 AND ("
+        f"instr(CASE substr({domain}, 1, 1) {lists} ELSE '' END, ',' || {domain} || ',') > 0"
+        f" OR (instr({domain}, '.') > 0 AND instr({families}, ',' || {first_label} || ',') > 0))"
+    )
 
     def per_source(template: str) -> str:
         cases = " ".join(
@@ -155,12 +168,18 @@ def account_key_sql(alias: str | None = "feedback") -> str:
     )
 
 
-# The account key as a stored (indexed) virtual column: the Demand view reads it from idx_feedback_accounts instead
-# of evaluating the rule per row (about 10 us a row, seconds on a quarter of a million records).
+# The account key as an indexed virtual column: the Demand view reads it from idx_feedback_accounts instead of
+# evaluating the rule per row (about 10 us a row: seconds on a quarter of a million records). The domain is a column
+# of its own because an INSERT computes generated columns once, in order, and the key then reads the domain's value
+# instead of re-deriving it at each of its eight uses (11 us a stored record, down to under 2).
 # The free-mail list is part of this schema: changing FREE_MAIL_DOMAINS or ORGANIZATION_FIELDS needs a new migration
-# that drops and re-adds the column (test_accounts pins the text shipped here).
+# that drops and re-adds the columns (test_accounts pins the text shipped here).
+_DOMAIN_SQL = "lower(trim(substr(customer_email, instr(customer_email, '@') + 1), ' '))"
 ACCOUNT_KEY_MIGRATION = f"""
-        ALTER TABLE feedback ADD COLUMN account_key TEXT GENERATED ALWAYS AS {account_key_sql(None)} VIRTUAL;
+        ALTER TABLE feedback ADD COLUMN customer_domain TEXT GENERATED ALWAYS AS (
+            CASE WHEN instr(customer_email, '@') > 0 THEN {_DOMAIN_SQL} END) VIRTUAL;
+        ALTER TABLE feedback ADD COLUMN account_key TEXT GENERATED ALWAYS AS
+            {account_key_sql(None).replace(_DOMAIN_SQL, "customer_domain")} VIRTUAL;
         CREATE INDEX idx_feedback_accounts ON feedback (created_at, account_key, customer_tier, category, source);
 """
 
@@ -209,6 +228,8 @@ def merge(store: Store, alias: str, into: str) -> Merge:
     alias, into = alias.strip(), into.strip()
     if not alias or not into:
         raise MergeError("Name both the account to merge and the account to merge it into.")
+    if alias == into:
+        raise MergeError("An account cannot be merged into itself.")
     with store.write() as conn:
         ensure_merges_table(conn)
         row = conn.execute("SELECT account FROM account_merges WHERE alias = ?", (into,)).fetchone()
@@ -244,12 +265,57 @@ def import_merges(store: Store, pairs: Iterable[tuple[str, str]]) -> list[Merge]
     return [merge(store, alias, into) for alias, into in pairs]
 
 
+@dataclass(frozen=True)
+class Suggestion:
+    """An organization whose people mostly write from one company domain: likely the same account."""
+
+    alias: str
+    account: str
+    records: int  # records of the organization written from that domain
+    organization_records: int  # records of the organization written from a company domain at all
+
+
+def suggested_merges(store: Store, *, min_share: float = 0.5) -> list[Suggestion]:
+    """Organization keys in use whose colleagues on a company domain point to one account.
+
+    A Zendesk organization becomes an account of its own only through people writing from free mail; the same
+    organization's other people write from the company's domain. Reads every record of the sources with
+    organizations (a full pass over their metadata), so it runs on request, not with each view.
+    """
+    suggestions: list[Suggestion] = []
+    merged = {m.alias for m in merges(store)}
+    # The organization keys in use, read off the accounts index rather than recomputed row by row.
+    in_use = {key for (key,) in store.conn.execute(
+        "SELECT DISTINCT account_key FROM feedback INDEXED BY idx_feedback_accounts "
+        "WHERE account_key >= 'org:' AND account_key < 'org;'")}
+    for source, field in ORGANIZATION_FIELDS.items():
+        rows = store.conn.execute(
+            "SELECT org, account_key, COUNT(*) FROM (SELECT CAST(json_extract(metadata, ?) AS TEXT) AS org, account_key "
+            "FROM feedback WHERE source = ? AND account_key = customer_domain AND json_valid(metadata)) "
+            "WHERE org IS NOT NULL AND org <> '' GROUP BY org, account_key",
+            (f"$.{field}", source),
+        ).fetchall()
+        by_org: dict[str, list[tuple[str, int]]] = {}
+        for org, domain, count in rows:
+            by_org.setdefault(str(org), []).append((str(domain), int(count)))
+        for org, domains in sorted(by_org.items()):
+            alias = f"org:{source}:{org}"
+            if alias in merged or alias not in in_use:
+                continue
+            domain, count = min(domains, key=lambda item: (-item[1], item[0]))
+            total = sum(n for _, n in domains)
+            if count / total >= min_share:
+                suggestions.append(Suggestion(alias, domain, count, total))
+    return suggestions
+
+
 # -- presenting accounts ---------------------------------------------------------------------------------------------
 
 ACCOUNT_KINDS = {"org": "organization", "person": "person", "anonymous": "anonymous"}
 
 
 def account_kind(key: str) -> str:
+    """domain, organization, person or anonymous."""
     prefix = key.split(":", 1)[0] if ":" in key else ""
     return ACCOUNT_KINDS.get(prefix, "domain")
 
@@ -259,14 +325,16 @@ def account_label(key: str, organization_name: str | None = None) -> str:
     kind = account_kind(key)
     if kind == "domain":
         return key
-    parts = key.split(":", 2)
-    if kind == "org":
-        source, ident = (parts[1], parts[2]) if len(parts) == 3 else ("", key)
-        name = f"{organization_name} " if organization_name else ""
-        return f"{name}({source} organization {ident})"
+    if kind == "organization":
+        _, source, ident = key.split(":", 2)
+        where = f"{source} organization {ident}"
+        return f"{organization_name} ({where})" if organization_name else where
     if kind == "person":
         rest = key[len("person:") :]
-        return rest if "@" in rest else f"{rest.replace(':', ' customer ', 1)}"
+        if "@" in rest:
+            return rest
+        source, _, ident = rest.partition(":")
+        return f"{source} customer {ident}"
     return "anonymous respondent"
 
 
@@ -274,7 +342,7 @@ def organization_names(store: Store, keys: Iterable[str]) -> dict[str, str]:
     """The vendor's name for each organization key, read from one record of that organization."""
     names: dict[str, str] = {}
     for key in keys:
-        if account_kind(key) != "org":
+        if account_kind(key) != "organization":
             continue
         _, source, ident = key.split(":", 2)
         field, name_field = ORGANIZATION_FIELDS.get(source), ORGANIZATION_NAME_FIELDS.get(source)

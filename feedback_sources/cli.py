@@ -76,7 +76,14 @@ def build_parser() -> argparse.ArgumentParser:
     delete.add_argument("source", choices=SOURCES)
     actions.add_parser("status", help="where each field comes from (never its value)")
 
-    status = commands.add_parser("status", help="records, freshness and last run per source")
+    status = commands.add_parser(
+        "status", help="per source: freshness, completeness against the vendor's total, gaps, last run, budget"
+    )
+    status.add_argument("--stale-after", type=float, default=24.0, metavar="HOURS",
+                        help="call a source stale when its last successful sync is older than this (default 24)")
+    status.add_argument("--min-gap-median", type=float, default=5.0, metavar="RECORDS",
+                        help="an empty day is a gap when the days around it have at least this many records (default 5)")
+    status.add_argument("--json", action="store_true", help="print the facts as JSON")
     _add_workspace_options(status)
 
     webhooks = commands.add_parser("serve-webhooks", help="run the webhook receiver")
@@ -119,6 +126,7 @@ class ProgressPrinter:
 
 
 def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .rules_store import rules_at
     from .sync import sync
 
     workspace = _workspace(args)
@@ -132,10 +140,14 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
         return EXIT_USAGE
     try:
-        integrations = workspace.integrations(sources)
+        # Records are categorized with the Rules page's current version (the package's defaults until one is saved).
+        integrations = workspace.integrations(sources, rules=rules_at(workspace.db_path))
     except ConfigError as error:
         print(f"{error}. Set them with `python -m feedback_sources credentials set {error.source}`.", file=err)
         return EXIT_USAGE
+    except StoreError as error:
+        print(str(error), file=err)
+        return EXIT_FAILED
     start: datetime | None = None
     end: datetime | None = None
     if args.since:
@@ -264,20 +276,40 @@ def cmd_credentials(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import dataclasses
+    import json
+
+    from .health import health_lines, health_report
+
+    if args.stale_after <= 0:
+        print("--stale-after must be a positive number of hours", file=err)
+        return EXIT_USAGE
     workspace = _workspace(args)
-    with workspace.store() as store:
-        summary = store.source_summary()
-        print(f"store: {workspace.db_path} (schema {store.schema_version})", file=out)
-        for source in SOURCES:
-            entry = summary.get(source, {})
-            configured = "configured" if workspace.is_configured(source) else "not configured"
-            print(
-                f"{source:<13} {configured:<15} records={entry.get('records', 0)} "
-                f"last_success={entry.get('last_success') or 'never'} last_status={entry.get('last_status') or '-'}",
-                file=out,
-            )
-            if entry.get("last_error"):
-                print(f"  last error: {entry['last_error']}", file=out)
+    now = datetime.now(timezone.utc)
+    try:
+        with workspace.store() as store:
+            report = health_report(store, SOURCES, now=now, stale_after=timedelta(hours=args.stale_after),
+                                   min_gap_median=args.min_gap_median)
+            schema = store.schema_version
+    except StoreError as error:
+        print(str(error), file=err)
+        return EXIT_FAILED
+    configured = {source: workspace.is_configured(source) for source in SOURCES}
+    if args.json:
+        facts = [
+            {**dataclasses.asdict(health), "status": health.status, "configured": configured.get(health.source, False)}
+            for health in report
+        ]
+        print(json.dumps({"store": str(workspace.db_path), "schema": schema, "sources": facts}, default=str, indent=2),
+              file=out)
+        return EXIT_OK
+    print(f"store: {workspace.db_path} (schema {schema})", file=out)
+    for health in report:
+        state = "configured" if configured.get(health.source) else "not configured"
+        lines = health_lines(health)
+        print(f"{lines[0]} ({state})", file=out)
+        for line in lines[1:]:
+            print(line, file=out)
     return EXIT_OK
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import sqlite_utils
 from platformdirs import user_data_dir
 
+from .accounts import ACCOUNT_KEY_MIGRATION
 from .models import NormalizedRecord
 from .overrides import reapply_overrides
 from .search import to_fts_query
@@ -229,8 +230,21 @@ _MIGRATION_5 = """
 """
 
 
+# Each record's account (accounts.py: the rule, and why it is an indexed column) for the Demand view.
+_MIGRATION_6 = ACCOUNT_KEY_MIGRATION
+
+# Rule re-application (rules_store.py) reads these small indexes instead of every wide row: who decided each
+# category and tier, and each Zendesk ticket's type. A plan over a million records then takes seconds, not tens.
+_MIGRATION_7 = """
+        CREATE INDEX IF NOT EXISTS idx_feedback_category_reason ON feedback (category_reason, category, source);
+        CREATE INDEX IF NOT EXISTS idx_feedback_tier_reason ON feedback (tier_reason, customer_tier);
+        CREATE INDEX IF NOT EXISTS idx_feedback_vendor_type ON feedback (json_extract(metadata, '$.type')) WHERE source = 'zendesk';
+"""
+
 # Each migration is one script; it runs with the version bump inside one transaction.
-MIGRATIONS: tuple[str, ...] = (_MIGRATION_1, _MIGRATION_2, _MIGRATION_3, _MIGRATION_4, _MIGRATION_5)
+MIGRATIONS: tuple[str, ...] = (
+    _MIGRATION_1, _MIGRATION_2, _MIGRATION_3, _MIGRATION_4, _MIGRATION_5, _MIGRATION_6, _MIGRATION_7,
+)
 
 # With more full-text matches than this, queries scan an index and check ids against the matches instead of reading
 # every matching row by id (a row read costs a few microseconds: rows carry content and metadata).

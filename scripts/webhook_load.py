@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import multiprocessing
 import multiprocessing.connection
 import random
@@ -292,11 +293,11 @@ def check_store(db_path: Path, distinct: list[Delivery]) -> dict[str, bool]:
 
 
 def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile: the smallest value at or above `fraction` of the sample."""
     ordered = sorted(values)
     if not ordered:
         return 0.0
-    index = min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))
-    return ordered[index]
+    return ordered[min(len(ordered), max(1, math.ceil(fraction * len(ordered)))) - 1]
 
 
 def run(events: int, concurrency: int, duplicate_share: float, db_path: Path, seed: int) -> dict[str, Any]:

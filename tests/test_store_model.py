@@ -236,10 +236,11 @@ def version_1_database(path: Path) -> None:
     """A database as the first release left it: records with tags, an interrupted sync, its run log."""
     conn = sqlite3.connect(path)
     conn.executescript(_MIGRATION_1 + "PRAGMA user_version = 1;")
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(feedback)") if row[1] != "id"]
     for minute, key in enumerate([("zendesk", "1"), ("intercom", "2"), ("zendesk", "3")]):
         row = record_row(version(key, minute), "2026-03-02T00:00:00Z")
-        conn.execute(f"INSERT INTO feedback ({', '.join(FEEDBACK_COLUMNS)}) VALUES ({', '.join('?' * len(FEEDBACK_COLUMNS))})",
-                     [row[c] for c in FEEDBACK_COLUMNS])
+        conn.execute(f"INSERT INTO feedback ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                     [row[c] for c in columns])
         conn.execute("INSERT INTO feedback_tags (feedback_id, tag) VALUES (last_insert_rowid(), ?)", (f"v{minute % 3}",))
     conn.execute("INSERT INTO sync_state (source, scope, cursor, status, params, started_at, updated_at) VALUES "
                  "(?, 'incremental', ?, 'running', '{\"start\": null}', '2026-03-02T00:00:00Z', '2026-03-02T00:00:00Z')",
@@ -250,10 +251,22 @@ def version_1_database(path: Path) -> None:
     conn.close()
 
 
-def table_rows(path: Path, table: str) -> list[tuple[Any, ...]]:
+OLD_TABLES = ("feedback", "feedback_tags", "sync_state", "sync_runs")
+
+
+def old_columns(path: Path) -> dict[str, list[str]]:
     conn = sqlite3.connect(path)
     try:
-        return conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+        return {t: [r[1] for r in conn.execute(f"PRAGMA table_info({t})")] for t in OLD_TABLES}
+    finally:
+        conn.close()
+
+
+def old_contents(path: Path, columns: dict[str, list[str]]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the version-1 tables, in the version-1 columns (later migrations may add columns)."""
+    conn = sqlite3.connect(path)
+    try:
+        return {t: conn.execute(f"SELECT {', '.join(columns[t])} FROM {t} ORDER BY 1, 2").fetchall() for t in OLD_TABLES}
     finally:
         conn.close()
 
@@ -261,12 +274,13 @@ def table_rows(path: Path, table: str) -> list[tuple[Any, ...]]:
 def test_a_version_1_database_migrates_without_losing_rows_tags_cursors_or_runs(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     version_1_database(path)
-    before = {table: table_rows(path, table) for table in ("feedback", "feedback_tags", "sync_state", "sync_runs")}
+    columns = old_columns(path)
+    before = old_contents(path, columns)
 
     with Store(path) as store:
         assert (store.schema_version, store.integrity_check()) == (SCHEMA_VERSION, "ok")
         assert store.count(Filters(text="zendesk")) == 2  # the new full-text index covers the old rows
-    assert {table: table_rows(path, table) for table in before} == before
+    assert old_contents(path, columns) == before
 
     # The sync interrupted before the upgrade resumes from its saved page.
     export = [[version(("zendesk", "1"), 0)], [version(("intercom", "9"), 4)], [version(("zendesk", "3"), 7)]]
@@ -284,7 +298,8 @@ def test_a_migration_that_fails_leaves_the_old_database_as_it_was(tmp_path: Path
     conn.execute("CREATE TABLE feedback_fts (x)")  # makes migration 2 fail halfway through its script
     conn.commit()
     conn.close()
-    before = {table: table_rows(path, table) for table in ("feedback", "feedback_tags", "sync_state", "sync_runs")}
+    columns = old_columns(path)
+    before = old_contents(path, columns)
 
     try:
         Store(path)
@@ -301,6 +316,6 @@ def test_a_migration_that_fails_leaves_the_old_database_as_it_was(tmp_path: Path
         conn.commit()
     finally:
         conn.close()
-    assert {table: table_rows(path, table) for table in before} == before
+    assert old_contents(path, columns) == before
     with Store(path) as store:
         assert (store.schema_version, store.count()) == (SCHEMA_VERSION, 3)

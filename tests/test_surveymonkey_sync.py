@@ -301,6 +301,8 @@ def survey_calls(survey_id: str, pages: int, details_after: int | None = 1) -> l
         sequence.append((f"/surveys/{survey_id}/responses/bulk", str(page)))
         if page == details_after:
             sequence.append((f"/surveys/{survey_id}/details", None))
+    # Once the last page is read: one look at what changed while the survey was being paged.
+    sequence.append((f"/surveys/{survey_id}/responses/bulk", "1"))
     return sequence
 
 
@@ -382,7 +384,7 @@ async def test_full_sync_fetches_every_response_once_and_details_once_per_survey
         "survey_id": None, "page": None, "high_water": None, "pass_started_at": None,
     }
     assert parse_iso(last["modified_after"]) <= high_water - timedelta(seconds=1)
-    assert integration.last_stats["requests"] == 13
+    assert integration.last_stats["requests"] == 16
 
 
 async def test_mapped_records_read_like_the_survey(make, emulator: Emulator) -> None:
@@ -481,7 +483,10 @@ async def test_an_incremental_sync_picks_up_changed_and_new_responses(make, emul
     assert set(by_id) == recently_changed | {changed_id, added["id"]}
     assert by_id[changed_id].customer_tier == Tier.enterprise
     bulk = [r for r in emulator.requests if r.endpoint.endswith("/bulk")]
-    assert {r.query["start_modified_at"] for r in bulk} == {api_datetime(since)}
+    paging = [r for r in bulk if r.query["start_modified_at"] == api_datetime(since)]
+    catch_up = [r for r in bulk if r.query["start_modified_at"] != api_datetime(since)]
+    assert len(catch_up) == len({r.endpoint for r in bulk})  # one look per survey at changes made while paging
+    assert all(r.query["start_modified_at"] > api_datetime(since) for r in catch_up) and paging
 
 
 async def test_a_record_tied_with_the_saved_point_comes_again(make) -> None:
@@ -550,6 +555,7 @@ async def test_odd_paging_answers_lose_no_response(make, emulator: Emulator) -> 
         (bulk, "2", "repeat_page"),
         (bulk, "2", None),
         (bulk, "3", None),
+        (bulk, "1", None),
         *[(endpoint, page, None) for endpoint, page in survey_calls(third, 3)],
     ]
 
@@ -639,8 +645,8 @@ async def test_the_remaining_day_budget_is_in_the_stats() -> None:
             sleep=FakeSleep())
         await collect(integration)
     assert integration.last_stats["rate_limit"] == {
-        "minute": {"limit": 120, "remaining": 107},
-        "day": {"limit": 500, "remaining": 487},
+        "minute": {"limit": 120, "remaining": 104},
+        "day": {"limit": 500, "remaining": 484},
     }
 
 
@@ -673,4 +679,4 @@ async def test_requests_are_paced_by_the_minute_headers_before_any_429() -> None
     assert len(records) == 750
     assert integration.last_stats["throttled"] == 0
     assert integration.last_stats["wait_seconds"] > 0
-    assert [request.status for request in emulator.requests] == [200] * 13
+    assert [request.status for request in emulator.requests] == [200] * 16

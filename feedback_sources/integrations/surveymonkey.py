@@ -97,7 +97,7 @@ RESPONSES_BULK = Endpoint(
     "responses",
     "/surveys/{survey_id}/responses/bulk",
     # Newest change first: a response changed while we page moves to page 1, which shifts later pages by one and
-    # repeats a record instead of skipping one (oldest first would skip). Changed ones come with the next sync.
+    # repeats a record instead of skipping one (oldest first would skip). Changed ones are picked up by a last look per survey (`_changed_since`).
     {"per_page": RESPONSES_PER_PAGE, "sort_by": "date_modified", "sort_order": "DESC"},
     paging="links.next",
     scope="responses_read_detail",
@@ -831,12 +831,19 @@ class SurveyMonkeyIntegration(BaseIntegration):
 
         details_cache: dict[str, SurveyIndex | None] = {}
         totals: dict[str, int] = {}
+        survey_started: dict[str, datetime] = {}
         guard = _StallGuard(f"survey {state.survey_id} responses")
         while state.in_pass:
             survey_id, page_number = state.survey_id, state.page
             assert survey_id is not None and page_number is not None
+            survey_started.setdefault(survey_id, self._clock() if page_number == 1 else state.pass_started_at or self._clock())
             body = await self._responses_page(client, state)
             data = _list(body.get("data"))
+            following = next_page_number(body, page_number)
+            if following is None and body:
+                # Pages run newest change first, so a response changed while we paged jumped to a page already read.
+                # One look at what changed since this survey began picks it up before the survey counts as done.
+                data = data + await self._changed_since(client, state, survey_started[survey_id])
             total = body.get("total")
             if isinstance(total, int) and not isinstance(total, bool):
                 totals[survey_id] = total
@@ -851,7 +858,6 @@ class SurveyMonkeyIntegration(BaseIntegration):
                     details_cache[survey_id] = await self._details(client, survey_id)
                 index = details_cache[survey_id] or SurveyIndex(title=None, questions={})
                 records = self._map_all(in_range_responses, index, titles.get(survey_id) or index.title)
-            following = next_page_number(body, page_number)
             if following is None:
                 state = state.next_survey()
                 guard = _StallGuard(f"survey {state.survey_id} responses")
@@ -1011,6 +1017,23 @@ class SurveyMonkeyIntegration(BaseIntegration):
             logger.info("survey %s is gone; moving on", state.survey_id)
             return {}
         return _dict(body)
+
+    async def _changed_since(self, client: HttpClient, state: SyncCursor, began: datetime) -> list[Any]:
+        since = began - CLOCK_SKEW_ALLOWANCE
+        if state.modified_after is not None and state.modified_after > since:
+            since = state.modified_after
+        changed: list[Any] = []
+        page: int | None = 1
+        guard = _StallGuard(f"survey {state.survey_id} recent changes")
+        while page is not None:
+            body = await self._responses_page(client, replace(state, modified_after=since, page=page))
+            data = _list(body.get("data"))
+            changed.extend(data)
+            following = next_page_number(body, page)
+            if following is not None:
+                guard.check(page, following, bool(data))
+            page = following
+        return changed
 
     async def _details(self, client: HttpClient, survey_id: str) -> SurveyIndex | None:
         try:

@@ -1,0 +1,117 @@
+"""The Demand page in a real browser: one click on "top feature requests from enterprise accounts this quarter" shows
+the ranked themes and the accounts behind the top one, and the view follows new feedback.
+
+The demo workspace is filled in-process from the emulator before the page opens; nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+
+import pytest
+from app_fixtures import CHROMIUM_ARGS, RunningApp, day, record, running_app
+
+from feedback_sources import insights
+from feedback_sources.models import Category, Tier
+from feedback_sources.store import Store
+from feedback_sources.sync import sync
+from feedback_sources.workspace import demo_workspace
+
+CHROMIUM = shutil.which("chromium")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+
+if CHROMIUM is not None:
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+    expect.set_options(timeout=30_000)
+
+TIMEOUT_MS = 30_000
+PRESET = "Top feature requests from enterprise accounts this quarter"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    with running_app(tmp_path_factory.mktemp("browser-demand")) as running:
+        workspace = demo_workspace(running.demo_db)
+
+        def load() -> set[str]:
+            with workspace.store() as store:
+                return {r.status for r in sync(store, workspace.integrations(), incremental=False).values()}
+
+        # Playwright's synchronous API keeps an event loop running in this thread: the sync gets a thread of its own.
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(load).result() == {"complete"}
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser, app: RunningApp) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 2200})
+    opened = context.new_page()
+    opened.set_default_timeout(TIMEOUT_MS)
+    offsite: list[str] = []
+    opened.on("request", lambda request: offsite.append(request.url)
+              if not request.url.startswith((app.url, "data:", "blob:", "about:")) else None)
+    yield opened
+    context.close()
+    assert offsite == []
+
+
+def wait_idle(page: Page) -> None:
+    page.wait_for_timeout(300)
+    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=TIMEOUT_MS)
+
+
+def account_column(page: Page):  # type: ignore[no-untyped-def]
+    return page.get_by_test_id("stDataFrame").nth(1).locator('td[data-testid^="glide-cell-0-"]')
+
+
+def expected(app: RunningApp) -> tuple[list[insights.Theme], list[insights.AccountRow]]:
+    scope = insights.top_enterprise_feature_requests(day(0))
+    with Store(app.demo_db) as store:
+        themes = list(insights.rank_tag_themes(store, scope).themes)
+        accounts = insights.theme_accounts(store, scope, themes[0].key)
+    return themes, accounts
+
+
+def test_one_click_shows_the_enterprise_accounts_behind_the_top_request(page: Page, app: RunningApp) -> None:
+    themes, accounts = expected(app)
+    assert themes and accounts and {a.tier for a in accounts} == {"enterprise"}
+
+    page.goto(app.url)
+    page.get_by_role("link", name="Demand").click()
+    expect(page.locator("h1", has_text="Demand")).to_be_visible()
+    page.get_by_role("button", name=PRESET).click()
+    wait_idle(page)
+    expect(page.get_by_text("Accounts behind the theme")).to_be_visible()
+    expect(page.get_by_test_id("stText").filter(has_text=themes[0].key.label)).to_be_visible()
+    expect(page.get_by_text(f"{len(accounts):,} accounts.", exact=False)).to_be_visible()
+    # The accounts table draws on a canvas; the grid keeps its cells in a hidden table too: the first column, in order.
+    expect(account_column(page)).to_have_text([account.label for account in accounts])
+
+    # New enterprise feedback on the top theme from a new account shows up on the next visit.
+    top = themes[0].key
+    with Store(app.demo_db) as store:
+        store.upsert_records([
+            record("zendesk", "browser-new", days_ago=0, tier=Tier.enterprise, category=Category.feature_request,
+                   email="pm@newcustomer.example", tags=(top.tag,) if top.tag else ()),
+        ])
+    page.reload()
+    wait_idle(page)
+    page.get_by_role("button", name=PRESET).click()
+    wait_idle(page)
+    _, after = expected(app)
+    assert len(after) == len(accounts) + 1
+    expect(page.get_by_text(f"{len(after):,} accounts.", exact=False)).to_be_visible()
+    expect(account_column(page)).to_have_text([account.label for account in after])
+    assert "newcustomer.example" in [account.label for account in after]
