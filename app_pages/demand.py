@@ -76,7 +76,8 @@ def keep_choices() -> None:
     """Streamlit forgets a widget's value on a run that does not draw it (another view, another page); writing the
     values back marks them as the app's own, so the person's choices survive."""
     state = st.session_state
-    kept = [*DEFAULTS, "demand_dates", "demand_min_records", *(f"demand_weight_{tier}" for tier in insights.DEFAULT_WEIGHTS)]
+    kept = [*DEFAULTS, "demand_dates", "demand_min_records",
+            *(f"demand_weight_{tier}" for tier in insights.DEFAULT_WEIGHTS)]
     for key in kept:
         if key in state:
             state[key] = state[key]

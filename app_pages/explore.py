@@ -61,7 +61,7 @@ from feedback_sources.ui_support import (
 from feedback_sources.workspace import SOURCES
 
 CHART_GENERATION_KEY = "explore_chart_generation"
-FOCUS_KEY = "explore_focus"  # (source, source_id) of the record opened from a search hit
+FOCUS_KEY = "explore_focus"  # (filters digest, source, source_id) of the record opened from a search hit
 SEARCH_PAGE_SIZE = 10
 UNKNOWN = "unknown"
 ROW_HEIGHT = 35  # st.dataframe's row height in pixels
@@ -184,7 +184,7 @@ def empty_store(mode: str) -> None:
         st.page_link("app_pages/sync.py", label="Sync", icon=":material/sync:")
 
 
-def detail(path: Any, version: Any, row: dict[str, Any]) -> None:
+def detail(path: Any, version: Any, row: dict[str, Any], place: str = "table") -> None:
     record = cached(path, version, "get_record", row["source"], row["source_id"])
     if record is None:
         st.info("That record is no longer in the store.")
@@ -201,7 +201,7 @@ def detail(path: Any, version: Any, row: dict[str, Any]) -> None:
         details = record_details(record)
         st.dataframe(pd.DataFrame(details, columns=["field", "value"]), hide_index=True, width="stretch",
                      height=ROW_HEIGHT * (len(details) + 1) + 3)
-        why(path, str(row["source"]), str(row["source_id"]))
+        why(path, str(row["source"]), str(row["source_id"]), place)
         with st.expander("Raw metadata"):
             st.json(record.get("metadata") or {}, expanded=False)
 
@@ -227,7 +227,7 @@ def _undo_one(path: Any, source: str, source_id: str, field: str) -> None:
     flash("success", "Override undone: the record follows the rules again.")
 
 
-def why(path: Any, source: str, source_id: str) -> None:
+def why(path: Any, source: str, source_id: str, place: str) -> None:
     """"bug_report — because tag `bug`", and the controls that override or restore each decision."""
     with Store(path) as store:
         decided = provenance(store, source, source_id)
@@ -242,7 +242,7 @@ def why(path: Any, source: str, source_id: str) -> None:
         line = st.columns([3.2, 1.6, 1.2], vertical_alignment="bottom")
         line[0].markdown(f"{label}: **{literal_markdown(value)}** — because "
                          f"{literal_markdown(reason or 'no reason was recorded')}")
-        key = f"explore_override_{field}_{source}_{source_id}"
+        key = f"explore_override_{place}_{field}_{source}_{source_id}"
         line[1].selectbox(f"{label} override", values, index=values.index(value) if value in values else 0, key=key,
                           format_func=human_label, label_visibility="collapsed")
         line[2].button(f"Override {label.lower()}", key=f"{key}_save", on_click=_override_one,
@@ -295,8 +295,10 @@ def _search_page(path: str, version: Any, filters: Filters, offset: int) -> list
         return search_results(store, filters, limit=SEARCH_PAGE_SIZE, offset=offset)
 
 
-def _focus(source: str, source_id: str) -> None:
-    st.session_state[FOCUS_KEY] = (source, source_id)
+def _focus(digest: str, source: str, source_id: str) -> None:
+    chosen = (digest, source, source_id)
+    # A second click on the same hit closes its details.
+    st.session_state[FOCUS_KEY] = None if st.session_state.get(FOCUS_KEY) == chosen else chosen
 
 
 def search_hits(path: Any, version: Any, filters: Filters, total: int, digest: str) -> None:
@@ -311,7 +313,7 @@ def search_hits(path: Any, version: Any, filters: Filters, total: int, digest: s
             top = st.columns([6, 1], vertical_alignment="center")
             top[0].markdown(highlighted_markdown(hit.marked_title, 200) or "(no title)")
             top[1].button("Details", key=f"explore_hit_open_{digest}_{page}_{index}", on_click=_focus,
-                          args=(hit.source, hit.source_id), width="stretch")
+                          args=(digest, hit.source, hit.source_id), width="stretch")
             if hit.marked_snippet:
                 st.markdown(highlighted_markdown(hit.marked_snippet, 400))
             st.caption(f"{source_label(hit.source)} · {hit.created_at[:10]} · {human_label(hit.category)} · "
@@ -371,6 +373,9 @@ def main() -> None:
     digest = filters_digest(filters)
     if filters.text:
         search_hits(path, version, filters, total, digest)
+        focus = st.session_state.get(FOCUS_KEY)
+        if focus and focus[0] == digest:  # a hit of another search stays closed
+            detail(path, version, {"source": focus[1], "source_id": focus[2]}, place="hit")
     st.markdown(f"**Records** ({total:,})")
     page = 1
     if pages > 1:
@@ -403,9 +408,6 @@ def main() -> None:
     chosen = list(selection.selection.rows) if selection is not None else []
     if chosen and chosen[0] < len(shaped):
         detail(path, version, shaped[chosen[0]])
-    elif st.session_state.get(FOCUS_KEY):
-        source, source_id = st.session_state[FOCUS_KEY]
-        detail(path, version, {"source": source, "source_id": source_id})
     bulk_override(path, filters, total, "; ".join(f"{k}: {v}" for k, v in describe_view(view, today())))
 
 

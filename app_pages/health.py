@@ -32,7 +32,9 @@ COMPLETENESS_BADGES = {
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _report(path: str, marker: Any, minute: str, stale_hours: float, min_gap_median: float) -> list[health.SourceHealth]:
+def _report(
+    path: str, marker: Any, minute: str, stale_hours: float, min_gap_median: float
+) -> list[health.SourceHealth]:
     # `marker` (records and newest run) and `minute` only key the cache: ages move with the clock.
     with Store(path) as store:
         return health.health_report(store, SOURCES, now=datetime.fromisoformat(minute),

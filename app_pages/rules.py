@@ -208,6 +208,7 @@ def _editor(kind: str, tables: dict[str, list[dict[str, str]]]) -> list[dict[str
         num_rows="dynamic",
         hide_index=True,
         width="stretch",
+        height=min(400, 36 * (len(frame) + 2)),
         column_config={
             word: st.column_config.TextColumn(word.capitalize(), required=True),
             value: st.column_config.SelectboxColumn(value.capitalize(), options=values, required=True),
@@ -324,6 +325,9 @@ def main() -> None:
             st.dataframe(pd.DataFrame(_decided_by(str(path), version)), hide_index=True, width="stretch",
                          key="rules_decided_by")
 
+    # The preview sits above the editors, where the PM sees it move as they edit; it is filled in once the editors
+    # below have said what the draft is.
+    preview = st.container()
     tabs = st.tabs(["Tags", "Keywords", "Ticket types", "Plans → tier", "Overrides", "Versions and file"])
     edited: dict[str, list[dict[str, Any]]] = {}
     with tabs[0]:
@@ -343,14 +347,15 @@ def main() -> None:
     with tabs[5]:
         _history_tab(str(path), saved, versions)
 
-    if edited != tables:
-        try:
-            draft = rules_from_tables(edited)
-        except RulesError as error:
-            st.error("The edited rules cannot be used yet: " + literal_markdown(str(error)), icon=":material/rule:")
-            return
-        st.session_state[DRAFT_KEY] = rules_to_file(draft)
-    _preview_and_apply(str(path), version, saved, draft)
+    with preview:
+        if edited != tables:
+            try:
+                draft = rules_from_tables(edited)
+            except RulesError as error:
+                st.error("The edited rules cannot be used yet: " + literal_markdown(str(error)), icon=":material/rule:")
+                return
+            st.session_state[DRAFT_KEY] = rules_to_file(draft)
+        _preview_and_apply(str(path), version, saved, draft)
 
 
 main()

@@ -290,7 +290,8 @@ def suggested_merges(store: Store, *, min_share: float = 0.5) -> list[Suggestion
         "WHERE account_key >= 'org:' AND account_key < 'org;'")}
     for source, field in ORGANIZATION_FIELDS.items():
         rows = store.conn.execute(
-            "SELECT org, account_key, COUNT(*) FROM (SELECT CAST(json_extract(metadata, ?) AS TEXT) AS org, account_key "
+            "SELECT org, account_key, COUNT(*) FROM ("
+            "SELECT CAST(json_extract(metadata, ?) AS TEXT) AS org, account_key "
             "FROM feedback WHERE source = ? AND account_key = customer_domain AND json_valid(metadata)) "
             "WHERE org IS NOT NULL AND org <> '' GROUP BY org, account_key",
             (f"$.{field}", source),

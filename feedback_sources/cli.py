@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--stale-after", type=float, default=24.0, metavar="HOURS",
                         help="call a source stale when its last successful sync is older than this (default 24)")
     status.add_argument("--min-gap-median", type=float, default=5.0, metavar="RECORDS",
-                        help="an empty day is a gap when the days around it have at least this many records (default 5)")
+                        help="an empty day is a gap when the days around it have at least this many records "
+                        "(default 5)")
     status.add_argument("--json", action="store_true", help="print the facts as JSON")
     _add_workspace_options(status)
 

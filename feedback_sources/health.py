@@ -175,7 +175,8 @@ def completeness(store: Store, source: str) -> Completeness:
     if range_start is not None:
         conditions.append("created_at >= ?")
         params.append(range_start)
-    stored = int(store.conn.execute(f"SELECT COUNT(*) FROM feedback WHERE {' AND '.join(conditions)}", params).fetchone()[0])
+    where = " AND ".join(conditions)
+    stored = int(store.conn.execute(f"SELECT COUNT(*) FROM feedback WHERE {where}", params).fetchone()[0])
     span = _range_text(range_start, end)
     total = int(total)
     covers_all = range_start is None or range_start <= FULL_HISTORY_START
@@ -191,7 +192,8 @@ def completeness(store: Store, source: str) -> Completeness:
             "difference need not be missing records. A full sync gives an exact check.",
         )
     return Completeness("missing", total, stored, range_start, end, started_at,
-                        f"{total - stored:,} of {total:,} records reported by {vendor} for {span} are not in the store: "
+                        f"{total - stored:,} of {total:,} records reported by {vendor} for {span} are not in the "
+                        "store: "
                         "sync that range again.")
 
 

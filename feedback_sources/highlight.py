@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 MARK_START = "\x02"
 MARK_END = "\x03"
-SNIPPET_TOKENS = 24
+SNIPPET_TOKENS = 32
 # Column weights for bm25, in the index's column order (title, content, customer_name, tags): a word in the title
 # says more about a record than the same word deep in a long message.
 RANK_WEIGHTS = "8.0, 1.0, 2.0, 3.0"

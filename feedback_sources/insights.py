@@ -95,7 +95,7 @@ def this_quarter(today: date) -> tuple[date, date]:
 
 
 def top_enterprise_feature_requests(today: date, weights: Mapping[str, float] | None = None) -> DemandScope:
-    """"Top feature requests from enterprise accounts this quarter", as a scope."""
+    """The scope behind "top feature requests from enterprise accounts this quarter"."""
     start, end = this_quarter(today)
     scope = DemandScope(start=start, end=end, categories=(Category.feature_request.value,),
                         tiers=(Tier.enterprise.value,))
@@ -181,31 +181,45 @@ def _weight_case(scope: DemandScope, column: str, params: list[Any]) -> str:
     return f"(CASE {column} {' '.join(whens)} END)"
 
 
+def _temporary_data_in_memory(conn: sqlite3.Connection) -> None:
+    """Sorting and deduplicating a quarter of a million keys spills to a temporary file otherwise. Switching drops
+    the connection's temporary tables, so a connection that holds some is left as it is."""
+    if conn.execute("PRAGMA temp_store").fetchone()[0] != 2 and not conn.execute(
+        "SELECT 1 FROM temp.sqlite_master LIMIT 1"
+    ).fetchone():
+        conn.execute("PRAGMA temp_store = MEMORY")
+
+
 def _scope_sql(conn: sqlite3.Connection, scope: DemandScope, params: list[Any]) -> str:
-    """CTEs `period` (every record of the period, with its account) and `chosen` (the scope's records, each with
-    its account's tier rank). The account's tier is read over the whole period, whatever the other filters."""
+    """CTEs `account_ranks` (each account of the period with its highest tier rank, whatever the other filters) and
+    `chosen` (the scope's records, each with its account and that rank). Both read idx_feedback_accounts alone."""
+    _temporary_data_in_memory(conn)
     merged = accounts.has_merges(conn)
     account = "COALESCE(m.account, f.account_key)" if merged else "f.account_key"
-    join = "LEFT JOIN account_merges m ON m.alias = f.account_key" if merged else ""
-    params.extend([scope.start.isoformat(), (scope.end + timedelta(days=1)).isoformat()])
-    conditions = ["1 = 1"]
-    if scope.sources:
-        conditions.append(_in("p.source", scope.sources, params))
-    if scope.categories:
-        conditions.append(_in("p.category", scope.categories, params))
-    if scope.tiers:
-        ranks = [str(TIER_RANKS[t]) for t in scope.tiers]
-        conditions.append(f"a.rank IN ({', '.join(ranks)})")
-    # The period is read once from the accounts index (it holds every column used here) and kept for both uses.
-    return (
-        "period AS MATERIALIZED ("
-        f" SELECT f.id, f.source, f.category, {account} AS account, {_RANK_SQL} AS rank"
-        f" FROM feedback f INDEXED BY idx_feedback_accounts {join}"
-        " WHERE f.created_at >= ? AND f.created_at < ?),"
-        " account_ranks AS (SELECT account, MAX(rank) AS rank FROM period GROUP BY account),"
-        " chosen AS (SELECT p.id, p.source, p.category, p.account, a.rank FROM period p"
-        f" JOIN account_ranks a ON a.account = p.account WHERE {' AND '.join(conditions)})"
+    join = " LEFT JOIN account_merges m ON m.alias = f.account_key" if merged else ""
+    period = [scope.start.isoformat(), (scope.end + timedelta(days=1)).isoformat()]
+    params.extend(period)
+    # DISTINCT first: it dedupes into a small lookup table as rows stream by, where GROUP BY would sort every row.
+    ranks = (
+        f"account_ranks AS MATERIALIZED (SELECT account, MAX(rank) AS rank FROM (SELECT DISTINCT {account} AS account,"
+        f" {_RANK_SQL} AS rank FROM feedback f INDEXED BY idx_feedback_accounts{join}"
+        " WHERE f.created_at >= ? AND f.created_at < ?) GROUP BY account)"
     )
+    params.extend(period)
+    conditions = ["f.created_at >= ?", "f.created_at < ?"]
+    if scope.sources:
+        conditions.append(_in("f.source", scope.sources, params))
+    if scope.categories:
+        conditions.append(_in("f.category", scope.categories, params))
+    if scope.tiers:
+        conditions.append(f"a.rank IN ({', '.join(str(TIER_RANKS[t]) for t in scope.tiers)})")
+    chosen = (
+        f"chosen AS (SELECT f.id, f.source, f.category, a.account, a.rank"
+        # CROSS JOIN keeps the records outside: each looks its account up, instead of each account scanning the period.
+        f" FROM feedback f INDEXED BY idx_feedback_accounts{join} CROSS JOIN account_ranks a ON a.account = {account}"
+        f" WHERE {' AND '.join(conditions)})"
+    )
+    return f"{ranks}, {chosen}"
 
 
 def _sources(store: Store) -> list[str]:
@@ -215,7 +229,8 @@ def _sources(store: Store) -> list[str]:
 def _aggregate_columns(scope: DemandScope, sources: Sequence[str], params: list[Any]) -> str:
     """Per theme, from `theme_accounts` rows (one per theme and account): score, accounts, records, per source and
     per tier counts."""
-    columns = [f"SUM({_weight_case(scope, 'rank', params)}) AS score", "COUNT(*) AS accounts", "SUM(records) AS records"]
+    columns = [f"SUM({_weight_case(scope, 'rank', params)}) AS score", "COUNT(*) AS accounts",
+               "SUM(records) AS records"]
     columns += [f"SUM(s{i}) AS s{i}" for i in range(len(sources))]
     columns += [f"SUM(rank = {rank}) AS t{rank}" for rank in TIERS_BY_RANK]
     return ", ".join(columns)
@@ -377,11 +392,18 @@ def saved_themes(store: Store) -> list[SavedTheme]:
     return [SavedTheme(*row) for row in rows]
 
 
+def _fts_or_none(query: str) -> str | None:
+    """A saved search as FTS5; None when it no longer parses (it then matches nothing rather than failing the view)."""
+    try:
+        return to_fts_query(query)
+    except SearchSyntaxError:
+        return None
+
+
 def _saved_tallies(
     store: Store, scope: DemandScope, sources: Sequence[str], themes: Sequence[SavedTheme]
 ) -> dict[int, _Tally]:
-    searchable = [(theme, to_fts_query(theme.query)) for theme in themes]
-    searchable = [(theme, fts) for theme, fts in searchable if fts]
+    searchable = [(theme, fts) for theme in themes if (fts := _fts_or_none(theme.query))]
     if not searchable:
         return {}
     params: list[Any] = []
@@ -426,7 +448,7 @@ def theme_accounts(store: Store, scope: DemandScope, key: ThemeKey, *, limit: in
     params: list[Any] = []
     ctes = _scope_sql(store.conn, scope, params)
     if key.kind == "saved":
-        fts = to_fts_query(key.query or "")
+        fts = _fts_or_none(key.query or "")
         if fts is None:
             return []
         selection = "c.id IN (SELECT rowid FROM feedback_fts WHERE feedback_fts MATCH ?)"
@@ -448,7 +470,8 @@ def theme_accounts(store: Store, scope: DemandScope, key: ThemeKey, *, limit: in
         " top_accounts AS (SELECT a.account, a.rank, a.records, " + weight + " AS weight FROM per_account a"
         " ORDER BY weight DESC, a.records DESC, a.account LIMIT ?)"
         " SELECT ta.account, ta.rank, ta.weight, ta.records,"
-        " COUNT(DISTINCT COALESCE(lower(f.customer_email), f.source || ':' || f.customer_id, f.source || ':' || f.source_id)),"
+        " COUNT(DISTINCT COALESCE(lower(f.customer_email), f.source || ':' || f.customer_id,"
+        " f.source || ':' || f.source_id)),"
         " group_concat(DISTINCT f.source), MAX(f.created_at)"
         " FROM top_accounts ta JOIN theme t ON t.account = ta.account JOIN feedback f ON f.id = t.id"
         " GROUP BY ta.account ORDER BY ta.weight DESC, ta.records DESC, ta.account"
@@ -543,8 +566,9 @@ MAX_TEXT_PER_RECORD = 2_000
 
 def words_of(text: str) -> list[str]:
     """Lower-case words without accents, like the full-text index's tokenizer (unicode61 remove_diacritics)."""
-    folded = unicodedata.normalize("NFKD", text.lower())
-    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    folded = text.lower()
+    if not folded.isascii():  # most feedback is: no accents to strip
+        folded = "".join(ch for ch in unicodedata.normalize("NFKD", folded) if not unicodedata.combining(ch))
     return _WORD.findall(folded)
 
 
@@ -668,7 +692,7 @@ def term_explore_params(filters: Filters, term: EmergingTerm) -> dict[str, str]:
                           tiers=filters.tiers, text=term.search)
 
 
-# -- periods the Demand page offers -------------------------------------------------------------------------------------
+# -- periods the Demand page offers ------------------------------------------------------------------------------
 
 DEMAND_PERIODS: dict[str, str] = {
     "quarter": "This quarter",

@@ -8,8 +8,10 @@ a Python loop over rows. Precedence, lowest first, as Rules.categorize decides a
     source default (NPS for surveys) < keyword (first in list order wins) < vendor ticket type < tag < manual override
 
 Tiers are re-decided from the plan value each record's `tier_reason` names ("requester plan `Acme Pro` matches
-`pro`") and, for Zendesk, the organization name kept in metadata. Plan values that matched no rule at sync time are
-not kept by the integrations, so a new plan word reaches those records at their next sync.
+`pro`") and, for Zendesk, the organization name kept in metadata. A value a changed rule no longer matches stays in
+the reason ("requester plan `Acme Pro` matches no plan rule"), so restoring the rule restores the tier. Plan values
+that matched no rule at sync time are not kept by the integrations: a new plan word reaches those records at their
+next sync.
 
 Keyword matching here uses the full-text index's word boundaries (a phrase also checked letter for letter with LIKE),
 where sync uses a regular expression: the two agree except on words joined by an underscore ("bug_report" holds

@@ -20,7 +20,8 @@ from feedback_sources.sync import sync
 from feedback_sources.workspace import demo_workspace
 
 CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+pytestmark = pytest.mark.skipif(CHROMIUM is None,
+                                reason="Debian's chromium is not installed (apt-get install chromium)")
 
 if CHROMIUM is not None:
     from playwright.sync_api import Browser, Page, expect, sync_playwright

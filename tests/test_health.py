@@ -135,10 +135,12 @@ def test_completeness_reads_the_vendor_total_for_the_same_range(store: Store) ->
 
 
 def test_a_failing_source_shows_its_last_error_and_budget(store: Store) -> None:
-    add_run(store, "surveymonkey", mode="since", status="complete", started=datetime(2026, 5, 2, 7, 0, tzinfo=timezone.utc),
+    add_run(store, "surveymonkey", mode="since", status="complete",
+            started=datetime(2026, 5, 2, 7, 0, tzinfo=timezone.utc),
             range_start="2026-04-01T00:00:00Z", vendor_total=5, requests=14,
             rate_limit={"minute": {"limit": 120, "remaining": 110}, "day": {"limit": 500, "remaining": 420}})
-    add_run(store, "surveymonkey", mode="incremental", status="failed", started=datetime(2026, 5, 3, 9, 0, tzinfo=timezone.utc),
+    add_run(store, "surveymonkey", mode="incremental", status="failed",
+            started=datetime(2026, 5, 3, 9, 0, tzinfo=timezone.utc),
             requests=2, wait_seconds=0.0, errors="SurveyMonkey's daily request budget (500 requests) is spent",
             error_kind="rate_limited", rate_limit={"day": {"limit": 500, "remaining": 0}})
     facts = health.source_health(store, "surveymonkey", now=NOW)

@@ -97,7 +97,8 @@ RESPONSES_BULK = Endpoint(
     "responses",
     "/surveys/{survey_id}/responses/bulk",
     # Newest change first: a response changed while we page moves to page 1, which shifts later pages by one and
-    # repeats a record instead of skipping one (oldest first would skip). Changed ones are picked up by a last look per survey (`_changed_since`).
+    # repeats a record instead of skipping one (oldest first would skip); the changed one itself is picked up by a
+    # last look per survey at what changed while it was paged (`_changed_since`).
     {"per_page": RESPONSES_PER_PAGE, "sort_by": "date_modified", "sort_order": "DESC"},
     paging="links.next",
     scope="responses_read_detail",
