@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import os
 import platform
-import resource
 import sqlite3
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "benchmarks.md"
@@ -67,12 +64,6 @@ def spread(values: Sequence[float], digits: int = 2) -> str:
     if len(values) == 1:
         return f"{values[0]:.{digits}f} (1 run)"
     return f"{median(values):.{digits}f} (range {min(values):.{digits}f}–{max(values):.{digits}f}, {len(values)} runs)"
-
-
-def timed(action: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
-    value = action()
-    return time.perf_counter() - started, value
 
 
 def machine() -> dict[str, str]:
@@ -130,11 +121,3 @@ def run_child(args: Sequence[str], *, env: dict[str, str] | None = None, timeout
     _, seconds, peak_kib, code = marker[-1].split()
     stderr = "\n".join(line for line in completed.stderr.splitlines() if not line.startswith("@@child "))
     return ChildRun(float(seconds), int(peak_kib) / 1024, int(code), completed.stdout, stderr)
-
-
-def own_peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def fmt_int(value: float) -> str:
-    return f"{value:,.0f}"

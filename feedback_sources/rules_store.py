@@ -324,6 +324,7 @@ class ApplyResult:
     version: RulesVersion
     impact: Impact
     records_written: int
+    records_skipped: int  # rewritten by a sync or an override while the rules were being applied
     seconds: float
 
 
@@ -463,6 +464,15 @@ def _plan_categories(conn: sqlite3.Connection, rules: Rules) -> None:
                              "SELECT rowid, ?, ? FROM feedback_fts WHERE feedback_fts MATCH ?", params)
 
 
+# What a plan holds per record it changes: the value and reason now (so a write can tell whether a sync rewrote the
+# record in between), and the new ones. Overridden records change only underneath their override.
+_CHANGE_COLUMNS = ("id INTEGER PRIMARY KEY, old TEXT, old_reason TEXT, new TEXT, reason TEXT NOT NULL, "
+                   "overridden INTEGER NOT NULL")
+# Records rewritten per write transaction: about a second of holding the write lock on a million-record store, so a
+# sync page or a webhook delivery waiting on it goes through between two batches.
+WRITE_BATCH = 20_000
+
+
 def _plan_category_changes(conn: sqlite3.Connection) -> None:
     """temp.rule_category_changes: every record whose rule-decided category or reason differs from now.
 
@@ -472,12 +482,11 @@ def _plan_category_changes(conn: sqlite3.Connection) -> None:
     current = "CASE WHEN ov.has_category THEN ov.category ELSE f.category END"
     current_reason = "CASE WHEN ov.has_category THEN ov.category_reason ELSE f.category_reason END"
     fallback, fallback_reason = _fallback(current, current_reason)
-    conn.execute("CREATE TEMP TABLE rule_category_changes (id INTEGER PRIMARY KEY, old TEXT, new TEXT NOT NULL, "
-                 "reason TEXT NOT NULL, overridden INTEGER NOT NULL)")
+    conn.execute(f"CREATE TEMP TABLE rule_category_changes ({_CHANGE_COLUMNS})")
     conn.execute(
         "INSERT INTO rule_category_changes "
-        f"SELECT f.id, {current}, COALESCE(d.category, {fallback}), COALESCE(d.reason, {fallback_reason}), "
-        "ov.id IS NOT NULL "
+        f"SELECT f.id, {current}, {current_reason}, COALESCE(d.category, {fallback}), "
+        f"COALESCE(d.reason, {fallback_reason}), ov.id IS NOT NULL "
         "FROM feedback AS f INDEXED BY idx_feedback_category_reason "
         "LEFT JOIN rule_decided AS d ON d.id = f.id LEFT JOIN rule_overridden AS ov ON ov.id = f.id "
         f"WHERE CASE WHEN d.id IS NOT NULL THEN {current} IS NOT d.category OR {current_reason} IS NOT d.reason "
@@ -539,8 +548,7 @@ def _tier_decisions(conn: sqlite3.Connection, rules: Rules) -> list[tuple[str, s
 
 def _plan_tier_changes(conn: sqlite3.Connection, rules: Rules) -> None:
     """temp.rule_tier_changes: every record whose rule-decided tier or reason differs from now."""
-    conn.execute("CREATE TEMP TABLE rule_tier_changes (id INTEGER PRIMARY KEY, old TEXT, new TEXT, "
-                 "reason TEXT NOT NULL, overridden INTEGER NOT NULL)")
+    conn.execute(f"CREATE TEMP TABLE rule_tier_changes ({_CHANGE_COLUMNS})")
     changing = _tier_decisions(conn, rules)
     if not changing:
         return
@@ -559,7 +567,7 @@ def _plan_tier_changes(conn: sqlite3.Connection, rules: Rules) -> None:
          "ov.tier", "ov.tier_reason", 1, "ov.has_tier"),
     ):
         conn.execute(
-            "INSERT INTO rule_tier_changes SELECT id, old, new, reason, overridden FROM ("
+            "INSERT INTO rule_tier_changes SELECT id, old, old_reason, new, reason, overridden FROM ("
             f"  SELECT f.id AS id, {current} AS old, {current_reason} AS old_reason, "
             "   CASE WHEN z.reason IS NOT NULL THEN z.tier ELSE g.tier END AS new, "
             "   CASE WHEN z.reason IS NOT NULL THEN z.new_reason ELSE g.new_reason END AS reason, "
@@ -630,6 +638,9 @@ def _impact(conn: sqlite3.Connection, started: float) -> Impact:
 def _prepare(conn: sqlite3.Connection) -> None:
     # The working tables can reach a row per record: in memory they cost tens of megabytes and no disk writes.
     conn.execute("PRAGMA temp_store = MEMORY")
+    # Rewriting many records touches pages of every index holding a category or tier: a larger page cache keeps
+    # them from being read and spilled again (SQLite takes the memory only as it needs it).
+    conn.execute("PRAGMA cache_size = -262144")
 
 
 def preview_rules(store: Store, rules: Rules) -> Impact:
@@ -649,43 +660,78 @@ def preview_rules(store: Store, rules: Rules) -> Impact:
 
 
 def apply_rules(store: Store, rules: Rules | None = None, note: str = "") -> ApplyResult:
-    """Save `rules` as the current version (unless unchanged) and re-decide every stored record, in one transaction.
+    """Save `rules` as the current version (unless unchanged) and re-decide every stored record.
 
-    Manual overrides stay on top: their records get the rules' new decision underneath, for when they are undone.
-    With no rules given, re-applies the current version.
+    The plan is made on one snapshot without holding the write lock; the records are then rewritten in batches of
+    WRITE_BATCH, each its own transaction, so syncs and webhook deliveries are never kept waiting for long. A record
+    a sync or an override rewrote after the plan was made is left as that writer left it (counted in
+    `records_skipped`); applying again picks it up. Manual overrides stay on top: their records get the rules' new
+    decision underneath, for when they are undone. With no rules given, re-applies the current version.
     """
     started = time.perf_counter()
     rules = rules if rules is not None else current_rules(store)
     check_rules(rules)
+    with store.write() as conn:
+        version = _save(conn, rules, note)  # syncs from now on map with these rules
     conn = store.conn
     _prepare(conn)
-    with store.write() as conn:
-        try:
-            version = _save(conn, rules, note)
-            _plan(conn, rules)
-            impact = _impact(conn, started)
-            written = 0
-            for table, (value_column, reason_column), field_name in (
-                ("rule_category_changes", ("category", "category_reason"), CATEGORY),
-                ("rule_tier_changes", ("customer_tier", "tier_reason"), TIER),
-            ):
-                written += conn.execute(
-                    f"UPDATE feedback SET {value_column} = c.new, {reason_column} = c.reason "
-                    f"FROM {table} AS c WHERE feedback.id = c.id AND NOT c.overridden"
-                ).rowcount
-                conn.execute(
+    conn.execute("BEGIN")
+    try:
+        _plan(conn, rules)
+        impact = _impact(conn, started)
+        conn.execute("COMMIT")  # only temp tables were written: they stay, on this connection, for the batches
+    except BaseException:
+        conn.execute("ROLLBACK")
+        _drop_temp(conn)
+        raise
+    try:
+        written = planned = 0
+        for table, columns in (("rule_category_changes", _COLUMNS_OF[CATEGORY]),
+                               ("rule_tier_changes", _COLUMNS_OF[TIER])):
+            for low, high, count in _batches(conn, table):
+                planned += count
+                with store.write() as batch:
+                    written += _write_batch(batch, table, columns, low, high)
+        with store.write() as batch:
+            for table, field_name in (("rule_category_changes", CATEGORY), ("rule_tier_changes", TIER)):
+                batch.execute(
                     "UPDATE feedback_overrides SET rule_value = c.new, rule_reason = c.reason "
                     f"FROM {table} AS c JOIN feedback AS f ON f.id = c.id WHERE c.overridden "
                     "AND feedback_overrides.source = f.source AND feedback_overrides.source_id = f.source_id "
                     "AND feedback_overrides.field = ?",
                     (field_name,),
                 )
-            conn.execute("UPDATE classification_rules SET applied_at = ? WHERE version = ?", (_now(), version))
-            if written:
-                conn.execute("UPDATE store_meta SET value = value + 1 WHERE key = 'writes'")
-        finally:
-            _drop_temp(conn)
-    return ApplyResult(_get_version(store, version), impact, written, time.perf_counter() - started)
+            batch.execute("UPDATE classification_rules SET applied_at = ? WHERE version = ?", (_now(), version))
+    finally:
+        _drop_temp(conn)
+    return ApplyResult(_get_version(store, version), impact, written, planned - written,
+                       time.perf_counter() - started)
+
+
+_COLUMNS_OF = {CATEGORY: ("category", "category_reason"), TIER: ("customer_tier", "tier_reason")}
+
+
+def _batches(conn: sqlite3.Connection, table: str) -> list[tuple[int, int, int]]:
+    """(first id, last id, records) of each run of WRITE_BATCH records to rewrite, in id order."""
+    return [(int(low), int(high), int(count)) for low, high, count in conn.execute(
+        f"SELECT MIN(id), MAX(id), COUNT(*) FROM (SELECT id, (ROW_NUMBER() OVER (ORDER BY id) - 1) / ? AS batch "
+        f"FROM {table} WHERE NOT overridden) GROUP BY batch ORDER BY batch",
+        (WRITE_BATCH,),
+    )]
+
+
+def _write_batch(conn: sqlite3.Connection, table: str, columns: tuple[str, str], low: int, high: int) -> int:
+    value, reason = columns
+    written = conn.execute(
+        f"UPDATE feedback SET {value} = c.new, {reason} = c.reason FROM {table} AS c "
+        "WHERE c.id BETWEEN ? AND ? AND NOT c.overridden AND feedback.id = c.id "
+        # Only where the record still says what the plan read: a sync or an override since then wins.
+        f"AND feedback.{value} IS c.old AND feedback.{reason} IS c.old_reason",
+        (low, high),
+    ).rowcount
+    if written:
+        conn.execute("UPDATE store_meta SET value = value + 1 WHERE key = 'writes'")
+    return int(written)
 
 
 # -- provenance -------------------------------------------------------------------------------------------------------

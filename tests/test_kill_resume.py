@@ -119,11 +119,20 @@ def pages_fetched_again(before: Committed, requests: list[RequestRecord]) -> tup
             if r.endpoint == "/surveys":
                 again.append("surveymonkey survey list asked again mid-pass")
             elif r.endpoint.endswith("/responses/bulk"):
+                if is_catch_up_read(r.query, cursor):
+                    continue  # the survey's closing look at responses changed while it was paged: not a page again
                 survey_id = r.endpoint.split("/")[2]
                 page = int(r.query.get("page", "1"))
                 if survey_id not in pending or (survey_id == cursor["survey_id"] and page < cursor["page"]):
                     again.append(f"surveymonkey {r.endpoint} page {page}")
     return again, checked
+
+
+def is_catch_up_read(query: dict[str, str], cursor: dict[str, Any]) -> bool:
+    """A responses read bounded by a later modification time than the pass's own lower bound."""
+    asked = query.get("start_modified_at")
+    bound = (cursor.get("modified_after") or "")[:19]
+    return asked is not None and asked > bound
 
 
 def new_feedback_arrives(emulator: Emulator) -> None:
