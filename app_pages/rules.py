@@ -144,6 +144,9 @@ def _apply(path: str, saved: Rules) -> None:
     moved = result.impact.records_moved
     flash("success", f"Rules version {result.version.version} applied: {moved:,} records moved "
                      f"({result.records_written:,} rewritten) in {result.seconds:.1f} s.")
+    if result.records_skipped:
+        flash("warning", f"{result.records_skipped:,} records were rewritten by a sync while the rules were applied "
+                         "and kept what that sync said: apply again to bring them in line.")
 
 
 def _load_file() -> None:

@@ -318,3 +318,43 @@ def test_on_emulator_data_sql_re_application_equals_a_fresh_sync(
     moved = sum(1 for key in before if before[key][0] != applied[key][0]) + sum(
         1 for key in before if before[key][2] != applied[key][2])
     assert impact.records_moved == result.impact.records_moved == moved > 0
+
+
+def test_apply_writes_in_batches_and_leaves_a_record_rewritten_meanwhile_to_its_writer(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import feedback_sources.rules_store as rules_store
+
+    bare = replace(D, tag_categories={}, keyword_categories=())
+    with Store() as expected:
+        expected.upsert_records(handmade(bare))
+        wanted = decisions(expected)
+    path = tmp_path / "store.db"
+    with Store(path) as store:
+        store.upsert_records(handmade(D))
+        planned = preview_rules(store, bare).records_moved + preview_rules(store, bare).reasons_only
+    assert planned >= 5
+    plan_made = rules_store._impact
+    # While the rules are applied, a sync that started earlier (so maps with the old rules) rewrites one record.
+    newer = mapped("zendesk", "tags", tags=("bug",), vendor_type="problem", content="it crashes",
+                   plan=("requester plan", "Acme Pro"), organization="Acme Enterprise")
+    newer = newer.model_copy(update={"metadata": {**newer.metadata, "updated_at": "2026-05-01T00:00:00+00:00"}})
+
+    def a_sync_writes_after_the_plan(conn: Any, started: float) -> Any:
+        impact = plan_made(conn, started)
+        with Store(path) as sync_writer:  # its own connection, as the sync engine and the webhook receiver have
+            sync_writer.upsert_records([newer])
+        return impact
+
+    monkeypatch.setattr(rules_store, "WRITE_BATCH", 2)
+    monkeypatch.setattr(rules_store, "_impact", a_sync_writes_after_the_plan)
+    with Store(path) as store:
+        result = apply_rules(store, bare)
+        got = decisions(store)
+    assert (result.records_written, result.records_skipped) == (planned - 1, 1)
+    assert got == wanted | {"tags": ("bug_report", "tag `bug`", "professional",
+                                     "requester plan `Acme Pro` matches `pro`")}
+    monkeypatch.setattr(rules_store, "_impact", plan_made)
+    with Store(path) as store:
+        again = apply_rules(store, bare)
+        assert (again.records_written, again.records_skipped) == (1, 0)
+        assert decisions(store) == wanted
