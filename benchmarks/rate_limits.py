@@ -34,11 +34,12 @@ class Plan:
 
 
 # Scales are chosen so that the limit, not this machine's CPU, decides the pace even under load: the client handles a window's
-# allowance in about half the window (10 export pages in 1.5–3 s of 6; 1,667 Intercom calls in 2.5–5 s of 10).
+# allowance in about half the window (10 export pages in 1.5–3 s of 6; 1,667 Intercom calls in 2.5–5 s of 10;
+# 120 SurveyMonkey response pages in 3.5–7 s of 10).
 FULL_PLANS = (
     Plan("zendesk", 30_000, 6.0),
     Plan("intercom", 2_000, 60.0),
-    Plan("surveymonkey", 18_000, 6.0, surveys=4),
+    Plan("surveymonkey", 24_000, 10.0, surveys=4),
 )
 QUICK_PLANS = (
     Plan("zendesk", 2_000, 0.3),

@@ -499,6 +499,10 @@ class Store:
                 except sqlite3.Error:
                     if self.conn.in_transaction:
                         self.conn.execute("ROLLBACK")
+                    # Two processes opening a new file at once: the other one ran this step first. Only a failure
+                    # that left the version where it was is ours to report.
+                    if self.schema_version > number:
+                        continue
                     raise
 
     def integrity_check(self) -> str:

@@ -214,3 +214,25 @@ def test_sync_state_and_runs(fresh_store: Store) -> None:
     assert (stored["status"], stored["fetched"], json.loads(stored["rate_limit"])) == (
         "complete", 1, {"default": {"remaining": 3}})
     assert fresh_store.source_summary()["intercom"]["records"] == 1
+
+
+def test_two_processes_opening_a_new_file_at_once_both_succeed(tmp_path) -> None:
+    path = tmp_path / "race.db"
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def open_store() -> None:
+        start.wait()
+        try:
+            Store(path).close()
+        except BaseException as error:  # noqa: BLE001 - the test reports whatever escaped
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION and store.integrity_check() == "ok"

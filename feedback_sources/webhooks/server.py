@@ -14,6 +14,7 @@ from typing import Any, TextIO
 import uvicorn
 
 from ..integrations.base import BaseIntegration, ConfigError
+from ..rules_store import rules_at
 from .app import WEBHOOK_SOURCES, create_receiver_app
 from .signatures import SECRET_ENV_VARS, SECRET_FIELDS
 
@@ -58,9 +59,12 @@ def _is_loopback(host: str) -> bool:
 
 def serve(workspace: Any, *, host: str = "127.0.0.1", port: int = 8787, out: TextIO, err: TextIO) -> int:
     """Run the receiver until interrupted. Returns the process exit code."""
+    # Events are mapped with the rules the PM saved, like a sync, not with the package's defaults.
+    rules = rules_at(workspace.db_path)
+
     def integrations_factory(source: str) -> BaseIntegration | None:
         try:
-            return workspace.integration(source)
+            return workspace.integration(source, rules=rules)
         except ConfigError:
             return None
 
@@ -69,6 +73,7 @@ def serve(workspace: Any, *, host: str = "127.0.0.1", port: int = 8787, out: Tex
         secrets_from_configs(workspace.configs),
         integrations_factory=integrations_factory,
         listen=(host, port),
+        rules=rules,
     )
     receiver = app.state.receiver
     print(f"Webhook receiver on http://{host}:{port}/webhooks/{{zendesk,intercom,surveymonkey}}", file=err)
