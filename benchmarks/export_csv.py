@@ -96,7 +96,8 @@ def run(ctx: Context) -> FigureResult:
             seconds <= TARGET_SECONDS, f"{spread([s for s, _, _ in full], 1)}"),
         Row("5", "Peak RSS of the exporting process", f"{peak:.0f} MB for {rows:,} rows vs {small[1]:.0f} MB for "
             f"{small[2]:,} rows", "flat (streams)", flat,
-            f"+{growth:.0f} MB for {rows / max(1, small[2]):.0f}× the rows; whole process including Python and imports"),
+            f"{round(growth):+d} MB for {rows / max(1, small[2]):.0f}× the rows; whole process including Python and "
+            "imports"),
         Row("5", "Export stage: reading the filtered rows (Store.iter_rows)", f"{read_us:.1f} µs/row",
             note=f"{sample:,}-row sample in process; {read_us * rows / 1e6:.1f} s for {rows:,} rows; store.py"),
         Row("5", "Export stage: CSV formatting, formula neutralizing per cell (export.write_rows)",

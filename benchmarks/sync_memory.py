@@ -54,7 +54,7 @@ def run(ctx: Context) -> FigureResult:
         Row("6", f"Peak RSS of a CLI sync of {fetched(summary):,} Zendesk tickets", f"{peak:.0f} MB",
             f"≤ {TARGET_MB} MB, flat", peak <= TARGET_MB and flat,
             f"{small_peak:.0f} MB for a sync of {fetched(small_summary):,} tickets (`--since {recent}`), "
-            f"+{peak - small_peak:.0f} MB for {fetched(summary) / max(1, fetched(small_summary)):.0f}× the records; "
+            f"{round(peak - small_peak):+d} MB for {fetched(summary) / max(1, fetched(small_summary)):.0f}× the records; "
             f"the full sync took {seconds:.0f} s; 1 run each"),
     ], [
         "The sync holds at most two pages of 1,000 tickets at a time: the one being written and the next one being "
