@@ -9,26 +9,22 @@ from __future__ import annotations
 import csv
 import io
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from app_fixtures import CHROMIUM_ARGS, XSS_CONTENT, XSS_TAG, XSS_TITLE, RunningApp, record, running_app
+from browser_support import CHROMIUM, TIMEOUT_MS, browser, open_page, requires_chromium, wait_idle  # noqa: F401
+from app_fixtures import XSS_CONTENT, XSS_TAG, XSS_TITLE, RunningApp, record, running_app
 
 from feedback_sources.export import DEFAULT_EXPORT_COLUMNS
 from feedback_sources.models import Category, Tier
 from feedback_sources.store import Filters, Store
 
-CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+pytestmark = requires_chromium
 
 if CHROMIUM is not None:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, Page, expect
 
-    expect.set_options(timeout=30_000)
-
-TIMEOUT_MS = 30_000
 
 
 @pytest.fixture(scope="module")
@@ -37,31 +33,10 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
 def page(browser: Browser, app: RunningApp) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
-    opened = context.new_page()
-    opened.set_default_timeout(TIMEOUT_MS)
-    offsite: list[str] = []
-    opened.on("request", lambda request: offsite.append(request.url)
-              if not request.url.startswith((app.url, "data:", "blob:", "about:")) else None)
-    yield opened
-    context.close()
-    assert offsite == []  # the app never makes the browser fetch anything from elsewhere
-
-
-def wait_idle(page: Page) -> None:
-    """Until Streamlit has finished the current script run."""
-    page.wait_for_timeout(300)
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=TIMEOUT_MS)
+    with open_page(browser, app, height=1800, accept_downloads=True) as opened:
+        yield opened
 
 
 def metric(page: Page, label: str) -> str:

@@ -6,12 +6,12 @@ The demo workspace is filled in-process from the emulator before the page opens;
 
 from __future__ import annotations
 
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 
 import pytest
-from app_fixtures import CHROMIUM_ARGS, RunningApp, day, record, running_app
+from browser_support import CHROMIUM, TIMEOUT_MS, browser, open_page, requires_chromium, wait_idle  # noqa: F401
+from app_fixtures import RunningApp, day, record, running_app
 
 from feedback_sources import insights
 from feedback_sources.models import Category, Tier
@@ -19,16 +19,11 @@ from feedback_sources.store import Store
 from feedback_sources.sync import sync
 from feedback_sources.workspace import demo_workspace
 
-CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(CHROMIUM is None,
-                                reason="Debian's chromium is not installed (apt-get install chromium)")
+pytestmark = requires_chromium
 
 if CHROMIUM is not None:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, Page, expect
 
-    expect.set_options(timeout=30_000)
-
-TIMEOUT_MS = 30_000
 PRESET = "Top feature requests from enterprise accounts this quarter"
 
 
@@ -47,30 +42,10 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
 def page(browser: Browser, app: RunningApp) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 2200})
-    opened = context.new_page()
-    opened.set_default_timeout(TIMEOUT_MS)
-    offsite: list[str] = []
-    opened.on("request", lambda request: offsite.append(request.url)
-              if not request.url.startswith((app.url, "data:", "blob:", "about:")) else None)
-    yield opened
-    context.close()
-    assert offsite == []
-
-
-def wait_idle(page: Page) -> None:
-    page.wait_for_timeout(300)
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=TIMEOUT_MS)
+    with open_page(browser, app, height=2200) as opened:
+        yield opened
 
 
 def account_column(page: Page):  # type: ignore[no-untyped-def]

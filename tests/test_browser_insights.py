@@ -7,25 +7,21 @@ reach the page as visible characters inside the highlight markup: no link, image
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
 import pytest
-from app_fixtures import CHROMIUM_ARGS, RunningApp, running_app
+from browser_support import CHROMIUM, TIMEOUT_MS, browser, open_page, requires_chromium, wait_idle  # noqa: F401
+from app_fixtures import RunningApp, running_app
 
 from feedback_sources.models import Category, NormalizedRecord, Tier
 from feedback_sources.store import Store
 
-CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+pytestmark = requires_chromium
 
 if CHROMIUM is not None:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
+    from playwright.sync_api import Browser, Page, expect
 
-    expect.set_options(timeout=30_000)
-
-TIMEOUT_MS = 30_000
 HOSTILE_TITLE = "export <script>window.__pwned = 1</script> :streamlit: www.evil.example"
 HOSTILE_CONTENT = ("export [click](javascript:window.__pwned=1) ![](http://127.0.0.9/pixel.png) "
                    "<img src=x onerror=\"window.__pwned=1\"> **bold** =SUM(A1) ann@evil.example")
@@ -47,30 +43,10 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
 @pytest.fixture
 def page(browser: Browser, app: RunningApp) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 2200})
-    opened = context.new_page()
-    opened.set_default_timeout(TIMEOUT_MS)
-    offsite: list[str] = []
-    opened.on("request", lambda request: offsite.append(request.url)
-              if not request.url.startswith((app.url, "data:", "blob:", "about:")) else None)
-    yield opened
-    context.close()
-    assert offsite == []  # nothing the feedback says makes the browser fetch anything
-
-
-def wait_idle(page: Page) -> None:
-    page.wait_for_timeout(300)
-    expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=TIMEOUT_MS)
+    with open_page(browser, app, height=2200) as opened:
+        yield opened
 
 
 def test_search_export_csv_shows_highlighted_matches_and_hostile_text_stays_inert(page: Page, app: RunningApp) -> None:
