@@ -17,7 +17,7 @@ from .data import (
     AGENTS, DISPLAY_PLAN, SALT_ADDED, SALT_CONVERSATION, BlockCache, Customer, Feedback, People, follow_up,
     make_feedback, mix64, pick, record_rng, short_reply, to_unix,
 )
-from .wire import BadRequest, Call, Reply, VendorApi, bearer_token, decode_cursor, encode_cursor, request_id
+from .wire import BadRequest, Call, Reply, VendorApi, decode_cursor, encode_cursor, request_id
 
 FIRST_CONVERSATION_ID = 1_000_001
 ADMIN_ID_BASE = 7_000_000
@@ -434,21 +434,11 @@ def _parse_search_cursor(cursor: Any) -> tuple[tuple[int, int], int]:
 class IntercomApi(VendorApi):
     vendor = "intercom"
 
-    def __init__(self, config: EmulatorConfig, dataset: IntercomDataset, now: Callable[[], int],
-                 token_expired: Callable[[], bool]) -> None:
-        self.config = config
-        self.data = dataset
-        self._now = now
-        self._token_expired = token_expired
+    config: EmulatorConfig
+    data: IntercomDataset
 
     def authenticate(self, call: Call) -> Reply | None:
-        token = bearer_token(call.headers.get("authorization"))
-        valid = {self.config.intercom_token, *self.config.intercom_scopeless_tokens}
-        if token is None or token not in valid or (token == self.config.intercom_token and self._token_expired()):
-            return self.error(401)
-        if token in self.config.intercom_scopeless_tokens and call.endpoint != "/me":
-            return self.error(403)
-        return None
+        return self.check_bearer(call, self.config.intercom_token, self.config.intercom_scopeless_tokens, "/me")
 
     def error(self, status: int, message: str | None = None, code: str | None = None) -> Reply:
         defaults = {

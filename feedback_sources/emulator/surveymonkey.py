@@ -18,7 +18,7 @@ from .data import (
     DISPLAY_PLAN, SALT_ADDED, SALT_RESPONSE, TOPICS, BlockCache, People, make_feedback, offset_time, pick, record_rng,
     to_unix,
 )
-from .wire import BadRequest, Call, Reply, VendorApi, bearer_token, int_param
+from .wire import BadRequest, Call, Reply, VendorApi, int_param
 
 MAX_RESPONSES_PER_PAGE = 100
 DEFAULT_PER_PAGE = 50
@@ -334,22 +334,13 @@ def _parse_date(value: str, name: str) -> int:
 class SurveyMonkeyApi(VendorApi):
     vendor = "surveymonkey"
 
-    def __init__(self, config: EmulatorConfig, dataset: SurveyMonkeyDataset, now: Callable[[], int],
-                 token_expired: Callable[[], bool]) -> None:
-        self.config = config
-        self.data = dataset
-        self._now = now
-        self._token_expired = token_expired
+    config: EmulatorConfig
+    data: SurveyMonkeyDataset
 
     def authenticate(self, call: Call) -> Reply | None:
-        token = bearer_token(call.headers.get("authorization"))
-        valid = {self.config.surveymonkey_token, *self.config.surveymonkey_scopeless_tokens}
-        if token is None or token not in valid or (token == self.config.surveymonkey_token
-                                                   and self._token_expired()):
-            return self.error(401)
-        if token in self.config.surveymonkey_scopeless_tokens and call.endpoint != "/users/me":
-            return self.error(403)
-        return None
+        return self.check_bearer(
+            call, self.config.surveymonkey_token, self.config.surveymonkey_scopeless_tokens, "/users/me"
+        )
 
     def error(self, status: int, message: str | None = None, code: str | None = None) -> Reply:
         defaults = {

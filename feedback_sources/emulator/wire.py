@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -111,9 +111,24 @@ class VendorApi:
 
     vendor: str = ""
 
+    def __init__(self, config: Any, dataset: Any, now: Callable[[], int], token_expired: Callable[[], bool]) -> None:
+        self.config = config
+        self.data = dataset
+        self._now = now
+        self._token_expired = token_expired
+
     def authenticate(self, call: Call) -> Reply | None:
         """None when the request may proceed, else the vendor's 401/403 reply."""
         raise NotImplementedError
+
+    def check_bearer(self, call: Call, token: str, scopeless: frozenset[str] | set[str], whoami: str) -> Reply | None:
+        """Bearer-token vendors: a wrong or expired token gets 401; a token without scopes may only ask who it is."""
+        sent = bearer_token(call.headers.get("authorization"))
+        if sent is None or sent not in {token, *scopeless} or (sent == token and self._token_expired()):
+            return self.error(401)
+        if sent in scopeless and call.endpoint != whoami:
+            return self.error(403)
+        return None
 
     def is_export(self, call: Call) -> bool:
         return False

@@ -321,12 +321,8 @@ class ZendeskDataset:
 class ZendeskApi(VendorApi):
     vendor = "zendesk"
 
-    def __init__(self, config: EmulatorConfig, dataset: ZendeskDataset, now: Callable[[], int],
-                 token_expired: Callable[[], bool]) -> None:
-        self.config = config
-        self.data = dataset
-        self._now = now
-        self._token_expired = token_expired
+    config: EmulatorConfig
+    data: ZendeskDataset
 
     # ---- protocol -----------------------------------------------------------------------------------------------
 
