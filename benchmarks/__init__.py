@@ -9,6 +9,7 @@ test uses it). One module per figure, each with `run(ctx) -> FigureResult`:
 4. explore      Explore's queries on a 1,000,000-record store
 5. export_csv   CSV export of 1M filtered rows: time and peak memory
 6. sync_memory  peak memory of a 200k-record sync through the CLI
+7. insights     search with highlights, rule re-application and Demand on the 1M store
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ FIGURES: dict[str, str] = {
     "4": "explore",
     "5": "export_csv",
     "6": "sync_memory",
+    "7": "insights",
 }
 
 

@@ -153,6 +153,17 @@ def records(count: int, today: date, seed: int = 41) -> Iterator[list[Normalized
         yield batch
 
 
+def _indexes(store: Store) -> set[tuple[str, str]]:
+    return {(name, " ".join(sql.split())) for name, sql in store.conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
+
+
+def _same_indexes(store: Store) -> bool:
+    """A cached store made while a migration was being written can carry an index the migration no longer makes."""
+    with Store(":memory:") as fresh:
+        return _indexes(store) == _indexes(fresh)
+
+
 def store_path(work_dir: Path, count: int) -> Path:
     return work_dir / f"explore-{count}-g{GENERATOR_VERSION}.db"
 
@@ -163,7 +174,7 @@ def ensure_store(work_dir: Path, count: int, log: Callable[[str], None]) -> tupl
     marker = path.with_suffix(".today")
     if path.exists() and marker.exists():
         with Store(path) as store:  # opening migrates an older schema in place, as the app would
-            if store.count() == count and store.schema_version == SCHEMA_VERSION:
+            if store.count() == count and store.schema_version == SCHEMA_VERSION and _same_indexes(store):
                 return path, date.fromisoformat(marker.read_text().strip()), None
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)

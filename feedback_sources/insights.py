@@ -20,10 +20,11 @@ import re
 import sqlite3
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from . import accounts
 from .models import Category, Tier
@@ -38,6 +39,8 @@ DEFAULT_WEIGHTS: dict[str, float] = {"enterprise": 10.0, "business": 5.0, "profe
                                      UNKNOWN_TIER: 1.0}
 DEMAND_CATEGORIES: tuple[str, ...] = (Category.feature_request.value,)
 NO_TAG = "(no tag)"
+_First = TypeVar("_First")
+_Second = TypeVar("_Second")
 
 _RANK_SQL = (
     "CASE f.customer_tier WHEN 'enterprise' THEN 4 WHEN 'business' THEN 3 WHEN 'professional' THEN 2 "
@@ -273,26 +276,16 @@ def _tally(row: Sequence[Any], offset: int, sources: Sequence[str]) -> _Tally:
 # -- category × tag themes -------------------------------------------------------------------------------------------
 
 
-def _tag_tallies(
-    store: Store, scope: DemandScope, sources: Sequence[str], only: Sequence[tuple[str, str]] | None = None
-) -> dict[tuple[str, str | None], _Tally]:
+def _tag_tallies(store: Store, scope: DemandScope, sources: Sequence[str]) -> dict[tuple[str, str | None], _Tally]:
     params: list[Any] = []
     ctes = _scope_sql(store.conn, scope, params)
     sums = _per_source_sums(sources, params)
-    restriction = ""
-    if only is not None:
-        if not only:
-            return {}
-        restriction = " WHERE (c.category, t.tag) IN (VALUES " + ", ".join("(?, ?)" for _ in only) + ")"
-        for pair in only:
-            params.extend(pair)
     aggregates = _aggregate_columns(scope, sources, params)
     # LEFT JOIN: a record without tags lands in its category's "no tag" row, reported apart from the ranking.
     sql = (
         f"WITH {ctes}, theme_accounts AS ("
         f" SELECT c.category, t.tag, c.account, MAX(c.rank) AS rank, COUNT(*) AS records{sums}"
-        f" FROM chosen c {'JOIN' if only is not None else 'LEFT JOIN'} feedback_tags t ON t.feedback_id = c.id"
-        f"{restriction} GROUP BY c.category, t.tag, c.account)"
+        " FROM chosen c LEFT JOIN feedback_tags t ON t.feedback_id = c.id GROUP BY c.category, t.tag, c.account)"
         f" SELECT category, tag, {aggregates} FROM theme_accounts GROUP BY category, tag"
     )
     return {(row[0], row[1]): _tally(row, 2, sources) for row in store.conn.execute(sql, params)}
@@ -308,6 +301,23 @@ def _distinct_untagged_accounts(store: Store, scope: DemandScope) -> int:
     return int(store.conn.execute(sql, params).fetchone()[0])
 
 
+def _in_parallel(store: Store, first: Callable[[Store], _First], second: Callable[[Store], _Second]
+                 ) -> tuple[_First, _Second]:
+    """Two independent reads at once, the second on a connection of its own in a worker thread: SQLite runs a
+    statement without holding the GIL, so a second core halves the wait. An in-memory store cannot be opened twice:
+    there the two run in turn. Each read sees its own snapshot; a write landing between them can show in one only."""
+    if store.path == ":memory:":
+        return first(store), second(store)
+
+    def on_own_connection() -> _Second:
+        with Store(store.path, migrate=False) as own:
+            return second(own)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        later = pool.submit(on_own_connection)
+        return first(store), later.result()
+
+
 def _ordered(themes: Iterable[Theme]) -> list[Theme]:
     return sorted(themes, key=lambda t: (-t.score, -t.accounts, -t.records, t.key.label))
 
@@ -315,7 +325,8 @@ def _ordered(themes: Iterable[Theme]) -> list[Theme]:
 def rank_tag_themes(store: Store, scope: DemandScope, *, limit: int = 25) -> DemandReport:
     """Category × tag themes by weighted distinct accounts, with the previous period's score for the shown ones."""
     sources = _sources(store)
-    current = _tag_tallies(store, scope, sources)
+    current, before = _in_parallel(store, lambda own: _tag_tallies(own, scope, sources),
+                                   lambda own: _tag_tallies(own, scope.previous(), sources))
     untagged = [tally for (_, tag), tally in current.items() if tag is None]
     ranked = _ordered(
         Theme(ThemeKey("tag", category, tag), t.score, t.accounts, t.records, t.by_source, t.by_tier, 0.0, 0)
@@ -323,7 +334,6 @@ def rank_tag_themes(store: Store, scope: DemandScope, *, limit: int = 25) -> Dem
         if tag is not None
     )[:limit]
     shown = [(theme.key.category or "", theme.key.tag or "") for theme in ranked]
-    before = _tag_tallies(store, scope.previous(), sources, only=shown)
     themes = tuple(
         replace(theme, previous_score=before[pair].score, previous_accounts=before[pair].accounts)
         if pair in before else theme
@@ -428,8 +438,8 @@ def rank_saved_themes(store: Store, scope: DemandScope) -> tuple[Theme, ...]:
     """Every saved theme (those matching nothing included, at zero), by weighted distinct accounts."""
     themes = saved_themes(store)
     sources = _sources(store)
-    current = _saved_tallies(store, scope, sources, themes)
-    before = _saved_tallies(store, scope.previous(), sources, themes)
+    current, before = _in_parallel(store, lambda own: _saved_tallies(own, scope, sources, themes),
+                                   lambda own: _saved_tallies(own, scope.previous(), sources, themes))
     empty = _Tally(0.0, 0, 0, (), ())
     ranked = []
     for saved in themes:
@@ -459,7 +469,8 @@ def theme_accounts(store: Store, scope: DemandScope, key: ThemeKey, *, limit: in
         if key.tag is None:
             selection += " AND NOT EXISTS (SELECT 1 FROM feedback_tags t WHERE t.feedback_id = c.id)"
         else:
-            selection += " AND c.id IN (SELECT feedback_id FROM feedback_tags WHERE tag = ?)"
+            # A seek per record of the scope: `IN (SELECT …)` would first collect every id the tag has, all periods.
+            selection += " AND EXISTS (SELECT 1 FROM feedback_tags t WHERE t.feedback_id = c.id AND t.tag = ?)"
             params.append(key.tag)
     weight = _weight_case(scope, "a.rank", params)
     params.append(limit)

@@ -378,13 +378,28 @@ def _drop_temp(conn: sqlite3.Connection) -> None:
         conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
 
 
-def _distinct(conn: sqlite3.Connection, table: str, column: str) -> list[str]:
-    """The distinct values of an indexed column: a seek per value through its index, not a read of every row."""
+def _distinct(conn: sqlite3.Connection, table: str, column: str, where: str = "", params: Sequence[Any] = ()) -> list[str]:
+    """The distinct non-null values of an indexed column (within `where`, equalities on the columns before it in
+    the index): a seek per value through the index, not a read of every entry."""
+    within = f"{where} AND " if where else ""
     return [row[0] for row in conn.execute(
-        f"WITH RECURSIVE v(value) AS (SELECT MIN({column}) FROM {table} UNION ALL "
-        f"SELECT (SELECT MIN({column}) FROM {table} WHERE {column} > v.value) FROM v WHERE v.value IS NOT NULL) "
-        "SELECT value FROM v WHERE value IS NOT NULL"
+        f"WITH RECURSIVE v(value) AS (SELECT MIN({column}) FROM {table} WHERE {within}{column} IS NOT NULL UNION ALL "
+        f"SELECT (SELECT MIN({column}) FROM {table} WHERE {within}{column} > v.value) FROM v WHERE v.value IS NOT NULL) "
+        "SELECT value FROM v WHERE value IS NOT NULL",
+        [*params, *params],
     )]
+
+
+def _tiers_by_reason(conn: sqlite3.Connection) -> list[tuple[str, str | None]]:
+    """Each tier reason with each tier its records hold now (None for none), by seeks through the reason index."""
+    pairs: list[tuple[str, str | None]] = []
+    for reason in _distinct(conn, "feedback", "tier_reason"):
+        if conn.execute("SELECT 1 FROM feedback INDEXED BY idx_feedback_tier_reason "
+                        "WHERE tier_reason = ? AND customer_tier IS NULL LIMIT 1", (reason,)).fetchone():
+            pairs.append((reason, None))
+        pairs += [(reason, tier) for tier in _distinct(
+            conn, "feedback INDEXED BY idx_feedback_tier_reason", "customer_tier", "tier_reason = ?", (reason,))]
+    return pairs
 
 
 def _plan_overridden(conn: sqlite3.Connection) -> None:
@@ -503,10 +518,8 @@ def _tier_decisions(conn: sqlite3.Connection, rules: Rules) -> list[tuple[str, s
     the records themselves are then changed by one set-based join, never a loop over rows.
     """
     # Each reason with the tiers its records hold now, read off the covering reason index.
-    pairs = conn.execute(
-        "SELECT tier_reason, customer_tier FROM feedback INDEXED BY idx_feedback_tier_reason "
-        "WHERE tier_reason IS NOT NULL GROUP BY 1, 2 UNION "
-        "SELECT tier_reason, tier FROM rule_overridden WHERE has_tier AND tier_reason IS NOT NULL"
+    pairs = _tiers_by_reason(conn) + conn.execute(
+        "SELECT DISTINCT tier_reason, tier FROM rule_overridden WHERE has_tier AND tier_reason IS NOT NULL"
     ).fetchall()
     tiers_now: dict[str, set[str | None]] = {}
     for reason, tier in pairs:

@@ -49,6 +49,17 @@ EXPECTED_ROWS = [
     ("5", r"Export stage: reading the filtered rows \(Store.iter_rows\)"),
     ("5", r"Export stage: CSV formatting, formula neutralizing per cell \(export.write_rows\)"),
     ("6", r"Peak RSS of a CLI sync of [\d,]+ Zendesk tickets"),
+    *(("7", rf"Search with highlights, {label}: count \+ first page of ranked snippets") for label in (
+        r"a common word \(`export`\)", r"a phrase \(`\"csv export\"`\)", r"a prefix \(`notif\*`\)",
+        r"two words \(`invoice refund`\)", r"an exclusion \(`login -sso`\)")),
+    *(("7", rf"Demand, {scope}: {part}") for scope in (
+        "preset: enterprise feature requests this quarter", "every category this quarter") for part in (
+        "ranked themes with the previous period", r"accounts behind the top theme \(.+\)")),
+    ("7", r"Emerging topics this quarter vs the previous one"),
+    ("7", r"Rules: first application of the shipped rules to [\d,]+ generated records"),
+    *(("7", rf"Rules: {step}, {edit}") for edit in (
+        r"unchanged rules \(re-apply\)", r"move a rare tag \(`gdpr`\) to complaint",
+        r"move the most common tag \(`bug`\) to feature_request") for step in ("preview", "apply")),
 ]
 
 

@@ -4,6 +4,7 @@ emerging topics on constructed text."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -66,9 +67,10 @@ def demand_records() -> list[NormalizedRecord]:
     ]
 
 
-@pytest.fixture
-def store() -> Store:
-    with Store(":memory:") as opened:
+@pytest.fixture(params=["memory", "file"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    # On a file, each period's tally runs on a connection of its own, in parallel; in memory, in turn.
+    with Store(":memory:" if request.param == "memory" else tmp_path / "demand.db") as opened:
         opened.upsert_records(demand_records())
         yield opened
 
