@@ -20,16 +20,15 @@ import re
 import sqlite3
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from . import accounts
 from .models import Category, Tier
 from .search import SearchSyntaxError, to_fts_query
-from .store import UNKNOWN_TIER, Filters, Store, iso_utc, now_utc
+from .store import UNKNOWN_TIER, Filters, Store, iso_utc, now_utc, read_in_parallel
 
 # Tiers from lowest to highest: an account takes the highest one seen on its feedback.
 TIER_RANKS: dict[str, int] = {UNKNOWN_TIER: 0, Tier.free.value: 1, Tier.professional.value: 2,
@@ -39,8 +38,6 @@ DEFAULT_WEIGHTS: dict[str, float] = {"enterprise": 10.0, "business": 5.0, "profe
                                      UNKNOWN_TIER: 1.0}
 DEMAND_CATEGORIES: tuple[str, ...] = (Category.feature_request.value,)
 NO_TAG = "(no tag)"
-_First = TypeVar("_First")
-_Second = TypeVar("_Second")
 
 _RANK_SQL = (
     "CASE f.customer_tier WHEN 'enterprise' THEN 4 WHEN 'business' THEN 3 WHEN 'professional' THEN 2 "
@@ -301,23 +298,6 @@ def _distinct_untagged_accounts(store: Store, scope: DemandScope) -> int:
     return int(store.conn.execute(sql, params).fetchone()[0])
 
 
-def _in_parallel(store: Store, first: Callable[[Store], _First], second: Callable[[Store], _Second]
-                 ) -> tuple[_First, _Second]:
-    """Two independent reads at once, the second on a connection of its own in a worker thread: SQLite runs a
-    statement without holding the GIL, so a second core halves the wait. An in-memory store cannot be opened twice:
-    there the two run in turn. Each read sees its own snapshot; a write landing between them can show in one only."""
-    if store.path == ":memory:":
-        return first(store), second(store)
-
-    def on_own_connection() -> _Second:
-        with Store(store.path, migrate=False) as own:
-            return second(own)
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        later = pool.submit(on_own_connection)
-        return first(store), later.result()
-
-
 def _ordered(themes: Iterable[Theme]) -> list[Theme]:
     return sorted(themes, key=lambda t: (-t.score, -t.accounts, -t.records, t.key.label))
 
@@ -325,7 +305,7 @@ def _ordered(themes: Iterable[Theme]) -> list[Theme]:
 def rank_tag_themes(store: Store, scope: DemandScope, *, limit: int = 25) -> DemandReport:
     """Category × tag themes by weighted distinct accounts, with the previous period's score for the shown ones."""
     sources = _sources(store)
-    current, before = _in_parallel(store, lambda own: _tag_tallies(own, scope, sources),
+    current, before = read_in_parallel(store, lambda own: _tag_tallies(own, scope, sources),
                                    lambda own: _tag_tallies(own, scope.previous(), sources))
     untagged = [tally for (_, tag), tally in current.items() if tag is None]
     ranked = _ordered(
@@ -438,7 +418,7 @@ def rank_saved_themes(store: Store, scope: DemandScope) -> tuple[Theme, ...]:
     """Every saved theme (those matching nothing included, at zero), by weighted distinct accounts."""
     themes = saved_themes(store)
     sources = _sources(store)
-    current, before = _in_parallel(store, lambda own: _saved_tallies(own, scope, sources, themes),
+    current, before = read_in_parallel(store, lambda own: _saved_tallies(own, scope, sources, themes),
                                    lambda own: _saved_tallies(own, scope.previous(), sources, themes))
     empty = _Tally(0.0, 0, 0, (), ())
     ranked = []

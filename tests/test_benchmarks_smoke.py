@@ -46,8 +46,8 @@ EXPECTED_ROWS = [
     ("4", r"App: first render of Explore( via AppTest)?, filtered link \(source, tier, category, 90 days, text\)"),
     ("5", r"CSV export of [\d,]+ filtered rows \(CLI, all columns but synced_at\)"),
     ("5", r"Peak RSS of the exporting process"),
-    ("5", r"Export stage: reading the filtered rows \(Store.iter_rows\)"),
-    ("5", r"Export stage: CSV formatting, formula neutralizing per cell \(export.write_rows\)"),
+    ("5", r"Export stage: reading the filtered rows, neutralized in SQL \(Store.iter_values\)"),
+    ("5", r"Export stage: CSV formatting \(export.write_values, csv.writer\)"),
     ("6", r"Peak RSS of a CLI sync of [\d,]+ Zendesk tickets"),
     *(("7", rf"Search with highlights, {label}: count \+ first page of ranked snippets") for label in (
         r"a common word \(`export`\)", r"a phrase \(`\"csv export\"`\)", r"a prefix \(`notif\*`\)",

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
 from datetime import date
 
 from hypothesis import given
@@ -13,7 +14,8 @@ from feedback_sources.export import (
     export_csv,
     export_filename,
     neutralize,
-    write_rows,
+    neutralized_sql,
+    write_values,
 )
 from feedback_sources.store import Filters, Store
 from tests.conftest import make_record
@@ -48,10 +50,24 @@ def test_export_to_a_file_is_utf8_with_bom(fresh_store: Store, tmp_path) -> None
     assert not (tmp_path / "out.csv.part").exists()
 
 
+SPREADSHEET_VALUES = st.one_of(st.text(), st.integers(min_value=-2**63, max_value=2**63 - 1),
+                                st.floats(allow_nan=False), st.none())
+
+
+@given(SPREADSHEET_VALUES)
+def test_sqlite_neutralizes_exactly_like_python(value: object) -> None:
+    # Exports neutralize in SQL (neutralized_sql); neutralize() is the rule it must follow, cell for cell.
+    with sqlite3.connect(":memory:") as conn:
+        [(neutralized,)] = conn.execute(f"SELECT {neutralized_sql('cell')} FROM (SELECT ? AS cell)", (value,))
+    assert neutralized == neutralize(value)
+
+
 @given(st.text())
 def test_no_text_cell_can_start_a_formula(value: str) -> None:
-    buffer = io.StringIO()
-    write_rows(buffer, ["text"], [{"text": value}])
+    with sqlite3.connect(":memory:") as conn:
+        rows = conn.execute(f"SELECT {neutralized_sql('cell')} FROM (SELECT ? AS cell)", (value,))
+        buffer = io.StringIO()
+        assert write_values(buffer, ["text"], rows) == 1
     [header, row] = list(csv.reader(io.StringIO(buffer.getvalue()[1:], newline="")))
     assert not row[0].startswith(FORMULA_TRIGGERS)
     assert row[0] == (("'" + value) if value.startswith(FORMULA_TRIGGERS) else value)
