@@ -246,6 +246,19 @@ def test_a_full_read_of_a_range_returns_exactly_the_vendors_records(bench: Bench
     assert duplicate_keys(bench.store.conn) == []
 
 
+async def test_range_bounds_without_a_timezone_are_taken_as_utc(bench: Bench) -> None:
+    config = bench.emulator.config
+    assert config.start is not None and config.end is not None
+    start = (config.start + (config.end - config.start) * 0.4).replace(microsecond=0)
+    end = start + (config.end - config.start) * 0.2
+
+    async def read(first: datetime, last: datetime) -> list[str]:
+        return sorted([r.source_id async for page in bench.integration().iter_pages(first, last) for r in page.records])
+
+    in_utc = await read(start, end)
+    assert in_utc and await read(start.replace(tzinfo=None), end.replace(tzinfo=None)) == in_utc
+
+
 def test_two_incremental_syncs_change_nothing_and_an_update_is_an_update(bench: Bench) -> None:
     harness = HARNESSES[bench.name]
     first = bench.sync(incremental=False)

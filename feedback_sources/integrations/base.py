@@ -90,6 +90,13 @@ def parse_iso(value: str | None) -> datetime | None:
     return moment.astimezone(timezone.utc)
 
 
+def utc_bound(moment: datetime | None) -> datetime | None:
+    """A caller's range bound in UTC; one without a timezone is taken as UTC, as every vendor sends its times."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
 def in_range(moment: datetime, start: datetime | None, end: datetime | None) -> bool:
     return (start is None or moment >= start) and (end is None or moment < end)
 

@@ -26,7 +26,7 @@ import httpx
 
 from ..models import MappingError, NormalizedRecord
 from ..rules import Rules
-from .base import BaseIntegration, ConfigError, Page, WebhookSetupRequired, in_range, register
+from .base import BaseIntegration, ConfigError, Page, WebhookSetupRequired, in_range, register, utc_bound
 from .http import ErrorKind, HttpClient, SourceError, header_number
 from .text import html_to_text
 
@@ -665,6 +665,7 @@ class IntercomIntegration(BaseIntegration):
         end: datetime | None = None,
         cursor: dict[str, Any] | None = None,
     ) -> AsyncIterator[Page]:
+        start, end = utc_bound(start), utc_bound(end)
         position = SearchCursor.parse(cursor) if cursor is not None else None
         if position is None:
             # A conversation is updated no earlier than it is created, so changes since `start` cover it.

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from ..models import Category, MappingError, NormalizedRecord
 from ..rules import Decision, Rules
-from .base import BaseIntegration, ConfigError, Page, in_range, parse_iso, register
+from .base import BaseIntegration, ConfigError, Page, in_range, parse_iso, register, utc_bound
 from .http import ErrorKind, HttpClient, SourceError, header_number
 from .text import html_to_text
 
@@ -123,13 +123,6 @@ TUNNEL_HINT = (
 def api_datetime(moment: datetime) -> str:
     """SurveyMonkey's date filter format: UTC, whole seconds, no offset."""
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def _as_utc(moment: datetime | None) -> datetime | None:
-    """A caller's range bound in UTC; a bound without a timezone is taken as UTC."""
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
 def _ceil_second(moment: datetime) -> datetime:
@@ -800,7 +793,7 @@ class SurveyMonkeyIntegration(BaseIntegration):
         cursor: dict[str, Any] | None = None,
     ) -> AsyncIterator[Page]:
         state = SyncCursor.parse(cursor)
-        start, end = _as_utc(start), _as_utc(end)
+        start, end = utc_bound(start), utc_bound(end)
         async with self.client() as client:
             try:
                 async for page in self._pages(client, state, start, end):

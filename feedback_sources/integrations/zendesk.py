@@ -22,7 +22,7 @@ import httpx
 
 from ..models import MappingError, NormalizedRecord
 from ..rules import Rules
-from .base import BaseIntegration, ConfigError, Page, in_range, parse_iso, register
+from .base import BaseIntegration, ConfigError, Page, in_range, parse_iso, register, utc_bound
 from .http import ErrorKind, HttpClient, SourceError, header_number, utc_from_unix
 from .text import html_to_text
 
@@ -533,13 +533,6 @@ class ExportPosition:
         return cls(after_cursor=cursor["after_cursor"], start_time=cursor["start_time"])
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    """Range bounds without a timezone are taken as UTC, like every time Zendesk sends."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment
-
-
 # Zendesk opened in 2007: a range starting earlier (the sync's "full history") bounds nothing.
 ZENDESK_EPOCH = datetime(2007, 1, 1, tzinfo=timezone.utc)
 
@@ -841,7 +834,7 @@ class ZendeskIntegration(BaseIntegration):
         cursor: dict[str, Any] | None = None,
     ) -> AsyncIterator[Page]:
         """Pages of tickets created in [start, end), in export order (by update time), resuming after `cursor`."""
-        start, end = _aware(start), _aware(end)
+        start, end = utc_bound(start), utc_bound(end)
         if cursor is not None:
             position = ExportPosition.from_cursor(cursor)
         else:
