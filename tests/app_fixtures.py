@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from feedback_sources.credentials import SOURCE_FIELDS, InMemoryKeyring
 from feedback_sources.models import Category, NormalizedRecord, Tier
 from feedback_sources.store import Store
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app.py"
@@ -209,14 +210,6 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync",
 ]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

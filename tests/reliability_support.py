@@ -4,7 +4,6 @@ and the checks every test repeats (each key once, compared as tuples; stored ids
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import sys
 from collections.abc import Iterable
@@ -16,16 +15,6 @@ from feedback_sources.emulator import Emulator, EmulatorConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES: tuple[str, ...] = ("zendesk", "intercom", "surveymonkey")
-
-
-class RecordingSleep:
-    """Stands in for asyncio.sleep: remembers every wait and returns at once."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 def past_config(**overrides: Any) -> EmulatorConfig:
@@ -154,10 +143,4 @@ def memory_backed_directory() -> str | None:
     shm = Path("/dev/shm")
     return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
-
-def free_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 

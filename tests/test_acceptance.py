@@ -29,10 +29,9 @@ from feedback_sources.models import NormalizedRecord
 from feedback_sources.integrations.surveymonkey import SyncCursor
 from feedback_sources.store import Store
 from feedback_sources.sync import INCREMENTAL_SCOPE, SourceResult, sync
+from tests.helpers import RecordingSleep, free_port
 from tests.reliability_support import (
-    RecordingSleep,
     duplicate_keys,
-    free_port,
     ground_truth,
     integration_configs,
     latest_runs,

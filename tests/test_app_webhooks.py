@@ -30,6 +30,7 @@ from feedback_sources.webhooks import receiver_status, recent_events
 from feedback_sources.webhooks.app import create_receiver_app
 from feedback_sources.webhooks.server import running_receiver, secrets_from_configs
 from feedback_sources.workspace import demo_workspace
+from tests.helpers import free_port, wait_for
 
 PAGE = "app_pages/webhooks.py"
 
@@ -41,12 +42,6 @@ def demo_vendors(monkeypatch: pytest.MonkeyPatch) -> Emulator:
                                        surveymonkey_responses_per_survey=8))
     monkeypatch.setattr(workspace_module, "_demo_emulator", emulator)
     return emulator
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager
@@ -96,18 +91,6 @@ def status(path: Path) -> dict[str, Any]:
 def stored(path: Path, source: str, source_id: str) -> dict[str, Any] | None:
     with Store(path) as store:
         return store.get_record(source, source_id)
-
-
-def wait_for(condition: Any, timeout: float = 10.0) -> Any:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 # -- status --------------------------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,7 @@ from feedback_sources.emulator import (
 )
 from feedback_sources.webhooks.server import running_receiver
 from feedback_sources.webhooks.signatures import SignatureError, verify
+from tests.helpers import closed_port_url
 
 ROOT = Path(__file__).resolve().parents[1]
 RECEIVER_SECRETS = {
@@ -96,13 +96,6 @@ def capture() -> Iterator[tuple[Capture, str]]:
     found = Capture()
     with running_receiver(found.app()) as url:
         yield found, url
-
-
-def closed_port_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/webhooks/surveymonkey"
 
 
 def zendesk_webhook(endpoint: str, **changes: Any) -> dict[str, Any]:

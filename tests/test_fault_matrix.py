@@ -24,10 +24,10 @@ from feedback_sources.emulator import Emulator, run_emulator_server
 from feedback_sources.integrations.base import get_integration_class
 from feedback_sources.store import Store
 from feedback_sources.sync import INCREMENTAL_SCOPE, SourceResult, sync
+from tests.helpers import RecordingSleep
 from tests.reliability_support import (
     ROOT,
     SOURCES,
-    RecordingSleep,
     duplicate_keys,
     ground_truth,
     integration_configs,

@@ -23,6 +23,7 @@ from feedback_sources.integrations.intercom import (
     search_body,
 )
 from feedback_sources.rules import DEFAULT_RULES
+from tests.helpers import RecordingSleep
 
 TOKEN = "canary-intercom-token-5f1d"
 
@@ -261,14 +262,6 @@ class RecordingTransport(httpx.AsyncHTTPTransport):
             self.in_flight -= 1
 
 
-class FakeSleep:
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
 @pytest.fixture
 def emulator() -> Emulator:
     return Emulator(
@@ -289,7 +282,7 @@ def base_url(emulator: Emulator) -> Iterator[str]:
 
 
 def connect(base_url: str, token: str = DEMO_INTERCOM_TOKEN, **options: Any) -> IntercomIntegration:
-    options.setdefault("sleep", FakeSleep())
+    options.setdefault("sleep", RecordingSleep())
     return IntercomIntegration({"access_token": token, "base_url": base_url}, **options)
 
 
@@ -515,14 +508,14 @@ async def test_bad_token_and_missing_permission_are_told_apart(emulator, base_ur
 @pytest.mark.asyncio
 async def test_throttling_waits_until_intercoms_reset_time(emulator, base_url):
     emulator.faults.inject("intercom", r"^/conversations/search$", 429, times=2, reset_in=3)
-    sleep = FakeSleep()
+    sleep = RecordingSleep()
 
     pages = await collect(connect(base_url, sleep=sleep))
 
     assert sorted(source_ids(pages)) == emulator.intercom.all_conversation_ids()
     assert [call.status for call in endpoint_calls(emulator, r"^/conversations/search$")][:3] == [429, 429, 200]
     # No Retry-After on Intercom's 429: the wait is the time left until X-RateLimit-Reset.
-    assert len(sleep.calls) == 2 and all(2.0 < seconds <= 3.0 for seconds in sleep.calls)
+    assert len(sleep.waits) == 2 and all(2.0 < seconds <= 3.0 for seconds in sleep.waits)
 
 
 @pytest.mark.asyncio
@@ -531,14 +524,14 @@ async def test_server_errors_resets_and_bad_bodies_are_retried(emulator, base_ur
     emulator.faults.inject("intercom", r"^/conversations/search$", "reset", times=1)
     emulator.faults.inject("intercom", r"^/contacts/", "malformed", times=2)
     emulator.faults.inject("intercom", r"^/conversations/search$", "truncated", times=1)
-    sleep = FakeSleep()
+    sleep = RecordingSleep()
     integration = connect(base_url, sleep=sleep)
 
     pages = await collect(integration)
 
     assert sorted(source_ids(pages)) == emulator.intercom.all_conversation_ids()
     assert integration.last_stats["http"]["retries"] == 7
-    assert len(sleep.calls) == 7
+    assert len(sleep.waits) == 7
     assert emulator.faults.pending() == []
 
 

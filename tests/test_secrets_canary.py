@@ -29,7 +29,8 @@ import pytest
 from feedback_sources.emulator import Emulator, run_emulator_server
 from feedback_sources.export import FORMULA_TRIGGERS
 from feedback_sources.webhooks.signatures import intercom_signature, surveymonkey_signature, zendesk_signature
-from tests.reliability_support import CLI, ROOT, cli_environment, free_port, past_config
+from tests.helpers import free_port
+from tests.reliability_support import CLI, ROOT, cli_environment, past_config
 
 
 def canary(name: str) -> str:

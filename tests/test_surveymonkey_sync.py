@@ -21,6 +21,7 @@ from feedback_sources.integrations.surveymonkey import (
     read_rate_limits,
 )
 from feedback_sources.models import NormalizedRecord, Tier
+from tests.helpers import RecordingSleep
 
 UTC = timezone.utc
 WALL_NOW = datetime(2024, 5, 2, 22, 0, tzinfo=UTC).timestamp()  # two hours before the daily reset
@@ -248,16 +249,6 @@ def test_a_finished_pass_saves_where_the_next_sync_continues(
 # -- against the emulator, over HTTP on 127.0.0.1 --------------------------------------------------------------------
 
 
-class FakeSleep:
-    """Records the waits instead of waiting."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
 @pytest.fixture
 def emulator() -> Emulator:
     return Emulator(EmulatorConfig(seed=11))
@@ -270,12 +261,12 @@ def base_url(emulator: Emulator) -> Iterator[str]:
 
 
 @pytest.fixture
-def sleep() -> FakeSleep:
-    return FakeSleep()
+def sleep() -> RecordingSleep:
+    return RecordingSleep()
 
 
 @pytest.fixture
-def make(base_url: str, sleep: FakeSleep):
+def make(base_url: str, sleep: RecordingSleep):
     def build(token: str = DEMO_SURVEYMONKEY_TOKEN, **kwargs: Any) -> SurveyMonkeyIntegration:
         options: dict[str, Any] = {"sleep": sleep, **kwargs}
         return SurveyMonkeyIntegration({"access_token": token, "base_url": base_url}, **options)
@@ -337,7 +328,7 @@ async def test_a_bad_token_is_an_auth_failure(make) -> None:
     )
 
 
-async def test_a_wrong_base_url_says_so(emulator: Emulator, sleep: FakeSleep) -> None:
+async def test_a_wrong_base_url_says_so(emulator: Emulator, sleep: RecordingSleep) -> None:
     with run_emulator_server(emulator) as root:
         integration = SurveyMonkeyIntegration({"access_token": DEMO_SURVEYMONKEY_TOKEN, "base_url": f"{root}/v3"},
                                               sleep=sleep)
@@ -350,7 +341,7 @@ async def test_a_token_without_read_scopes_names_the_missing_scope() -> None:
     emulator = Emulator(EmulatorConfig(seed=11, surveymonkey_scopeless_tokens={"scopeless"}))
     with run_emulator_server(emulator) as root:
         integration = SurveyMonkeyIntegration(
-            {"access_token": "scopeless", "base_url": emulator.base_urls(root)["surveymonkey"]}, sleep=FakeSleep())
+            {"access_token": "scopeless", "base_url": emulator.base_urls(root)["surveymonkey"]}, sleep=RecordingSleep())
         result = await integration.test_connection()  # users/me answers, but the survey scope is missing
         assert (result.ok, result.kind) == (False, "forbidden")
         assert "surveys_read" in result.message
@@ -438,7 +429,7 @@ async def test_details_are_fetched_only_for_surveys_with_responses_in_range(make
         start=start, end=end)
 
 
-async def test_surveys_nobody_answered_cost_no_request(sleep: FakeSleep) -> None:
+async def test_surveys_nobody_answered_cost_no_request(sleep: RecordingSleep) -> None:
     emulator = Emulator(EmulatorConfig(seed=11, surveymonkey_responses_per_survey=0))
     with run_emulator_server(emulator) as root:
         integration = SurveyMonkeyIntegration(
@@ -516,7 +507,7 @@ async def test_a_corrupted_cursor_fails_before_any_request(make, emulator: Emula
 
 
 async def test_server_errors_throttling_and_broken_bodies_are_retried(
-    make, emulator: Emulator, sleep: FakeSleep
+    make, emulator: Emulator, sleep: RecordingSleep
 ) -> None:
     emulator.faults.inject("surveymonkey", r"^/surveys$", "malformed")
     emulator.faults.inject("surveymonkey", r"/responses/bulk", 503, times=2)
@@ -588,7 +579,7 @@ async def test_a_survey_deleted_during_the_sync_is_stepped_over(make, emulator: 
 
 
 async def test_a_resumed_sync_against_a_wrong_address_fails_instead_of_skipping(
-    emulator: Emulator, sleep: FakeSleep
+    emulator: Emulator, sleep: RecordingSleep
 ) -> None:
     second, third = emulator.surveymonkey.survey_ids()[1:]
     cursor = {"survey_id": second, "page": 2, "surveys": [third], "high_water": "2024-05-01T00:00:00+00:00"}
@@ -642,7 +633,7 @@ async def test_the_remaining_day_budget_is_in_the_stats() -> None:
     with run_emulator_server(emulator) as root:
         integration = SurveyMonkeyIntegration(
             {"access_token": DEMO_SURVEYMONKEY_TOKEN, "base_url": emulator.base_urls(root)["surveymonkey"]},
-            sleep=FakeSleep())
+            sleep=RecordingSleep())
         await collect(integration)
     assert integration.last_stats["rate_limit"] == {
         "minute": {"limit": 120, "remaining": 104},
@@ -652,7 +643,7 @@ async def test_the_remaining_day_budget_is_in_the_stats() -> None:
 
 async def test_a_spent_day_budget_stops_the_sync_at_once() -> None:
     emulator = Emulator(EmulatorConfig(seed=11, time_scale=60.0, surveymonkey_day_limit=4))
-    sleep = FakeSleep()
+    sleep = RecordingSleep()
     pages: list[Page] = []
     with run_emulator_server(emulator) as root:
         integration = SurveyMonkeyIntegration(

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from feedback_sources.webhooks import recent_events
 from feedback_sources.webhooks.app import create_receiver_app
 from feedback_sources.webhooks.server import running_receiver, secrets_from_configs
 from feedback_sources.workspace import demo_configs
+from tests.helpers import closed_port_url, wait_for
 
 ZENDESK_SECRET = "zd-webhook-secret-canary-3a91"
 
@@ -80,23 +80,6 @@ def receiver(vendors: Vendors, tmp_path: Path) -> Iterator[Receiver]:
 
 def register(integration: Any, url: str) -> bool:
     return asyncio.run(integration.register_webhook(url))
-
-
-def closed_port_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/webhooks/surveymonkey"
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 # -- Zendesk -----------------------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from feedback_sources.webhooks.app import create_receiver_app
 from feedback_sources.webhooks.fetch import FetchPolicy
 from feedback_sources.webhooks.server import running_receiver, serve
 from feedback_sources.webhooks.signatures import intercom_signature, surveymonkey_signature, zendesk_signature
+from tests.helpers import wait_for
 
 ZENDESK_SECRET = "zd-signing-secret-canary-81f2"
 INTERCOM_SECRET = "ic-client-secret-canary-9c0d"
@@ -238,16 +239,6 @@ def stored_row(running: Running, source: str, source_id: str) -> dict[str, Any] 
     if found is not None:
         found.pop("synced_at")
     return found
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 # -- valid deliveries ----------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from feedback_sources.integrations.zendesk import (
     parse_limit_header,
     read_rate_limits,
 )
+from tests.helpers import RecordingSleep
 
 CONFIG = {"subdomain": "acme", "email": "pm@acme.example", "api_token": "canary-token-5f3a9e"}
 
@@ -263,16 +264,6 @@ async def test_iter_pages_rejects_a_corrupted_cursor_before_any_request() -> Non
 # -- against the emulator, over HTTP on 127.0.0.1 ----------------------------------------------------------------------
 
 TIER_OF_PLAN = {"enterprise": "enterprise", "business": "business", "pro": "professional", "free": "free"}
-
-
-class RecordingSleep:
-    """Stands in for asyncio.sleep: remembers every wait and returns at once."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @pytest.fixture
