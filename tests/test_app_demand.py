@@ -87,9 +87,9 @@ def test_feature_requests_this_quarter_ranked_by_weighted_accounts(demand: AppTe
          "previous_score": 0.0, "trend": "new"},
     ]
     # The top theme's accounts show at once.
-    assert account_rows(at) == [("acme.com", "domain", "enterprise", 10.0, 2, 2),
-                                ("globex.io", "domain", "business", 5.0, 1, 1),
-                                ("eve@gmail.com", "person", "free", 1.0, 1, 1)]
+    assert account_rows(at) == [("acme.com", "domain", "Enterprise", 10.0, 2, 2),
+                                ("globex.io", "domain", "Business", 5.0, 1, 1),
+                                ("eve@gmail.com", "person", "Free", 1.0, 1, 1)]
     assert "feature_request · export" in texts(at)
 
 
@@ -102,11 +102,11 @@ def test_the_enterprise_preset_is_one_click(demand: AppTest) -> None:
     assert not at.exception
     assert (at.session_state["demand_period"], at.session_state["demand_categories"],
             at.session_state["demand_tiers"], at.session_state["demand_weight_enterprise"]) == (
-        "quarter", ["feature_request"], ["enterprise"], 10.0)
+        "this_quarter", ["feature_request"], ["enterprise"], 10.0)
     assert [(t["theme"], t["score"], t["accounts"], t["records"]) for t in themes(at)] == [
         ("feature_request · export", 10.0, 1, 2), (f"feature_request · {XSS_TAG}", 10.0, 1, 1),
         ("feature_request · sso", 10.0, 1, 1)]
-    assert account_rows(at) == [("acme.com", "domain", "enterprise", 10.0, 2, 2)]
+    assert account_rows(at) == [("acme.com", "domain", "Enterprise", 10.0, 2, 2)]
 
 
 def test_selecting_a_theme_shows_its_accounts_and_opens_its_records_in_explore(demand: AppTest) -> None:
@@ -114,7 +114,7 @@ def test_selecting_a_theme_shows_its_accounts_and_opens_its_records_in_explore(d
     at.session_state[at.dataframe[0].key] = {"selection": {"rows": [2], "columns": [], "cells": []}}
     at.run()
     assert "feature_request · sso" in texts(at)
-    assert account_rows(at) == [("acme.com", "domain", "enterprise", 10.0, 1, 1)]
+    assert account_rows(at) == [("acme.com", "domain", "Enterprise", 10.0, 1, 1)]
     at.button(key="demand_open_theme").click().run()
     assert not at.exception
     start = quarter_start(day(0))
@@ -137,7 +137,7 @@ def test_hostile_tags_only_reach_tables_and_plain_text(demand: AppTest) -> None:
     at.session_state[at.dataframe[0].key] = {"selection": {"rows": [1], "columns": [], "cells": []}}
     at.run()
     assert f"feature_request · {XSS_TAG}" in texts(at)
-    assert account_rows(at) == [("evil.example", "domain", "enterprise", 10.0, 1, 1)]
+    assert account_rows(at) == [("evil.example", "domain", "Enterprise", 10.0, 1, 1)]
     for body in markdown_bodies(at) + [b.label for b in at.button]:
         for hostile in ("<b>", "onerror", "<script"):
             assert hostile not in body
@@ -225,12 +225,12 @@ def test_suggested_merges_fold_an_organization_into_its_domain(app_env: AppEnv) 
 
     seed(app_env.demo_db, [ticket("1", "ann@acme.com"), ticket("2", "bob@acme.com"), ticket("3", "cy@gmail.com")])
     at = run_page(app_env, DEMAND)
-    assert account_rows(at) == [("acme.com", "domain", "enterprise", 10.0, 2, 2),
-                                ("Acme Inc (zendesk organization 42)", "organization", "enterprise", 10.0, 1, 1)]
+    assert account_rows(at) == [("acme.com", "domain", "Enterprise", 10.0, 2, 2),
+                                ("Acme Inc (zendesk organization 42)", "organization", "Enterprise", 10.0, 1, 1)]
     at.radio(key="demand_view").set_value("merges").run()
     at.button(key="demand_suggest").click().run()
     assert at.dataframe[0].value.values.tolist() == [["org:zendesk:42", "acme.com", 2, 2]]
     at.button(key="demand_merge_suggested").click().run()
     assert at.dataframe[0].value[["alias", "account"]].values.tolist() == [["org:zendesk:42", "acme.com"]]
     at.radio(key="demand_view").set_value("themes").run()
-    assert account_rows(at) == [("acme.com", "domain", "enterprise", 10.0, 3, 3)]
+    assert account_rows(at) == [("acme.com", "domain", "Enterprise", 10.0, 3, 3)]
