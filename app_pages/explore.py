@@ -86,7 +86,8 @@ def _on_chart_select(key: str) -> None:
 
 def _chart(figure: go.Figure, name: str, count_axis: str | None = None, max_count: int = 0) -> None:
     key = f"chart_{name}_{st.session_state.get(CHART_GENERATION_KEY, 0)}"
-    figure.update_layout(margin=dict(l=10, r=10, t=10, b=10), height=320, clickmode="event+select")
+    # 280 px: with the KPIs, the volume chart is on the first screen of a 1280×800 laptop.
+    figure.update_layout(margin=dict(l=10, r=10, t=10, b=10), height=280, clickmode="event+select")
     if count_axis is not None:
         # Record counts are whole numbers: no 0.5 ticks on a chart of three records.
         ticks = dict(tickformat=",d", rangemode="tozero", dtick=1 if max_count <= 6 else None)
@@ -331,9 +332,10 @@ def main() -> None:
     mode = current_mode()
     path = db_path(mode)
     version = data_version(path)
-    st.title("Explore")
+    # No page title: the sidebar names the page, and the answer (KPIs and the volume chart) must fit the first screen.
     show_flashes()
     if version[0] == 0:
+        st.title("Explore")
         empty_store(mode)
         return
 
@@ -355,13 +357,13 @@ def main() -> None:
                 icon=":material/filter_alt_off:")
         return
 
-    st.caption("Click a bar or a cell to filter everything on the page by it.")
+    click_help = "Click a bar or a cell to filter everything on the page by it."
     left, right = st.columns([3, 2])
     with left:
-        st.markdown("**Volume over time by category**")
+        st.markdown("**Volume over time by category**", help=click_help)
         volume_chart(cached(path, version, "volume_by_day", filters, by="category"))
     with right:
-        st.markdown("**Top tags**")
+        st.markdown("**Top tags**", help=click_help)
         tags = cached(path, version, "top_tags", filters, limit=12)
         if tags:
             tags_chart(tags)
@@ -369,10 +371,10 @@ def main() -> None:
             st.caption("No tags on these records.")
     left, right = st.columns(2)
     with left:
-        st.markdown("**Records by source and tier**")
+        st.markdown("**Records by source and tier**", help=click_help)
         breakdown_chart(cached(path, version, "breakdown", filters, "source", "tier"))
     with right:
-        st.markdown("**Records by category and tier**")
+        st.markdown("**Records by category and tier**", help=click_help)
         heatmap_chart(cached(path, version, "breakdown", filters, "category", "tier"))
 
     total = int(kpis["records"])
@@ -402,12 +404,12 @@ def main() -> None:
         on_select="rerun",
         selection_mode="single-row",
         column_config={
-            "created_at": st.column_config.DatetimeColumn("Created", format="D MMM YYYY, HH:mm", width=140),
+            "created_at": st.column_config.DatetimeColumn("Created", format="D MMM YYYY, HH:mm", width=135),
             "source_name": st.column_config.TextColumn("Source", width=105),
-            "title": st.column_config.TextColumn("Title"),
+            "title": st.column_config.TextColumn("Title", width=180),  # the grid stretches it to the room left
             "category_label": st.column_config.TextColumn("Category", width=125),
             "tier_label": st.column_config.TextColumn("Tier", width=95),
-            "customer": st.column_config.TextColumn("Customer", width=150),
+            "customer": st.column_config.TextColumn("Customer", width=130),
             "link": st.column_config.LinkColumn("Open", display_text="open ↗", width=70),
         },
     )
