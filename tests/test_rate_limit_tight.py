@@ -9,9 +9,9 @@ gave up after six of them and lost the whole source.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +19,13 @@ import httpx
 import pytest
 
 from feedback_sources.emulator import Emulator, FixedWindowLimit, run_emulator_server
-from feedback_sources.integrations.base import get_integration_class
-from feedback_sources.integrations.http import RetryPolicy
+from feedback_sources.integrations.base import BaseIntegration, Page, get_integration_class
+from feedback_sources.integrations.http import HttpClient, RetryPolicy
 from feedback_sources.store import Store
-from feedback_sources.sync import SourceProgress, sync_all
+from feedback_sources.sync import sync, sync_all
+from feedback_sources.ui_support import progress_text
+from tests.conftest import make_record
+from tests.helpers import RecordingSleep
 from tests.reliability_support import (
     SOURCES,
     duplicate_keys,
@@ -107,13 +110,6 @@ def test_an_honest_tight_window_says_what_is_left() -> None:
         FixedWindowLimit(0)
 
 
-@dataclass
-class Measured:
-    seconds: float
-    results: dict[str, Any]
-    waits_announced: list[tuple[str, float]]
-
-
 @pytest.fixture
 def tight_world(tmp_path: Path) -> Iterator[tuple[Emulator, dict[str, dict[str, str]], Store]]:
     emulator = Emulator(past_config(
@@ -137,14 +133,8 @@ def test_a_full_sync_under_8_requests_a_second_with_lying_headers_completes_with
         source: get_integration_class(source)(configs[source], retry_policy=policy, **page_options[source])
         for source in SOURCES
     }
-    progress_messages: list[tuple[str, str]] = []
-
-    def on_progress(progress: SourceProgress) -> None:
-        if progress.message:
-            progress_messages.append((progress.source, progress.message))
-
     async def run() -> dict[str, Any]:
-        return await asyncio.wait_for(sync_all(store, integrations, incremental=False, on_progress=on_progress),
+        return await asyncio.wait_for(sync_all(store, integrations, incremental=False),
                                       SYNC_BOUND_SECONDS)
 
     started = time.monotonic()
@@ -177,3 +167,45 @@ def test_a_full_sync_under_8_requests_a_second_with_lying_headers_completes_with
             for source in SOURCES
         )
     )
+
+
+class OneCallSource(BaseIntegration):
+    """A source of one request, answered by `handler`: enough to watch what a sync reports while it waits."""
+
+    name = "one"
+    display_name = "One"
+    required_fields = ()
+
+    def __init__(self, handler: Any, **options: Any):
+        super().__init__({}, transport=httpx.MockTransport(handler), **options)
+
+    def client(self) -> HttpClient:
+        return self._http_client(base_url="https://one.example")
+
+    async def _connection_probe(self, client: HttpClient) -> tuple[str, dict[str, Any]]:
+        return "one", {}
+
+    async def iter_pages(self, start=None, end=None, cursor=None) -> AsyncIterator[Page]:
+        async with self.client() as client:
+            body = await client.get_json("/records")
+        yield Page([make_record(i, source="one") for i in body], {"done": True})
+
+
+def test_a_long_rate_limit_wait_is_reported_as_waiting_not_as_failure(tmp_path: Path) -> None:
+    answers = [httpx.Response(429, headers={"Retry-After": "40"}), httpx.Response(429, headers={"Retry-After": "40"}),
+               httpx.Response(200, json=["1", "2"])]
+    sleep = RecordingSleep()
+    source = OneCallSource(lambda request: answers.pop(0), sleep=sleep,
+                           retry_policy=RetryPolicy(max_attempts=1, max_rate_limit_wait=600))
+    seen: list[tuple[str, str]] = []
+    with Store(tmp_path / "one.db") as store:
+        result = sync(store, {"one": source}, on_progress=lambda p: seen.append((p.status, p.message)))["one"]
+    assert (result.status, result.errors, result.fetched) == ("complete", None, 2)
+    waiting = [(status, message) for status, message in seen if message.startswith("waiting")]
+    assert [status for status, _ in waiting] == ["running", "running"]
+    assert all(re.fullmatch(r"waiting for rate limit, 4[01]s", message) for _, message in waiting), waiting
+    assert seen[-1] == ("complete", "")
+    assert "failed" not in {status for status, _ in seen}
+    assert len(sleep.waits) == 2 and all(40 <= wait <= 41 for wait in sleep.waits)
+    assert progress_text({"source": "one", "status": "running", "pages": 0, "fetched": 0,
+                          "message": waiting[0][1]}) == f"one: running, 0 pages, 0 records ({waiting[0][1]})"
