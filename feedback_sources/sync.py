@@ -279,6 +279,12 @@ async def _write_behind(
         if not fetcher.done():
             fetcher.cancel()
         await asyncio.gather(fetcher, return_exceptions=True)
+        # A fetcher cancelled between pages leaves the integration's generator suspended at its `yield`: close it
+        # now, so its own cleanup (closing the HTTP client, stopping its concurrent fetches) runs before the sync
+        # returns instead of whenever the event loop gets round to finalizing it.
+        close = getattr(pages, "aclose", None)
+        if close is not None:
+            await close()
 
 
 async def sync_all(
@@ -294,13 +300,23 @@ async def sync_all(
     run_group = uuid.uuid4().hex
     now = now_utc()
     tasks = [
-        sync_source(
+        asyncio.ensure_future(sync_source(
             store, integration, start=start, end=end, incremental=incremental,
             on_progress=on_progress, run_group=run_group, now=now,
-        )
+        ))
         for integration in integrations.values()
     ]
-    results = await asyncio.gather(*tasks)
+    try:
+        results = await asyncio.gather(*tasks)
+    except BaseException:
+        # gather() gives up at the first source that is cancelled or crashes and leaves the others running: stop
+        # them and wait until each has cleaned up, so nothing outlives the sync that started it.
+        # A source already told to stop is not told again: a second cancel would cut its cleanup short.
+        for task in tasks:
+            if not task.done() and not task.cancelling():
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     return {result.source: result for result in results}
 
 

@@ -750,7 +750,7 @@ class IntercomIntegration(BaseIntegration):
             # once, so that after a rate-limit wait a handful of requests resume instead of the whole page at once.
             slots = asyncio.Semaphore(self.max_concurrency)
             details = await _gather_or_cancel(
-                _bounded(slots, self._full_conversation(client, item, contacts)) for item in wanted
+                _bounded(slots, self._full_conversation, client, item, contacts) for item in wanted
             )
             records = []
             for conversation, contact in details:
@@ -862,9 +862,11 @@ def _next_starting_after(body: Mapping[str, Any]) -> str | None:
     return _text(next_page.get("starting_after"))
 
 
-async def _bounded(slots: asyncio.Semaphore, work: Awaitable[Any]) -> Any:
+async def _bounded(slots: asyncio.Semaphore, work: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """`work(*args)` once a slot is free. The coroutine is created only then: one created up front and cancelled
+    while queued for a slot would be dropped without ever being awaited (and asyncio would say so)."""
     async with slots:
-        return await work
+        return await work(*args)
 
 
 async def _gather_or_cancel(coroutines: Iterable[Awaitable[Any]]) -> list[Any]:
