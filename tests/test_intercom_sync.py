@@ -514,8 +514,9 @@ async def test_throttling_waits_until_intercoms_reset_time(emulator, base_url):
 
     assert sorted(source_ids(pages)) == emulator.intercom.all_conversation_ids()
     assert [call.status for call in endpoint_calls(emulator, r"^/conversations/search$")][:3] == [429, 429, 200]
-    # No Retry-After on Intercom's 429: the wait is the time left until X-RateLimit-Reset.
-    assert len(sleep.waits) == 2 and all(2.0 < seconds <= 3.0 for seconds in sleep.waits)
+    # No Retry-After on Intercom's 429: the wait is the time left until X-RateLimit-Reset, plus jitter of up to a
+    # quarter of it (so that concurrent requests do not all come back in the same instant).
+    assert len(sleep.waits) == 2 and all(2.0 < seconds <= 3.0 * 1.25 for seconds in sleep.waits)
 
 
 @pytest.mark.asyncio
