@@ -20,12 +20,13 @@ from typing import Any
 
 from .integrations.base import BaseIntegration, Page, parse_iso, utc_bound
 from .integrations.http import SourceError
+from .ranges import EARLIEST_START
 from .store import Store, UpsertResult, iso_utc, now_utc
 
 logger = logging.getLogger("feedback_sources.sync")
 
 DEFAULT_LOOKBACK_DAYS = 30
-FULL_HISTORY_START = datetime(2000, 1, 1, tzinfo=timezone.utc)
+FULL_HISTORY_START = EARLIEST_START
 INCREMENTAL_SCOPE = "incremental"
 
 
