@@ -148,9 +148,11 @@ def test_a_full_sync_under_8_requests_a_second_with_lying_headers_completes_with
     assert stored_ids(store.conn) == truth
     assert all(truth[source] for source in SOURCES)
     assert duplicate_keys(store.conn) == []
-    # The limit really bit, and the client slowed down instead of giving up.
+    # The limit really bit, more often than the two attempts allowed for server errors, and the client slowed down
+    # instead of giving up. (Zendesk and SurveyMonkey send one request at a time; whether they reach 8 a second
+    # depends on the machine's speed, so only Intercom's eight concurrent detail fetches are sure to.)
     refused = {source: emulator.rate_limited_count(source) for source in SOURCES}
-    assert refused["intercom"] > 6 and refused["zendesk"] > 0, refused
+    assert refused["intercom"] > policy.max_attempts, refused
     runs = latest_runs(store.conn)
     assert {source: runs[source]["status"] for source in SOURCES} == {source: "complete" for source in SOURCES}
     assert runs["intercom"]["wait_seconds"] > 0
