@@ -254,6 +254,7 @@ async def test_keeps_waiting_while_the_vendor_says_wait_then_gives_up_at_the_cap
     assert raised.value.kind == ErrorKind.rate_limited
     assert "still rate limited after waiting 242s over 4 tries" in str(raised.value)
     assert "the limit for one request is 300s" in str(raised.value)
+    assert "FEEDBACK_MAX_RATE_LIMIT_WAIT" in raised.value.hint
 
 
 async def test_429s_without_any_hint_back_off_and_still_reach_the_cap() -> None:

@@ -561,6 +561,10 @@ class HttpClient:
                 f"{failure.message}; still rate limited after waiting {limited_for:.0f}s over {limited} tries "
                 f"(the limit for one request is {policy.max_rate_limit_wait:.0f}s)"
             )
+            failure.hint = failure.hint or (
+                "Another app may be spending the same rate limit. Sync again later, or let a request wait longer "
+                f"with `sync --rate-limit-wait MINUTES` or {MAX_RATE_LIMIT_WAIT_ENV} (seconds)."
+            )
             raise failure
         return delay, charged
 
