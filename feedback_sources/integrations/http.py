@@ -499,14 +499,14 @@ class HttpClient:
                 self.stats.throttled += 1
                 self.concurrency.rate_limited(ticket)
                 self.stats.lowest_concurrency = self.concurrency.lowest
-                delay, charged = self._rate_limit_delay(response, bucket, limited, limited_for, failure)
+                delay, charged, marked = self._rate_limit_delay(response, bucket, limited, limited_for, failure)
                 limited += 1
                 limited_for += charged
                 self.stats.retries += 1
                 logger.info("%s: rate limited on %s %s; waiting %.2fs (%d so far, %.0fs in all)",
                             self.source, method, url, delay, limited, limited_for)
                 await self._wait(delay, rate_limited=True)
-                if self._windows.get(bucket) is not None and self._windows[bucket].after_429:
+                if marked is not None and self._windows.get(bucket) is marked:
                     # This request's own wait covered the window; it goes first, without waiting a second time.
                     self._windows.pop(bucket, None)
                 continue
@@ -533,8 +533,9 @@ class HttpClient:
 
     def _rate_limit_delay(
         self, response: httpx.Response, bucket: str, limited: int, limited_for: float, failure: SourceError
-    ) -> tuple[float, float]:
-        """How long to wait after this request's 429 number `limited` (from 0), and what it counts against the cap.
+    ) -> tuple[float, float, RateLimitWindow | None]:
+        """How long to wait after this request's 429 number `limited` (from 0), what it counts against the cap, and
+        the window it marked spent for the client's other requests (None without a hint).
 
         The vendor's hint (Retry-After, or the reset header) plus jitter; without a usable hint, exponential backoff
         with full jitter whose ceiling is what counts, so that even zero draws reach the cap after finitely many.
@@ -545,13 +546,13 @@ class HttpClient:
         if hint is not None and hint > policy.max_server_wait:
             failure.message = f"{failure.message}; the server asks to wait {hint:.0f}s before trying again"
             raise failure
+        marked: RateLimitWindow | None = None
         if hint is not None and hint > 0:
             delay = hint + policy.rate_limit_jitter(hint, self._rand)
             charged = delay
             # Everyone else on this client waits for the same window instead of spending more 429s on it.
-            self._windows[bucket] = RateLimitWindow(
-                limit=None, remaining=0, reset_at=self._monotonic() + hint, after_429=True
-            )
+            marked = RateLimitWindow(limit=None, remaining=0, reset_at=self._monotonic() + hint, after_429=True)
+            self._windows[bucket] = marked
         else:
             ceiling = min(policy.max_delay, policy.base_delay * (2**limited))
             delay = self._rand() * ceiling
@@ -566,7 +567,7 @@ class HttpClient:
                 f"with `sync --rate-limit-wait MINUTES` or {MAX_RATE_LIMIT_WAIT_ENV} (seconds)."
             )
             raise failure
-        return delay, charged
+        return delay, charged, marked
 
     async def get_json(
         self,
