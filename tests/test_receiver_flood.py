@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import signal
 import socket
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +42,7 @@ from scripts.webhook_load import (
     intercom_event,
     zendesk_event,
 )
+from tests.helpers import free_port, wait_for
 
 HALF_OPEN = 1_100
 DEFAULT_FD_LIMIT = 1_024
@@ -330,3 +335,52 @@ def test_1100_half_sent_requests_under_a_1024_fd_limit_leave_the_receiver_answer
     if receiver_fds is not None:
         assert receiver_fds < DEFAULT_FD_LIMIT
     assert stats["cap"] == DEFAULT_FD_LIMIT - 2 * options.limits.backlog - FD_RESERVE
+
+
+def _serve_webhooks_with_fd_limit(tmp_path: Path, soft: int, hard: int) -> tuple[str, int | None]:
+    """Run `serve-webhooks` started under the given RLIMIT_NOFILE; its stderr and the soft limit it then ran under."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ZENDESK_", "INTERCOM_", "SURVEYMONKEY_"))}
+    env.update(PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+
+    def limit_files() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "feedback_sources", "serve-webhooks", "--port", str(port), "--db", str(tmp_path / "cli.db")],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=limit_files,
+    )
+    try:
+        def healthy() -> bool:
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(healthy, timeout=20)
+        limits_file = Path(f"/proc/{process.pid}/limits")
+        running_soft = None
+        if limits_file.exists():
+            line = next(line for line in limits_file.read_text().splitlines() if line.startswith("Max open files"))
+            running_soft = int(line.split()[3])
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    return err, running_soft
+
+
+@pytest.mark.skipif(not Path("/proc/self/limits").exists(), reason="reads the process's limits from /proc")
+def test_serve_webhooks_raises_a_default_1024_fd_limit_and_says_when_it_cannot(tmp_path: Path):
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = ConnectionLimits().fds_needed()
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        pytest.skip(f"the hard file-descriptor limit ({hard}) is below the {needed} the receiver asks for")
+    raised_err, raised_soft = _serve_webhooks_with_fd_limit(tmp_path, DEFAULT_FD_LIMIT, needed)
+    capped_err, capped_soft = _serve_webhooks_with_fd_limit(tmp_path, DEFAULT_FD_LIMIT, DEFAULT_FD_LIMIT)
+
+    assert raised_soft == needed
+    assert "open connections" not in raised_err
+    assert capped_soft == DEFAULT_FD_LIMIT
+    cap = DEFAULT_FD_LIMIT - 2 * ConnectionLimits().backlog - FD_RESERVE
+    assert f"At most {cap} open connections (file-descriptor limit {DEFAULT_FD_LIMIT}; `ulimit -n {needed}`" in capped_err
