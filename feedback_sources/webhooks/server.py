@@ -146,7 +146,7 @@ class ConnectionGuard:
                 return False
             victim = next(iter(self.waiting))
             self.evicted += 1
-            victim.close("evicted")
+            victim.close_for("room for a new connection")
         self.open.add(connection)
         self.most_open = max(self.most_open, len(self.open))
         return True
@@ -213,7 +213,7 @@ class GuardedH11Protocol(H11Protocol):
         super().on_response_complete()
         self._track()
 
-    def close(self, reason: str) -> None:
+    def close_for(self, reason: str) -> None:
         """Close for `reason` (a missed deadline, or room for a new connection); the app sees a disconnect."""
         self._disarm()
         self.guard.forget(self)
@@ -250,7 +250,7 @@ class GuardedH11Protocol(H11Protocol):
             self.guard.header_timeouts += 1
         else:
             self.guard.body_timeouts += 1
-        self.close(f"{phase} not received in time")
+        self.close_for(f"{phase} not received in time")
 
     def _disarm(self) -> None:
         if self._deadline is not None:
@@ -274,6 +274,8 @@ def uvicorn_config(app: Any, limits: ConnectionLimits, protocol: type[GuardedH11
         log_config=None,  # keep the process's redacting log handler
         access_log=False,  # each delivery is logged once, by the receiver, without its body
         server_header=False,
+        # No route takes a WebSocket; an upgrade handed to uvicorn's WebSocket protocol would leave the guard.
+        ws="none",
         backlog=limits.backlog,
         timeout_keep_alive=limits.keep_alive,
         h11_max_incomplete_event_size=limits.max_head_bytes,
