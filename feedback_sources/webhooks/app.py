@@ -122,8 +122,13 @@ def _apply_event(
         return "duplicate"
     # The record first, then the log row: a crash in between means the redelivery is processed again (the upsert
     # is idempotent) instead of an event marked seen whose record never landed.
-    if interpretation.records:
-        store.upsert_records(interpretation.records)
+    records = interpretation.records
+    if records and interpretation.combine is not None:
+        records = interpretation.combine(store, records)
+    if interpretation.removals:
+        store.upsert_records(records, removals=interpretation.removals)
+    elif records:
+        store.upsert_records(records)
     entry = EventEntry(
         source=source,
         event_id=interpretation.event_id,
