@@ -382,12 +382,19 @@ def test_intercom_event_carries_the_conversation_signed_with_the_client_secret(c
     response = emulator.send_event("intercom", "user.replied", conversation_id, event_id="notif_1", at=1777712400)
     path, body, headers = delivered(found)
 
-    assert (response.status_code, path, hook["events"]) == (200, "/wh/ic", [
-        "conversation.user.created", "conversation.user.replied", "conversation.admin.closed"])
+    assert (response.status_code, path, hook["events"], hook["api_version"]) == (200, "/wh/ic", [
+        "conversation.user.created", "conversation.user.replied", "conversation.admin.closed",
+        "conversation_part.redacted", "conversation.deleted"], "2.14")
+    conversation = emulator.intercom.conversation(conversation_id)
+    thread = conversation["conversation_parts"]["conversation_parts"]
+    # Like Intercom, the item is the conversation with only the newest part(s), never the whole thread.
+    newest = [part for part in thread if part["created_at"] == max(p["created_at"] for p in thread)]
+    item = {**conversation, "conversation_parts": {"type": "conversation_part.list", "conversation_parts": newest,
+                                                   "total_count": len(newest)}}
     assert json.loads(body) == {
         "type": "notification_event",
         "app_id": "demoapp1",
-        "data": {"type": "notification_event_data", "item": emulator.intercom.conversation(conversation_id)},
+        "data": {"type": "notification_event_data", "item": item},
         "links": {},
         "id": "notif_1",
         "topic": "conversation.user.replied",
