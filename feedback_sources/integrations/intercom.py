@@ -578,8 +578,10 @@ def merge_delivered(
         "category_reason": category.reason,
         "tier_reason": tier_reason,
     }
-    return delivered.model_copy(
-        update={
+    # Validated again (model_copy would not), so the tier and category read back from the store are enums again.
+    return NormalizedRecord.model_validate(
+        {
+            **delivered.model_dump(),
             "title": title,
             "content": content,
             "customer_id": customer_id,

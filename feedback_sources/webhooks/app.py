@@ -125,10 +125,8 @@ def _apply_event(
     records = interpretation.records
     if records and interpretation.combine is not None:
         records = interpretation.combine(store, records)
-    if interpretation.removals:
+    if records or interpretation.removals:
         store.upsert_records(records, removals=interpretation.removals)
-    elif records:
-        store.upsert_records(records)
     entry = EventEntry(
         source=source,
         event_id=interpretation.event_id,
