@@ -412,7 +412,8 @@ def map_conversation(
         "contact_id": contact_id,
         "rating": rating if isinstance(rating, int) and not isinstance(rating, bool) else None,
         "parts_count": _parts_count(conversation),
-        "source_type": _text(opening.get("type")),
+        # The channel (conversation, email, ...): 2.x only; a 1.x `conversation_message` does not say.
+        "source_type": _text(_dict(conversation.get("source")).get("type")),
         "ai_agent_participated": ai_participated if isinstance(ai_participated, bool) else None,
         "customer_parts": _parts_metadata(parts),
         "redacted_parts": sorted(redacted_keys(conversation, redaction_event=redaction_event)),
@@ -568,7 +569,8 @@ def merge_delivered(
     )
     metadata = {
         **stored_meta,
-        **delivered_meta,
+        # What the delivery does not say (a 1.x item has no `source.type`, no `ai_agent_participated`) stays known.
+        **{key: value for key, value in delivered_meta.items() if value is not None},
         "url": delivered_meta.get("url") or stored_meta.get("url"),
         "contact_id": customer_id,
         "updated_at": newest.isoformat(),
@@ -1080,7 +1082,14 @@ class IntercomIntegration(BaseIntegration):
         raise WebhookSetupRequired(self.name, intercom_webhook_steps(url))
 
 
-WEBHOOK_TOPICS = ("conversation.user.created", "conversation.user.replied", "conversation.admin.closed")
+# The customer's words arrive with the first two; the last two make the store forget what Intercom deleted.
+WEBHOOK_TOPICS = (
+    "conversation.user.created",
+    "conversation.user.replied",
+    "conversation.admin.closed",
+    "conversation_part.redacted",
+    "conversation.deleted",
+)
 
 
 def intercom_webhook_steps(url: str) -> list[str]:
