@@ -297,3 +297,36 @@ def test_a_delivery_without_an_id_is_a_mapping_error():
     with pytest.raises(MappingError, match="no id"):
         map_notification(payload, rules=DEFAULT_RULES)
 
+
+
+# -- the emulator's data, mapped ------------------------------------------------------------------------------------
+
+
+def test_the_emulator_holds_every_shape_and_the_mapper_keeps_only_customer_words():
+    from feedback_sources.emulator import Emulator, EmulatorConfig
+
+    emulator = Emulator(EmulatorConfig(seed=7, intercom_conversations=400, zendesk_tickets=1, surveymonkey_surveys=1,
+                                       surveymonkey_responses_per_survey=1))
+    data = emulator.intercom
+    shapes = data.shape_counts()
+    assert set(shapes["part authors"]) == {"user", "lead", "admin", "bot", "team"}
+    assert {"comment", "note", "open", "close (null body)", "assign_and_reopen (null body)", "snoozed (null body)",
+            "away_mode_assignment (null body)", "custom_action_started (null body)",
+            "custom_action_finished (null body)", "conversation_attribute_updated_by_admin (null body)",
+            } <= set(shapes["part types"])
+    for shape in ("chat (subject \"\", title null)", "Fin participated", "numeric part ids",
+                  "customer reopened (open part with text)", "redacted part"):
+        assert shapes["conversations"][shape] > 0, shape
+    assert shapes["contacts"]["custom_attributes {}"] > 0 and shapes["contacts"]["no companies"] > 0
+    # Chats are the common case, as in real inboxes.
+    assert shapes["conversations"]["chat (subject \"\", title null)"] > shapes["conversations"]["all"] / 2
+
+    company_words = ("I'm Fin", "Internal:", "This message was deleted", "Thanks for reporting", "Great idea")
+    for conversation_id in data.all_conversation_ids():
+        conversation = data.conversation(conversation_id)
+        record = map_conversation(conversation, None, app_id=APP_ID, rules=DEFAULT_RULES)
+        assert not any(words in record.content for words in company_words), conversation_id
+        said = [p for p in conversation["conversation_parts"]["conversation_parts"]
+                if p["author"]["type"] in ("user", "lead") and p["body"] and not p["redacted"]]
+        kept = {entry["id"] for entry in record.metadata["customer_parts"]} - {"source"}
+        assert kept == {str(p["id"]) for p in said}, conversation_id

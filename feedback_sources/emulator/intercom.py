@@ -7,6 +7,7 @@ import json
 import math
 import random
 import re
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -307,6 +308,11 @@ class IntercomDataset:
             if numeric_ids:
                 part["id"] = int(part["id"])
             parts.append(part)
+        if rng.random() < 0.02:
+            # Now and then a customer's message was redacted by an admin before any sync saw it.
+            said = [p for p in parts if p["author"]["type"] in ("user", "lead") and p["body"] is not None]
+            if said:
+                said[-1].update(body=REDACTED_BODY, redacted=True, updated_at=updated)
         return parts
 
     @staticmethod
@@ -359,6 +365,50 @@ class IntercomDataset:
 
     def all_conversation_ids(self) -> list[str]:
         return self.conversations_in_range()
+
+    def shape_counts(self) -> dict[str, Counter[str]]:
+        """How many conversations (and parts, and contacts) of each real-world shape the dataset holds: the ground
+        truth behind the demo-data report (scripts/intercom_shapes.py) and the tests that every shape is there."""
+        conversations: Counter[str] = Counter()
+        part_types: Counter[str] = Counter()
+        authors: Counter[str] = Counter()
+        contacts: Counter[str] = Counter()
+        seen_contacts: set[str] = set()
+        for entry in self.conversations.all_entries():
+            if entry[1] in self.deleted:
+                continue
+            conversation = self.conversations.record_for(entry)
+            parts = conversation["conversation_parts"]["conversation_parts"]
+            conversations["all"] += 1
+            source = conversation["source"]
+            if source["subject"] == "" and conversation["title"] is None:
+                conversations["chat (subject \"\", title null)"] += 1
+            if source["author"]["type"] not in ("user", "lead"):
+                conversations["opened by the company"] += 1
+            if conversation["ai_agent_participated"]:
+                conversations["Fin participated"] += 1
+            if any(isinstance(p["id"], int) for p in parts):
+                conversations["numeric part ids"] += 1
+            if any(p["part_type"] == "open" and p["author"]["type"] in ("user", "lead") for p in parts):
+                conversations["customer reopened (open part with text)"] += 1
+            if any(p["redacted"] for p in parts) or source.get("redacted"):
+                conversations["redacted part"] += 1
+            for part in parts:
+                part_types[part["part_type"] + (" (null body)" if part["body"] is None else "")] += 1
+                authors[part["author"]["type"]] += 1
+            contact_id = conversation["contacts"]["contacts"][0]["id"]
+            if contact_id not in seen_contacts:
+                seen_contacts.add(contact_id)
+                contact = self.contact(contact_id) or {}
+                contacts["all"] += 1
+                contacts[contact.get("role", "unknown")] += 1
+                if not contact.get("custom_attributes"):
+                    contacts["custom_attributes {}"] += 1
+                if not (contact.get("companies") or {}).get("data"):
+                    contacts["no companies"] += 1
+        conversations["deleted"] = len(self.deleted)
+        return {"conversations": conversations, "part types": part_types, "part authors": authors,
+                "contacts": contacts}
 
     # ---- mutations ----------------------------------------------------------------------------------------------
 
