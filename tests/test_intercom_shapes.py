@@ -330,3 +330,13 @@ def test_the_emulator_holds_every_shape_and_the_mapper_keeps_only_customer_words
                 if p["author"]["type"] in ("user", "lead") and p["body"] and not p["redacted"]]
         kept = {entry["id"] for entry in record.metadata["customer_parts"]} - {"source"}
         assert kept == {str(p["id"]) for p in said}, conversation_id
+
+
+def test_the_record_detail_counts_redacted_messages():
+    from feedback_sources.ui_support import record_details
+
+    store = stored_after(synced())
+    assert ("Redacted messages", "1") in record_details(store.get_record("intercom", CONVERSATION_ID))
+    redaction = map_notification(load("webhook_part_redacted_1x.json"), rules=DEFAULT_RULES)
+    store.upsert_records([merge_delivered(redaction, store.get_record("intercom", CONVERSATION_ID), rules=DEFAULT_RULES)])
+    assert ("Redacted messages", "2") in record_details(store.get_record("intercom", CONVERSATION_ID))
