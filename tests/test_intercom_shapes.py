@@ -340,3 +340,38 @@ def test_the_record_detail_counts_redacted_messages():
     redaction = map_notification(load("webhook_part_redacted_1x.json"), rules=DEFAULT_RULES)
     store.upsert_records([merge_delivered(redaction, store.get_record("intercom", CONVERSATION_ID), rules=DEFAULT_RULES)])
     assert ("Redacted messages", "2") in record_details(store.get_record("intercom", CONVERSATION_ID))
+
+
+# -- what the receiver makes of each delivery -----------------------------------------------------------------------
+
+
+def interpret_intercom(payload: dict[str, Any]) -> Any:
+    from feedback_sources.webhooks.payloads import MappingContext, interpret
+
+    return interpret("intercom", payload, MappingContext(rules=DEFAULT_RULES))
+
+
+@pytest.mark.parametrize(
+    ("fixture", "verdict", "detail", "removals", "records"),
+    [
+        ("webhook_user_replied_2x.json", "stored", "", 0, 1),
+        ("webhook_user_replied_1x.json", "stored", "", 0, 1),
+        ("webhook_user_created_2x.json", "stored", "", 0, 1),
+        ("webhook_part_redacted_1x.json", "stored", "parts redacted: 11", 0, 1),
+        ("webhook_part_redacted_2x.json", "stored", "parts redacted: source", 0, 1),
+        ("webhook_conversation_deleted.json", "removed", "conversation deleted", 1, 0),
+    ],
+)
+def test_each_delivery_is_interpreted(fixture: str, verdict: str, detail: str, removals: int, records: int):
+    result = interpret_intercom(load(fixture))
+    assert (result.verdict, result.detail, len(result.removals), len(result.records), result.record_id) == (
+        verdict, detail, removals, records, CONVERSATION_ID)
+    assert (result.combine is not None) == bool(records)
+
+
+def test_a_part_item_is_not_taken_for_a_conversation():
+    payload = load("webhook_part_redacted_1x.json")
+    payload["topic"] = "conversation_part.tag.created"
+    payload["data"]["item"] = payload["data"]["item"]["conversation_parts"]["conversation_parts"][0]
+    result = interpret_intercom(payload)
+    assert (result.verdict, result.detail, result.records) == ("ignored", "item is a conversation_part, not a conversation", [])

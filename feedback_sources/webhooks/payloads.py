@@ -209,6 +209,10 @@ def _intercom(payload: dict[str, Any], context: MappingContext) -> Interpretatio
     if not isinstance(item, dict):
         result.verdict, result.detail = "unmappable", "event has no data.item"
         return result
+    if item.get("type") not in (None, "conversation"):
+        # A part-level item (`conversation_part`) carries the part's id, not the conversation's: never a record.
+        result.detail = f"item is a {str(item.get('type'))[:40]}, not a conversation"
+        return result
     conversation_id = _safe_id(item.get("id"))
     result.record_id = conversation_id
     if topic == intercom.DELETED_TOPIC:
