@@ -260,7 +260,8 @@ def test_a_stored_text_that_cannot_be_split_by_part_is_never_shortened():
     stored["metadata"]["customer_parts"] = [{"id": "source", "at": T0, "chars": 3}]  # does not describe the text
     delivered = map_notification(load("webhook_user_replied_2x.json"), rules=DEFAULT_RULES)
     merged = merge_delivered(delivered, stored, rules=DEFAULT_RULES)
-    assert (merged.content, merged.metadata["customer_parts"]) == (stored["content"], stored["metadata"]["customer_parts"])
+    kept = (stored["content"], stored["metadata"]["customer_parts"])
+    assert (merged.content, merged.metadata["customer_parts"]) == kept
 
 
 def test_a_deletion_is_a_removal_at_the_notification_time():
@@ -284,7 +285,8 @@ def test_a_deletion_without_an_id_is_no_removal():
 
 def test_an_ai_answer_or_a_bot_never_counts_as_the_customer():
     conversation = load("conversation_chat_thread.json")
-    conversation["source"]["author"] = copy.deepcopy(conversation["conversation_parts"]["conversation_parts"][0]["author"])
+    fin = conversation["conversation_parts"]["conversation_parts"][0]["author"]
+    conversation["source"]["author"] = copy.deepcopy(fin)
     record = map_conversation(conversation, None, app_id=APP_ID, rules=DEFAULT_RULES)
     # A conversation Fin opened: the customer is still the contact, and Fin's words are not feedback.
     assert (record.content, record.customer_id, record.customer_email) == (
@@ -338,7 +340,8 @@ def test_the_record_detail_counts_redacted_messages():
     store = stored_after(synced())
     assert ("Redacted messages", "1") in record_details(store.get_record("intercom", CONVERSATION_ID))
     redaction = map_notification(load("webhook_part_redacted_1x.json"), rules=DEFAULT_RULES)
-    store.upsert_records([merge_delivered(redaction, store.get_record("intercom", CONVERSATION_ID), rules=DEFAULT_RULES)])
+    stored = store.get_record("intercom", CONVERSATION_ID)
+    store.upsert_records([merge_delivered(redaction, stored, rules=DEFAULT_RULES)])
     assert ("Redacted messages", "2") in record_details(store.get_record("intercom", CONVERSATION_ID))
 
 
@@ -374,4 +377,5 @@ def test_a_part_item_is_not_taken_for_a_conversation():
     payload["topic"] = "conversation_part.tag.created"
     payload["data"]["item"] = payload["data"]["item"]["conversation_parts"]["conversation_parts"][0]
     result = interpret_intercom(payload)
-    assert (result.verdict, result.detail, result.records) == ("ignored", "item is a conversation_part, not a conversation", [])
+    assert (result.verdict, result.detail, result.records) == (
+        "ignored", "item is a conversation_part, not a conversation", [])

@@ -259,7 +259,8 @@ def customer_parts(conversation: Mapping[str, Any], *, redaction_event: bool = F
         body = opening.get("body")
         text = html_to_text(body if isinstance(body, str) else None)
         if text:
-            timeline.append((opened_at if opened_at is not None else -math.inf, 0, CustomerPart(SOURCE_KEY, opened_at, text)))
+            when = opened_at if opened_at is not None else -math.inf
+            timeline.append((when, 0, CustomerPart(SOURCE_KEY, opened_at, text)))
     for position, part in enumerate(_parts(conversation), start=1):
         key = _identifier(part.get("id")) or f"#{position}"
         part_type = part.get("part_type")
@@ -458,7 +459,9 @@ def map_notification(payload: Any, *, rules: Rules, app_id: str | None = None) -
     return record
 
 
-def _stamped_at_event(record: NormalizedRecord, item: Mapping[str, Any], payload: Mapping[str, Any]) -> NormalizedRecord:
+def _stamped_at_event(
+    record: NormalizedRecord, item: Mapping[str, Any], payload: Mapping[str, Any]
+) -> NormalizedRecord:
     """A redaction changes the conversation even when the item's `updated_at` predates it (older payloads keep the
     conversation's time and move only the part's): the record is as new as the newest time in the delivery."""
     times = [record.updated_at.timestamp()]
@@ -530,8 +533,8 @@ def merge_delivered(
     delivered_meta = dict(delivered.metadata)
     redacted = sorted(set(_list(stored_meta.get("redacted_parts"))) | set(delivered_meta.get("redacted_parts") or []))
     redacted_set = set(redacted)
-    incoming = {part["id"]: part for part in delivered_meta.get("customer_parts") or []}
-    delivered_parts = _stored_parts({"content": delivered.content, "metadata": {"customer_parts": list(incoming.values())}}) or []
+    described = {"customer_parts": delivered_meta.get("customer_parts") or []}
+    delivered_parts = _stored_parts({"content": delivered.content, "metadata": described}) or []
     old_parts = _stored_parts(stored)
     if old_parts is None:
         stored_content = stored.get("content") if isinstance(stored.get("content"), str) else ""
@@ -546,7 +549,8 @@ def merge_delivered(
             kept = by_key.get(part.key)
             position = kept[1] if kept is not None else order
             by_key[part.key] = (part.at if part.at is not None else (kept[0] if kept else math.inf), position, part)
-        merged = [entry[2] for entry in sorted(by_key.values(), key=lambda e: (e[0], e[1])) if entry[2].key not in redacted_set]
+        in_order = sorted(by_key.values(), key=lambda entry: (entry[0], entry[1]))
+        merged = [entry[2] for entry in in_order if entry[2].key not in redacted_set]
         content = _content(merged)
         parts_meta = _parts_metadata(merged)
 
