@@ -186,3 +186,43 @@ def test_a_deleted_conversation_leaves_the_store_for_good(tmp_path: Path, api_ve
         assert verdicts[1] == ("conversation.deleted", "removed")
         # The search no longer lists it, so a sync into a fresh store never sees it either.
         assert s.synced_record(conversation_id) is None
+
+
+
+def test_a_fetch_that_finds_the_conversation_deleted_removes_it(tmp_path: Path):
+    from feedback_sources.webhooks.fetch import FetchPolicy
+    from tests.helpers import wait_for
+
+    emulator = Emulator(EmulatorConfig(seed=12, intercom_conversations=4, zendesk_tickets=1, surveymonkey_surveys=1,
+                                       surveymonkey_responses_per_survey=1))
+    db = tmp_path / "webhooks.db"
+    conversation_id = emulator.newest_record_ids("intercom")[0]
+    with run_emulator_server(emulator) as root, httpx.Client(timeout=10) as http:
+        url = emulator.base_urls(root)["intercom"]
+
+        def integrations(source: str) -> IntercomIntegration | None:
+            if source != "intercom":
+                return None
+            return IntercomIntegration({"access_token": DEMO_INTERCOM_TOKEN, "base_url": url})
+
+        app = create_receiver_app(db, SECRETS, integrations_factory=integrations,
+                                  fetch_policy=FetchPolicy(poll_interval=0.05))
+        with running_receiver(app) as receiver_url:
+            # A reply's delivery arrives after the conversation was deleted (and no deletion event reaches us): the
+            # delivery is stored, and the full fetch it queues answers 404, which removes the conversation again.
+            delivery = emulator.delivery("intercom", "user.replied", conversation_id,
+                                         url=f"{receiver_url}/webhooks/intercom")
+            emulator.intercom.delete_conversation(conversation_id)
+            answer = http.post(delivery.url, content=delivery.body, headers=delivery.headers)
+            assert answer.json()["verdict"] == "stored"
+
+            def drained() -> bool:
+                with Store(db) as store:
+                    return store.conn.execute("SELECT COUNT(*) FROM webhook_fetches").fetchone()[0] == 0
+
+            wait_for(drained)
+    with Store(db) as store:
+        assert store.get_record("intercom", conversation_id) is None
+        removal = store.conn.execute("SELECT reason FROM feedback_removals WHERE source = 'intercom' AND source_id = ?",
+                                     (conversation_id,)).fetchone()
+    assert removal == ("deleted",)
