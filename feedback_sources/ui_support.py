@@ -408,6 +408,11 @@ def record_details(record: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("Tags", ", ".join(parse_tags(record.get("tags")))),
         ("Link", safe_link(record.get("url")) or ""),
     )
+    metadata = record.get("metadata")
+    redacted = metadata.get("redacted_parts") if isinstance(metadata, Mapping) else None
+    if isinstance(redacted, list) and redacted:
+        # Messages the vendor redacted (Intercom): their text is gone from the record, their count is not.
+        fields += (("Redacted messages", len(redacted)),)
     return [(label, "" if value is None else str(value)) for label, value in fields]
 
 

@@ -19,7 +19,7 @@ from .intercom import IntercomDataset
 from .ratelimit import FixedWindowVendorLimiter, RateLimiters, build_fixed_window_limiters, build_rate_limiters
 from .surveymonkey import SurveyMonkeyDataset
 from .webhooks import (
-    INTERCOM_DEFAULT_TOPICS, Delivery, RegisteredWebhook, WebhookRegistry, build_delivery, newest_record_ids,
+    INTERCOM_DEFAULT_TOPICS, INTERCOM_WEBHOOK_VERSION, Delivery, RegisteredWebhook, WebhookRegistry, build_delivery, newest_record_ids,
 )
 from .zendesk import ZendeskDataset
 
@@ -152,11 +152,14 @@ class Emulator:
         _check_vendor(vendor)
         return [hook.as_dict() for hook in self.webhooks.list(vendor)]
 
-    def add_intercom_webhook(self, url: str, topics: Iterable[str] = INTERCOM_DEFAULT_TOPICS) -> dict[str, Any]:
-        """What a person does in Intercom's Developer Hub (there is no API for it): send these topics to `url`."""
+    def add_intercom_webhook(self, url: str, topics: Iterable[str] = INTERCOM_DEFAULT_TOPICS,
+                             api_version: str = INTERCOM_WEBHOOK_VERSION) -> dict[str, Any]:
+        """What a person does in Intercom's Developer Hub (there is no API for it): send these topics to `url`, in
+        the payload shape of `api_version` (before 2.0: `conversation_message` and `user`)."""
         hook = self.webhooks.add(RegisteredWebhook(
             vendor="intercom", id=self.webhooks.new_id("intercom"), name="Developer Hub webhook", url=url,
             events=tuple(topics), created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.now_ts())),
+            api_version=api_version,
         ))
         return hook.as_dict()
 
