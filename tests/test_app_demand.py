@@ -120,7 +120,7 @@ def test_selecting_a_theme_shows_its_accounts_and_opens_its_records_in_explore(d
     start = quarter_start(day(0))
     assert at.session_state["explore_view"] == ExploreView(categories=("feature_request",), period="custom",
                                                            start=start, end=day(0), tag="sso")
-    assert [t.value for t in at.title] == ["Explore"]
+    assert [m.label for m in at.metric] == ["Records", "Customers", "Enterprise", "Change"]  # Explore's KPIs
     assert at.query_params == {"category": "feature_request", "period": "custom", "start": start.isoformat(),
                                "end": day(0).isoformat(), "tag": "sso"}
 
