@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..integrations import intercom, zendesk
-from ..models import MappingError, NormalizedRecord
+from ..models import MappingError, NormalizedRecord, clean_text
 from ..rules import Rules
 from .events import FetchJob
 
@@ -68,8 +68,10 @@ def _reject_constant(name: str) -> Any:
 def parse_json(body: bytes) -> dict[str, Any]:
     """The delivery as a JSON object; MalformedEvent for anything else."""
     try:
-        payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        # Bytes that are not UTF-8 inside a string become U+FFFD (the record is kept); lone surrogates ("\udcff")
+        # are cleaned where the text is used (ids here, records in NormalizedRecord, the log in events.py).
+        payload = json.loads(body.decode("utf-8", errors="replace"), parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
         raise MalformedEvent("body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise MalformedEvent("body is not a JSON object")
@@ -78,7 +80,7 @@ def parse_json(body: bytes) -> dict[str, Any]:
 
 def _text(value: Any) -> str | None:
     if isinstance(value, str) and value.strip():
-        return value.strip()
+        return clean_text(value.strip())
     return None
 
 
