@@ -31,6 +31,7 @@ from feedback_sources.integrations.base import get_integration_class
 from feedback_sources.models import REPLACEMENT, NormalizedRecord, clean_text, clean_value
 from feedback_sources.store import Filters, Store
 from feedback_sources.sync import SourceResult, sync
+from tests.helpers import wait_for
 from tests.reliability_support import ground_truth, integration_configs, past_config, stored_ids
 
 SURROGATE = "\udcff"
@@ -393,3 +394,78 @@ def test_the_emulator_sends_a_lone_surrogate_as_the_json_escape() -> None:
     assert sent == b'{"a":["x\\udcff"],"b":"y\\udcff"}'
     raw = hostile_body({"a": "x"}, {"paths": [("a",)], "raw": b"\xff"})
     assert raw == b'{"a":"x\xff"}'
+
+
+# -- the webhook receiver: 2xx or 4xx, never 5xx; stored cleaned; the fetch queue moves on ------------------------
+
+# Keys that say what an event is: kept intact so the delivery is still the event it claims to be.
+EVENT_KIND_KEYS = {"type", "topic", "event_type", "subject"}
+
+
+def poisoned_delivery(payload: dict[str, Any], hostile: dict[str, Any], *, ids_too: bool) -> bytes:
+    paths = [path for path in string_paths(payload)
+             if not (len(path) == 1 and path[0] in EVENT_KIND_KEYS)
+             and (ids_too or not STRUCTURAL_KEY.match(_key(path)))]
+    return hostile_body(payload, {"paths": paths, **hostile})
+
+
+DELIVERY_HOSTILE = {**HOSTILE, "a megabyte": {"text": BIG}}
+
+
+@pytest.mark.parametrize("hostile", list(DELIVERY_HOSTILE), ids=str)
+@pytest.mark.parametrize("source", ["zendesk", "intercom", "surveymonkey"])
+def test_the_receiver_never_answers_5xx_to_hostile_text(tmp_path: Path, source: str, hostile: str) -> None:
+    from tests.test_webhooks import BASE_PAYLOADS, receiver
+
+    with receiver(tmp_path) as running:
+        texts = running.deliver(source, poisoned_delivery(BASE_PAYLOADS[source](), DELIVERY_HOSTILE[hostile],
+                                                          ids_too=False))
+        everything = running.deliver(source, poisoned_delivery(BASE_PAYLOADS[source](event_id="e-2"),
+                                                               DELIVERY_HOSTILE[hostile], ids_too=True))
+        assert texts.status_code < 500 and everything.status_code < 500, (texts.text, everything.text)
+        with Store(running.db_path) as store:
+            assert_nothing_unstorable(store)
+            events = store.conn.execute("SELECT event_id, verdict FROM webhook_events ORDER BY id").fetchall()
+            stored = rows(store)
+    if hostile == "a megabyte":
+        return  # over the receiver's body cap: 413, nothing stored (test_webhooks covers the cap)
+    assert (texts.status_code, everything.status_code) == (200, 200)
+    assert len(events) == 2  # both logged, the second under an id holding U+FFFD
+    assert REPLACEMENT in events[1][0] and events[0][1] in ("stored", "queued")
+    if source != "surveymonkey":  # SurveyMonkey events carry ids only
+        record_id = {"zendesk": "35436", "intercom": "4711"}[source]
+        assert carries(stored[record_id], REPLACEMENT)
+        # With its id poisoned too, a ticket (whose id must be digits) is unmappable; a conversation is stored
+        # under an id holding U+FFFD.
+        others = sorted(set(stored) - {record_id})
+        if source == "intercom":
+            assert len(others) == 1 and others[0].startswith("4711" + REPLACEMENT)
+        else:
+            assert others == []
+
+
+def test_a_fetch_of_a_hostile_record_completes_and_the_queue_moves_on(tmp_path: Path) -> None:
+    from tests.test_webhooks import emulator_integrations, receiver, surveymonkey_event
+
+    emulator = Emulator(past_config(zendesk_tickets=2, intercom_conversations=2, surveymonkey_surveys=1,
+                                    surveymonkey_responses_per_survey=3))
+    with run_emulator_server(emulator) as root:
+        urls = emulator.base_urls(root)
+        survey_id = emulator.surveymonkey.survey_ids()[0]
+        first, second = emulator.surveymonkey.responses_in_range(survey_id)[:2]
+        for response_id, hostile in ((first, {"text": SURROGATE}), (second, {"raw": b"\xff\xfe"})):
+            sample = httpx.get(f"{urls['surveymonkey']}/surveys/{survey_id}/responses/{response_id}/details",
+                               headers={"Authorization": f"Bearer {emulator.config.surveymonkey_token}"}).json()
+            emulator.faults.inject("surveymonkey", rf"/responses/{response_id}/details$", "hostile_text",
+                                   paths=text_paths(sample, ()), **hostile)
+        with receiver(tmp_path, integrations_factory=emulator_integrations(urls)) as running:
+            answers = [running.deliver("surveymonkey", surveymonkey_event(f"sm-{i}", response_id, survey_id))
+                       for i, response_id in enumerate((first, second))]
+            assert [a.json()["verdict"] for a in answers] == ["queued", "queued"]
+            wait_for(lambda: running.counts()["webhook_fetches"] == 0)
+            with Store(running.db_path) as store:
+                stored = rows(store)
+                assert_nothing_unstorable(store)
+    assert sorted(stored) == sorted((first, second))
+    assert all(carries(row, REPLACEMENT) for row in stored.values())
+    assert emulator.faults.pending() == []
