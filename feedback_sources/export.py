@@ -53,28 +53,31 @@ def _sql_text(text: str) -> str:
     return " || ".join(f"char({ord(character)})" for character in text)
 
 
-# The Python rule as an SQL function, for the rare cell holding a NUL: SQLite's text functions stop at the first NUL
-# (length, substr, ltrim) or cannot match one (replace), so such a cell cannot be cleaned in SQL.
+# The Python rule as an SQL function, for the rare cells SQL cannot handle: one holding a NUL (SQLite's length,
+# substr and ltrim stop at the first NUL, replace cannot match one) or one at the length cap.
 SQL_NEUTRALIZE_FUNCTION = "feedback_hub_neutralize"
 
 
 def register_sql_functions(conn: sqlite3.Connection) -> None:
-    """Make `conn` able to run neutralized_sql (it calls back into Python for cells that hold a NUL)."""
+    """Make `conn` able to run neutralized_sql (it calls back into Python for the rare cells above)."""
     conn.create_function(SQL_NEUTRALIZE_FUNCTION, 1, neutralize, deterministic=True)
 
 
 def neutralized_sql(column: str) -> str:
     """neutralize() in SQL, for one column: the exported rows then reach csv.writer without a Python call per cell
-    (only a cell holding a NUL goes to Python). The connection needs register_sql_functions first."""
+    (only a cell holding a NUL or at the length cap goes to Python). The connection needs register_sql_functions.
+
+    Most cells start with a letter: one substr decides them. Only a cell starting with a lead character (a space, a
+    BOM) pays for ltrim, which copies the whole text."""
     triggers = ", ".join(f"char({ord(trigger)})" for trigger in FORMULA_TRIGGERS)
-    defused = (f"(CASE WHEN substr(ltrim({column}, {_sql_text(FORMULA_LEAD)}), 1, 1) IN ({triggers}) "
-               f"THEN char(39) || {column} ELSE {column} END)")
-    keep = MAX_CELL_CHARS - len(TRUNCATED_MARKER)
+    leads = ", ".join(f"char({ord(lead)})" for lead in FORMULA_LEAD)
+    first = f"substr({column}, 1, 1)"
+    formula = (f"({first} IN ({triggers}) OR ({first} IN ({leads}) "
+               f"AND substr(ltrim({column}, {_sql_text(FORMULA_LEAD)}), 1, 1) IN ({triggers})))")
     return (f"CASE WHEN typeof({column}) <> 'text' THEN {column} "
-            f"WHEN instr(CAST({column} AS BLOB), x'00') > 0 THEN {SQL_NEUTRALIZE_FUNCTION}({column}) "
-            f"WHEN length({column}) >= {MAX_CELL_CHARS} AND length({defused}) > {MAX_CELL_CHARS} "
-            f"THEN substr({defused}, 1, {keep}) || {_sql_text(TRUNCATED_MARKER)} "
-            f"ELSE {defused} END")
+            f"WHEN instr({column}, char(0)) > 0 OR length({column}) >= {MAX_CELL_CHARS} "
+            f"THEN {SQL_NEUTRALIZE_FUNCTION}({column}) "
+            f"WHEN {formula} THEN char(39) || {column} ELSE {column} END")
 
 
 def write_values(out: TextIO, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, bom: bool = True) -> int:
