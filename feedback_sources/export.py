@@ -63,21 +63,29 @@ def register_sql_functions(conn: sqlite3.Connection) -> None:
     conn.create_function(SQL_NEUTRALIZE_FUNCTION, 1, neutralize, deterministic=True)
 
 
+# Columns the store writes as JSON: a JSON text holds a NUL only as the escape "\u0000", never raw, so these (the
+# longest columns) skip the NUL scan, which would otherwise double the cost of reading them.
+JSON_COLUMNS = frozenset({"tags", "metadata"})
+
+
 def neutralized_sql(column: str) -> str:
     """neutralize() in SQL, for one column: the exported rows then reach csv.writer without a Python call per cell
-    (only a cell holding a NUL or at the length cap goes to Python). The connection needs register_sql_functions.
+    (only a cell holding a NUL or near the length cap goes to Python). The connection needs register_sql_functions.
 
-    Most cells start with a letter: one substr decides them. Only a cell starting with a lead character (a space, a
-    BOM) pays for ltrim, which copies the whole text."""
-    triggers = ", ".join(f"char({ord(trigger)})" for trigger in FORMULA_TRIGGERS)
-    leads = ", ".join(f"char({ord(lead)})" for lead in FORMULA_LEAD)
-    first = f"substr({column}, 1, 1)"
-    formula = (f"({first} IN ({triggers}) OR ({first} IN ({leads}) "
-               f"AND substr(ltrim({column}, {_sql_text(FORMULA_LEAD)}), 1, 1) IN ({triggers})))")
+    The first character decides most cells (unicode() reads one code point); only a cell starting with a lead
+    character (a space, a BOM) pays for ltrim, which copies the whole text. CASE stops at the first WHEN that holds."""
+    triggers = ", ".join(str(ord(trigger)) for trigger in FORMULA_TRIGGERS)
+    leads = ", ".join(str(ord(lead)) for lead in FORMULA_LEAD)
+    # Bytes, not characters: no scan to count them, and fewer bytes than the cap means fewer characters.
+    rare = f"length(CAST({column} AS BLOB)) >= {MAX_CELL_CHARS}"
+    if column not in JSON_COLUMNS:
+        rare = f"instr({column}, char(0)) > 0 OR {rare}"
     return (f"CASE WHEN typeof({column}) <> 'text' THEN {column} "
-            f"WHEN instr({column}, char(0)) > 0 OR length({column}) >= {MAX_CELL_CHARS} "
-            f"THEN {SQL_NEUTRALIZE_FUNCTION}({column}) "
-            f"WHEN {formula} THEN char(39) || {column} ELSE {column} END")
+            f"WHEN {rare} THEN {SQL_NEUTRALIZE_FUNCTION}({column}) "
+            f"WHEN unicode({column}) IN ({triggers}) THEN char(39) || {column} "
+            f"WHEN unicode({column}) NOT IN ({leads}) THEN {column} "
+            f"WHEN unicode(ltrim({column}, {_sql_text(FORMULA_LEAD)})) IN ({triggers}) THEN char(39) || {column} "
+            f"ELSE {column} END")
 
 
 def write_values(out: TextIO, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, bom: bool = True) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import sqlite3
 
 import pytest
@@ -115,3 +116,15 @@ def test_an_export_holds_no_formula_no_nul_and_no_cell_over_the_cap(fresh_store:
     assert by_id["2"][1:] == ["'\uff20SUM(A1)", "'=cmd|calc"]
     assert all(not runs_as_formula(cell) and "\x00" not in cell and len(cell) <= MAX_CELL_CHARS
                for row in rows for cell in row[1:])
+
+
+@given(st.recursive(st.one_of(st.none(), st.integers(), EDGE_TEXT, st.text()),
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(EDGE_TEXT, inner, max_size=3)))
+def test_json_columns_skip_the_nul_scan_and_still_match_python(value: object) -> None:
+    # tags and metadata are JSON texts: a NUL inside is the escape "\u0000", never a raw NUL.
+    text = json.dumps(value, ensure_ascii=False)
+    assert "\x00" not in text
+    with sqlite3.connect(":memory:") as conn:
+        register_sql_functions(conn)
+        [(neutralized,)] = conn.execute(f"SELECT {neutralized_sql('metadata')} FROM (SELECT ? AS metadata)", (text,))
+    assert neutralized == neutralize(text)
