@@ -428,7 +428,9 @@ def test_the_receiver_never_answers_5xx_to_hostile_text(tmp_path: Path, source: 
             events = store.conn.execute("SELECT event_id, verdict FROM webhook_events ORDER BY id").fetchall()
             stored = rows(store)
     if hostile == "a megabyte":
-        return  # over the receiver's body cap: 413, nothing stored (test_webhooks covers the cap)
+        # Over the receiver's body cap: refused before any JSON work, nothing stored.
+        assert (texts.status_code, everything.status_code, events, stored) == (413, 413, [], {})
+        return
     assert (texts.status_code, everything.status_code) == (200, 200)
     assert len(events) == 2  # both logged, the second under an id holding U+FFFD
     assert REPLACEMENT in events[1][0] and events[0][1] in ("stored", "queued")
