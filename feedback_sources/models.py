@@ -82,7 +82,18 @@ class RemovalReason(StrEnum):
     disqualified = "disqualified"
 
 
-class Removal(BaseModel):
+class StorableModel(BaseModel):
+    """What a source hands the store (records, removals): every string cleaned by clean_text on the way in."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        # Every source, the webhook receiver and the fetch worker build records here: cleaning at this one boundary
+        # keeps a hostile character in any field (metadata included, at any depth) from failing the page it is on.
+        return clean_value(data) if isinstance(data, dict) else data
+
+
+class Removal(StorableModel):
     """The vendor removed a record: a deleted or spam ticket, a deleted conversation, a deleted or disqualified
     survey response. The store drops the record, its index entries and its overrides, and keeps a tombstone so a
     late redelivery or a replayed older version (updated at or before `removed_at`) never brings the text back."""
@@ -100,7 +111,7 @@ class Removal(BaseModel):
         return to_utc(value)
 
 
-class NormalizedRecord(BaseModel):
+class NormalizedRecord(StorableModel):
     """One piece of customer feedback, whatever system it came from."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -116,13 +127,6 @@ class NormalizedRecord(BaseModel):
     category: Category = Category.other
     created_at: datetime
     metadata: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _storable_text(cls, data: Any) -> Any:
-        # Every source, the webhook receiver and the fetch worker build records here: cleaning at this one boundary
-        # keeps a hostile character in any field (metadata included, at any depth) from failing the page it is on.
-        return clean_value(data) if isinstance(data, dict) else data
 
     @field_validator("created_at")
     @classmethod

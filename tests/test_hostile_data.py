@@ -398,13 +398,13 @@ def test_the_emulator_sends_a_lone_surrogate_as_the_json_escape() -> None:
 
 # -- the webhook receiver: 2xx or 4xx, never 5xx; stored cleaned; the fetch queue moves on ------------------------
 
-# Keys that say what an event is: kept intact so the delivery is still the event it claims to be.
-EVENT_KIND_KEYS = {"type", "topic", "event_type", "subject"}
+# Keys that say what an event or an item is: kept intact so the delivery is still the event it claims to be.
+EVENT_KIND_KEYS = {"topic", "event_type", "subject"}
 
 
 def poisoned_delivery(payload: dict[str, Any], hostile: dict[str, Any], *, ids_too: bool) -> bytes:
     paths = [path for path in string_paths(payload)
-             if not (len(path) == 1 and path[0] in EVENT_KIND_KEYS)
+             if not (len(path) == 1 and path[0] in EVENT_KIND_KEYS) and path[-1] != "type"
              and (ids_too or not STRUCTURAL_KEY.match(_key(path)))]
     return hostile_body(payload, {"paths": paths, **hostile})
 
@@ -471,3 +471,11 @@ def test_a_fetch_of_a_hostile_record_completes_and_the_queue_moves_on(tmp_path: 
     assert sorted(stored) == sorted((first, second))
     assert all(carries(row, REPLACEMENT) for row in stored.values())
     assert emulator.faults.pending() == []
+
+
+@given(source_id=HOSTILE_TEXT.filter(lambda s: s != ""))
+def test_a_removal_with_a_hostile_id_is_cleaned_like_a_record(source_id: str) -> None:
+    from feedback_sources.models import Removal
+
+    removal = Removal(source="intercom", source_id=source_id, removed_at=datetime(2026, 3, 1, tzinfo=timezone.utc))
+    assert removal.source_id == clean_text(source_id) and not unstorable(removal.model_dump())
