@@ -479,3 +479,10 @@ def test_a_removal_with_a_hostile_id_is_cleaned_like_a_record(source_id: str) ->
 
     removal = Removal(source="intercom", source_id=source_id, removed_at=datetime(2026, 3, 1, tzinfo=timezone.utc))
     assert removal.source_id == clean_text(source_id) and not unstorable(removal.model_dump())
+
+
+def test_the_emulator_serves_stored_text_holding_a_lone_surrogate_as_the_json_escape() -> None:
+    from feedback_sources.emulator.wire import Reply
+
+    assert Reply(200, {"subject": "cut 🎉 then \ud83d"}).encode() == b'{"subject":"cut \\ud83c\\udf89 then \\ud83d"}'
+    assert Reply(200, {"subject": "caf\u00e9"}).encode() == "{\"subject\":\"caf\u00e9\"}".encode()  # UTF-8 as before
