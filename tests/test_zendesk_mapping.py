@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedback_sources.integrations.zendesk import html_to_text, index_by_id, is_deleted, map_ticket
+from feedback_sources.integrations.text import html_to_text
+from feedback_sources.integrations.zendesk import index_by_id, is_deleted, map_ticket
 from feedback_sources.models import Category, MappingError, NormalizedRecord
 from feedback_sources.rules import DEFAULT_RULES, Rules
 
@@ -262,13 +263,11 @@ def test_organization_comes_from_the_requester_when_the_ticket_has_none() -> Non
     assert (record.metadata["organization_id"], record.metadata["organization_name"]) == ("509974", "Customer Corp")
 
 
-def test_html_description_becomes_plain_text() -> None:
-    description = (
-        "<p>Hello&nbsp;team,</p><p>The <b>export</b> fails &amp; shows:<br>Error&nbsp;500</p>"
-        "<script>alert('x')</script><style>p{color:red}</style><ul><li>Chrome</li><li>Firefox</li></ul>"
-    )
+def test_description_is_plain_text_stored_verbatim() -> None:
+    """Zendesk's `description` is the first comment's plain text: what looks like markup is what the customer typed."""
+    description = "Export shows <b>nothing</b> & the total is =SUM(A1:A3)\n\n  if a < b then <script>x</script>"
     record = map_default({**TICKET, "description": description})
-    assert record.content == "Hello team,\n\nThe export fails & shows:\nError 500\n\n- Chrome\n- Firefox"
+    assert record.content == description
 
 
 @pytest.mark.parametrize(
@@ -289,9 +288,9 @@ def test_html_to_text(html: str, text: str) -> None:
     assert html_to_text(html) == text
 
 
-def test_content_never_keeps_tags() -> None:
+def test_content_keeps_what_looks_like_tags() -> None:
     record = map_default({**TICKET, "description": "<h1>Title</h1><table><tr><td>a</td><td>b</td></tr></table>"})
-    assert record.content == "Title\n\na b"
+    assert record.content == "<h1>Title</h1><table><tr><td>a</td><td>b</td></tr></table>"
 
 
 def test_missing_fields_map_to_empty_values() -> None:
