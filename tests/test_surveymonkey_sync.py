@@ -20,7 +20,7 @@ from feedback_sources.integrations.surveymonkey import (
     describe_error,
     read_rate_limits,
 )
-from feedback_sources.models import NormalizedRecord, Tier
+from feedback_sources.models import NormalizedRecord, RemovalReason, Tier
 from tests.helpers import RecordingSleep
 
 UTC = timezone.utc
@@ -357,12 +357,22 @@ async def test_full_sync_fetches_every_response_once_and_details_once_per_survey
 
     ids = [record.source_id for record in records_of(pages)]
     assert sorted(ids) == emulator.surveymonkey.responses_in_range()
-    assert len(ids) == len(set(ids)) == 750
+    # Disqualified responses come as removals, not records: every listed response is one or the other, once.
+    removals = [removal for page in pages for removal in page.removals]
+    removed = [removal.source_id for removal in removals]
+    assert removed and sorted(removed) == emulator.surveymonkey.disqualified_ids()
+    assert {removal.reason for removal in removals} == {RemovalReason.disqualified}
+    assert len(ids) + len(removed) == len(set(ids) | set(removed)) == 750
     first, second, third = emulator.surveymonkey.survey_ids()
     assert calls(emulator) == [
         ("/surveys", "1"), *survey_calls(first, 3), *survey_calls(second, 3), *survey_calls(third, 3)
     ]
-    assert [page.vendor_total for page in pages] == [250, 250, 250, 500, 500, 500, 750, 750, 750]
+    # The API's totals (250 a survey) less the disqualified responses seen so far: what the store should hold.
+    totals = [page.vendor_total for page in pages]
+    assert totals[0] <= 250 and totals[3] <= 500 and totals[-1] == len(ids)
+    dataset = emulator.surveymonkey
+    assert totals[2::3] == [len(dataset.responses_in_range(first)),
+                            len(dataset.responses_in_range(first) + dataset.responses_in_range(second)), len(ids)]
     bulk = next(r for r in emulator.requests if r.endpoint.endswith("/bulk"))
     assert bulk.query == {"per_page": "100", "sort_by": "date_modified", "sort_order": "DESC", "page": "1"}
     listing = emulator.requests[0]
@@ -387,10 +397,19 @@ async def test_mapped_records_read_like_the_survey(make, emulator: Emulator) -> 
     assert vendor is not None
     assert sample.created_at == parse_iso(vendor["date_created"])
     assert sample.metadata["url"] == vendor["analyze_url"]
-    assert sample.metadata["answers"][0]["question"] == (
-        "How likely are you to recommend Acme Cloud to a friend or colleague?")
-    answers = [answer["answer"] for record in records for answer in record.metadata["answers"]]
-    assert not [answer for answer in answers if answer.startswith(("choice ", "row "))]
+    heading = "How likely are you to recommend Acme Cloud to a friend or colleague?"
+    assert sample.metadata["answers"][heading] == sample.metadata["nps"]
+    assert sample.metadata["nps_question"] == heading
+
+    def leaves(value: Any) -> list[Any]:
+        if isinstance(value, dict):
+            return [leaf for key, item in value.items() for leaf in [key, *leaves(item)]]
+        return [leaf for item in value for leaf in leaves(item)] if isinstance(value, list) else [value]
+
+    # Every id was joined with the survey's details: no answer falls back to naming one.
+    found = [leaf for record in records for leaf in leaves(record.metadata["answers"])]
+    assert not [leaf for leaf in found if isinstance(leaf, str) and leaf.startswith(("choice ", "row ", "column ",
+                                                                                      "question "))]
 
 
 async def test_a_date_range_is_sent_to_the_api_and_checked_again(make, emulator: Emulator) -> None:
@@ -534,7 +553,11 @@ async def test_odd_paging_answers_lose_no_response(make, emulator: Emulator) -> 
     ids = [r.source_id for r in records_of(await collect(make()))]
 
     assert sorted(set(ids)) == emulator.surveymonkey.responses_in_range()
-    assert len(ids) == 750 + 100  # the repeated page, deduplicated by the store
+    # The repeated page (the 100 last changed, disqualified ones aside) comes twice, deduplicated by the store.
+    survey = emulator.surveymonkey.survey(second)
+    newest = sorted(survey.responses.all_entries(), reverse=True)[:100]
+    repeated = [entry[1] for entry in newest if not survey.is_disqualified(entry[1])]
+    assert len(ids) == len(set(ids)) + len(repeated)
     bulk = f"/surveys/{second}/responses/bulk"
     assert [(r.endpoint, r.query.get("page"), r.fault) for r in emulator.requests] == [
         ("/surveys", "1", None),
@@ -565,9 +588,10 @@ async def test_a_survey_whose_details_are_gone_keeps_answer_ids(make, emulator: 
     first = emulator.surveymonkey.survey_ids()[0]
     emulator.faults.inject("surveymonkey", rf"/surveys/{first}/details", 404)
     records = [r for r in records_of(await collect(make())) if r.metadata["survey_id"] == first]
-    assert len(records) == 250
+    assert sorted(r.source_id for r in records) == emulator.surveymonkey.responses_in_range(first)
     assert {record.title for record in records} == {"Customer satisfaction (NPS)"}  # from the survey list
-    assert all(answer["question"].startswith("question ") for r in records for answer in r.metadata["answers"])
+    assert all(heading.startswith("question ") for r in records for heading in r.metadata["answers"])
+    assert all(block.startswith("question ") for r in records if r.content for block in r.content.split("\n\n"))
 
 
 async def test_a_survey_deleted_during_the_sync_is_stepped_over(make, emulator: Emulator) -> None:
@@ -667,7 +691,7 @@ async def test_requests_are_paced_by_the_minute_headers_before_any_429() -> None
         integration = SurveyMonkeyIntegration(
             {"access_token": DEMO_SURVEYMONKEY_TOKEN, "base_url": emulator.base_urls(root)["surveymonkey"]})
         records = records_of(await collect(integration))
-    assert len(records) == 750
+    assert sorted(r.source_id for r in records) == emulator.surveymonkey.responses_in_range()
     assert integration.last_stats["throttled"] == 0
     assert integration.last_stats["wait_seconds"] > 0
     assert [request.status for request in emulator.requests] == [200] * 16

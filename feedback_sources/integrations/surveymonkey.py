@@ -23,7 +23,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import ValidationError
 
-from ..models import Category, MappingError, NormalizedRecord
+from ..models import Category, MappingError, NormalizedRecord, Removal, RemovalReason
 from ..rules import Decision, Rules
 from .base import BaseIntegration, ConfigError, Page, in_range, parse_iso, register, utc_bound
 from .http import ErrorKind, HttpClient, SourceError, header_number
@@ -108,7 +108,9 @@ WEBHOOK = Endpoint("webhook", "/webhooks/{webhook_id}", {}, paging="none", scope
 ENDPOINTS: tuple[Endpoint, ...] = (USER_ME, SURVEYS, SURVEY_DETAILS, RESPONSES_BULK, WEBHOOKS, WEBHOOK)
 
 WEBHOOK_NAME = "Feedback Hub"
-WEBHOOK_EVENT_TYPE = "response_completed"
+# A SurveyMonkey webhook has one event type: one webhook each for new and changed answers, and for the two ways a
+# response stops being feedback (the receiver removes it on those, without spending a request).
+WEBHOOK_EVENT_TYPES = ("response_completed", "response_updated", "response_disqualified", "response_deleted")
 WEBHOOK_SCOPES_HINT = (
     "In the developer portal, set the scopes View Webhooks (webhooks_read) and Create/Modify Webhooks "
     "(webhooks_write) to Required, then copy the access token again."
@@ -431,6 +433,21 @@ def response_modified_at(response: Any) -> datetime | None:
 def is_disqualified(response: Any) -> bool:
     """A respondent screened out by the survey's logic: their answers are not feedback."""
     return _text(_dict(response).get("response_status")) == DISQUALIFIED
+
+
+def response_removal(
+    response: Any, *, reason: RemovalReason = RemovalReason.disqualified, at: datetime | None = None
+) -> Removal | None:
+    """The removal a disqualified (or deleted) response stands for; None without a usable id or time. Pure.
+
+    A response is disqualified by its last change, so `date_modified` is when it stopped being feedback; an event's
+    own time is passed as `at`. The store's tombstone then refuses any version changed at or before that moment."""
+    response = _dict(response)
+    response_id = _text(response.get("id"))
+    when = at or response_modified_at(response) or response_created_at(response)
+    if response_id is None or when is None:
+        return None
+    return Removal(source=SOURCE, source_id=response_id, reason=reason, removed_at=when)
 
 
 def _plain_label(text: str | None) -> str | None:
@@ -967,6 +984,8 @@ class SurveyMonkeyIntegration(BaseIntegration):
 
         details_cache: dict[str, SurveyIndex | None] = {}
         totals: dict[str, int] = {}
+        # The API's totals count disqualified responses; the vendor total a PM compares with the store must not.
+        disqualified: dict[str, set[str]] = {}
         survey_started: dict[str, datetime] = {}
         guard = _StallGuard(f"survey {state.survey_id} responses")
         while state.in_pass:
@@ -988,19 +1007,29 @@ class SurveyMonkeyIntegration(BaseIntegration):
                 response for response in data
                 if (created := response_created_at(response)) is None or in_range(created, start, end)
             ]
+            # A disqualified response is not feedback: it leaves the store (whatever its date, it may have been
+            # stored as completed before) and costs no details request.
+            removals: list[Removal] = []
+            for response in data:
+                if is_disqualified(response) and (removal := response_removal(response)) is not None:
+                    removals.append(removal)
+                    if (created := response_created_at(response)) is None or in_range(created, start, end):
+                        disqualified.setdefault(survey_id, set()).add(removal.source_id)
+            feedback = [response for response in in_range_responses if not is_disqualified(response)]
             records = []
-            if in_range_responses:
+            if feedback:
                 if survey_id not in details_cache:
                     details_cache[survey_id] = await self._details(client, survey_id)
                 index = details_cache[survey_id] or SurveyIndex(title=None, questions={})
-                records = self._map_all(in_range_responses, index, titles.get(survey_id) or index.title)
+                records = self._map_all(feedback, index, titles.get(survey_id) or index.title)
             if following is None:
                 state = state.next_survey()
                 guard = _StallGuard(f"survey {state.survey_id} responses")
             else:
                 guard.check(page_number, following, bool(data))
                 state = state.at_page(following)
-            yield Page(records, state.to_json(), vendor_total=sum(totals.values()))
+            vendor_total = sum(max(0, total - len(disqualified.get(sid, ()))) for sid, total in totals.items())
+            yield Page(records, state.to_json(), vendor_total=vendor_total, removals=removals)
 
     def _map_all(self, responses: list[Any], index: SurveyIndex, title: str | None) -> list[NormalizedRecord]:
         records = []
@@ -1012,11 +1041,12 @@ class SurveyMonkeyIntegration(BaseIntegration):
         return records
 
     async def register_webhook(self, url: str) -> bool:
-        """Make SurveyMonkey announce every completed response of every survey to `url`; True on success.
+        """Make SurveyMonkey announce every response event of every survey to `url`; True on success.
 
-        One webhook (event_type response_completed) covers all surveys, listed 1000 to a page. A Feedback Hub
-        webhook that already sends to `url` for all of them is kept as is; one that covers fewer surveys (some were
-        added since) is replaced by the new one once that exists. SurveyMonkey first checks the address with a HEAD
+        SurveyMonkey webhooks have one event type each: one per type in `WEBHOOK_EVENT_TYPES` (completed, updated,
+        disqualified, deleted) covers all surveys, listed 1000 to a page. A Feedback Hub webhook that already sends
+        that event to `url` for all of them is kept as is; one that covers fewer surveys (some were added since) is
+        replaced by the new one once that exists. SurveyMonkey first checks the address with a HEAD
         request: when that fails the SourceError says to expose the receiver through a tunnel. Deliveries are
         signed with the app's client id and secret, which the receiver needs (SURVEYMONKEY_CLIENT_ID/_SECRET).
         """
@@ -1046,41 +1076,47 @@ class SurveyMonkeyIntegration(BaseIntegration):
                     hint="Create a survey, then register the webhook again.",
                 )
             ours = await self._webhooks_to(client, url)
-            if any(set(survey_ids) <= set(covered) for covered in ours.values()):
-                return True
-            payload = {
-                "name": WEBHOOK_NAME,
-                "event_type": WEBHOOK_EVENT_TYPE,
-                "object_type": "survey",
-                "object_ids": survey_ids,
-                "subscription_url": url,
-            }
-            try:
-                await client.get_json(WEBHOOKS.path, method="POST", json_body=payload, bucket=WEBHOOKS.bucket)
-            except SourceError as error:
-                if error.status == 400:
-                    # describe_error words it "SurveyMonkey refused the request — SurveyMonkey says: ...".
-                    said = error.message.partition(" — ")[2]
-                    raise SourceError(
-                        ErrorKind.client,
-                        f"SurveyMonkey refused the webhook for {url}: before accepting one it checks that the "
-                        f"address answers a HEAD request with 200{f' ({said})' if said else ''}",
-                        status=400,
-                        source=self.name,
-                        hint=TUNNEL_HINT,
-                    ) from None
-                raise
-            for stale in ours:
-                # Its surveys are all in the new webhook: keeping it would announce each response twice.
-                try:
-                    await client.request("DELETE", WEBHOOK.url(webhook_id=stale), bucket=WEBHOOK.bucket)
-                except SourceError as error:
-                    logger.warning("could not remove the older SurveyMonkey webhook %s: %s", stale, error)
+            for event_type in WEBHOOK_EVENT_TYPES:
+                await self._register_event(client, url, event_type, survey_ids, ours.get(event_type, {}))
         return True
 
-    async def _webhooks_to(self, client: HttpClient, url: str) -> dict[str, list[str]]:
-        """Our webhooks that already send completed responses to `url`: id → the survey ids each covers."""
-        found: dict[str, list[str]] = {}
+    async def _register_event(
+        self, client: HttpClient, url: str, event_type: str, survey_ids: list[str], ours: dict[str, list[str]]
+    ) -> None:
+        if any(set(survey_ids) <= set(covered) for covered in ours.values()):
+            return
+        payload = {
+            "name": WEBHOOK_NAME,
+            "event_type": event_type,
+            "object_type": "survey",
+            "object_ids": survey_ids,
+            "subscription_url": url,
+        }
+        try:
+            await client.get_json(WEBHOOKS.path, method="POST", json_body=payload, bucket=WEBHOOKS.bucket)
+        except SourceError as error:
+            if error.status == 400:
+                # describe_error words it "SurveyMonkey refused the request — SurveyMonkey says: ...".
+                said = error.message.partition(" — ")[2]
+                raise SourceError(
+                    ErrorKind.client,
+                    f"SurveyMonkey refused the webhook for {url}: before accepting one it checks that the "
+                    f"address answers a HEAD request with 200{f' ({said})' if said else ''}",
+                    status=400,
+                    source=self.name,
+                    hint=TUNNEL_HINT,
+                ) from None
+            raise
+        for stale in ours:
+            # Its surveys are all in the new webhook: keeping it would announce each response twice.
+            try:
+                await client.request("DELETE", WEBHOOK.url(webhook_id=stale), bucket=WEBHOOK.bucket)
+            except SourceError as error:
+                logger.warning("could not remove the older SurveyMonkey webhook %s: %s", stale, error)
+
+    async def _webhooks_to(self, client: HttpClient, url: str) -> dict[str, dict[str, list[str]]]:
+        """Our webhooks that already send response events to `url`: event type → id → the survey ids covered."""
+        found: dict[str, dict[str, list[str]]] = {}
         guard = _StallGuard("the webhook list")
         page = 1
         while True:
@@ -1094,12 +1130,13 @@ class SurveyMonkeyIntegration(BaseIntegration):
                 if webhook_id is None or _text(item.get("name")) != WEBHOOK_NAME:
                     continue
                 details = _dict(await client.get_json(WEBHOOK.url(webhook_id=webhook_id), bucket=WEBHOOK.bucket))
+                event_type = details.get("event_type")
                 if (
                     details.get("subscription_url") == url
-                    and details.get("event_type") == WEBHOOK_EVENT_TYPE
+                    and event_type in WEBHOOK_EVENT_TYPES
                     and details.get("object_type") == "survey"
                 ):
-                    found[webhook_id] = [str(i) for i in _list(details.get("object_ids"))]
+                    found.setdefault(event_type, {})[webhook_id] = [str(i) for i in _list(details.get("object_ids"))]
             following = next_page_number(body, page)
             if following is None:
                 return found
