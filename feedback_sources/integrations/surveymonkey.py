@@ -5,12 +5,14 @@ requests: surveys are listed 1000 at a time, a survey's responses are asked for 
 its question texts (`/details`) are fetched only when a page holds responses in range, once per survey per run.
 
 Answers in a response are ids (question, choice, row, column); `map_response` joins them with the survey details to
-get readable text, and falls back to the ids when a question or choice is gone from the survey.
+get readable text, and falls back to the ids when a question or choice is gone from the survey. What the respondent
+typed as feedback becomes the searchable content; every other answer (choices, ratings, rankings, numbers, dates,
+contact details) is structured metadata. Disqualified responses are not feedback: a sync page carries them as
+removals, and deletions arrive as webhook events (a deleted response simply vanishes from `responses/bulk`).
 """
 
 from __future__ import annotations
 
-import html
 import logging
 import math
 import os
@@ -512,6 +514,7 @@ def _collect_question(collected: _Answers, question: Question, answers: list[dic
     heading = question.heading or f"question {question.id}"
     family = question.family
     free_text: list[str] = []
+    other_choice: str | None = None  # what was typed into an "Other (please specify)" answer choice
     chosen: list[Any] = []  # choice values, for single/multiple choice and unknown questions
     by_row: dict[str, Any] = {}  # row label → value, for matrices, numerical boxes, dates, demographics
     multi_row = family == "matrix" and question.subtype == "multi"
@@ -529,6 +532,7 @@ def _collect_question(collected: _Answers, question: Question, answers: list[dic
             if (family in ("single_choice", "multiple_choice") and other_label is not None
                     and other_id not in question.comment_ids):
                 chosen.append(_plain_label(other_label) or "Other")
+                other_choice = other_choice or typed
         elif typed and family in _STRUCTURED_TEXT_FAMILIES:
             label = _row_label(question, row_id) if row_id else "answer"
             by_row[label] = typed
@@ -553,15 +557,15 @@ def _collect_question(collected: _Answers, question: Question, answers: list[dic
             else:
                 label = question.choices.get(choice_id) or question.others.get(choice_id) or f"choice {choice_id}"
             # "N/A" stays a label: it is the absence of a score, not a number.
-            value: Any = label if choice_id in question.na_choices else _choice_value(label)
+            picked: Any = label if choice_id in question.na_choices else _choice_value(label)
             if row_id is None:
-                chosen.append(value)
+                chosen.append(picked)
             elif col_id:
-                by_row.setdefault(_row_label(question, row_id), {})[_plain_label(col_text) or f"column {col_id}"] = value
+                by_row.setdefault(_row_label(question, row_id), {})[_plain_label(col_text) or f"column {col_id}"] = picked
             elif multi_row:
-                by_row.setdefault(_row_label(question, row_id), []).append(value)
+                by_row.setdefault(_row_label(question, row_id), []).append(picked)
             else:
-                by_row[_row_label(question, row_id)] = value
+                by_row[_row_label(question, row_id)] = picked
             if (
                 collected.nps is None and choice_id not in question.na_choices and question.heading
                 and _NPS_HEADING.search(question.heading) and (score := _SCORE.match(label))
@@ -573,9 +577,8 @@ def _collect_question(collected: _Answers, question: Question, answers: list[dic
 
     if free_text:
         collected.blocks.append((heading, free_text))
-        if collected.plan is None and family == "single_choice" and question.heading and _PLAN_HEADING.search(
-                question.heading):
-            collected.plan = (question.heading, free_text[0])
+    if other_choice and collected.plan is None and question.heading and _PLAN_HEADING.search(question.heading):
+        collected.plan = (question.heading, other_choice)  # "Other: Enterprise trial" names a plan too
     value: Any = None
     if by_row:
         # A one-row scale ("How likely...?" as a rating matrix, a single date box) reads as its one value.
