@@ -63,11 +63,12 @@ def main() -> None:
         expect(page.get_by_test_id("stPlotlyChart")).to_have_count(4)
         grid = page.get_by_test_id("stDataFrame").first
         settle(page)
+        grid.scroll_into_view_if_needed()  # below the first screen at 1280×800
         box = grid.bounding_box()
         assert box is not None
         page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row's selection box
         expect(page.get_by_text("Selected record")).to_be_visible()
-        page.get_by_text("Selected record").scroll_into_view_if_needed()
+        page.get_by_text("Selected record").evaluate("element => element.scrollIntoView({block: 'start'})")
         shoot(page, "explore-filtered-detail")
 
         page.get_by_role("link", name="Export").click()
