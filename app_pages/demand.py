@@ -151,13 +151,20 @@ def open_in_explore(params: dict[str, str], key: str, label: str = "Open these r
 # -- views ------------------------------------------------------------------------------------------------------------
 
 
+def theme_label(key: insights.ThemeKey) -> str:
+    """"Feature request · export": the category as a PM reads it, the tag as the vendor sent it."""
+    if key.kind == "saved":
+        return key.name
+    return f"{human_label(key.category or '')} · {key.tag if key.tag is not None else insights.NO_TAG}"
+
+
 def theme_table(themes: tuple[insights.Theme, ...], sources: list[str]) -> pd.DataFrame:
     rows = []
     for rank, theme in enumerate(themes, start=1):
         counts = dict(theme.records_by_source)
         row: dict[str, Any] = {
             "rank": rank,
-            "theme": theme.key.label,
+            "theme": theme_label(theme.key),
             "score": theme.score,
             "accounts": theme.accounts,
             "records": theme.records,
@@ -174,7 +181,7 @@ def theme_table(themes: tuple[insights.Theme, ...], sources: list[str]) -> pd.Da
 def accounts_section(path: Any, version: Any, settings: Any, scope: insights.DemandScope,
                      theme: insights.Theme) -> None:
     st.subheader("Accounts behind the theme")
-    st.text(theme.key.label)
+    st.text(theme_label(theme.key))
     rows = computed(path, version, settings, "theme_accounts", scope, theme.key)
     frame = pd.DataFrame(
         [{"account": r.label, "kind": r.kind, "tier": human_label(r.tier), "weight": r.weight, "records": r.records,
