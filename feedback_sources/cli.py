@@ -14,7 +14,16 @@ from typing import Any, TextIO
 
 from .integrations.base import ConfigError
 from .search import SearchSyntaxError
-from .store import Filters, Store, StoreError, check_store, damaged, default_db_path, store_error_from
+from .store import (
+    Filters,
+    Store,
+    StoreError,
+    check_store,
+    damaged,
+    default_db_path,
+    location_problem,
+    store_error_from,
+)
 from .workspace import SOURCES, Workspace, demo_workspace, real_workspace
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -394,8 +403,12 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if report.damaged:
         problem = next(p for part in report.parts for p in part.problems)
         print(f"verdict: DAMAGED ({report.seconds:.1f} s)", file=out)
-        print(f"what to do: {damaged(report.path, problem).hint}", file=out)
-        return EXIT_FAILED
+        return report_store_error(damaged(report.path, problem), out)
+    unusable = location_problem(Path(report.path))
+    if unusable is not None:
+        # Sound as far as it could be read, but the app and a sync could not write to it.
+        print(f"verdict: no damage found ({report.seconds:.1f} s), but the store cannot be used as it is", file=out)
+        return report_store_error(unusable, out)
     if not report.complete:
         print(f"verdict: no damage found, but not every check could run ({report.seconds:.1f} s)", file=out)
         return EXIT_OK

@@ -522,7 +522,7 @@ def store_error_from(error: BaseException, path: str | Path) -> StoreError | Non
     return None
 
 
-def _location_problem(path: Path) -> StoreUnavailable | None:
+def location_problem(path: Path) -> StoreUnavailable | None:
     """Why the file cannot be opened read-write, before SQLite tries (its own error says only "unable to open")."""
     where = str(path)
     parent = path.parent
@@ -589,6 +589,20 @@ def header_problem(path: Path) -> str | None:
     if header[24:28] == header[92:96] and pages * page_size > size and not wal_holds_pages:
         return f"it is truncated: {size:,} bytes where its header says {pages * page_size:,}"
     return None
+
+
+def _companions(path: Path) -> list[Path]:
+    return [Path(f"{path}{suffix}") for suffix in ("-wal", "-shm")]
+
+
+def _remove_new_companions(path: Path, existed: list[bool]) -> None:
+    """Remove the empty -wal and the -shm a read-only check of a damaged file created, so the check leaves the
+    folder as it found it. A WAL with content is never touched."""
+    wal, shm = _companions(path)
+    if existed[0] or existed[1] or not wal.exists() or wal.stat().st_size:
+        return
+    wal.unlink(missing_ok=True)
+    shm.unlink(missing_ok=True)
 
 
 def _signature(path: Path) -> tuple[int, int, int, int]:
@@ -668,15 +682,23 @@ def check_store(path: str | Path) -> CheckReport:
         return report
     # Read-only for SQLite's own checks: a connection that may write would, on closing, checkpoint a leftover WAL
     # into a damaged file.
-    conn = sqlite3.connect(f"{where.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
-                           timeout=BUSY_TIMEOUT_MS / 1000)
+    existed = [companion.exists() for companion in _companions(where)]
+    # In a read-only folder without a -shm, SQLite cannot open a WAL store even to read it; nothing can write to it
+    # either (a writer needs the -wal and -shm beside it), so it is read as the immutable file it is.
+    frozen = not os.access(where.parent, os.W_OK) and not existed[1]
+    conn = sqlite3.connect(f"{where.resolve().as_uri()}?mode=ro{'&immutable=1' if frozen else ''}", uri=True,
+                           isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
     try:
         try:
             report.schema = int(conn.execute("PRAGMA user_version").fetchone()[0])
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.DatabaseError as error:
-            report.parts.append(CheckResult("integrity", [f"the schema cannot be read: {error}"]))
-            report.parts.extend(CheckResult(name, skipped="the schema is unreadable") for name in names[1:])
+            if isinstance(store_error_from(error, ""), StoreUnavailable):
+                report.parts.extend(CheckResult(name, skipped=f"SQLite could not open the file: {error}")
+                                    for name in names)
+            else:
+                report.parts.append(CheckResult("integrity", [f"the schema cannot be read: {error}"]))
+                report.parts.extend(CheckResult(name, skipped="the schema is unreadable") for name in names[1:])
             return report
         report.parts.append(_run_part("integrity", lambda: [
             str(row[0]) for row in conn.execute("PRAGMA integrity_check(100)") if row[0] != "ok"]))
@@ -688,6 +710,9 @@ def check_store(path: str | Path) -> CheckReport:
     finally:
         conn.close()
         report.seconds = time.perf_counter() - started
+        # Only where no other process can be using them: a damaged file, or one nobody may write to.
+        if report.damaged or not os.access(where, os.W_OK):
+            _remove_new_companions(where, existed)
     report.parts.append(_fts_check(where, tables, report))
     report.seconds = time.perf_counter() - started
     return report
@@ -714,6 +739,8 @@ def _run_part(name: str, run: Callable[[], list[Any]]) -> CheckResult:
     try:
         return CheckResult(name, [str(problem) for problem in run()])
     except sqlite3.DatabaseError as error:
+        if isinstance(store_error_from(error, ""), StoreUnavailable):
+            return CheckResult(name, skipped=f"SQLite could not read the file: {error}")
         return CheckResult(name, [f"SQLite reports \"{error}\""])
 
 
@@ -750,7 +777,7 @@ class Store:
     def _verify_file(self) -> None:
         """Where the file is, its header, its schema and a bounded quick_check, on a read-only connection."""
         file = Path(self.path).expanduser()
-        problem = _location_problem(file)
+        problem = location_problem(file)
         if problem is not None:
             raise problem
         try:
@@ -771,19 +798,24 @@ class Store:
                 self.open_check = "remembered"
                 return
         # Read-only: a connection that may write would, on closing, checkpoint a leftover WAL into a damaged file.
+        existed = [companion.exists() for companion in _companions(file)]
         conn = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
                                timeout=BUSY_TIMEOUT_MS / 1000)
         try:
             conn.execute("SELECT name, type, rootpage, sql FROM sqlite_master").fetchall()
             problems, finished = _bounded_quick_check(conn, OPEN_CHECK_SECONDS)
         except sqlite3.Error as error:
+            conn.close()
             typed = store_error_from(error, self.path)
             if typed is None:
                 raise
+            if isinstance(typed, StoreDamaged):
+                _remove_new_companions(file, existed)
             raise typed from error
         finally:
             conn.close()
         if problems:
+            _remove_new_companions(file, existed)
             raise damaged(self.path, "SQLite's quick_check found " + "; ".join(problems[:3]))
         with _verified_lock:
             _verified[key] = signature

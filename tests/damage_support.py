@@ -1,0 +1,116 @@
+"""Damaged and unusable stores, made from a real one: what the store, CLI, app and browser tests of damage share.
+
+Every kind starts from a healthy store written by the real sync (demo emulator) and closed, so its WAL is folded in
+and the file on disk is the whole store. `snapshot` reads what is at the path afterwards (bytes, or a folder's
+listing), so a test can assert that a command wrote nothing into it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from feedback_sources.cli import main
+from feedback_sources.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = 4096
+SEED = 20261204
+
+# Kinds any process can see; the read-only ones are real only for a process without CAP_DAC_OVERRIDE (see run_cli).
+FILE_KINDS = ("truncated_half", "truncated_to_50_bytes", "garbage_header", "garbage_pages", "directory")
+READ_ONLY_KINDS = ("read_only_file", "read_only_folder")
+KINDS = FILE_KINDS + READ_ONLY_KINDS
+# What a command says for each kind (lower case), besides "what to do".
+EXPECTED = {
+    "truncated_half": "is damaged: it is truncated",
+    "truncated_to_50_bytes": "is damaged: it is truncated: 50 bytes",
+    "garbage_header": "is damaged: its first bytes are not a sqlite header",
+    "garbage_pages": "is damaged: sqlite",
+    "directory": "is a folder, not a database file",
+    "read_only_file": "is read-only",
+    "read_only_folder": "is read-only, and sqlite needs to create",
+}
+
+
+def build_real_store(path: Path, days: int = 60) -> Path:
+    """A store filled by the real CLI sync against the demo emulator (a few hundred records over many pages)."""
+    assert main(["sync", "--demo", "--db", str(path), "--days", str(days)]) == 0
+    with Store(path) as store:
+        assert store.count() > 100
+    assert not Path(f"{path}-wal").exists()  # closed: the WAL was checkpointed into the file and removed
+    return path
+
+
+def damage(path: Path, kind: str, template: Path) -> None:
+    """Put a store of the given kind at `path` (its folder exists), made from the healthy `template`."""
+    data = template.read_bytes()
+    if kind == "directory":
+        path.mkdir()
+        (path / "something.txt").write_text("a folder where the store should be")
+        return
+    if kind == "truncated_half":
+        # Whole pages, so only the header's page count tells: what a copy cut short or a full disk leaves.
+        data = data[: (len(data) // 2 // PAGE) * PAGE]
+    elif kind == "truncated_to_50_bytes":
+        data = data[:50]
+    elif kind == "garbage_header":
+        data = random.Random(SEED).randbytes(100) + data[100:]
+    elif kind == "garbage_pages":
+        data = overwrite_middle_pages(data)
+    path.write_bytes(data)
+    if kind == "read_only_file":
+        path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+    elif kind == "read_only_folder":
+        path.parent.chmod(stat.S_IRUSR | stat.S_IXUSR | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
+
+
+def overwrite_middle_pages(data: bytes, pages: int = 3) -> bytes:
+    """`pages` consecutive pages from the middle of the file replaced by seeded random bytes; the header and the
+    schema on page 1 stay intact, so only SQLite's own checks can tell."""
+    count = len(data) // PAGE
+    assert count >= 8, "the template store is too small to damage in the middle"
+    first = count // 2
+    damaged = bytearray(data)
+    damaged[first * PAGE : (first + pages) * PAGE] = random.Random(SEED).randbytes(pages * PAGE)
+    return bytes(damaged)
+
+
+def restore_permissions(path: Path) -> None:
+    """Make a read-only folder writable again so pytest can clean it up."""
+    path.parent.chmod(0o755)
+    if path.exists() and not path.is_dir():
+        path.chmod(0o644)
+
+
+def snapshot(path: Path) -> object:
+    """What is at `path` and beside it: a file's bytes, a folder's listing, and which -wal/-shm/-journal exist."""
+    if path.is_dir():
+        content: object = sorted(p.name for p in path.iterdir())
+    else:
+        content = path.read_bytes() if path.exists() else None
+    companions = sorted(p.name for p in path.parent.iterdir() if p.name.startswith(path.name) and p != path)
+    return content, companions
+
+
+def needs_unprivileged_process() -> bool:
+    return os.geteuid() == 0
+
+
+def run_cli(args: list[str], *, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -m feedback_sources ARGS` in a subprocess. As root, without the capabilities that let root ignore
+    file permissions (setpriv drops them from the bounding set), so a read-only file or folder is read-only to it."""
+    command = [sys.executable, "-m", "feedback_sources", *args]
+    if needs_unprivileged_process():
+        setpriv = shutil.which("setpriv")
+        assert setpriv is not None, "util-linux setpriv is needed to run as root without CAP_DAC_OVERRIDE"
+        command = [setpriv, "--bounding-set=-dac_override,-dac_read_search", *command]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(cwd)}
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
