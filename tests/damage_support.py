@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import sqlite3
 import stat
 import subprocess
 import sys
 from pathlib import Path
 
 from feedback_sources.cli import main
-from feedback_sources.store import Store
+from feedback_sources.store import MIGRATIONS, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = 4096
@@ -44,6 +45,25 @@ def build_real_store(path: Path, days: int = 60) -> Path:
     with Store(path) as store:
         assert store.count() > 100
     assert not Path(f"{path}-wal").exists()  # closed: the WAL was checkpointed into the file and removed
+    return path
+
+
+def old_store(path: Path, version: int) -> Path:
+    """A store as an older Feedback Hub left it: the first `version` migrations, two records and a tag."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    for number in range(version):
+        conn.executescript(f"BEGIN;\n{MIGRATIONS[number]}\nPRAGMA user_version = {number + 1};\nCOMMIT;")
+    for source_id, content in (("41", "invoices export twice"), ("42", "dark mode please")):
+        conn.execute(
+            "INSERT INTO feedback (source, source_id, title, content, category, created_at, updated_at, synced_at, "
+            "tags) VALUES ('zendesk', ?, 'Old', ?, 'bug_report', '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z', "
+            "'2025-01-01T00:00:00Z', '[\"billing\"]')",
+            (source_id, content),
+        )
+    conn.execute("INSERT INTO feedback_tags (feedback_id, tag) SELECT id, 'billing' FROM feedback")
+    conn.close()
     return path
 
 
