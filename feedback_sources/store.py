@@ -510,7 +510,9 @@ def store_error_from(error: BaseException, path: str | Path) -> StoreError | Non
     if not isinstance(error, sqlite3.Error):
         return None
     code = (getattr(error, "sqlite_errorcode", None) or 0) & 0xFF  # the primary code of an extended one
-    if code in _DAMAGED_CODES or "malformed" in str(error) or "not a database" in str(error):
+    # The texts too: some wrappers lose the code. Not "malformed" alone: FTS5 says "malformed MATCH expression".
+    text = str(error)
+    if code in _DAMAGED_CODES or "database disk image is malformed" in text or "file is not a database" in text:
         return damaged(path, f"SQLite reports \"{error}\"")
     if code in _UNAVAILABLE_CODES:
         return StoreUnavailable(
