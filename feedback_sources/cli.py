@@ -216,11 +216,12 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except StoreError as error:
         return report_store_error(error, err)
     failed = False
-    print(f"{'source':<13} {'status':<9} {'fetched':>8} {'new':>7} {'updated':>8} {'requests':>8} {'seconds':>8}", file=out)
+    print(f"{'source':<13} {'status':<9} {'fetched':>8} {'new':>7} {'updated':>8} {'removed':>8} {'requests':>8} "
+          f"{'seconds':>8}", file=out)
     for result in results.values():
         print(
             f"{result.source:<13} {result.status:<9} {result.fetched:>8} {result.new:>7} {result.updated:>8} "
-            f"{result.requests:>8} {result.duration_seconds:>8.1f}",
+            f"{result.removed:>8} {result.requests:>8} {result.duration_seconds:>8.1f}",
             file=out,
         )
         if result.errors:
@@ -335,12 +336,14 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             report = health_report(store, SOURCES, now=now, stale_after=timedelta(hours=args.stale_after),
                                    min_gap_median=args.min_gap_median)
             schema = store.schema_version
+            removed = store.removal_counts()
     except StoreError as error:
         return report_store_error(error, err)
     configured = {source: workspace.is_configured(source) for source in SOURCES}
     if args.json:
         facts = [
-            {**dataclasses.asdict(health), "status": health.status, "configured": configured.get(health.source, False)}
+            {**dataclasses.asdict(health), "status": health.status, "configured": configured.get(health.source, False),
+             "removed": removed.get(health.source, {})}
             for health in report
         ]
         print(json.dumps({"store": str(workspace.db_path), "schema": schema, "sources": facts}, default=str, indent=2),
@@ -353,6 +356,10 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"{lines[0]} ({state})", file=out)
         for line in lines[1:]:
             print(line, file=out)
+        gone = removed.get(health.source)
+        if gone:
+            reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(gone.items()))
+            print(f"  removed by the vendor and forgotten here: {reasons}", file=out)
     return EXIT_OK
 
 

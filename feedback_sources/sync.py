@@ -38,6 +38,7 @@ class SourceProgress:
     updated: int = 0
     unchanged: int = 0
     skipped_stale: int = 0
+    removed: int = 0
     requests: int = 0
     wait_seconds: float = 0.0
     vendor_total: int | None = None
@@ -54,6 +55,7 @@ class SourceResult:
     updated: int = 0
     unchanged: int = 0
     skipped_stale: int = 0
+    removed: int = 0
     pages: int = 0
     errors: str | None = None
     error_kind: str | None = None
@@ -174,9 +176,10 @@ async def sync_source(
             result.updated += upserted.updated
             result.unchanged += upserted.unchanged
             result.skipped_stale += upserted.skipped_stale
+            result.removed += upserted.removed
             if page.vendor_total is not None:
                 result.vendor_total = page.vendor_total
-            for name in ("pages", "fetched", "new", "updated", "unchanged", "skipped_stale", "vendor_total"):
+            for name in ("pages", "fetched", "new", "updated", "unchanged", "skipped_stale", "removed", "vendor_total"):
                 setattr(progress, name, getattr(result, name))
             report()
     except SourceError as error:
@@ -200,6 +203,7 @@ async def sync_source(
         updated=result.updated,
         unchanged=result.unchanged,
         skipped_stale=result.skipped_stale,
+        removed=result.removed,
         errors=result.errors,
         error_kind=result.error_kind,
         duration_seconds=result.duration_seconds,
@@ -252,7 +256,7 @@ async def _write_behind(
             if isinstance(item, _Failed):
                 raise item.error
             upserted = await asyncio.to_thread(
-                store.upsert_records, item.records, cursor_update=(source, scope, item.cursor)
+                store.upsert_records, item.records, removals=item.removals, cursor_update=(source, scope, item.cursor)
             )
             yield item, upserted
     finally:

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from ..models import NormalizedRecord
+from ..models import NormalizedRecord, Removal
 from ..rules import DEFAULT_RULES, Rules
 from .http import ErrorKind, HttpClient, RequestStats, RetryPolicy, SourceError
 
@@ -51,6 +51,8 @@ class Page:
     records: list[NormalizedRecord]
     cursor: dict[str, Any]
     vendor_total: int | None = None
+    # Records the vendor removed (deleted, spam, disqualified): dropped from the store with the page.
+    removals: list[Removal] = field(default_factory=list)
 
 
 @dataclass

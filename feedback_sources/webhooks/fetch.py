@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from ..integrations.base import BaseIntegration, ConfigError
 from ..integrations.http import ErrorKind, SourceError
-from ..models import MappingError, NormalizedRecord
+from ..models import MappingError, NormalizedRecord, Removal
 from ..store import Store
 from .events import FetchJob, PendingFetch, StoreRunner, due_fetches, finish_fetch, give_up_fetch, retry_fetch, utc_text
 
@@ -38,7 +38,14 @@ SURVEY_DETAILS_TTL_SECONDS = 900.0
 
 
 class RecordGone(Exception):
-    """The vendor no longer has the record (deleted, merged): nothing to store, nothing to retry."""
+    """The vendor no longer has the record (deleted, merged): nothing to store, nothing to retry.
+
+    With a `removal`, the vendor said so plainly (a ticket with status "deleted", a disqualified response): the
+    worker removes the stored record too, with the same tombstone a sync or a deletion event would leave."""
+
+    def __init__(self, removal: Removal | None = None):
+        super().__init__()
+        self.removal = removal
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,7 @@ async def _fetch_ticket(integration: Any, job: FetchJob, cache: dict[str, Any]) 
     if not isinstance(ticket, dict):
         raise SourceError(ErrorKind.bad_response, "the ticket endpoint answered without a ticket", source="zendesk")
     if zendesk.is_deleted(ticket):
-        raise RecordGone()
+        raise RecordGone(zendesk.ticket_removal(ticket))
     record = zendesk.map_ticket(
         ticket,
         zendesk.index_by_id(body.get("users")),
@@ -228,7 +235,9 @@ class FetchWorker:
         cache = self._caches.setdefault(job.source, {})
         try:
             records = await fetch_records(integration, job, cache)
-        except RecordGone:
+        except RecordGone as gone:
+            if gone.removal is not None:
+                await self.runner.call(Store.upsert_records, [], removals=[gone.removal])
             await self.runner.call(finish_fetch, pending)
             self._log(job, "gone", pending.attempts + 1, started)
             return

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..integrations import intercom, zendesk
-from ..models import MappingError, NormalizedRecord
+from ..models import MappingError, NormalizedRecord, Removal, RemovalReason
 from ..rules import Rules
 from .events import FetchJob
 
@@ -26,13 +26,12 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9_:-][A-Za-z0-9_.:-]{0,127}$")
 MAX_EVENT_ID_LENGTH = 200
 
 ZENDESK_TICKET_EVENT_PREFIX = "zen:event-type:ticket."
-ZENDESK_REMOVAL_EVENTS = frozenset(
-    {
-        "zen:event-type:ticket.soft_deleted",
-        "zen:event-type:ticket.permanently_deleted",
-        "zen:event-type:ticket.marked_as_spam",
-    }
-)
+# Ticket events after which the ticket is no longer feedback to keep, and why.
+ZENDESK_REMOVAL_EVENTS = {
+    "zen:event-type:ticket.soft_deleted": RemovalReason.deleted,
+    "zen:event-type:ticket.permanently_deleted": RemovalReason.deleted,
+    "zen:event-type:ticket.marked_as_spam": RemovalReason.spam,
+}
 INTERCOM_CONVERSATION_TOPIC_PREFIX = "conversation."
 INTERCOM_IGNORED_TOPICS = frozenset({"conversation.deleted"})
 SURVEYMONKEY_RESPONSE_EVENTS = frozenset({"response_completed", "response_updated"})
@@ -59,6 +58,7 @@ class Interpretation:
     records: list[NormalizedRecord] = field(default_factory=list)
     fetches: list[FetchJob] = field(default_factory=list)
     record_id: str | None = None
+    removals: list[Removal] = field(default_factory=list)
 
 
 def _reject_constant(name: str) -> Any:
@@ -134,10 +134,10 @@ def _zendesk(payload: dict[str, Any], context: MappingContext) -> Interpretation
     if event_type is None or not event_type.startswith(ZENDESK_TICKET_EVENT_PREFIX):
         result.detail = "not a ticket event"
         return result
-    if event_type in ZENDESK_REMOVAL_EVENTS:
-        result.detail = "ticket removed"
-        return result
     detail = payload.get("detail")
+    removal_reason = ZENDESK_REMOVAL_EVENTS.get(event_type)
+    if removal_reason is not None and not isinstance(detail, dict):
+        detail = {}  # a removal needs only the ticket id, which the event's subject also carries
     if not isinstance(detail, dict):
         result.verdict, result.detail = "unmappable", "event has no detail object"
         return result
@@ -146,8 +146,19 @@ def _zendesk(payload: dict[str, Any], context: MappingContext) -> Interpretation
         result.verdict, result.detail = "unmappable", "event names no ticket id"
         return result
     result.record_id = ticket_id
-    if zendesk.is_deleted(detail):
-        result.detail = "ticket deleted"
+    if removal_reason is not None or zendesk.is_deleted(detail):
+        # The event's own time orders it against every version of the ticket: a replayed older update never
+        # brings the ticket back, a later restore does.
+        removal = zendesk.ticket_removal(
+            {**detail, "id": ticket_id},
+            reason=removal_reason or RemovalReason.deleted,
+            at=zendesk.parse_moment(payload.get("time")),
+        )
+        if removal is None:
+            result.verdict, result.detail = "unmappable", "removal event has no readable time"
+            return result
+        result.removals.append(removal)
+        result.verdict, result.detail = "removed", f"ticket {removal.reason.value}"
         return result
 
     has_description = _text(detail.get("description")) is not None
@@ -228,6 +239,8 @@ def _surveymonkey(payload: dict[str, Any], context: MappingContext) -> Interpret
 
 
 def _verdict(result: Interpretation) -> str:
+    if result.removals:
+        return "removed"
     if result.records:
         return "stored"
     if result.fetches:
