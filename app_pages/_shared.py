@@ -20,7 +20,7 @@ from feedback_sources.credentials import CredentialStore
 from feedback_sources.integrations.base import ConfigError
 from feedback_sources.rules_store import rules_at
 from feedback_sources.search import SearchSyntaxError, to_fts_query
-from feedback_sources.store import Store, StoreError, default_db_path, store_error_from
+from feedback_sources.store import Store, StoreDamaged, StoreError, default_db_path, store_error_from
 from feedback_sources.sync import SourceProgress, SourceResult, sync
 from feedback_sources.ui_support import (
     CATEGORY_VALUES,
@@ -117,8 +117,8 @@ def database_problem(error: BaseException, path: Path) -> StoreError | None:
 
 def show_store_problem(error: StoreError) -> None:
     """What is wrong with the store and what to do, in the app's own words (the path is escaped)."""
-    title = "The store is damaged" if error.__class__.__name__ == "StoreDamaged" else "The store cannot be used"
-    st.error(f"**{title}.** {md_escape(error.message)}", icon=":material/error:")
+    verdict = "The store is damaged" if isinstance(error, StoreDamaged) else "The store cannot be used"
+    st.error(f"**{verdict}.** {md_escape(error.message)}", icon=":material/error:")
     if error.hint:
         st.info(f"What to do: {md_escape(error.hint)}", icon=":material/lightbulb:")
 

@@ -636,6 +636,20 @@ def _remove_new_companions(path: Path, existed: list[bool]) -> None:
     shm.unlink(missing_ok=True)
 
 
+def _enter_wal(conn: sqlite3.Connection) -> None:
+    """Switch a new file to WAL. The switch takes an exclusive lock without waiting on the busy timeout, so while
+    another process opening the same new file reads it (its open check), it is retried up to that timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _signature(path: Path) -> tuple[int, int, int, int]:
     stat = path.stat()
     return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
@@ -794,7 +808,7 @@ class Store:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA foreign_keys = ON")
             if self.path != ":memory:":
-                conn.execute("PRAGMA journal_mode = WAL")
+                _enter_wal(conn)
                 conn.execute("PRAGMA synchronous = NORMAL")
             if migrate:
                 self.migrate()
@@ -888,7 +902,14 @@ class Store:
                 "upgrade the app before opening it."
             )
         if 0 < version < SCHEMA_VERSION and self.path != ":memory:":
-            self.migration_backup = self._backup_before_migration(version)
+            # Under the write lock, and only if the store is still behind and holds something: several processes
+            # opening a new file at once see it part-built by another one, which is no store to back up.
+            with self.write() as conn:
+                current = int(conn.execute("PRAGMA user_version").fetchone()[0])
+                if 0 < current < SCHEMA_VERSION and conn.execute(
+                    "SELECT EXISTS (SELECT 1 FROM feedback) OR EXISTS (SELECT 1 FROM sync_runs)"
+                ).fetchone()[0]:
+                    self.migration_backup = self._backup_before_migration(current)
         for number in range(version, SCHEMA_VERSION):
             # The version is read again inside the write transaction: two processes opening a new file at once both
             # see the old version, and the second must skip the step the first ran, not run it again (a step that
@@ -915,12 +936,22 @@ class Store:
             raise FileExistsError(f"{target} already exists")
         if target.is_dir():
             raise IsADirectoryError(f"{target} is a folder")
-        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        partial = target.with_name(f".{target.name}.{os.getpid()}-{threading.get_ident()}.partial")
         partial.unlink(missing_ok=True)
         copy = sqlite3.connect(partial, isolation_level=None)
         try:
-            with self._lock:
-                self.conn.backup(copy)
+            if self.path == ":memory:":
+                with self._lock:
+                    self.conn.backup(copy)
+            else:
+                # From a connection of its own: this one may hold the write lock (a migration about to run), and a
+                # backup read through a connection in a write transaction waits on itself forever.
+                source = sqlite3.connect(f"{Path(self.path).expanduser().resolve().as_uri()}?mode=ro", uri=True,
+                                         isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+                try:
+                    source.backup(copy)
+                finally:
+                    source.close()
             # The copy is one self-contained file: out of WAL mode, so opening it never leaves -wal/-shm beside it.
             # Store switches a restored copy back to WAL on its first open.
             copy.execute("PRAGMA journal_mode = DELETE")
