@@ -101,6 +101,20 @@ def overwrite_middle_pages(data: bytes, pages: int = 3) -> bytes:
     return bytes(damaged)
 
 
+def damage_unseen(db: Path, fraction: float = 0.4) -> None:
+    """Damage the open check cannot have seen: pages overwritten after a passed check, with the file's size and
+    modification time put back, so the check remembered for that file is trusted. What a command meets then is
+    what it would meet past the bound on a store too big to check whole on open."""
+    with Store(db) as store:
+        assert store.open_check in ("full", "remembered")
+    before = db.stat()
+    data = db.read_bytes()
+    db.write_bytes(overwrite_middle_pages(data, pages=int(len(data) // PAGE * fraction)))
+    os.utime(db, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with Store(db) as store:
+        assert store.open_check == "remembered"
+
+
 def restore_permissions(path: Path) -> None:
     """Make a read-only folder writable again so pytest can clean it up."""
     path.parent.chmod(0o755)

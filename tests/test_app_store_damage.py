@@ -12,7 +12,7 @@ from app_fixtures import (
     markdown_bodies,
     run_page,
 )
-from damage_support import EXPECTED, FILE_KINDS, build_real_store, damage, old_store, snapshot
+from damage_support import EXPECTED, FILE_KINDS, build_real_store, damage, damage_unseen, old_store, snapshot
 
 from feedback_sources.store import SCHEMA_VERSION
 
@@ -71,6 +71,19 @@ def test_the_healthy_store_shows_pages_and_fresh_sources(app_env: AppEnv, templa
     text = said(at)
     assert "What to do:" not in text and "Fresh" in text
     assert at.metric
+
+
+def test_damage_met_in_the_middle_of_a_page_gets_the_same_message(app_env: AppEnv, template: Path) -> None:
+    """Damage past what the open check read (here: written after a check the process remembers): the page's
+    queries meet it, and the frame shows the store message instead of the SQLite error."""
+    app_env.demo_db.parent.mkdir(parents=True, exist_ok=True)
+    app_env.demo_db.write_bytes(template.read_bytes())
+    damage_unseen(app_env.demo_db)
+    before = snapshot(app_env.demo_db)
+    at = run_page(app_env, "app_pages/explore.py")
+    text = said(at)
+    assert "is damaged: SQLite reports" in text and "What to do:" in text
+    assert snapshot(app_env.demo_db) == before
 
 
 def test_a_migration_is_backed_up_and_announced(app_env: AppEnv) -> None:

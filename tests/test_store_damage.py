@@ -20,6 +20,7 @@ from damage_support import (
     READ_ONLY_KINDS,
     build_real_store,
     damage,
+    damage_unseen,
     restore_permissions,
     run_cli,
     snapshot,
@@ -186,3 +187,18 @@ def test_opening_does_not_run_the_full_checks_and_check_does(template: Path, sto
     code, output = run_in_process(["check", "--db", str(db)])
     assert code == 1, output
     assert "full-text index  DAMAGED" in output and "foreign keys     ok" in output
+
+
+@pytest.mark.parametrize("name", ["status", "export"])
+def test_damage_met_in_the_middle_of_a_command_gets_the_same_message(
+    template: Path, store_dir: Path, tmp_path: Path, name: str
+) -> None:
+    db = store_dir / "feedback.db"
+    shutil.copyfile(template, db)
+    damage_unseen(db)
+    before = snapshot(db)
+    code, output = run_in_process(command(name, db, tmp_path))
+    assert code == 1, output
+    assert "is damaged: sqlite reports" in output.lower() and "what to do:" in output
+    assert "traceback" not in output.lower() and "fresh" not in output.lower()
+    assert snapshot(db) == before
