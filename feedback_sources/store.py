@@ -494,8 +494,8 @@ def _chunks_by_source(keys: list[tuple[str, str]]) -> Iterator[tuple[str, list[s
 #
 # A store is checked every time it is opened, before anything is written to it: where it is (a folder in its place,
 # read-only file or folder), its 100-byte header (truncated, overwritten), that its schema reads, and SQLite's
-# `quick_check` bounded to OPEN_CHECK_SECONDS — the whole of a store up to some tens of thousands of records, the
-# first part of a bigger one. The full `integrity_check`, foreign keys and the full-text index are the `check`
+# `quick_check` bounded to OPEN_CHECK_SECONDS — the whole of a store up to about ten thousand records, the first
+# part of a bigger one. The full `integrity_check`, foreign keys and the full-text index are the `check`
 # command's job (check_store): minutes on a million records is no price for every page of the app to pay.
 # A passed check is remembered per process for as long as the file's size and modification time stay the same, so
 # the app, which opens a store per query, pays for it once per change of the file, not once per query.
@@ -518,13 +518,15 @@ def _command(path: str | Path) -> str:
     return f"python -m feedback_sources {{}} --db {shlex.quote(str(path))}"
 
 
-def damaged(path: str | Path, problem: str) -> StoreDamaged:
-    """The one wording of a damaged store: what is wrong, that nothing was written, and the way back."""
+def damaged(path: str | Path, problem: str, *, on_open: bool = True) -> StoreDamaged:
+    """The one wording of a damaged store: what is wrong, what was written, and the way back. `on_open`: found
+    before anything was written; otherwise met by a statement, which SQLite refused and rolled back."""
     name = Path(path).name
     check = _command(path).format("check")
+    written = "Nothing was written to it." if on_open else "The statement that met it was refused and rolled back."
     return StoreDamaged(
         f"The store {path} is damaged: {problem}.",
-        f"Nothing was written to it. Run `{check}` to see what is damaged, then restore a backup: copy a "
+        f"{written} Run `{check}` to see what is damaged, then restore a backup: copy a "
         f"`{name}.before-migration-*.bak` or `{name}.*.bak` file from beside it (made by `backup` or before a schema "
         f"migration) over it, or move the damaged file aside and run a full sync (`sync --full`) to rebuild it from "
         "the vendors.",
@@ -542,7 +544,7 @@ def store_error_from(error: BaseException, path: str | Path) -> StoreError | Non
     # The texts too: some wrappers lose the code. Not "malformed" alone: FTS5 says "malformed MATCH expression".
     text = str(error)
     if code in _DAMAGED_CODES or "database disk image is malformed" in text or "file is not a database" in text:
-        return damaged(path, f"SQLite reports \"{error}\"")
+        return damaged(path, f"SQLite reports \"{error}\"", on_open=False)
     if code in _UNAVAILABLE_CODES:
         return StoreUnavailable(
             f"The store {path} cannot be used: SQLite reports \"{error}\".",
@@ -856,6 +858,7 @@ class Store:
                 raise
             if isinstance(typed, StoreDamaged):
                 _remove_new_companions(file, existed)
+                typed = damaged(self.path, f"SQLite reports \"{error}\"")  # read-only: nothing was written
             raise typed from error
         finally:
             conn.close()
