@@ -48,11 +48,31 @@ class Driver:
     negated: bool
 
 
+# VADER's lexicon was built from social media text. Product feedback needs two changes, both visible here:
+# politeness is not sentiment ("please add X" is a request, not praise), and the words of a failing product carry
+# the negativity a reviewer would read in them. Valences are on VADER's own -4..4 scale, near its existing entries
+# for similar words ("broken" -2.1, "error" -1.7, "stuck" -1.0).
+POLITENESS = ("please", "thanks", "thank", "kindly", "welcome", "appreciated", "appreciate")
+PRODUCT_LEXICON: dict[str, float] = {
+    "crashes": -1.9, "crashed": -1.9, "crashing": -1.9, "freezes": -1.6, "freeze": -1.5, "frozen": -1.3,
+    "slow": -1.2, "slower": -1.2, "sluggish": -1.4, "laggy": -1.4, "bug": -1.3, "bugs": -1.3, "buggy": -1.8,
+    "unusable": -2.4, "timeout": -1.3, "timeouts": -1.3, "timing": -0.2, "unreadable": -1.5, "tiring": -1.0,
+    "duplicate": -0.8, "duplicates": -0.8, "twice": -0.3, "loops": -1.0, "spins": -0.8, "spinner": -0.6,
+    "throttled": -1.2, "incorrect": -1.6, "disconnecting": -1.3, "disconnects": -1.3, "late": -0.8,
+    "rejected": -1.7, "blocking": -1.5, "blocked": -1.6, "painfully": -1.5, "unacceptable": -2.5,
+    "smooth": 1.5, "painless": 1.6, "instantly": 0.8, "faster": 1.0, "kudos": 2.0,
+}
+
+
 @lru_cache(maxsize=1)
 def _analyzer() -> Any:
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    return SentimentIntensityAnalyzer()
+    analyzer = SentimentIntensityAnalyzer()
+    for word in POLITENESS:
+        analyzer.lexicon.pop(word, None)
+    analyzer.lexicon.update(PRODUCT_LEXICON)
+    return analyzer
 
 
 def without_pleasantries(text: str) -> str:

@@ -137,7 +137,8 @@ def load_model(store: Store) -> Model | None:
     centroids = {
         int(theme_id): json.loads(centroid)
         for theme_id, centroid in store.conn.execute(
-            "SELECT id, centroid FROM themes WHERE retired = 0 AND merged_into IS NULL AND centroid <> '{}'"
+            # Merged themes place records too (their words still describe them); assignment resolves the merge.
+            "SELECT id, centroid FROM themes WHERE retired = 0 AND centroid <> '{}'"
         )
     }
     return Model(json.loads(row[0]), json.loads(row[1]), centroids)
@@ -282,6 +283,31 @@ def _choose_k(vectors: Any, seed: int) -> tuple[int, Any]:
     return best[1], best[2]
 
 
+def _seeded_kmeans(vectors: Any, previous: Model, terms: list[str], k: int, seed: int) -> Any:
+    import numpy as np
+    from sklearn.cluster import MiniBatchKMeans
+
+    index = {term: i for i, term in enumerate(terms)}
+    starts = []
+    for centroid in previous.centroids.values():
+        row = np.zeros(len(terms), dtype=np.float32)
+        for term, weight in centroid.items():
+            if term in index:
+                row[index[term]] = weight
+        norm = float(np.linalg.norm(row))
+        if norm > 0:
+            starts.append(row / norm)
+    n = vectors.shape[0]
+    extra = max(0, min(n - len(starts), k - len(starts)))
+    if extra:
+        rng = np.random.default_rng(seed)
+        picked = rng.choice(n, size=extra, replace=False)
+        starts.extend(np.asarray(vectors[picked].todense(), dtype=np.float32))
+    init = np.vstack(starts)[: max(1, n - 1)]
+    return MiniBatchKMeans(n_clusters=init.shape[0], init=init, n_init=1, random_state=seed,
+                           batch_size=2_048).fit(vectors)
+
+
 def _surface(phrase: str, texts: Iterable[str]) -> str:
     """The phrase as customers most often wrote it (case kept): "CSV export", not "csv export"."""
     pattern = re.compile(r"\b" + r"[ \t-]+".join(re.escape(w) for w in phrase.split()) + r"\b", re.IGNORECASE)
@@ -375,8 +401,14 @@ def recompute(store: Store, *, progress: Progress | None = None, sample_size: in
     vectorizer = _vectorizer(min_df=max(2, int(len(sample) * 0.0005)))
     sample_vectors = vectorizer.fit_transform([texts[i] for i in sample])
     say(0.25, "grouping similar feedback")
-    k, kmeans = _choose_k(sample_vectors, seed)
     terms = vectorizer.get_feature_names_out().tolist()
+    k, kmeans = _choose_k(sample_vectors, seed)
+    previous = load_model(store)
+    if previous is not None and previous.centroids:
+        # Found again from where the last themes stand: the same feedback lands in the same themes, so a PM's
+        # names, pins, merges and splits keep meaning what they meant. New groups get fresh centres.
+        kmeans = _seeded_kmeans(sample_vectors, previous, terms, k, seed)
+        k = kmeans.n_clusters
     idf = [round(float(v), 5) for v in vectorizer.idf_]
     # Centroids kept as their heaviest terms: what names a theme, explains it and places new records.
     centroids: dict[int, dict[str, float]] = {}
@@ -406,7 +438,6 @@ def recompute(store: Store, *, progress: Progress | None = None, sample_size: in
         for rowid, theme_id in conn.execute("SELECT id, theme_id FROM feedback WHERE theme_id > 0"):
             old_members[int(theme_id)].add(int(rowid))
         old = {int(r[0]): r for r in conn.execute("SELECT id, split_from FROM themes WHERE retired = 0")}
-        resolved = _resolved(conn)
         # Greedy matching, best overlap first: each old theme passes its id (and the PM's choices) on once.
         pairs = sorted(
             ((_jaccard(cluster_members, old_members[theme_id]), cluster, theme_id)
@@ -423,6 +454,18 @@ def recompute(store: Store, *, progress: Progress | None = None, sample_size: in
             cluster_theme[cluster] = theme_id
             taken.add(theme_id)
         spread: Counter[str] = Counter(term for centroid in centroids.values() for term in centroid)
+        # A theme the PM merged others into holds several groups of words: a group found again mostly inside it
+        # stays merged into it (as a theme row of its own, pointing at the target, so it keeps placing new records).
+        targets = {int(r[0]) for r in conn.execute("SELECT DISTINCT merged_into FROM themes WHERE merged_into > 0")}
+        absorbed: dict[int, int] = {}
+        for cluster, cluster_members in members.items():
+            if cluster in cluster_theme:
+                continue
+            for target in targets:
+                inside = old_members.get(target, set())
+                if inside and len(cluster_members & inside) >= 0.6 * len(cluster_members):
+                    absorbed[cluster] = target
+                    break
         texts_of: dict[int, list[str]] = defaultdict(list)
         for i, cluster in enumerate(labels):
             if cluster >= 0 and len(texts_of[cluster]) < 200:
@@ -438,15 +481,22 @@ def recompute(store: Store, *, progress: Progress | None = None, sample_size: in
                 )
             else:
                 cursor = conn.execute(
-                    "INSERT INTO themes (auto_name, terms, centroid, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                    (name, json.dumps(defining), json.dumps(centroid), now, now),
+                    "INSERT INTO themes (auto_name, terms, centroid, merged_into, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (name, json.dumps(defining), json.dumps(centroid), absorbed.get(cluster), now, now),
                 )
                 cluster_theme[cluster] = int(cursor.lastrowid or 0)
+        resolved = _resolved(conn)
         # Old themes nobody inherited are retired, unless they record a PM's merge.
         kept = set(cluster_theme.values())
         conn.executemany(
             "UPDATE themes SET retired = 1, updated_at = ? WHERE id = ? AND merged_into IS NULL",
             [(now, theme_id) for theme_id in old if theme_id not in kept],
+        )
+        # A merge nobody re-found keeps its record of the PM's choice, but its old words no longer place records.
+        conn.executemany(
+            "UPDATE themes SET centroid = '{}' WHERE id = ? AND merged_into IS NOT NULL",
+            [(theme_id,) for theme_id in old if theme_id not in kept],
         )
         final = [
             (resolved.get(cluster_theme[c], cluster_theme[c]) if c >= 0 else UNTHEMED, s, key, rowid)
