@@ -130,10 +130,22 @@ class Model:
         return ids, csr_matrix(matrix.multiply(1.0 / norms[:, None]))
 
 
+_MODELS: dict[str, tuple[tuple[Any, ...], Model]] = {}
+
+
 def load_model(store: Store) -> Model | None:
-    row = store.conn.execute("SELECT terms, idf FROM theme_model WHERE id = 1").fetchone()
-    if row is None:
+    """The stored model; kept in memory while the store's model and themes are unchanged (reading 30,000 terms and
+    every centroid again for each page of new records would cost more than placing them)."""
+    marker = store.conn.execute(
+        "SELECT (SELECT built_at FROM theme_model WHERE id = 1), (SELECT MAX(updated_at) FROM themes), "
+        "(SELECT COUNT(*) FROM themes WHERE retired = 0)"
+    ).fetchone()
+    if marker[0] is None:
         return None
+    cached = _MODELS.get(store.path)
+    if cached is not None and cached[0] == tuple(marker) and store.path != ":memory:":
+        return cached[1]
+    row = store.conn.execute("SELECT terms, idf FROM theme_model WHERE id = 1").fetchone()
     centroids = {
         int(theme_id): json.loads(centroid)
         for theme_id, centroid in store.conn.execute(
@@ -141,35 +153,51 @@ def load_model(store: Store) -> Model | None:
             "SELECT id, centroid FROM themes WHERE retired = 0 AND centroid <> '{}'"
         )
     }
-    return Model(json.loads(row[0]), json.loads(row[1]), centroids)
+    model = Model(json.loads(row[0]), json.loads(row[1]), centroids)
+    _MODELS[store.path] = (tuple(marker), model)
+    return model
 
 
-def _dup_key(row: Any, terms: Sequence[str]) -> str | None:
+def _dup_key(indices: Any, data: Any, terms: Sequence[str]) -> str | None:
     """The record's four heaviest terms, hashed: near-duplicates (the same request in other words) share it."""
-    if row.nnz < 3:
+    if len(indices) < 3:
         return None
-    order = row.indices[row.data.argsort()[::-1][:DUP_TERMS]]
+    order = indices[data.argsort()[::-1][:DUP_TERMS]]
     signature = "|".join(sorted(terms[i] for i in order))
     return hashlib.sha1(signature.encode("utf-8")).hexdigest()[:16]
+
+
+_PREPARED: dict[tuple[int, int], tuple[Any, list[int], Any]] = {}
+
+
+def _prepared(model: Model) -> tuple[Any, list[int], Any]:
+    """The model's vectorizer and centroid matrix, built once per model (a sync places pages of records in turn)."""
+    key = (id(model.terms), id(model.centroids))
+    if key not in _PREPARED:
+        _PREPARED.clear()
+        _PREPARED[key] = (model.vectorizer(), *model.centroid_matrix())
+    return _PREPARED[key]
 
 
 def _placements(model: Model, texts: Sequence[str]) -> list[tuple[int, float, str | None]]:
     """(theme id or 0, similarity, duplicate key) for each text."""
     if not texts:
         return []
-    vectors = model.vectorizer().transform(texts)
-    ids, centroids = model.centroid_matrix()
+    vectorizer, ids, centroids = _prepared(model)
+    vectors = vectorizer.transform(texts)
     placements: list[tuple[int, float, str | None]] = []
-    similarities = (vectors @ centroids.T).toarray() if ids else None
+    if ids:
+        similarities = (vectors @ centroids.T).toarray()
+        best = similarities.argmax(axis=1)
+        best_similarity = similarities[range(len(texts)), best]
+    indptr, indices, data = vectors.indptr, vectors.indices, vectors.data
     for i in range(vectors.shape[0]):
-        row = vectors.getrow(i)
-        if similarities is not None and similarities.shape[1]:
-            best = int(similarities[i].argmax())
-            similarity = float(similarities[i, best])
-            theme = ids[best] if similarity >= MIN_SIMILARITY else UNTHEMED
+        if ids and best_similarity[i] >= MIN_SIMILARITY:
+            theme, similarity = ids[int(best[i])], float(best_similarity[i])
         else:
-            theme, similarity = UNTHEMED, 0.0
-        placements.append((theme, round(similarity, 4), _dup_key(row, model.terms)))
+            theme, similarity = UNTHEMED, float(best_similarity[i]) if ids else 0.0
+        row = slice(indptr[i], indptr[i + 1])
+        placements.append((theme, round(similarity, 4), _dup_key(indices[row], data[row], model.terms)))
     return placements
 
 
@@ -267,11 +295,11 @@ def _choose_k(vectors: Any, seed: int) -> tuple[int, Any]:
     from sklearn.metrics import silhouette_score
 
     n = vectors.shape[0]
-    base = max(2, int(round((n / 2) ** 0.5)))
+    base = _base_k(n)
     candidates = sorted({max(2, min(n - 1, k)) for k in (base // 2, (3 * base) // 4, base, (5 * base) // 4)})
-    candidates = [k for k in candidates if 2 <= k < n][:4] or [min(2, n)]
+    candidates = [k for k in candidates if 2 <= k < n] or [min(2, n)]
     rng = np.random.default_rng(seed)
-    probe = rng.choice(n, size=min(n, 4_000), replace=False)
+    probe = rng.choice(n, size=min(n, 2_500), replace=False)
     best: tuple[float, int, Any] | None = None
     for k in candidates:
         model = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=2_048).fit(vectors)
@@ -281,6 +309,11 @@ def _choose_k(vectors: Any, seed: int) -> tuple[int, Any]:
             best = (score, k, model)
     assert best is not None
     return best[1], best[2]
+
+
+def _base_k(n: int) -> int:
+    """About sqrt(n/2) groups, at most 80: past that a PM reads a list, not themes."""
+    return max(2, min(80, int(round((n / 2) ** 0.5))))
 
 
 def _seeded_kmeans(vectors: Any, previous: Model, terms: list[str], k: int, seed: int) -> Any:
@@ -402,13 +435,14 @@ def recompute(store: Store, *, progress: Progress | None = None, sample_size: in
     sample_vectors = vectorizer.fit_transform([texts[i] for i in sample])
     say(0.25, "grouping similar feedback")
     terms = vectorizer.get_feature_names_out().tolist()
-    k, kmeans = _choose_k(sample_vectors, seed)
     previous = load_model(store)
     if previous is not None and previous.centroids:
         # Found again from where the last themes stand: the same feedback lands in the same themes, so a PM's
         # names, pins, merges and splits keep meaning what they meant. New groups get fresh centres.
-        kmeans = _seeded_kmeans(sample_vectors, previous, terms, k, seed)
-        k = kmeans.n_clusters
+        kmeans = _seeded_kmeans(sample_vectors, previous, terms, _base_k(sample_vectors.shape[0]), seed)
+    else:
+        _, kmeans = _choose_k(sample_vectors, seed)
+    k = int(kmeans.n_clusters)
     idf = [round(float(v), 5) for v in vectorizer.idf_]
     # Centroids kept as their heaviest terms: what names a theme, explains it and places new records.
     centroids: dict[int, dict[str, float]] = {}
