@@ -316,6 +316,15 @@ def _tag_tallies(store: Store, scope: DemandScope, sources: Sequence[str]) -> di
     return {(row[0], row[1]): _tally(row, 2, sources) for row in store.conn.execute(sql, params)}
 
 
+def _repeats_a_facet(tag: str, sources: Sequence[str]) -> bool:
+    """A tag that only says the record's category, tier, plan or source ("feature_request", "enterprise") is no
+    theme: ranked, it would lead every list with what the filters already say."""
+    folded = tag.strip().lower().replace("-", "_").replace(" ", "_")
+    facets = {c.value for c in Category} | set(TIER_RANKS) | {s.lower() for s in sources}
+    words = {"bug", "feature", "request", "question", "praise", "complaint", "support", "plan", "paid", "trial"}
+    return folded in facets or folded in words or folded.replace("_plan", "") in facets
+
+
 def _distinct_untagged_accounts(store: Store, scope: DemandScope) -> int:
     params: list[Any] = []
     ctes = _scope_sql(store.conn, scope, params)
@@ -339,7 +348,7 @@ def rank_tag_themes(store: Store, scope: DemandScope, *, limit: int = 25) -> Dem
     ranked = _ordered(
         Theme(ThemeKey("tag", category, tag), t.score, t.accounts, t.records, t.by_source, t.by_tier, 0.0, 0)
         for (category, tag), t in current.items()
-        if tag is not None
+        if tag is not None and not _repeats_a_facet(tag, sources)
     )[:limit]
     shown = [(theme.key.category or "", theme.key.tag or "") for theme in ranked]
     themes = tuple(
@@ -647,6 +656,9 @@ STOP_WORDS: frozenset[str] = frozenset(
     anything everything nothing thing things lot lots bit today yesterday tomorrow day days week weeks month
     months year years time times currently actually maybe perhaps etc eg ie via re fwd fw sent http https
     www com net org html
+    morning afternoon evening helpful amazing awesome fantastic excellent love loved loves nice happy glad
+    please quick quickly soon asap advance appreciate appreciated kudos job work works worked working issue
+    issues problem problems question questions help center suggestion idea ideas beta join
     """.split()
 )
 _WORD = re.compile(r"[^\W_]+")
