@@ -40,7 +40,7 @@ def run(ctx: Context) -> FigureResult:
         Row("8", "sentiment agreement with labels", f"{quality.sentiment_agreement:.0%}",
             note=", ".join(f"{label} {share:.0%}" for label, share in quality.sentiment_by_label.items())),
     ]
-    count = ctx.size(1_000_000, 5_000)
+    count = ctx.size(1_000_000, 2_000)
     path, today, _ = ensure_store(ctx.work_dir, count, ctx.log)
     ctx.log(f"  finding themes in {count:,} records")
     started = time.perf_counter()
