@@ -388,7 +388,10 @@ def _name_and_terms(centroid: dict[str, float], texts: Sequence[str],
         for term, weight in ranked[:15]
         if " " in term and weight >= 0.35 * top and _verbatim_share(term, texts[:100]) >= 0.25
     ]
-    name_term = max(phrases, key=lambda item: item[1])[0] if phrases else ranked[0][0]
+    if phrases:
+        name_term = max(phrases, key=lambda item: item[1])[0]
+    else:  # the strongest term customers wrote as such (a phrase may only exist once stop words are dropped)
+        name_term = next((term for term, _ in ranked[:30] if _verbatim_share(term, texts[:100]) > 0), ranked[0][0])
     # Defining words: those this theme does not share with most others (boilerplate every theme has says nothing).
     common = {term for term, count in (spread or {}).items() if count > max(3, 0.3 * themes_count)}
     defining: list[tuple[str, float]] = []
