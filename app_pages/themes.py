@@ -58,7 +58,10 @@ def actions(path: str, report: insights.DemandReport, known: dict[int, themes.Th
         if not known:
             st.caption("No themes yet.")
             return
-        names = {theme_id: info.name for theme_id, info in known.items()}
+        # In the order the page ranks them, then the rest (hidden ones, those quiet in this period).
+        ranked_ids = [t.key.theme_id for t in report.themes if t.key.theme_id in known]
+        order = [*ranked_ids, *(theme_id for theme_id in known if theme_id not in ranked_ids)]
+        names = {theme_id: known[theme_id].name for theme_id in order}
         chosen = st.selectbox("Theme", list(names), format_func=lambda theme_id: names[theme_id], key="theme_edit")
         info = known[chosen]
         left, right = st.columns(2)

@@ -17,6 +17,7 @@ from feedback_sources import themes
 from feedback_sources.store import Store
 from feedback_sources.sync import sync
 from feedback_sources.workspace import demo_workspace
+from tests.helpers import wait_for
 
 pytestmark = requires_chromium
 
@@ -64,9 +65,17 @@ def test_find_themes_then_read_them_with_quotes_and_rename_one(page: Page, app: 
     assert quotes.count() >= 3
 
     page.get_by_text("Edit themes: rename, pin, hide, merge, split").click()
-    page.get_by_role("textbox", name="Name").fill("Our renamed theme")
+    name = page.get_by_role("textbox", name="Name")
+    name.fill("Our renamed theme")
+    name.press("Enter")
+    wait_idle(page)
     page.get_by_role("button", name="Rename").click()
     wait_idle(page)
+
+    def renamed() -> bool:
+        with Store(app.demo_db) as store:
+            return "Our renamed theme" in {info.name for info in themes.themes(store).values()}
+
+    wait_for(renamed, timeout=30)
+    # The editor starts with the top theme: its card now carries the new name.
     expect(page.get_by_test_id("stText").filter(has_text="Our renamed theme").first).to_be_visible()
-    with Store(app.demo_db) as store:
-        assert "Our renamed theme" in {info.name for info in themes.themes(store).values()}
