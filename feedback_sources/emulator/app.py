@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .core import Emulator, RequestRecord
-from .faults import Fault
+from .faults import Fault, hostile_body
 from .intercom import IntercomApi
 from .surveymonkey import SurveyMonkeyApi
 from .webhooks import WebhookApi
@@ -138,8 +138,16 @@ async def _serve(emulator: Emulator, apis: dict[str, VendorApi], webhooks: Webho
 
     rate_headers: dict[str, str] = {}
     limiters = emulator.rate_limiters
+    fixed = emulator.fixed_window_limiters.get(vendor)
     # Zendesk answers an unauthenticated users/me as the anonymous user; that call counts against no account.
-    if limiters is not None and "authorization" in request.headers:
+    if fixed is not None and "authorization" in request.headers:
+        decision = fixed.check(api.is_export(call), emulator.rate_clock())
+        if not decision.allowed:
+            reply = api.rate_limited(decision.headers, decision.reason)
+            log(reply.status, fault, body)
+            return _response(reply)
+        rate_headers = decision.headers
+    elif limiters is not None and "authorization" in request.headers:
         now = emulator.rate_clock()
         if vendor == "zendesk":
             decision = limiters.zendesk.check(api.is_export(call), now)
@@ -162,7 +170,11 @@ async def _serve(emulator: Emulator, apis: dict[str, VendorApi], webhooks: Webho
     else:
         reply = api.handle_safely(call)
     reply.headers.update(rate_headers)
-    content = reply.encode()
+    if fault is not None and fault.kind == "hostile_text" and reply.status == 200 and reply.body is not None \
+            and not isinstance(reply.body, (bytes, str)):
+        content = hostile_body(reply.body, fault.opts)
+    else:
+        content = reply.encode()
     if reply.status == 200 and request.method in ("GET", "POST"):
         emulator.remember_body(vendor, call.endpoint, content, reply.media_type)
     if fault is not None and fault.kind == "truncated":

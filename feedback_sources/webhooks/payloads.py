@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..integrations import intercom, zendesk
-from ..models import MappingError, NormalizedRecord, Removal, RemovalReason
+from ..integrations import surveymonkey
+from ..models import MappingError, NormalizedRecord, Removal, RemovalReason, clean_text
 from ..rules import Rules
 from .events import FetchJob
 
@@ -32,9 +34,14 @@ ZENDESK_REMOVAL_EVENTS = {
     "zen:event-type:ticket.permanently_deleted": RemovalReason.deleted,
     "zen:event-type:ticket.marked_as_spam": RemovalReason.spam,
 }
-INTERCOM_CONVERSATION_TOPIC_PREFIX = "conversation."
-INTERCOM_IGNORED_TOPICS = frozenset({"conversation.deleted"})
+# Conversation topics, and the part topics (`conversation_part.redacted`, `conversation_part.tag.created`).
+INTERCOM_CONVERSATION_TOPIC_PREFIXES = ("conversation.", "conversation_part.")
 SURVEYMONKEY_RESPONSE_EVENTS = frozenset({"response_completed", "response_updated"})
+# Events that end a response's life as feedback: acted on from the event alone, no request spent.
+SURVEYMONKEY_REMOVAL_EVENTS = {
+    "response_deleted": RemovalReason.deleted,
+    "response_disqualified": RemovalReason.disqualified,
+}
 
 
 class MalformedEvent(ValueError):
@@ -59,6 +66,9 @@ class Interpretation:
     fetches: list[FetchJob] = field(default_factory=list)
     record_id: str | None = None
     removals: list[Removal] = field(default_factory=list)
+    # Records that complete what is stored (a partial Intercom delivery): called on the store thread, right before
+    # the write, with the store and `records`; returns what to write.
+    combine: Callable[[Any, list[NormalizedRecord]], list[NormalizedRecord]] | None = None
 
 
 def _reject_constant(name: str) -> Any:
@@ -68,8 +78,10 @@ def _reject_constant(name: str) -> Any:
 def parse_json(body: bytes) -> dict[str, Any]:
     """The delivery as a JSON object; MalformedEvent for anything else."""
     try:
-        payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        # Bytes that are not UTF-8 inside a string become U+FFFD (the record is kept); lone surrogates ("\udcff")
+        # are cleaned where the text is used (ids here, records in NormalizedRecord, the log in events.py).
+        payload = json.loads(body.decode("utf-8", errors="replace"), parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
         raise MalformedEvent("body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise MalformedEvent("body is not a JSON object")
@@ -78,7 +90,7 @@ def parse_json(body: bytes) -> dict[str, Any]:
 
 def _text(value: Any) -> str | None:
     if isinstance(value, str) and value.strip():
-        return value.strip()
+        return clean_text(value.strip())
     return None
 
 
@@ -186,34 +198,57 @@ def _zendesk(payload: dict[str, Any], context: MappingContext) -> Interpretation
 
 
 def _intercom(payload: dict[str, Any], context: MappingContext) -> Interpretation:
+    """Conversation topics of both payload generations (2.x `source`/`contacts`, 1.x `conversation_message`/`user`).
+
+    A delivery carries only the newest part(s), so its record is merged with the stored one on the store thread
+    (`intercom.merge_delivered`) rather than written over it; `conversation_part.redacted` drops the redacted
+    parts for good, and `conversation.deleted` (identifying fields only) removes the conversation.
+    """
     event_id = _event_id(payload.get("id"))
     topic = _text(payload.get("topic"))
     result = Interpretation(event_id, topic, "ignored")
     if topic == "ping":
         result.detail = "ping"
         return result
-    if topic is None or not topic.startswith(INTERCOM_CONVERSATION_TOPIC_PREFIX) or topic in INTERCOM_IGNORED_TOPICS:
+    if topic is None or not topic.startswith(INTERCOM_CONVERSATION_TOPIC_PREFIXES):
         result.detail = "not a conversation event"
         return result
     item = _dict(payload.get("data")).get("item")
     if not isinstance(item, dict):
         result.verdict, result.detail = "unmappable", "event has no data.item"
         return result
+    if item.get("type") not in (None, "conversation"):
+        # A part-level item (`conversation_part`) carries the part's id, not the conversation's: never a record.
+        result.detail = f"item is a {str(item.get('type'))[:40]}, not a conversation"
+        return result
     conversation_id = _safe_id(item.get("id"))
     result.record_id = conversation_id
+    if topic == intercom.DELETED_TOPIC:
+        removal = intercom.conversation_removal(payload) if conversation_id is not None else None
+        if removal is None:
+            result.verdict, result.detail = "unmappable", "deletion names no conversation"
+            return result
+        result.removals.append(removal)
+        result.verdict, result.detail = "removed", "conversation deleted"
+        return result
     app_id = _id_text(payload.get("app_id"))
     try:
-        conversation, delivered_app_id = intercom.conversation_from_notification(payload)
-        record = intercom.map_conversation(conversation, None, app_id=delivered_app_id or app_id, rules=context.rules)
+        record = intercom.map_notification(payload, rules=context.rules, app_id=app_id)
     except Exception as error:  # noqa: BLE001 - an authentic but odd payload must not fail the delivery
         result.detail = _mapping_failure(error)
     else:
         result.records.append(record)
         result.record_id = record.source_id
+        rules = context.rules
+        result.combine = lambda store, records: [
+            intercom.merge_delivered(r, store.get_record(r.source, r.source_id), rules=rules) for r in records
+        ]
     if conversation_id is not None and "intercom" in context.fetchable:
         params = {"app_id": app_id} if app_id else {}
         result.fetches.append(FetchJob("intercom", "conversation", conversation_id, params))
     result.verdict = _verdict(result)
+    if topic == intercom.REDACTED_TOPIC and result.records:
+        result.detail = "parts redacted: " + ", ".join(result.records[0].metadata.get("redacted_parts") or [])[:150]
     return result
 
 
@@ -224,11 +259,28 @@ def _surveymonkey(payload: dict[str, Any], context: MappingContext) -> Interpret
     event_id = _event_id(payload.get("event_id"))
     event_type = _text(payload.get("event_type"))
     result = Interpretation(event_id, event_type, "ignored")
-    if event_type not in SURVEYMONKEY_RESPONSE_EVENTS:
+    removal_reason = SURVEYMONKEY_REMOVAL_EVENTS.get(event_type or "")
+    if event_type not in SURVEYMONKEY_RESPONSE_EVENTS and removal_reason is None:
         result.detail = "not a response event"
         return result
     response_id = _safe_id(payload.get("object_id"))
     survey_id = _safe_id(_dict(payload.get("resources")).get("survey_id"))
+    if removal_reason is not None:
+        # A deleted response answers 404 and a disqualified one is not feedback: the event says all there is to
+        # know. Its time orders it against the response's versions, so a late replay of the completed event (or an
+        # older page of a sync) never brings the answers back.
+        moment = surveymonkey.parse_iso(_text(payload.get("event_datetime")))
+        removal = (
+            surveymonkey.response_removal({"id": response_id}, reason=removal_reason, at=moment)
+            if response_id is not None and moment is not None else None
+        )
+        if removal is None:
+            result.verdict, result.detail = "unmappable", "removal event names no response or no readable time"
+            return result
+        result.record_id = response_id
+        result.removals.append(removal)
+        result.verdict, result.detail = "removed", f"response {removal_reason.value}"
+        return result
     if response_id is None or survey_id is None:
         result.verdict, result.detail = "unmappable", "event names no response or survey id"
         return result
