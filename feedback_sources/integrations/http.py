@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 import httpx
+import orjson
 
 logger = logging.getLogger("feedback_sources.http")
 
@@ -340,7 +341,7 @@ class HttpClient:
         while True:
             response = await self.request(method, url, params=params, json_body=json_body, bucket=bucket)
             try:
-                return response.json()
+                return decode_json(response.content)
             except (json.JSONDecodeError, UnicodeDecodeError):
                 attempt += 1
                 if attempt >= self.policy.max_attempts:
@@ -352,6 +353,18 @@ class HttpClient:
                     ) from None
                 self.stats.retries += 1
                 await self._wait(full_jitter_delay(attempt - 1, self.policy, self._rand))
+
+
+def decode_json(body: bytes) -> Any:
+    """A response body as Python values: orjson first (several times faster on export pages of megabytes), then the
+    standard library for what orjson refuses but JSON allows and vendors send, such as an escaped lone surrogate
+    (`"\\udcff"`, text cut in the middle of an emoji) or a UTF-16 body; the records then come out exactly as
+    `response.json()` would have made them. Raises json.JSONDecodeError or UnicodeDecodeError when neither can read it.
+    """
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
 
 
 def utc_from_unix(value: float) -> datetime:
