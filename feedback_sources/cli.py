@@ -8,14 +8,41 @@ import sys
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from .integrations.base import ConfigError
-from .search import SearchSyntaxError
-from .store import Filters, Store, StoreError
-from .workspace import SOURCES, Workspace, demo_workspace, real_workspace
+from .sources import SOURCES
+
+if TYPE_CHECKING:
+    from .integrations.base import ConfigError
+    from .search import SearchSyntaxError
+    from .store import Filters, Store, StoreError
+    from .workspace import Workspace, demo_workspace, real_workspace
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _import_runtime() -> None:
+    """Bind the store, workspace and integration names the commands use, once a command is chosen.
+
+    `--help` and a usage error then cost no more than argparse: the integrations pull in httpx and pydantic, and a
+    cron'd sync starts without paying for what it never calls. Module attribute access (`cli.Store`) loads them too.
+    """
+    global ConfigError, SearchSyntaxError, Filters, Store, StoreError, Workspace, demo_workspace, real_workspace
+    from .integrations.base import ConfigError
+    from .search import SearchSyntaxError
+    from .store import Filters, Store, StoreError
+    from .workspace import Workspace, demo_workspace, real_workspace
+
+
+_RUNTIME_NAMES = frozenset({"ConfigError", "SearchSyntaxError", "Filters", "Store", "StoreError", "Workspace",
+                            "demo_workspace", "real_workspace"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RUNTIME_NAMES:
+        _import_runtime()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _parse_day(value: str) -> date:
@@ -344,6 +371,7 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _import_runtime()
     out = out or sys.stdout
     err = err or sys.stderr
     try:
