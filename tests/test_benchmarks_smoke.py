@@ -60,6 +60,11 @@ EXPECTED_ROWS = [
     *(("7", rf"Rules: {step}, {edit}") for edit in (
         r"unchanged rules \(re-apply\)", r"move a rare tag \(`gdpr`\) to complaint",
         r"move the most common tag \(`bug`\) to feature_request") for step in ("preview", "apply")),
+    *(("9", rf"{vendor}: full sync of [\d,]+ records, project / bare httpx \+ sqlite loop")
+      for vendor in ("Zendesk", "Intercom", "SurveyMonkey")),
+    ("9", r"Start-up: imports of `python -m feedback_sources --help`"),
+    ("9", r"Start-up: imports of a no-change incremental CLI sync"),
+    ("9", r"No-change incremental CLI sync of all three sources \(cron\), wall time"),
 ]
 
 
