@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     window.add_argument("--days", type=int, help="re-pull the last N days")
     sync.add_argument("--until", type=_parse_day, help="last day of a bounded range (inclusive)")
     sync.add_argument("--full", action="store_true", help="ignore the saved position and pull the whole history")
+    sync.add_argument("--rate-limit-wait", type=float, metavar="MINUTES",
+                      help="how long one request may keep waiting on a vendor's rate limit before the source gives "
+                      "up (default 15, or FEEDBACK_MAX_RATE_LIMIT_WAIT in seconds)")
     _add_workspace_options(sync)
 
     test = commands.add_parser("test-connection", help="check credentials and say what to fix")
@@ -154,9 +157,28 @@ class ProgressPrinter:
 
 
 def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .integrations.http import RetryPolicy
+    from .ranges import RangeError, sync_range
     from .rules_store import rules_at
     from .sync import sync
 
+    # Checked before anything is opened: a range that cannot be meant changes nothing.
+    try:
+        start, end = sync_range(since=args.since, days=args.days, until=args.until, now=datetime.now(timezone.utc))
+    except RangeError as error:
+        print(f"--{error.field}: {error.message}", file=err)
+        return EXIT_USAGE
+    options: dict[str, Any] = {}
+    try:
+        if args.rate_limit_wait is not None:
+            if not 0 < args.rate_limit_wait <= 24 * 60:
+                raise ValueError("--rate-limit-wait must be more than 0 and at most 1440 minutes (a day)")
+            options["retry_policy"] = RetryPolicy.from_env(max_rate_limit_wait=args.rate_limit_wait * 60)
+        else:
+            RetryPolicy.from_env()  # a bad FEEDBACK_* setting is reported here, not from inside the sync
+    except ValueError as error:
+        print(str(error), file=err)
+        return EXIT_USAGE
     workspace = _workspace(args)
     _configure_logging(args, workspace)
     sources = args.source or workspace.configured_sources()
@@ -169,30 +191,13 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_USAGE
     try:
         # Records are categorized with the Rules page's current version (the package's defaults until one is saved).
-        integrations = workspace.integrations(sources, rules=rules_at(workspace.db_path))
+        integrations = workspace.integrations(sources, rules=rules_at(workspace.db_path), **options)
     except ConfigError as error:
         print(f"{error}. Set them with `python -m feedback_sources credentials set {error.source}`.", file=err)
         return EXIT_USAGE
     except StoreError as error:
         print(str(error), file=err)
         return EXIT_FAILED
-    start: datetime | None = None
-    end: datetime | None = None
-    if args.since:
-        start = _start_of(args.since)
-    elif args.days is not None:
-        if args.days <= 0:
-            print("--days must be a positive number", file=err)
-            return EXIT_USAGE
-        start = datetime.now(timezone.utc) - timedelta(days=args.days)
-    if args.until:
-        if start is None:
-            print("--until needs --since or --days", file=err)
-            return EXIT_USAGE
-        end = _start_of(args.until + timedelta(days=1))
-        if end <= start:
-            print("--until must not be before --since", file=err)
-            return EXIT_USAGE
     try:
         with workspace.store() as store:
             print(f"Syncing {', '.join(sources)} into {workspace.db_path}", file=err)

@@ -162,8 +162,11 @@ def _apply_event(
         return "duplicate"
     # The record first, then the log row: a crash in between means the redelivery is processed again (the upsert
     # is idempotent) instead of an event marked seen whose record never landed.
-    if interpretation.records or interpretation.removals:
-        store.upsert_records(interpretation.records, removals=interpretation.removals)
+    records = interpretation.records
+    if records and interpretation.combine is not None:
+        records = interpretation.combine(store, records)
+    if records or interpretation.removals:
+        store.upsert_records(records, removals=interpretation.removals)
     entry = EventEntry(
         source=source,
         event_id=interpretation.event_id,

@@ -15,6 +15,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -97,11 +98,18 @@ async def _fetch_conversation(integration: Any, job: FetchJob, cache: dict[str, 
     from ..integrations import intercom
 
     async with integration.client() as client:
-        conversation = _object(
-            await client.get_json(intercom.CONVERSATION.url(conversation_id=_path_id(job.object_id))),
-            "the conversation endpoint",
-            "intercom",
-        )
+        try:
+            found_conversation = await client.get_json(
+                intercom.CONVERSATION.url(conversation_id=_path_id(job.object_id))
+            )
+        except SourceError as error:
+            if error.kind is ErrorKind.not_found:
+                # Intercom answers 404 for a deleted conversation: it leaves the store, as a deletion event would.
+                raise RecordGone(
+                    Removal(source="intercom", source_id=job.object_id, removed_at=datetime.now(timezone.utc))
+                ) from None
+            raise
+        conversation = _object(found_conversation, "the conversation endpoint", "intercom")
         contact: dict[str, Any] | None = None
         contacts = conversation.get("contacts")
         listed = contacts.get("contacts") if isinstance(contacts, dict) else None

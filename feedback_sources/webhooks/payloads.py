@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,8 +33,8 @@ ZENDESK_REMOVAL_EVENTS = {
     "zen:event-type:ticket.permanently_deleted": RemovalReason.deleted,
     "zen:event-type:ticket.marked_as_spam": RemovalReason.spam,
 }
-INTERCOM_CONVERSATION_TOPIC_PREFIX = "conversation."
-INTERCOM_IGNORED_TOPICS = frozenset({"conversation.deleted"})
+# Conversation topics, and the part topics (`conversation_part.redacted`, `conversation_part.tag.created`).
+INTERCOM_CONVERSATION_TOPIC_PREFIXES = ("conversation.", "conversation_part.")
 SURVEYMONKEY_RESPONSE_EVENTS = frozenset({"response_completed", "response_updated"})
 
 
@@ -59,6 +60,9 @@ class Interpretation:
     fetches: list[FetchJob] = field(default_factory=list)
     record_id: str | None = None
     removals: list[Removal] = field(default_factory=list)
+    # Records that complete what is stored (a partial Intercom delivery): called on the store thread, right before
+    # the write, with the store and `records`; returns what to write.
+    combine: Callable[[Any, list[NormalizedRecord]], list[NormalizedRecord]] | None = None
 
 
 def _reject_constant(name: str) -> Any:
@@ -186,34 +190,57 @@ def _zendesk(payload: dict[str, Any], context: MappingContext) -> Interpretation
 
 
 def _intercom(payload: dict[str, Any], context: MappingContext) -> Interpretation:
+    """Conversation topics of both payload generations (2.x `source`/`contacts`, 1.x `conversation_message`/`user`).
+
+    A delivery carries only the newest part(s), so its record is merged with the stored one on the store thread
+    (`intercom.merge_delivered`) rather than written over it; `conversation_part.redacted` drops the redacted
+    parts for good, and `conversation.deleted` (identifying fields only) removes the conversation.
+    """
     event_id = _event_id(payload.get("id"))
     topic = _text(payload.get("topic"))
     result = Interpretation(event_id, topic, "ignored")
     if topic == "ping":
         result.detail = "ping"
         return result
-    if topic is None or not topic.startswith(INTERCOM_CONVERSATION_TOPIC_PREFIX) or topic in INTERCOM_IGNORED_TOPICS:
+    if topic is None or not topic.startswith(INTERCOM_CONVERSATION_TOPIC_PREFIXES):
         result.detail = "not a conversation event"
         return result
     item = _dict(payload.get("data")).get("item")
     if not isinstance(item, dict):
         result.verdict, result.detail = "unmappable", "event has no data.item"
         return result
+    if item.get("type") not in (None, "conversation"):
+        # A part-level item (`conversation_part`) carries the part's id, not the conversation's: never a record.
+        result.detail = f"item is a {str(item.get('type'))[:40]}, not a conversation"
+        return result
     conversation_id = _safe_id(item.get("id"))
     result.record_id = conversation_id
+    if topic == intercom.DELETED_TOPIC:
+        removal = intercom.conversation_removal(payload) if conversation_id is not None else None
+        if removal is None:
+            result.verdict, result.detail = "unmappable", "deletion names no conversation"
+            return result
+        result.removals.append(removal)
+        result.verdict, result.detail = "removed", "conversation deleted"
+        return result
     app_id = _id_text(payload.get("app_id"))
     try:
-        conversation, delivered_app_id = intercom.conversation_from_notification(payload)
-        record = intercom.map_conversation(conversation, None, app_id=delivered_app_id or app_id, rules=context.rules)
+        record = intercom.map_notification(payload, rules=context.rules, app_id=app_id)
     except Exception as error:  # noqa: BLE001 - an authentic but odd payload must not fail the delivery
         result.detail = _mapping_failure(error)
     else:
         result.records.append(record)
         result.record_id = record.source_id
+        rules = context.rules
+        result.combine = lambda store, records: [
+            intercom.merge_delivered(r, store.get_record(r.source, r.source_id), rules=rules) for r in records
+        ]
     if conversation_id is not None and "intercom" in context.fetchable:
         params = {"app_id": app_id} if app_id else {}
         result.fetches.append(FetchJob("intercom", "conversation", conversation_id, params))
     result.verdict = _verdict(result)
+    if topic == intercom.REDACTED_TOPIC and result.records:
+        result.detail = "parts redacted: " + ", ".join(result.records[0].metadata.get("redacted_parts") or [])[:150]
     return result
 
 
