@@ -19,7 +19,7 @@ import streamlit as st
 from feedback_sources.credentials import CredentialStore
 from feedback_sources.integrations.base import ConfigError
 from feedback_sources.rules_store import rules_at
-from feedback_sources.search import SearchSyntaxError, to_fts_query
+from feedback_sources.search import MAX_QUERY_CHARS, MAX_TERMS, SearchSyntaxError, to_fts_query
 from feedback_sources.store import Store, default_db_path
 from feedback_sources.sync import SourceProgress, SourceResult, sync
 from feedback_sources.ui_support import (
@@ -219,8 +219,9 @@ def filter_bar(prefix: str, known_sources: Sequence[str], bounds: tuple[str | No
     top[3].selectbox("Period", list(PERIODS), key=f"{prefix}_period", on_change=change, format_func=PERIODS.get)
 
     bottom = st.columns([2.4, 1.4, 0.6, 0.6], vertical_alignment="bottom")
-    bottom[0].text_input("Search", key=f"{prefix}_text", on_change=change,
-                         placeholder='words, "exact phrase", export OR csv, -exclude, prefix*')
+    bottom[0].text_input("Search", key=f"{prefix}_text", on_change=change, max_chars=MAX_QUERY_CHARS,
+                         placeholder='words, "exact phrase", export OR csv, -exclude, prefix*',
+                         help=f"Up to {MAX_QUERY_CHARS} characters and {MAX_TERMS} terms.")
     if view.period == "custom":
         bottom[1].date_input("Dates", key=f"{prefix}_dates", on_change=change, format="YYYY-MM-DD",
                              min_value=min(d for d in (first, view.start, date(2000, 1, 1)) if d),

@@ -381,6 +381,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     err = err or sys.stderr
     try:
         return COMMANDS[args.command](args, out, err)
+    except ValueError as error:
+        from .credentials import DotenvError  # imported here: the CLI loads the keyring only when a command needs it
+
+        if not isinstance(error, DotenvError):
+            raise
+        # Every command reads credentials: say which file and line to fix instead of showing a traceback.
+        print(f"error: {error}", file=err)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("Interrupted: the next sync resumes from the last saved page.", file=err)
         return 130

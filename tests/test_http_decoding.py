@@ -1,5 +1,6 @@
 """Response bodies decode with orjson and, for what orjson refuses but JSON allows, the standard library: the values
-are always those `response.json()` would give, and a body neither can read raises what get_json retries on."""
+are those `response.json()` gives, invalid UTF-8 inside a string becomes U+FFFD, and a body that is not JSON raises
+what get_json retries on."""
 
 from __future__ import annotations
 
@@ -26,5 +27,9 @@ def test_decode_json_matches_the_standard_library(body: bytes) -> None:
 
 @pytest.mark.parametrize("body", [b'{"tickets": [', b"<html>502</html>", b"\xff\xfe\x00garbage", b""])
 def test_decode_json_raises_what_get_json_retries_on(body: bytes) -> None:
-    with pytest.raises((json.JSONDecodeError, UnicodeDecodeError)):
+    with pytest.raises(json.JSONDecodeError):
         decode_json(body)
+
+
+def test_bytes_that_are_not_utf8_inside_a_string_become_replacement_characters() -> None:
+    assert decode_json(b'{"text": "caf\xe9 ok", "n": 1}') == {"text": "caf\ufffd ok", "n": 1}

@@ -33,6 +33,8 @@ from typing import Any
 import httpx
 import orjson
 
+from ..models import clean_value
+
 logger = logging.getLogger("feedback_sources.http")
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -451,6 +453,12 @@ class HttpClient:
                 # The deadline covers the body too: httpx reads it inside request() unless streaming.
                 async with asyncio.timeout(deadline):
                     response = await self._client.request(method, url, params=params, json=json_body)
+            except httpx.InvalidURL as error:
+                # An id from an answer that no URL can hold (e.g. a megabyte long): nothing can live at that
+                # address, so callers treat it like a record that is gone instead of failing the whole source.
+                raise SourceError(
+                    ErrorKind.not_found, f"the address cannot be requested ({error})", source=self.source
+                ) from None
             except httpx.TimeoutException as error:
                 return None, SourceError(
                     ErrorKind.timeout, f"the request timed out ({type(error).__name__})", source=self.source
@@ -481,6 +489,9 @@ class HttpClient:
     ) -> httpx.Response:
         if self._client is None:
             raise RuntimeError("HttpClient must be used as an async context manager")
+        # Ids and cursors taken from a vendor's answer go back into URLs and bodies; one holding a lone surrogate
+        # cannot be encoded at all, so it is cleaned like stored text and the vendor answers it (404, 400).
+        url, params, json_body = clean_value(url), clean_value(params), clean_value(json_body)
         attempt = 0  # failed attempts that were not 429s: server errors, broken connections, timeouts
         limited = 0  # 429s answered to this request
         limited_for = 0.0  # what those 429s cost in waiting, counted against max_rate_limit_wait
@@ -585,7 +596,7 @@ class HttpClient:
             response = await self.request(method, url, params=params, json_body=json_body, bucket=bucket)
             try:
                 return decode_json(response.content)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except json.JSONDecodeError:
                 attempt += 1
                 if attempt >= self.policy.max_attempts:
                     raise SourceError(
@@ -601,13 +612,18 @@ class HttpClient:
 def decode_json(body: bytes) -> Any:
     """A response body as Python values: orjson first (several times faster on export pages of megabytes), then the
     standard library for what orjson refuses but JSON allows and vendors send, such as an escaped lone surrogate
-    (`"\\udcff"`, text cut in the middle of an emoji) or a UTF-16 body; the records then come out exactly as
-    `response.json()` would have made them. Raises json.JSONDecodeError or UnicodeDecodeError when neither can read it.
-    """
+    (`"\\udcff"`, text cut in the middle of an emoji) or a UTF-16 body, so the values are those `response.json()`
+    gives. Bytes that are not UTF-8 inside a string become U+FFFD instead of failing the page: one damaged character
+    in a customer's text must not stop a source (a truncated body is still invalid JSON and raises
+    json.JSONDecodeError)."""
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
+        pass
+    try:
         return json.loads(body)
+    except UnicodeDecodeError:
+        return json.loads(body.decode("utf-8", errors="replace"))
 
 
 def utc_from_unix(value: float) -> datetime:
