@@ -11,6 +11,7 @@ file, so nothing demo ever lands in the real store.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timezone
 
 import streamlit as st
@@ -24,9 +25,12 @@ from app_pages._shared import (
     credential_store,
     current_mode,
     data_version,
+    database_problem,
     db_path,
     forget_data_versions,
+    show_store_problem,
     source_label,
+    store_problem,
 )
 from feedback_sources.store import Store
 from feedback_sources.ui_support import SourceStatus, source_status
@@ -113,6 +117,17 @@ page = st.navigation(PAGES)
 if mode == DEMO:
     demo_banner()
 cards = st.sidebar.container()
-page.run()
-# Drawn after the page so a sync that just ran on it shows up at once.
-source_cards(cards, mode)
+# A damaged or unusable store is said so on every page, before any page reads from or writes to it.
+problem = store_problem(db_path(mode))
+if problem is None:
+    try:
+        page.run()
+        # Drawn after the page so a sync that just ran on it shows up at once.
+        source_cards(cards, mode)
+    except sqlite3.DatabaseError as error:
+        problem = database_problem(error, db_path(mode))
+        if problem is None:
+            raise
+if problem is not None:
+    show_store_problem(problem)
+    cards.caption("Sources: unavailable while the store cannot be read.")

@@ -20,7 +20,7 @@ from feedback_sources.credentials import CredentialStore
 from feedback_sources.integrations.base import ConfigError
 from feedback_sources.rules_store import rules_at
 from feedback_sources.search import MAX_QUERY_CHARS, MAX_TERMS, SearchSyntaxError, to_fts_query
-from feedback_sources.store import Store, default_db_path
+from feedback_sources.store import Store, StoreDamaged, StoreError, default_db_path, store_error_from
 from feedback_sources.sync import SourceProgress, SourceResult, sync
 from feedback_sources.ui_support import (
     CATEGORY_VALUES,
@@ -90,6 +90,37 @@ def flash(kind: str, message: str) -> None:
 def show_flashes() -> None:
     for kind, message in st.session_state.pop(FLASH_KEY, []):
         {"success": st.success, "error": st.error, "warning": st.warning}.get(kind, st.info)(message)
+
+
+# -- opening the store ------------------------------------------------------------------------------------------------
+
+
+def store_problem(path: Path) -> StoreError | None:
+    """Why the active store cannot be used, or None. The frame asks once per run, before any page opens it: a damaged
+    or unusable file gets one clear message instead of a traceback, and nothing is written to it. Opening also
+    migrates an older store, after backing it up; the page says so once."""
+    try:
+        with Store(path) as store:
+            backup = store.migration_backup
+    except StoreError as error:
+        return error
+    if backup is not None:
+        st.info(f"The store needed a schema migration. The store as it was is backed up to {md_escape(backup)}.",
+                icon=":material/backup:")
+    return None
+
+
+def database_problem(error: BaseException, path: Path) -> StoreError | None:
+    """The typed store error behind a SQLite error met in the middle of a page (damage past the open check)."""
+    return store_error_from(error, path)
+
+
+def show_store_problem(error: StoreError) -> None:
+    """What is wrong with the store and what to do, in the app's own words (the path is escaped)."""
+    verdict = "The store is damaged" if isinstance(error, StoreDamaged) else "The store cannot be used"
+    st.error(f"**{verdict}.** {md_escape(error.message)}", icon=":material/error:")
+    if error.hint:
+        st.info(f"What to do: {md_escape(error.hint)}", icon=":material/lightbulb:")
 
 
 # -- cached store queries -------------------------------------------------------------------------------------------
