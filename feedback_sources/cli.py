@@ -135,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the facts as JSON")
     _add_workspace_options(status)
 
+    found = commands.add_parser("themes", help="find themes in the customers' words, or list them")
+    found.add_argument("action", choices=("find", "list"), help="find: group every record again; list: show them")
+    _add_workspace_options(found)
+
     webhooks = commands.add_parser("serve-webhooks", help="run the webhook receiver")
     webhooks.add_argument("--host", default="127.0.0.1")
     webhooks.add_argument("--port", type=int, default=8787)
@@ -402,6 +406,36 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_themes(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from . import themes
+
+    workspace = _workspace(args)
+    try:
+        with workspace.store() as store:
+            if args.action == "find":
+                def progress(fraction: float, message: str) -> None:
+                    print(f"{fraction:4.0%} {message}", file=err)
+
+                report = themes.recompute(store, progress=progress)
+                print(f"{report.themes} themes from {report.records:,} records in {report.seconds:.1f} s "
+                      f"(peak memory {report.peak_rss_mb:.0f} MB)", file=out)
+            found = themes.themes(store)
+            counts = dict(store.conn.execute(
+                "SELECT theme_id, COUNT(*) FROM feedback WHERE theme_id > 0 GROUP BY theme_id").fetchall())
+    except themes.ThemeError as error:
+        print(str(error), file=err)
+        return EXIT_FAILED
+    except StoreError as error:
+        print(str(error), file=err)
+        return EXIT_FAILED
+    if not found:
+        print("No themes yet: run `themes find` after a sync.", file=out)
+    for info in sorted(found.values(), key=lambda i: (not i.pinned, -counts.get(i.id, 0))):
+        flags = "".join((" [pinned]" if info.pinned else "", " [hidden]" if info.hidden else ""))
+        print(f"{counts.get(info.id, 0):>7,}  {info.name}{flags}  ({info.defining_words})", file=out)
+    return EXIT_OK
+
+
 def cmd_serve_webhooks(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         from .webhooks.server import serve
@@ -502,6 +536,7 @@ COMMANDS = {
     "export": cmd_export,
     "credentials": cmd_credentials,
     "status": cmd_status,
+    "themes": cmd_themes,
     "serve-webhooks": cmd_serve_webhooks,
     "check": cmd_check,
     "backup": cmd_backup,

@@ -337,11 +337,19 @@ def sync(
     incremental: bool = True,
     on_progress: ProgressCallback | None = None,
 ) -> dict[str, SourceResult]:
-    """Blocking entry point: one event loop for the whole action, closed when it ends."""
+    """Blocking entry point: one event loop for the whole action, closed when it ends. New records are then scored
+    for sentiment (if stored before it existed) and placed in the current themes."""
     with fewer_gc_passes():
-        return asyncio.run(
+        results = asyncio.run(
             sync_all(store, integrations, start=start, end=end, incremental=incremental, on_progress=on_progress)
         )
+    from .themes import after_sync
+
+    try:
+        after_sync(store)
+    except Exception:  # noqa: BLE001 - the records are stored; themes catch up on the next run
+        logger.exception("placing new records in themes failed")
+    return results
 
 
 # A sync allocates millions of short-lived, acyclic objects (decoded pages, records, rows); with the default
