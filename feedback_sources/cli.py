@@ -10,23 +10,57 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from .integrations.base import ConfigError
-from .search import SearchSyntaxError
-from .store import (
-    Filters,
-    Store,
-    StoreError,
-    check_store,
-    damaged,
-    default_db_path,
-    location_problem,
-    store_error_from,
-)
-from .workspace import SOURCES, Workspace, demo_workspace, real_workspace
+from .sources import SOURCES
+
+if TYPE_CHECKING:
+    from .integrations.base import ConfigError
+    from .search import SearchSyntaxError
+    from .store import (
+        Filters,
+        Store,
+        StoreError,
+        check_store,
+        damaged,
+        default_db_path,
+        location_problem,
+        store_error_from,
+    )
+    from .workspace import Workspace, demo_workspace, real_workspace
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+# Bound by _import_runtime once a command is chosen (module: names); a new top-level name the commands use goes here.
+_RUNTIME_IMPORTS: dict[str, tuple[str, ...]] = {
+    ".integrations.base": ("ConfigError",),
+    ".search": ("SearchSyntaxError",),
+    ".store": ("Filters", "Store", "StoreError", "check_store", "damaged", "default_db_path", "location_problem",
+               "store_error_from"),
+    ".workspace": ("Workspace", "demo_workspace", "real_workspace"),
+}
+_RUNTIME_NAMES = frozenset(name for names in _RUNTIME_IMPORTS.values() for name in names)
+
+
+def _import_runtime() -> None:
+    """Bind the store, workspace and integration names the commands use, once a command is chosen.
+
+    `--help` and a usage error then cost no more than argparse: the integrations pull in httpx and pydantic, and a
+    cron'd sync starts without paying for what it never calls. Module attribute access (`cli.Store`) loads them too.
+    """
+    import importlib
+
+    for module_name, names in _RUNTIME_IMPORTS.items():
+        module = importlib.import_module(module_name, __package__)
+        globals().update({name: getattr(module, name) for name in names})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RUNTIME_NAMES:
+        _import_runtime()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _parse_day(value: str) -> date:
@@ -532,6 +566,7 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _import_runtime()
     out = out or sys.stdout
     err = err or sys.stderr
     try:

@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import sqlite_utils
 from platformdirs import user_data_dir
 
 from .accounts import ACCOUNT_KEY_MIGRATION
@@ -31,6 +31,9 @@ from .models import NormalizedRecord, Removal
 from . import sentiment
 from .overrides import reapply_overrides
 from .search import to_fts_query
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 APP_NAME = "feedback-hub"
 BUSY_TIMEOUT_MS = 15_000
@@ -859,7 +862,6 @@ class Store:
             self._verify_file()
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
         self._lock = threading.RLock()
-        self.db = sqlite_utils.Database(conn)
         self.conn = conn
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -923,6 +925,14 @@ class Store:
         with _verified_lock:
             _verified[key] = signature
         self.open_check = "full" if finished else "bounded"
+
+    @cached_property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils over the same connection, made on first use: importing sqlite-utils imports pandas (when
+        installed), a second of start-up that a sync or `--help` never needs."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     def close(self) -> None:
         self.conn.close()

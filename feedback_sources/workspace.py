@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 
 from .integrations.base import BaseIntegration, ConfigError, ConnectionResult, get_integration_class
+from .sources import SOURCES
 from .store import Store, default_db_path
 
-SOURCES: tuple[str, ...] = ("zendesk", "intercom", "surveymonkey")
 DEMO_BASE = "http://emulator.local"
 
 _demo_lock = threading.Lock()
