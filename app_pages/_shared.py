@@ -25,6 +25,7 @@ from feedback_sources.sync import SourceProgress, SourceResult, sync
 from feedback_sources.ui_support import (
     CATEGORY_VALUES,
     PERIODS,
+    SENTIMENT_VALUES,
     TIER_VALUES,
     ExploreView,
     SyncWindow,
@@ -183,6 +184,7 @@ def _widget_values(view: ExploreView) -> dict[str, Any]:
         "period": view.period,
         "dates": dates,
         "text": view.text,
+        "sentiments": list(view.sentiments),
     }
 
 
@@ -207,6 +209,8 @@ def _view_from_widgets(prefix: str, previous: ExploreView, custom_default: tuple
         end=end if period == "custom" else None,
         text=str(state.get(f"{prefix}_text", previous.text)),
         tag=previous.tag,
+        sentiments=tuple(state.get(f"{prefix}_sentiments", previous.sentiments)),
+        theme=previous.theme,
     )
 
 
@@ -216,6 +220,10 @@ def _on_filter_change(prefix: str, custom_default: tuple[date, date]) -> None:
 
 def _clear_tag() -> None:
     set_view(replace(current_view(), tag=None))
+
+
+def _clear_theme() -> None:
+    set_view(replace(current_view(), theme=None))
 
 
 def _reset_view() -> None:
@@ -243,24 +251,41 @@ def filter_bar(prefix: str, known_sources: Sequence[str], bounds: tuple[str | No
                        format_func=human_label, placeholder="All categories")
     top[3].selectbox("Period", list(PERIODS), key=f"{prefix}_period", on_change=change, format_func=PERIODS.get)
 
-    bottom = st.columns([2.4, 1.4, 0.6, 0.6], vertical_alignment="bottom")
+    bottom = st.columns([2.2, 1.2, 1.2, 0.6, 0.6], vertical_alignment="bottom")
     bottom[0].text_input("Search", key=f"{prefix}_text", on_change=change, max_chars=MAX_QUERY_CHARS,
                          placeholder='words, "exact phrase", export OR csv, -exclude, prefix*',
                          help=f"Up to {MAX_QUERY_CHARS} characters and {MAX_TERMS} terms.")
+    bottom[1].multiselect("Sentiment", list(SENTIMENT_VALUES), key=f"{prefix}_sentiments", on_change=change,
+                          format_func=human_label, placeholder="Any sentiment",
+                          help="From the customer's own words, greetings left out (the record view shows which "
+                               "words decided it).")
     if view.period == "custom":
-        bottom[1].date_input("Dates", key=f"{prefix}_dates", on_change=change, format="YYYY-MM-DD",
+        bottom[2].date_input("Dates", key=f"{prefix}_dates", on_change=change, format="YYYY-MM-DD",
                              min_value=min(d for d in (first, view.start, date(2000, 1, 1)) if d),
                              max_value=max(d for d in (last, view.end, today()) if d))
     if view.tag:
-        bottom[2].button("Tag", key=f"{prefix}_clear_tag", on_click=_clear_tag, icon=":material/close:",
+        bottom[3].button("Tag", key=f"{prefix}_clear_tag", on_click=_clear_tag, icon=":material/close:",
                          help="Remove the tag filter set by clicking the tag chart.", width="stretch")
+    elif view.theme:
+        bottom[3].button("Theme", key=f"{prefix}_clear_theme", on_click=_clear_theme, icon=":material/close:",
+                         help="Remove the theme filter set from the Themes or Demand page.", width="stretch")
     if not view.is_default:
-        bottom[3].button("Reset", key=f"{prefix}_reset", on_click=_reset_view, icon=":material/restart_alt:",
+        bottom[4].button("Reset", key=f"{prefix}_reset", on_click=_reset_view, icon=":material/restart_alt:",
                          width="stretch", help="Clear every filter.")
     if view.tag:
         st.text(f"Only records tagged: {view.tag}")
+    if view.theme:
+        st.text(f"Only records of one theme: {theme_name(view.theme)}")
     publish_view(view)
     return view
+
+
+def theme_name(theme_id: int) -> str:
+    from feedback_sources import themes
+
+    with Store(db_path()) as store:
+        info = themes.themes(store).get(theme_id)
+    return info.name if info is not None else f"theme {theme_id} (no longer found)"
 
 
 def search_error(view: ExploreView) -> str | None:

@@ -15,6 +15,7 @@ import streamlit as st
 
 from app_pages._shared import current_mode, data_version, db_path, filters_digest, set_view, source_label, today
 from feedback_sources import accounts, insights
+from feedback_sources import themes as found_themes
 from feedback_sources.store import Filters, Store
 from feedback_sources.ui_support import (
     CATEGORY_VALUES,
@@ -23,6 +24,7 @@ from feedback_sources.ui_support import (
     human_label,
     md_escape,
     period_dates,
+    SENTIMENT_VALUES,
     readable_date,
     view_from_query_params,
 )
@@ -30,15 +32,16 @@ from feedback_sources.workspace import SOURCES
 
 EXPLORE = "app_pages/explore.py"
 VIEWS = {"themes": "Themes", "emerging": "Emerging topics", "saved": "Saved themes", "merges": "Account merges"}
-KINDS = {"tag": "Category × tag", "saved": "Saved searches"}
+KINDS = {"discovered": "Customers' words", "tag": "Category × tag", "saved": "Saved searches"}
 PRESET_LABEL = "Top feature requests from enterprise accounts this quarter"
+UNHAPPY_LABEL = "What are enterprise customers unhappy about this month?"
 DEFAULTS: dict[str, Any] = {
     "demand_view": "themes",
-    "demand_kind": "tag",
     "demand_period": "this_quarter",
     "demand_categories": list(insights.DEMAND_CATEGORIES),
     "demand_tiers": [],
     "demand_sources": [],
+    "demand_sentiments": [],
 }
 ROW_HEIGHT = 35
 
@@ -69,17 +72,33 @@ def settings_marker(path: Any) -> tuple[Any, ...]:
 
 def apply_preset() -> None:
     state = st.session_state
-    state.update(demand_view="themes", demand_kind="tag", demand_period="this_quarter",
-                 demand_categories=["feature_request"], demand_tiers=["enterprise"], demand_sources=[])
+    state.update(demand_view="themes", demand_kind=_theme_kind(), demand_period="this_quarter",
+                 demand_categories=["feature_request"], demand_tiers=["enterprise"], demand_sources=[],
+                 demand_sentiments=[])
     for tier, weight in insights.DEFAULT_WEIGHTS.items():
         state[f"demand_weight_{tier}"] = float(weight)
+
+
+def apply_unhappy() -> None:
+    """Every category this month, enterprise accounts, negative words only, ranked by the themes of their words."""
+    state = st.session_state
+    state.update(demand_view="themes", demand_kind=_theme_kind(), demand_period="this_month", demand_categories=[],
+                 demand_tiers=["enterprise"], demand_sources=[], demand_sentiments=["negative"])
+    for tier, weight in insights.DEFAULT_WEIGHTS.items():
+        state[f"demand_weight_{tier}"] = float(weight)
+
+
+def _theme_kind() -> str:
+    """Themes found in the words when there are any, else the category × tag themes."""
+    with Store(db_path()) as store:
+        return "discovered" if found_themes.has_model(store) else "tag"
 
 
 def keep_choices() -> None:
     """Streamlit forgets a widget's value on a run that does not draw it (another view, another page); writing the
     values back marks them as the app's own, so the person's choices survive."""
     state = st.session_state
-    kept = [*DEFAULTS, "demand_dates", "demand_min_records",
+    kept = [*DEFAULTS, "demand_kind", "demand_dates", "demand_min_records",
             *(f"demand_weight_{tier}" for tier in insights.DEFAULT_WEIGHTS)]
     for key in kept:
         if key in state:
@@ -105,12 +124,18 @@ def controls(known_sources: list[str], bounds: tuple[str | None, str | None]) ->
     state = st.session_state
     for key, value in DEFAULTS.items():
         state.setdefault(key, list(value) if isinstance(value, list) else value)
+    if state.get("demand_kind") not in KINDS:
+        state["demand_kind"] = _theme_kind()
     if state["demand_period"] not in PERIODS:  # a value kept from an older version of the page
         state["demand_period"] = DEFAULTS["demand_period"]
     for tier, weight in insights.DEFAULT_WEIGHTS.items():
         state.setdefault(f"demand_weight_{tier}", float(weight))
-    st.button(PRESET_LABEL, on_click=apply_preset, type="primary", icon=":material/star:", key="demand_preset")
-    top = st.columns([1, 1.3, 1, 1])
+    presets = st.columns(2)
+    presets[0].button(PRESET_LABEL, on_click=apply_preset, type="primary", icon=":material/star:",
+                      key="demand_preset", width="stretch")
+    presets[1].button(UNHAPPY_LABEL, on_click=apply_unhappy, icon=":material/sentiment_dissatisfied:",
+                      key="demand_unhappy", width="stretch")
+    top = st.columns([1, 1.3, 1, 1, 1])
     top[0].selectbox("Period", list(PERIODS), format_func=PERIODS.get, key="demand_period")
     top[1].multiselect("Categories", list(CATEGORY_VALUES), format_func=human_label, key="demand_categories",
                        placeholder="All categories")
@@ -119,6 +144,8 @@ def controls(known_sources: list[str], bounds: tuple[str | None, str | None]) ->
                                                      "the period.")
     top[3].multiselect("Source", list(dict.fromkeys([*SOURCES, *known_sources])), format_func=source_label,
                        key="demand_sources", placeholder="All sources")
+    top[4].multiselect("Sentiment", list(SENTIMENT_VALUES), format_func=human_label, key="demand_sentiments",
+                       placeholder="Any sentiment", help="The records' own sentiment, from their words.")
     custom: list[date] | None = None
     if state["demand_period"] == "custom":
         state.setdefault("demand_dates", (today() - timedelta(days=89), today()))
@@ -137,7 +164,8 @@ def controls(known_sources: list[str], bounds: tuple[str | None, str | None]) ->
         st.info(str(error))
         return None
     scope = insights.DemandScope(start=start, end=end, sources=tuple(state["demand_sources"]),
-                                 categories=tuple(state["demand_categories"]), tiers=tuple(state["demand_tiers"]))
+                                 categories=tuple(state["demand_categories"]), tiers=tuple(state["demand_tiers"]),
+                                 sentiments=tuple(state["demand_sentiments"]))
     return scope.with_weights(weights)
 
 
@@ -158,7 +186,7 @@ def theme_label(key: insights.ThemeKey) -> str:
     return f"{human_label(key.category or '')} · {key.tag if key.tag is not None else insights.NO_TAG}"
 
 
-def theme_table(themes: tuple[insights.Theme, ...], sources: list[str]) -> pd.DataFrame:
+def theme_table(themes: tuple[insights.Theme, ...], sources: list[str], covers: bool = True) -> pd.DataFrame:
     rows = []
     for rank, theme in enumerate(themes, start=1):
         counts = dict(theme.records_by_source)
@@ -171,11 +199,38 @@ def theme_table(themes: tuple[insights.Theme, ...], sources: list[str]) -> pd.Da
         }
         for source in sources:
             row[source] = counts.get(source, 0)
-        row.update(previous_score=theme.previous_score, trend=theme.trend_label,
+        row.update(previous_score=theme.previous_score, trend=theme.honest_trend(covers),
+                   negative=f"{theme.negative_share:.0%}" if theme.key.kind == "discovered" else "",
                    tiers=", ".join(f"{human_label(tier)} {count}" for tier, count in theme.accounts_by_tier))
         rows.append(row)
-    columns = ["rank", "theme", "score", "accounts", "records", *sources, "previous_score", "trend", "tiers"]
+    columns = ["rank", "theme", "score", "accounts", "records", *sources, "previous_score", "trend", "negative",
+               "tiers"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def history_covered(path: Any, scope: insights.DemandScope) -> bool:
+    with Store(path) as store:
+        return insights.history_covers(store, scope)
+
+
+def quotes_section(path: Any, scope: insights.DemandScope, theme: insights.Theme) -> None:
+    """Three of the theme's records in the customers' own words (plain text), with the words that define it."""
+    conditions, values = [], []
+    if scope.sentiments:
+        conditions.append(f"sentiment_label IN ({', '.join('?' * len(scope.sentiments))})")
+        values.extend(scope.sentiments)
+    with Store(path) as store:
+        info = found_themes.themes(store).get(theme.key.theme_id or 0)
+        quoted = found_themes.quotes(store, theme.key.theme_id or 0, start=scope.start.isoformat(),
+                                     end=(scope.end + timedelta(days=1)).isoformat(),
+                                     extra_where=" AND ".join(conditions), params=values)
+    st.subheader("In their words")
+    if info is not None:
+        st.text(f"{info.name} — defined by: {info.defining_words}")
+    for quote in quoted:
+        words = " ".join(str(quote["content"] or quote["title"] or "").split())
+        st.text(f"“{words[:280]}{'…' if len(words) > 280 else ''}” — {source_label(quote['source'])}, "
+                f"{readable_date(quote['created_at'])}")
 
 
 def accounts_section(path: Any, version: Any, settings: Any, scope: insights.DemandScope,
@@ -205,11 +260,23 @@ def accounts_section(path: Any, version: Any, settings: Any, scope: insights.Dem
 
 
 def themes_view(path: Any, version: Any, settings: Any, scope: insights.DemandScope, sources: list[str]) -> None:
-    kind = st.radio("Themes from", list(KINDS), format_func=KINDS.get, horizontal=True, key="demand_kind")
+    kind = st.radio("Themes from", list(KINDS), format_func=KINDS.get, horizontal=True, key="demand_kind",
+                    help="Customers' words: themes found in what they wrote (Themes page). Category × tag: the "
+                         "vendors' tags. Saved searches: your own.")
     previous = scope.previous()
-    if kind == "tag":
+    covers = True
+    if kind == "discovered":
+        with Store(path) as store:
+            ready = found_themes.has_model(store)
+        if not ready:
+            st.info("No themes found in the customers' words yet: press Find themes on the Themes page.")
+            st.page_link("app_pages/themes.py", label="Themes", icon=":material/category:")
+            return
+        report = computed(path, version, settings, "rank_discovered_themes", scope)
+        themes, covers = report.themes, report.history_covers_previous
+    elif kind == "tag":
         report = computed(path, version, settings, "rank_tag_themes", scope)
-        themes = report.themes
+        themes, covers = report.themes, history_covered(path, scope)
     else:
         themes = computed(path, version, settings, "rank_saved_themes", scope)
     st.caption(f"{readable_date(scope.start)} to {readable_date(scope.end)} ({scope.days} days), compared with "
@@ -221,7 +288,7 @@ def themes_view(path: Any, version: Any, settings: Any, scope: insights.DemandSc
         else:
             st.info("No tagged feedback matches. Widen the period or the categories, or save a search as a theme.")
         return
-    frame = theme_table(themes, sources)
+    frame = theme_table(themes, sources, covers)
     config: dict[str, Any] = {
         "rank": st.column_config.NumberColumn("#", width="small"),
         "theme": st.column_config.TextColumn("Theme", width="large"),
@@ -230,7 +297,10 @@ def themes_view(path: Any, version: Any, settings: Any, scope: insights.DemandSc
         "records": st.column_config.NumberColumn("Records"),
         "previous_score": st.column_config.NumberColumn("Previous", format="%g",
                                                         help="The score in the previous period of equal length"),
-        "trend": st.column_config.TextColumn("Trend"),
+        "trend": st.column_config.TextColumn("Trend", help="Against the period of equal length just before; "
+                                                           "said plainly when there is no data to compare with."),
+        "negative": st.column_config.TextColumn("Negative", help="Share of the theme's records whose words read "
+                                                                 "negative."),
         "tiers": st.column_config.TextColumn("Accounts by tier"),
     }
     config.update({s: st.column_config.NumberColumn(source_label(s)) for s in sources})
@@ -238,6 +308,8 @@ def themes_view(path: Any, version: Any, settings: Any, scope: insights.DemandSc
     selection = st.dataframe(frame, hide_index=True, width="stretch", key=f"demand_themes_{digest}",
                              on_select="rerun", selection_mode="single-row", column_config=config,
                              height=min(ROW_HEIGHT * (len(frame) + 1) + 3, 600))
+    if kind == "discovered" and report.untagged_records:
+        st.caption(f"{report.untagged_records:,} records in this period are near no theme.")
     if kind == "tag" and report.untagged_records:
         st.caption(f"{report.untagged_records:,} records from {report.untagged_accounts:,} accounts carry no tag "
                    "(survey answers never do): save a search as a theme to count them.")
@@ -245,6 +317,8 @@ def themes_view(path: Any, version: Any, settings: Any, scope: insights.DemandSc
     index = chosen[0] if chosen and chosen[0] < len(themes) else 0
     if not chosen:
         st.caption("Showing the top theme; select another row to see its accounts.")
+    if kind == "discovered":
+        quotes_section(path, scope, themes[index])
     accounts_section(path, version, settings, scope, themes[index])
 
 

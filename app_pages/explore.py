@@ -7,6 +7,7 @@ and the reasons behind a category: those go through highlight.literal_markdown, 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -33,6 +34,8 @@ from app_pages._shared import (
     workspace,
 )
 from feedback_sources import overrides as overrides_store
+from feedback_sources import sentiment as sentiment_words
+from feedback_sources import themes as found_themes
 from feedback_sources.highlight import SearchHit, highlighted_markdown, literal_markdown, search_results
 from feedback_sources.rules_store import provenance
 from feedback_sources.store import Filters, Store
@@ -52,6 +55,7 @@ from feedback_sources.ui_support import (
     human_label,
     kpi_row,
     matrix,
+    negative_share_lines,
     page_count,
     page_offset,
     plain_reason,
@@ -118,6 +122,44 @@ def volume_chart(rows: list[dict[str, Any]]) -> None:
     for bar in bars:
         per_bucket[bar.bucket_start] = per_bucket.get(bar.bucket_start, 0) + bar.records
     _chart(figure, "volume", "y", max(per_bucket.values(), default=0))
+
+
+def negative_chart(rows: list[dict[str, Any]], by: str) -> None:
+    granularity, lines = negative_share_lines(rows)
+    figure = go.Figure()
+    for group, points in lines.items():
+        label = source_label(group) if by == "source" else human_label(group)
+        figure.add_scatter(
+            x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers", name=chart_text(label),
+            line_color=color_for(by, group), customdata=[[p[2]] for p in points],
+            hovertemplate="%{x}<br>%{y:.0%} negative of %{customdata[0]} records<extra>%{fullData.name}</extra>",
+        )
+    figure.update_layout(legend=dict(orientation="h", y=-0.2), xaxis_title=None,
+                         yaxis_title=f"negative share per {granularity}", yaxis_tickformat=".0%")
+    figure.update_xaxes(tickformat="%-d %b", hoverformat="%-d %b %Y")
+    _chart(figure, f"negative_{by}")
+
+
+def themes_table(path: Any, version: Any, filters: Filters) -> None:
+    """The themes these records fall in; a row click narrows the page to that theme."""
+    counts = cached(path, version, "theme_counts", filters, limit=8)
+    if not counts:
+        st.caption("No themes yet: find them on the Themes page.")
+        return
+    with Store(path) as store:
+        known = found_themes.themes(store)
+    rows = [{"theme": known[c["theme_id"]].name if c["theme_id"] in known else f"theme {c['theme_id']}",
+             "records": c["records"], "negative": f"{(c['negative'] or 0) / c['records']:.0%}"} for c in counts]
+    picked = st.dataframe(pd.DataFrame(rows, columns=["theme", "records", "negative"]), hide_index=True,
+                          width="stretch", on_select="rerun", selection_mode="single-row",
+                          key=f"explore_themes_{filters_digest(filters)}",
+                          column_config={"theme": st.column_config.TextColumn("Theme"),
+                                         "records": st.column_config.NumberColumn("Records"),
+                                         "negative": st.column_config.TextColumn("Negative")})
+    chosen = list(picked.selection.rows) if picked is not None else []
+    if chosen and chosen[0] < len(counts):
+        set_view(replace(current_view(), theme=int(counts[chosen[0]]["theme_id"])))
+        st.rerun()
 
 
 def breakdown_chart(rows: list[dict[str, Any]]) -> None:
@@ -210,8 +252,39 @@ def detail(path: Any, version: Any, row: dict[str, Any], place: str = "table") -
         st.dataframe(pd.DataFrame(details, columns=["field", "value"]), hide_index=True, width="stretch",
                      height=ROW_HEIGHT * (len(details) + 1) + 3)
         why(path, str(row["source"]), str(row["source_id"]), place)
+        feeling_and_theme(path, record, place)
         with st.expander("Raw metadata"):
             st.json(record.get("metadata") or {}, expanded=False)
+
+
+def feeling_and_theme(path: Any, record: dict[str, Any], place: str) -> None:
+    """Sentiment with the words that decided it, the theme with the words it shares, and its near-duplicates.
+    Words come from feedback: shown with st.text and st.dataframe only."""
+    with Store(path) as store:
+        scored = store.conn.execute("SELECT sentiment, sentiment_label FROM feedback WHERE source = ? AND source_id = ?",
+                                    (record["source"], record["source_id"])).fetchone()
+    score, label = scored if scored is not None else (None, None)
+    if label:
+        drivers = sentiment_words.explain(record.get("title"), record.get("content"), limit=6)
+        words = ", ".join(f"{'not ' if d.negated else ''}{d.word} ({d.valence:+.1f})" for d in drivers)
+        st.text(f"Sentiment: {human_label(str(label))} ({float(score or 0):+.2f})"
+                + (f" — decided by: {words}" if words else " — no words with a feeling"))
+    with Store(path) as store:
+        explained = found_themes.why(store, str(record["source"]), str(record["source_id"]))
+        similar = found_themes.similar_records(store, str(record["source"]), str(record["source_id"]), limit=20)
+    if explained is None:
+        return
+    theme = explained["theme"]
+    if theme is not None:
+        shared = ", ".join(explained["shared_words"]) or "its words as a whole"
+        st.text(f"Theme: {theme.name} — shares: {shared}")
+    if explained["similar_records"]:
+        with st.expander(f"Similar feedback ({explained['similar_records']:,})"):
+            st.dataframe(pd.DataFrame(
+                [{"created": readable_date(r["created_at"]), "source": source_label(r["source"]),
+                  "title": r["title"] or "", "words": (r["content"] or "")[:200]} for r in similar],
+                columns=["created", "source", "title", "words"]), hide_index=True, width="stretch",
+                key=f"explore_similar_{place}_{record['source']}_{record['source_id']}")
 
 
 # -- why a record has its category and tier, and overriding them ---------------------------------------------------
@@ -376,6 +449,17 @@ def main() -> None:
     with right:
         st.markdown("**Records by category and tier**", help=click_help)
         heatmap_chart(cached(path, version, "breakdown", filters, "category", "tier"))
+
+    left, right = st.columns([3, 2])
+    with left:
+        by = st.radio("Negative feedback over time, by", ["source", "tier"], horizontal=True,
+                      format_func=str.capitalize, key="explore_negative_by",
+                      help="The share of records whose words read negative, greetings and sign-offs left out.")
+        negative_chart(cached(path, version, "sentiment_by_day", filters, by=by), by)
+    with right:
+        st.markdown("**Themes in these records**", help="Found in the customers' words; click one to narrow the "
+                                                        "page to it. Names, merges and splits: Themes page.")
+        themes_table(path, version, filters)
 
     total = int(kpis["records"])
     pages = page_count(total)

@@ -69,6 +69,9 @@ def period_dates(period: str, today: date) -> tuple[date | None, date | None]:
     raise ValueError(f"unknown period {period!r}")
 
 
+SENTIMENT_VALUES = ("negative", "neutral", "positive")
+
+
 @dataclass(frozen=True)
 class ExploreView:
     """Everything a shared Explore link must reproduce.
@@ -84,6 +87,8 @@ class ExploreView:
     end: date | None = None
     text: str = ""
     tag: str | None = None
+    sentiments: tuple[str, ...] = ()
+    theme: int | None = None  # a theme found in the text (themes.py)
 
     def date_range(self, today: date) -> tuple[date | None, date | None]:
         if self.period == "custom":
@@ -100,6 +105,8 @@ class ExploreView:
             end=end,
             text=self.text.strip(),
             tag=self.tag or None,
+            sentiments=self.sentiments,
+            theme_ids=(self.theme,) if self.theme else (),
         )
 
     @property
@@ -127,6 +134,10 @@ def view_to_query_params(view: ExploreView) -> dict[str, str]:
         params["q"] = view.text.strip()
     if view.tag:
         params["tag"] = view.tag
+    if view.sentiments:
+        params["sentiment"] = ",".join(view.sentiments)
+    if view.theme:
+        params["theme"] = str(view.theme)
     return params
 
 
@@ -169,6 +180,8 @@ def view_from_query_params(params: Mapping[str, Any]) -> ExploreView:
         end=end,
         text=single("q")[:MAX_QUERY_TEXT],
         tag=single("tag")[:200] or None,
+        sentiments=listed("sentiment", SENTIMENT_VALUES),
+        theme=int(single("theme")) if single("theme").isdigit() and len(single("theme")) < 12 else None,
     )
 
 
@@ -193,6 +206,10 @@ def describe_view(view: ExploreView, today: date) -> list[tuple[str, str]]:
         described.append(("Search", view.text.strip()))
     if view.tag:
         described.append(("Tag", view.tag))
+    if view.sentiments:
+        described.append(("Sentiment", ", ".join(human_label(v) for v in view.sentiments)))
+    if view.theme:
+        described.append(("Theme", f"theme {view.theme}"))
     return described
 
 
@@ -278,6 +295,24 @@ def _bucket(day: date, granularity: str) -> tuple[date, date]:
         following = (start + timedelta(days=32)).replace(day=1)
         return start, following - timedelta(days=1)
     return day, day
+
+
+def negative_share_lines(rows: Iterable[Mapping[str, Any]]) -> tuple[str, dict[str, list[tuple[date, float, int]]]]:
+    """Per group, (bucket start, share of negative records, records) in buckets sized like the volume chart's."""
+    parsed = [(date.fromisoformat(str(r["day"])), str(r["grp"]), int(r["records"]), int(r["negative"] or 0))
+              for r in rows]
+    if not parsed:
+        return "day", {}
+    granularity = granularity_for(min(p[0] for p in parsed), max(p[0] for p in parsed))
+    totals: dict[tuple[str, date], list[int]] = {}
+    for day, group, records, negative in parsed:
+        entry = totals.setdefault((group, _bucket(day, granularity)[0]), [0, 0])
+        entry[0] += records
+        entry[1] += negative
+    lines: dict[str, list[tuple[date, float, int]]] = {}
+    for (group, start), (records, negative) in sorted(totals.items(), key=lambda item: item[0][1]):
+        lines.setdefault(group, []).append((start, negative / records if records else 0.0, records))
+    return granularity, lines
 
 
 def volume_bars(rows: Iterable[Mapping[str, Any]]) -> tuple[str, list[VolumeBar]]:

@@ -228,5 +228,6 @@ def test_detail_links_back_to_the_vendor(app_env: AppEnv) -> None:
     at.run()
     [button] = at.get("link_button")
     assert (button.label, button.proto.url) == ("Open in Zendesk", "https://demo.zendesk.com/agent/tickets/1")
-    assert texts(at) == ["Export crashes"]
+    # The title, then the record's sentiment and the words that decided it (no themes found yet in this store).
+    assert texts(at) == ["Export crashes", "Sentiment: Negative (-0.70) — decided by: crashes (-1.9)"]
     assert [c.value for c in at.code] == ["CSV export crashes on large files"]

@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from feedback_sources.models import Category, Tier
-from feedback_sources.ui_support import CATEGORY_COLORS, PERIODS, TIER_COLORS, human_label, readable_date
+from feedback_sources.ui_support import CATEGORY_COLORS, PERIODS, TIER_COLORS, SOURCE_COLORS, human_label, readable_date
 
 EXPLORE = "app_pages/explore.py"
 DEMAND = "app_pages/demand.py"
@@ -62,7 +62,7 @@ def test_last_month_on_explore_counts_the_whole_previous_calendar_month(app_env:
 def test_charts_use_human_labels_and_the_fixed_colours(app_env: AppEnv) -> None:
     seed(app_env.demo_db)
     at = run_page(app_env, EXPLORE)
-    volume, _tags, breakdown, heatmap = figures(at)
+    volume, _tags, breakdown, heatmap, negative = figures(at)
     assert {t["name"]: t["marker"]["color"] for t in volume["data"]} == {
         human_label(c): CATEGORY_COLORS[c] for c in ("bug_report", "feature_request", "support", "question",
                                                       "praise", "complaint", "other")}
@@ -70,6 +70,10 @@ def test_charts_use_human_labels_and_the_fixed_colours(app_env: AppEnv) -> None:
         human_label(t): TIER_COLORS[t] for t in ("enterprise", "business", "professional", "free", "unknown")}
     assert breakdown["data"][0]["x"] == ["Zendesk", "Intercom", "SurveyMonkey"]
     assert heatmap["data"][0]["y"][:2] == ["Bug report", "Feature request"]
+    # The negative-share lines keep each source's colour too.
+    assert {t["name"]: t["line"]["color"] for t in negative["data"]} == {
+        "Zendesk": SOURCE_COLORS["zendesk"], "Intercom": SOURCE_COLORS["intercom"],
+        "SurveyMonkey": SOURCE_COLORS["surveymonkey"]}
 
     # Filtered to two categories, those two keep their colours.
     at.multiselect(key="explore_categories").set_value(["question", "praise"]).run()
