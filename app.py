@@ -28,6 +28,7 @@ from app_pages._shared import (
     forget_data_versions,
     source_label,
 )
+from app_pages._sync_status import draw_sidebar_status, scheduler
 from feedback_sources.store import Store
 from feedback_sources.ui_support import SourceStatus, source_status
 from feedback_sources.workspace import SOURCES
@@ -112,7 +113,10 @@ mode = current_mode()
 page = st.navigation(PAGES)
 if mode == DEMO:
     demo_banner()
+scheduler()  # starts the scheduled sync of each workspace when it is due, while this app process runs
 cards = st.sidebar.container()
 page.run()
 # Drawn after the page so a sync that just ran on it shows up at once.
 source_cards(cards, mode)
+# The background sync's status: redraws itself every few seconds on every page.
+draw_sidebar_status(mode)

@@ -16,6 +16,8 @@ from .store import Filters, Store, StoreError
 from .workspace import SOURCES, Workspace, demo_workspace, real_workspace
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# Another sync holds the store (sysexits' EX_TEMPFAIL: try again later), so cron can tell it from a failure.
+EXIT_BUSY = 75
 
 
 def _parse_day(value: str) -> date:
@@ -126,6 +128,15 @@ class ProgressPrinter:
         print(line, file=self.stream, flush=True)
 
 
+def _window_label(args: argparse.Namespace) -> str:
+    """The window in the words the app's Sync page uses, so a CLI run reads the same there."""
+    if args.since:
+        return f"{args.since.isoformat()} to {args.until.isoformat()}" if args.until else f"since {args.since.isoformat()}"
+    if args.days is not None:
+        return f"the last {args.days} days"
+    return "the whole history" if args.full else "since the last sync"
+
+
 def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .rules_store import rules_at
     from .sync import sync
@@ -166,11 +177,26 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if end <= start:
             print("--until must not be before --since", file=err)
             return EXIT_USAGE
+    from .jobs import JobSpec, SyncBusy, exclusive_sync
+
+    spec = JobSpec(sources=tuple(sources), start=start, end=end, incremental=not args.full, demo=workspace.demo,
+                   label=_window_label(args))
+    printer = ProgressPrinter(err)
     try:
-        with workspace.store() as store:
+        # One sync per store, shared with the app and cron: the app shows this run and can cancel it.
+        with exclusive_sync(workspace.db_path, spec, origin="cli") as job, workspace.store() as store:
             print(f"Syncing {', '.join(sources)} into {workspace.db_path}", file=err)
+
+            def on_progress(progress: Any) -> None:
+                job.on_progress(progress)
+                printer(progress)
+
             results = sync(store, integrations, start=start, end=end, incremental=not args.full,
-                           on_progress=ProgressPrinter(err))
+                           on_progress=on_progress, should_stop=job.should_stop, run_group=job.run_group)
+            job.record([result.as_dict() for result in results.values()])
+    except SyncBusy as busy:
+        print(str(busy), file=err)
+        return EXIT_BUSY
     except StoreError as error:
         print(str(error), file=err)
         return EXIT_FAILED
@@ -185,6 +211,8 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if result.errors:
             failed = True
             print(f"  error: {result.errors}", file=out)
+        if result.status == "cancelled":
+            print("  cancelled: the next sync continues from the last stored page", file=out)
     return EXIT_FAILED if failed else EXIT_OK
 
 

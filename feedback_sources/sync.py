@@ -31,7 +31,7 @@ INCREMENTAL_SCOPE = "incremental"
 @dataclass
 class SourceProgress:
     source: str
-    status: str = "starting"  # starting | running | complete | failed
+    status: str = "starting"  # starting | running | complete | failed | cancelled
     pages: int = 0
     fetched: int = 0
     new: int = 0
@@ -69,6 +69,8 @@ class SourceResult:
 
 
 ProgressCallback = Callable[[SourceProgress], None]
+# Asked after each committed page: True stops the source there (status "cancelled"; its scope resumes next time).
+StopCheck = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ async def sync_source(
     on_progress: ProgressCallback | None = None,
     run_group: str | None = None,
     now: datetime | None = None,
+    should_stop: StopCheck | None = None,
 ) -> SourceResult:
     source = integration.get_source_name()
     run_group = run_group or uuid.uuid4().hex
@@ -165,9 +168,11 @@ async def sync_source(
     run_id = store.start_run(run_group, source, plan.mode, _iso_or_none(plan.start), _iso_or_none(plan.end))
     store.begin_state(source, plan.scope, plan.params, plan.cursor)
     report("running", "resuming an interrupted sync" if plan.resumed else "")
+    cancelled = False
     try:
         pages = integration.iter_pages(start=plan.start, end=plan.end, cursor=plan.cursor)
-        async for page, upserted in _write_behind(store, pages, source, plan.scope):
+        written = _write_behind(store, pages, source, plan.scope)
+        async for page, upserted in written:
             result.pages += 1
             result.fetched += len(page.records)
             result.new += upserted.new
@@ -179,13 +184,18 @@ async def sync_source(
             for name in ("pages", "fetched", "new", "updated", "unchanged", "skipped_stale", "vendor_total"):
                 setattr(progress, name, getattr(result, name))
             report()
+            # A page boundary: this page and its cursor are committed, so stopping here loses nothing.
+            if should_stop is not None and should_stop():
+                cancelled = True
+                break
+        await written.aclose()  # after a cancel: the fetch of the next page stops now, unstored
     except SourceError as error:
         result.status, result.errors, result.error_kind = "failed", str(error), str(error.kind)
     except Exception as error:  # one source failing must never stop the others
         logger.exception("%s: sync failed", source)
         result.status, result.errors, result.error_kind = "failed", f"{type(error).__name__}: {error}", "internal"
     else:
-        result.status = "complete"
+        result.status = "cancelled" if cancelled else "complete"
     result.duration_seconds = round(time.monotonic() - started, 3)
     stats = integration.http_stats
     result.requests, result.wait_seconds = stats.requests, round(stats.wait_seconds, 3)
@@ -208,7 +218,7 @@ async def sync_source(
         vendor_total=result.vendor_total,
         rate_limit=result.rate_limit,
     )
-    report(result.status, result.errors or "")
+    report(result.status, result.errors or ("cancelled: the next sync continues from here" if cancelled else ""))
     return result
 
 
@@ -269,14 +279,16 @@ async def sync_all(
     end: datetime | None = None,
     incremental: bool = True,
     on_progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+    run_group: str | None = None,
 ) -> dict[str, SourceResult]:
     """Every chosen source at once; each result says what happened to that source alone."""
-    run_group = uuid.uuid4().hex
+    run_group = run_group or uuid.uuid4().hex
     now = now_utc()
     tasks = [
         sync_source(
             store, integration, start=start, end=end, incremental=incremental,
-            on_progress=on_progress, run_group=run_group, now=now,
+            on_progress=on_progress, run_group=run_group, now=now, should_stop=should_stop,
         )
         for integration in integrations.values()
     ]
@@ -292,8 +304,11 @@ def sync(
     end: datetime | None = None,
     incremental: bool = True,
     on_progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+    run_group: str | None = None,
 ) -> dict[str, SourceResult]:
     """Blocking entry point: one event loop for the whole action, closed when it ends."""
     return asyncio.run(
-        sync_all(store, integrations, start=start, end=end, incremental=incremental, on_progress=on_progress)
+        sync_all(store, integrations, start=start, end=end, incremental=incremental, on_progress=on_progress,
+                 should_stop=should_stop, run_group=run_group)
     )
