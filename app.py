@@ -28,7 +28,9 @@ from app_pages._shared import (
     forget_data_versions,
     source_label,
 )
-from app_pages._sync_status import draw_sidebar_status, scheduler
+from app_pages._sync_status import SIDEBAR_REFRESH_SECONDS, scheduler, sidebar_status
+
+SIDEBAR_SEEN_KEY = "sidebar_sync_seen"
 from feedback_sources.store import Store
 from feedback_sources.ui_support import SourceStatus, source_status
 from feedback_sources.workspace import SOURCES
@@ -82,6 +84,22 @@ def status_badge(status: SourceStatus) -> str:
     return ":green-badge[:material/check: Fresh]"
 
 
+def sidebar_live(mode: str) -> None:
+    """The background sync's status and the per-source cards, redrawn every few seconds on every page.
+
+    A sync runs in its own process, so nothing else tells this page that records arrived: the fragment reads the
+    store again on its own, without rerunning (and so without disturbing) the page around it.
+    """
+    job = sidebar_status(mode)
+    seen = (job.id, job.status, job.fetched()) if job else None
+    if st.session_state.get(SIDEBAR_SEEN_KEY) != seen:
+        # A sync moved on: count the records again. Otherwise the marker read by the last run still holds, and a
+        # quiet sidebar costs no scan of a big store every few seconds.
+        forget_data_versions()
+        st.session_state[SIDEBAR_SEEN_KEY] = seen
+    source_cards(st.container(), mode)
+
+
 def switch_to(mode: str) -> None:
     st.session_state[MODE_KEY] = mode
 
@@ -116,7 +134,6 @@ if mode == DEMO:
 scheduler()  # starts the scheduled sync of each workspace when it is due, while this app process runs
 cards = st.sidebar.container()
 page.run()
-# Drawn after the page so a sync that just ran on it shows up at once.
-source_cards(cards, mode)
-# The background sync's status: redraws itself every few seconds on every page.
-draw_sidebar_status(mode)
+# Drawn after the page so whatever the page just changed shows up at once.
+with cards:
+    st.fragment(sidebar_live, run_every=SIDEBAR_REFRESH_SECONDS)(mode)

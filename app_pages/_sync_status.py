@@ -16,12 +16,11 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages._shared import DEMO, REAL, credential_store, db_path, forget_data_versions, source_label, workspace
+from app_pages._shared import DEMO, REAL, credential_store, db_path, source_label, workspace
 from feedback_sources.jobs import Job, JobSpec, latest_job, spawn, start_if_due
 from feedback_sources.store import Store
 from feedback_sources.ui_support import md_escape, progress_fraction, progress_text
 
-SIDEBAR_SEEN_KEY = "sync_job_seen"
 SIDEBAR_REFRESH_SECONDS = 2.0
 PANEL_REFRESH_SECONDS = 1.0
 SCHEDULE_CHECK_SECONDS = 60.0
@@ -102,34 +101,27 @@ def progress_bars(job: Job) -> None:
 # -- the sidebar, on every page ----------------------------------------------------------------------------------------
 
 
-def sidebar_status(mode: str) -> None:
-    """Redrawn every few seconds on its own; a job that starts or ends elsewhere reruns the page once."""
+def sidebar_status(mode: str) -> Job | None:
+    """The newest sync job in a few lines: drawn inside the sidebar's self-refreshing fragment (app.py)."""
     job = job_of(db_path(mode))
-    seen = (job.id, job.status) if job else (0, "none")
-    previous = st.session_state.get(SIDEBAR_SEEN_KEY)
-    st.session_state[SIDEBAR_SEEN_KEY] = seen
-    if job is not None:
-        label, state = headline(job)
-        badge = {"running": ":blue-badge[:material/sync: Syncing]", "complete": ":green-badge[:material/check: Synced]"}
-        if job.status in ("interrupted", "cancelled"):
-            tag = f":orange-badge[:material/pause: {job.status.capitalize()}]"
-        else:
-            tag = badge.get(state, ":red-badge[:material/error: Sync failed]")
-        box = st.container(border=True)
-        box.markdown(tag)
-        box.markdown(label if job.active else label.split(";")[0])
-        if job.active or job.status in ("interrupted", "cancelled"):
-            box.page_link("app_pages/sync.py", label="Watch on the Sync page" if job.active else "Resume on the Sync page",
-                          icon=":material/sync:")
-    if previous is not None and tuple(previous) != seen and (job is None or previous[0] != job.id or not job.active):
-        # A job started or ended since the last look: the page's data (and the Sync page's panel) are out of date.
-        forget_data_versions()
-        st.rerun()
-
-
-def draw_sidebar_status(mode: str) -> None:
-    with st.sidebar:
-        st.fragment(sidebar_status, run_every=SIDEBAR_REFRESH_SECONDS)(mode)
+    if job is None:
+        return None
+    label, state = headline(job)
+    if job.status in ("interrupted", "cancelled"):
+        tag = f":orange-badge[:material/pause: {job.status.capitalize()}]"
+    elif state == "running":
+        tag = ":blue-badge[:material/sync: Syncing]"
+    elif state == "complete":
+        tag = ":green-badge[:material/check: Synced]"
+    else:
+        tag = ":red-badge[:material/error: Sync failed]"
+    box = st.container(border=True)
+    box.markdown(tag)
+    box.markdown(label if job.active else label.split(";")[0])
+    if job.active or job.status in ("interrupted", "cancelled"):
+        box.page_link("app_pages/sync.py", label="Watch on the Sync page" if job.active else "Resume on the Sync page",
+                      icon=":material/sync:")
+    return job
 
 
 # -- the schedule, while the app runs -----------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from app_pages._shared import (
     DEMO,
     current_mode,
     db_path,
-    flash,
     show_flashes,
     source_label,
     today,
@@ -24,6 +23,7 @@ from app_pages._shared import (
 )
 from app_pages._sync_status import (
     PANEL_REFRESH_SECONDS,
+    SIDEBAR_REFRESH_SECONDS as OUTCOME_REFRESH_SECONDS,
     clock,
     headline,
     job_of,
@@ -54,13 +54,18 @@ def start(mode: str, spec: JobSpec) -> None:
         start_sync(mode, spec)
     except SyncBusy as busy:
         what = busy.job.describe() if busy.job else "another sync"
-        flash("warning", f"Not started: {md_escape(what)} is already running. Watch it below, or cancel it first.")
+        st.warning(f"Not started: {md_escape(what)} is already running. Watch it above, or cancel it first.",
+                   icon=":material/hourglass_top:")
+    else:
+        # No st.rerun here: the panel above picks the new job up within a second on its own, and a rerun now could
+        # swallow a click on another page made in the same moment.
+        st.toast("Sync started in the background: leave the page whenever you like.", icon=":material/sync:")
 
 
 def cancel(mode: str, job_id: int) -> None:
     with Store(db_path(mode)) as store:
         if not request_cancel(store, job_id):
-            flash("info", "That sync had already finished.")
+            st.toast("That sync had already finished.", icon=":material/info:")
 
 
 def job_panel(mode: str) -> None:
@@ -97,6 +102,11 @@ def results_section(mode: str) -> None:
         if result.get("status") == "failed":
             st.error(f"{source_label(result['source'])} failed: {md_escape(result.get('errors') or 'unknown error')}",
                      icon=":material/error:")
+
+
+def outcome_sections(mode: str, path: object) -> None:
+    results_section(mode)
+    history_section(path)
 
 
 def history_section(path: object) -> None:
@@ -176,10 +186,9 @@ def main() -> None:
             else:
                 start(mode, JobSpec(sources=tuple(sources), start=window.start, end=window.end,
                                     incremental=window.incremental, demo=ws.demo, label=window.label))
-                st.rerun()  # draws the new job's panel above the form
-    results_section(mode)
+    # Results and history follow the job on their own too: a sync that ends while you look shows up here.
+    st.fragment(outcome_sections, run_every=OUTCOME_REFRESH_SECONDS)(mode, path)
     schedule_section(mode)
-    history_section(path)
 
 
 main()

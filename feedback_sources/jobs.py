@@ -151,6 +151,13 @@ class SyncBusy(RuntimeError):
 
 
 def ensure_schema(store: Store) -> None:
+    """The job tables, created on first use. Checked with a read: every page asks every few seconds, and a write
+    transaction each time would queue behind the running sync's page writes."""
+    present = store.conn.execute(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('sync_jobs', 'sync_settings')"
+    ).fetchone()[0]
+    if present == 2:
+        return
     with store.write() as conn:
         for statement in _SCHEMA:
             conn.execute(statement)
