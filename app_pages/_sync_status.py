@@ -90,12 +90,12 @@ def source_rows(job: Job) -> list[dict[str, Any]]:
     return rows
 
 
-def progress_bars(job: Job) -> None:
+def progress_bars(job: Job, place: Any) -> None:
     for row in source_rows(job):
         data: Mapping[str, Any] = row
         if job.results is not None:  # a finished source's bar is full whatever it fetched
             data = {**row, "status": row.get("status") if row.get("status") == "failed" else "complete"}
-        st.progress(progress_fraction(data), text=md_escape(progress_text(row)))
+        place.progress(progress_fraction(data), text=md_escape(progress_text(row)))
 
 
 # -- the sidebar, on every page ----------------------------------------------------------------------------------------

@@ -74,12 +74,12 @@ def job_panel(mode: str) -> None:
     if job is None:
         return
     label, state = headline(job)
-    with st.status(label, state=state, expanded=job.active or state == "error"):  # type: ignore[arg-type]
-        st.caption(f"Started {clock(job.started_at or job.created_at)} from the "
-                   f"{'app' if job.origin == 'app' else 'command line' if job.origin == 'cli' else 'schedule'}"
-                   f" · process {job.pid or '-'}"
-                   + (f" · ended {clock(job.finished_at)}" if job.finished_at else ""))
-        progress_bars(job)
+    # Not a `with` block: leaving one marks a running status complete, and this one runs on in the background.
+    box = st.status(label, state=state, expanded=job.active or state == "error")  # type: ignore[arg-type]
+    origin = {"app": "app", "cli": "command line", "schedule": "schedule"}.get(job.origin, job.origin)
+    box.caption(f"Started {clock(job.started_at or job.created_at)} from the {origin} · process {job.pid or '-'}"
+                + (f" · ended {clock(job.finished_at)}" if job.finished_at else ""))
+    progress_bars(job, box)
     if job.active:
         st.button("Cancel sync", key="sync_cancel", icon=":material/stop_circle:", on_click=cancel,
                   args=(mode, job.id), disabled=job.cancel_requested,

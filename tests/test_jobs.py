@@ -10,13 +10,12 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from helpers import wait_for
+from jobs_support import lock_holder
 
 from feedback_sources import cli
 from feedback_sources.jobs import (
@@ -43,31 +42,6 @@ from feedback_sources.jobs import (
 from feedback_sources.store import Store, iso_utc, now_utc
 from feedback_sources.sync import sync
 from feedback_sources.workspace import demo_workspace
-
-ROOT = Path(__file__).resolve().parent.parent
-
-HOLDER = """
-import sys, time
-from feedback_sources.jobs import JobSpec, exclusive_sync
-with exclusive_sync(sys.argv[1], JobSpec(sources=("zendesk", "intercom"), label="the last 7 days"), origin="cli"):
-    print("held", flush=True)
-    time.sleep(120)
-"""
-
-
-@contextmanager
-def lock_holder(db: Path) -> Iterator[subprocess.Popen[str]]:
-    """Another process syncing this store: it holds the lock and its job row until it is killed."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-c", HOLDER, str(db)], stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        assert process.stdout is not None and process.stdout.readline().strip() == "held"
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
-
 
 def test_a_second_sync_is_refused_and_told_what_runs(tmp_path: Path) -> None:
     db = tmp_path / "feedback.db"
