@@ -128,6 +128,16 @@ class ProgressPrinter:
         print(line, file=self.stream, flush=True)
 
 
+def _cancel_on_sigterm(cancel: Any) -> None:
+    """SIGTERM (systemd stopping the service, `kill`) ends the sync at the next page boundary, recorded as cancelled."""
+    import signal
+
+    try:
+        signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+    except ValueError:  # not the main thread (the CLI called from a test or a tool): no signal handling there
+        pass
+
+
 def _window_label(args: argparse.Namespace) -> str:
     """The window in the words the app's Sync page uses, so a CLI run reads the same there."""
     if args.since:
@@ -185,6 +195,7 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         # One sync per store, shared with the app and cron: the app shows this run and can cancel it.
         with exclusive_sync(workspace.db_path, spec, origin="cli") as job, workspace.store() as store:
+            _cancel_on_sigterm(job.cancel)
             print(f"Syncing {', '.join(sources)} into {workspace.db_path}", file=err)
 
             def on_progress(progress: Any) -> None:

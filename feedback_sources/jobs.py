@@ -398,6 +398,10 @@ class _Heartbeat(threading.Thread):
         with store.write() as conn:
             conn.execute("UPDATE sync_jobs SET heartbeat_at = ?, progress = ? WHERE id = ?",
                          (iso_utc(now_utc()), self.handle.snapshot(), self.handle.job_id))
+            # A reader took a long silence (a suspended laptop, a stopped process) for death; we hold the lock, so
+            # we are the sync, alive again: say so.
+            conn.execute("UPDATE sync_jobs SET status = 'running', finished_at = NULL, message = NULL "
+                         "WHERE id = ? AND status = 'interrupted'", (self.handle.job_id,))
             row = conn.execute("SELECT cancel_requested FROM sync_jobs WHERE id = ?", (self.handle.job_id,)).fetchone()
         if row is not None and row[0]:
             self.handle.cancel.set()

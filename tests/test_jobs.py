@@ -170,7 +170,8 @@ def test_a_spawned_job_killed_mid_sync_is_interrupted_and_resume_finishes_it(
 ) -> None:
     monkeypatch.setenv("FEEDBACK_DEMO_LATENCY", "0.2")  # a slow vendor, so the sync is mid-way when it is killed
     db = tmp_path / "demo.db"
-    spec = JobSpec(sources=("surveymonkey",), start=now_utc() - timedelta(days=90), demo=True, label="the last 90 days")
+    spec = JobSpec(sources=("surveymonkey",), start=now_utc() - timedelta(days=200), demo=True,
+                   label="the last 200 days")  # wider than the demo data: this process's emulator holds the same
     job = spawn(db, spec, cwd=tmp_path)
     assert job.status == "starting" and job.pid is not None and job.log_path == str(db) + ".sync.log"
 
@@ -255,3 +256,58 @@ def test_job_spec_rejects_naive_times_and_lock_sits_beside_the_store(tmp_path: P
     with pytest.raises(ValueError, match="timezone"):
         JobSpec(start=datetime(2026, 1, 1))
     assert lock_path(tmp_path / "feedback.db") == tmp_path / "feedback.db.sync.lock"
+
+
+def test_the_cli_stops_at_a_page_boundary_on_sigterm_and_records_cancelled(tmp_path: Path) -> None:
+    db = tmp_path / "demo.db"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "FEEDBACK_DEMO_LATENCY": "0.2"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "feedback_sources", "sync", "--demo", "--db", str(db), "--source", "surveymonkey",
+         "--days", "200"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def running_with_pages() -> Job | None:
+        if not db.exists():
+            return None
+        with Store(db) as store:
+            job = active_job(store)
+        return job if job and job.progress.get("surveymonkey", {}).get("pages", 0) >= 1 else None
+
+    try:
+        job = wait_for(running_with_pages, timeout=60)
+        assert (job.origin, job.pid, job.spec.label) == ("cli", process.pid, "the last 200 days")
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert "cancelled: the next sync continues from the last stored page" in out
+    with Store(db) as store:
+        done = get_job(store, job.id)
+        [run] = store.recent_runs()
+        [state] = store.states()
+        assert done is not None and done.status == "cancelled"
+        assert (run["status"], run["fetched"]) == ("cancelled", store.count())
+        assert state.status == "interrupted" and state.cursor
+
+
+def test_a_sync_taken_for_dead_after_a_long_silence_says_it_runs_when_it_beats_again(tmp_path: Path) -> None:
+    db = tmp_path / "feedback.db"
+    with exclusive_sync(db, JobSpec(sources=("zendesk",)), origin="cli") as handle:
+        with Store(db) as store:
+            with store.write() as conn:  # as if the laptop slept: no heartbeat for an hour
+                conn.execute("UPDATE sync_jobs SET heartbeat_at = ? WHERE id = ?",
+                             (iso_utc(now_utc() - timedelta(hours=1)), handle.job_id))
+            seen = latest_job(store)
+            assert seen is not None and seen.status == "interrupted"
+        wait_for(lambda: _status(db, handle.job_id) == "running", timeout=10)
+        handle.record([])
+    assert _status(db, handle.job_id) == "complete"
+
+
+def _status(db: Path, job_id: int) -> str:
+    with Store(db) as store:
+        job = get_job(store, job_id)
+    assert job is not None
+    return job.status
