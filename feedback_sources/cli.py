@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     window.add_argument("--days", type=int, help="re-pull the last N days")
     sync.add_argument("--until", type=_parse_day, help="last day of a bounded range (inclusive)")
     sync.add_argument("--full", action="store_true", help="ignore the saved position and pull the whole history")
+    sync.add_argument("--rate-limit-wait", type=float, metavar="MINUTES",
+                      help="how long one request may keep waiting on a vendor's rate limit before the source gives "
+                      "up (default 15, or FEEDBACK_MAX_RATE_LIMIT_WAIT in seconds)")
     _add_workspace_options(sync)
 
     test = commands.add_parser("test-connection", help="check credentials and say what to fix")
@@ -148,9 +151,28 @@ def _window_label(args: argparse.Namespace) -> str:
 
 
 def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .integrations.http import RetryPolicy
+    from .ranges import RangeError, sync_range
     from .rules_store import rules_at
     from .sync import sync
 
+    # Checked before anything is opened: a range that cannot be meant changes nothing.
+    try:
+        start, end = sync_range(since=args.since, days=args.days, until=args.until, now=datetime.now(timezone.utc))
+    except RangeError as error:
+        print(f"--{error.field}: {error.message}", file=err)
+        return EXIT_USAGE
+    options: dict[str, Any] = {}
+    try:
+        if args.rate_limit_wait is not None:
+            if not 0 < args.rate_limit_wait <= 24 * 60:
+                raise ValueError("--rate-limit-wait must be more than 0 and at most 1440 minutes (a day)")
+            options["retry_policy"] = RetryPolicy.from_env(max_rate_limit_wait=args.rate_limit_wait * 60)
+        else:
+            RetryPolicy.from_env()  # a bad FEEDBACK_* setting is reported here, not from inside the sync
+    except ValueError as error:
+        print(str(error), file=err)
+        return EXIT_USAGE
     workspace = _workspace(args)
     _configure_logging(args, workspace)
     sources = args.source or workspace.configured_sources()
@@ -163,30 +185,13 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_USAGE
     try:
         # Records are categorized with the Rules page's current version (the package's defaults until one is saved).
-        integrations = workspace.integrations(sources, rules=rules_at(workspace.db_path))
+        integrations = workspace.integrations(sources, rules=rules_at(workspace.db_path), **options)
     except ConfigError as error:
         print(f"{error}. Set them with `python -m feedback_sources credentials set {error.source}`.", file=err)
         return EXIT_USAGE
     except StoreError as error:
         print(str(error), file=err)
         return EXIT_FAILED
-    start: datetime | None = None
-    end: datetime | None = None
-    if args.since:
-        start = _start_of(args.since)
-    elif args.days is not None:
-        if args.days <= 0:
-            print("--days must be a positive number", file=err)
-            return EXIT_USAGE
-        start = datetime.now(timezone.utc) - timedelta(days=args.days)
-    if args.until:
-        if start is None:
-            print("--until needs --since or --days", file=err)
-            return EXIT_USAGE
-        end = _start_of(args.until + timedelta(days=1))
-        if end <= start:
-            print("--until must not be before --since", file=err)
-            return EXIT_USAGE
     from .jobs import JobSpec, SyncBusy, exclusive_sync
 
     spec = JobSpec(sources=tuple(sources), start=start, end=end, incremental=not args.full, demo=workspace.demo,
@@ -212,11 +217,12 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(str(error), file=err)
         return EXIT_FAILED
     failed = False
-    print(f"{'source':<13} {'status':<9} {'fetched':>8} {'new':>7} {'updated':>8} {'requests':>8} {'seconds':>8}", file=out)
+    print(f"{'source':<13} {'status':<9} {'fetched':>8} {'new':>7} {'updated':>8} {'removed':>8} {'requests':>8} "
+          f"{'seconds':>8}", file=out)
     for result in results.values():
         print(
             f"{result.source:<13} {result.status:<9} {result.fetched:>8} {result.new:>7} {result.updated:>8} "
-            f"{result.requests:>8} {result.duration_seconds:>8.1f}",
+            f"{result.removed:>8} {result.requests:>8} {result.duration_seconds:>8.1f}",
             file=out,
         )
         if result.errors:
@@ -331,13 +337,15 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             report = health_report(store, SOURCES, now=now, stale_after=timedelta(hours=args.stale_after),
                                    min_gap_median=args.min_gap_median)
             schema = store.schema_version
+            removed = store.removal_counts()
     except StoreError as error:
         print(str(error), file=err)
         return EXIT_FAILED
     configured = {source: workspace.is_configured(source) for source in SOURCES}
     if args.json:
         facts = [
-            {**dataclasses.asdict(health), "status": health.status, "configured": configured.get(health.source, False)}
+            {**dataclasses.asdict(health), "status": health.status, "configured": configured.get(health.source, False),
+             "removed": removed.get(health.source, {})}
             for health in report
         ]
         print(json.dumps({"store": str(workspace.db_path), "schema": schema, "sources": facts}, default=str, indent=2),
@@ -350,6 +358,10 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(f"{lines[0]} ({state})", file=out)
         for line in lines[1:]:
             print(line, file=out)
+        gone = removed.get(health.source)
+        if gone:
+            reasons = ", ".join(f"{count} {reason}" for reason, count in sorted(gone.items()))
+            print(f"  removed by the vendor and forgotten here: {reasons}", file=out)
     return EXIT_OK
 
 

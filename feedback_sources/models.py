@@ -40,6 +40,30 @@ def to_utc(value: datetime) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+class RemovalReason(StrEnum):
+    deleted = "deleted"
+    spam = "spam"
+    disqualified = "disqualified"
+
+
+class Removal(BaseModel):
+    """The vendor removed a record: a deleted or spam ticket, a deleted conversation, a deleted or disqualified
+    survey response. The store drops the record, its index entries and its overrides, and keeps a tombstone so a
+    late redelivery or a replayed older version (updated at or before `removed_at`) never brings the text back."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str = Field(min_length=1)
+    source_id: str = Field(min_length=1)
+    reason: RemovalReason = RemovalReason.deleted
+    removed_at: datetime
+
+    @field_validator("removed_at")
+    @classmethod
+    def _aware_utc(cls, value: datetime) -> datetime:
+        return to_utc(value)
+
+
 class NormalizedRecord(BaseModel):
     """One piece of customer feedback, whatever system it came from."""
 

@@ -23,7 +23,7 @@ import sqlite_utils
 from platformdirs import user_data_dir
 
 from .accounts import ACCOUNT_KEY_MIGRATION
-from .models import NormalizedRecord
+from .models import NormalizedRecord, Removal
 from .overrides import reapply_overrides
 from .search import to_fts_query
 
@@ -246,15 +246,42 @@ _MIGRATION_7 = """
         CREATE INDEX IF NOT EXISTS idx_feedback_vendor_type ON feedback (json_extract(metadata, '$.type')) WHERE source = 'zendesk';
 """
 
+# What the vendors removed (deleted or spam tickets, deleted conversations, deleted or disqualified responses): one
+# tombstone per record, so a late webhook redelivery or a replayed older page never brings the text back. The record
+# itself is deleted (its full-text entries by the delete trigger, its tags by cascade, its overrides with it).
+_MIGRATION_8 = """
+        CREATE TABLE feedback_removals (
+            source TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            removed_at TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            PRIMARY KEY (source, source_id)
+        ) WITHOUT ROWID;
+        ALTER TABLE sync_runs ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;
+"""
+
 # Each migration is one script; it runs with the version bump inside one transaction.
 MIGRATIONS: tuple[str, ...] = (
-    _MIGRATION_1, _MIGRATION_2, _MIGRATION_3, _MIGRATION_4, _MIGRATION_5, _MIGRATION_6, _MIGRATION_7,
+    _MIGRATION_1, _MIGRATION_2, _MIGRATION_3, _MIGRATION_4, _MIGRATION_5, _MIGRATION_6, _MIGRATION_7, _MIGRATION_8,
 )
 
 # With more full-text matches than this, queries scan an index and check ids against the matches instead of reading
 # every matching row by id (a row read costs a few microseconds: rows carry content and metadata).
 TEXT_DRIVE_LIMIT = 20_000
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _statements(script: str) -> Iterator[str]:
+    """The statements of a migration script, one at a time (a trigger's body stays whole)."""
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending.strip()
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete statement in a migration: {pending.strip()[:80]}")
 
 
 class StoreError(RuntimeError):
@@ -338,12 +365,14 @@ class UpsertResult:
     updated: int = 0
     unchanged: int = 0
     skipped_stale: int = 0
+    removed: int = 0  # stored records deleted because the vendor removed them
 
     def add(self, other: UpsertResult) -> None:
         self.new += other.new
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.skipped_stale += other.skipped_stale
+        self.removed += other.removed
 
 
 @dataclass
@@ -495,20 +524,15 @@ class Store:
                 "upgrade the app before opening it."
             )
         for number in range(version, SCHEMA_VERSION):
-            # executescript commits whatever is open before it runs, so the transaction lives inside the script.
-            with self._lock:
-                try:
-                    self.conn.executescript(
-                        f"BEGIN IMMEDIATE;\n{MIGRATIONS[number]}\nPRAGMA user_version = {number + 1};\nCOMMIT;"
-                    )
-                except sqlite3.Error:
-                    if self.conn.in_transaction:
-                        self.conn.execute("ROLLBACK")
-                    # Two processes opening a new file at once: the other one ran this step first. Only a failure
-                    # that left the version where it was is ours to report.
-                    if self.schema_version > number:
-                        continue
-                    raise
+            # The version is read again inside the write transaction: two processes opening a new file at once both
+            # see the old version, and the second must skip the step the first ran, not run it again (a step that
+            # happens to be repeatable would otherwise set the version back).
+            with self.write() as conn:
+                if int(conn.execute("PRAGMA user_version").fetchone()[0]) != number:
+                    continue
+                for statement in _statements(MIGRATIONS[number]):
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number + 1}")
 
     def integrity_check(self) -> str:
         return str(self.conn.execute("PRAGMA integrity_check").fetchone()[0])
@@ -519,13 +543,19 @@ class Store:
         self,
         records: Sequence[NormalizedRecord],
         *,
+        removals: Sequence[Removal] = (),
         cursor_update: tuple[str, str, dict[str, Any]] | None = None,
         synced_at: str | None = None,
     ) -> UpsertResult:
-        """Insert or update records (newest `updated_at` wins) and, in the same transaction, save a resume cursor.
+        """Insert or update records (newest `updated_at` wins), apply the vendor's removals and, in the same
+        transaction, save a resume cursor.
 
         Set-based: one lookup of the stored versions, one executemany for the rows, the full-text index and the tags
         of the page, so a page costs a few statements however many records it holds.
+
+        A removal beats every version updated at or before its time, whether that version is stored already, in the
+        same page, or arrives later (a redelivery, a replayed page): the tombstone stays. A version updated after
+        the removal (a ticket restored from the trash) is stored again and lifts the tombstone.
         """
         synced_at = synced_at or iso_utc(now_utc())
         # A page may carry the same record twice (vendors repeat rows across page edges): the newest copy wins.
@@ -536,8 +566,29 @@ class Store:
             kept = latest.get(key)
             if kept is None or values[_UPDATED_AT] >= kept[0][_UPDATED_AT]:
                 latest[key] = (values, tags)
+        removed: dict[tuple[str, str], tuple[str, str]] = {}  # key -> (removed_at, reason), the latest removal wins
+        for removal in removals:
+            key = (removal.source, removal.source_id)
+            at = iso_utc(removal.removed_at)
+            if key not in removed or at >= removed[key][0]:
+                removed[key] = (at, removal.reason.value)
         result = UpsertResult()
         with self.write() as conn:
+            # A removal followed, in the same page, by a newer version of the record (restored): the version wins.
+            removed = {k: v for k, v in removed.items() if k not in latest or latest[k][0][_UPDATED_AT] <= v[0]}
+            tombstones = self._tombstones(conn, [*latest, *removed])
+            for key, (at, reason) in removed.items():
+                if key not in tombstones or at >= tombstones[key][0]:
+                    tombstones[key] = (at, reason)
+            for key in [key for key in latest if key in tombstones]:
+                if latest[key][0][_UPDATED_AT] <= tombstones[key][0]:
+                    del latest[key]  # a version from before the removal: never brings the text back
+                    result.skipped_stale += 1
+                elif key not in removed:
+                    del tombstones[key]  # restored after its removal
+                    conn.execute("DELETE FROM feedback_removals WHERE source = ? AND source_id = ?", key)
+            if removed:
+                result.removed = self._remove(conn, {key: tombstones[key] for key in removed})
             stored = self._stored_versions(conn, list(latest))
             written: list[tuple[Any, ...]] = []
             new_keys: list[tuple[str, str]] = []
@@ -579,12 +630,66 @@ class Store:
             pairs = [(new_ids[key], tag) for key in new_keys for tag in dict.fromkeys(latest[key][1])]
             pairs.extend((rowid, tag) for rowid, tags in retagged for tag in dict.fromkeys(tags))
             conn.executemany("INSERT OR IGNORE INTO feedback_tags (feedback_id, tag) VALUES (?, ?)", pairs)
-            if written:
+            if written or result.removed:
                 conn.execute("UPDATE store_meta SET value = value + 1 WHERE key = 'writes'")
             if cursor_update is not None:
                 source, scope, cursor = cursor_update
                 self._save_cursor(conn, source, scope, cursor)
         return result
+
+    @staticmethod
+    def _tombstones(conn: sqlite3.Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+        """The removals recorded for these keys: key -> (removed_at, reason)."""
+        found: dict[tuple[str, str], tuple[str, str]] = {}
+        if not keys or conn.execute("SELECT 1 FROM feedback_removals LIMIT 1").fetchone() is None:
+            return found  # the common case: nothing was ever removed, one probe instead of a lookup per page
+        for source, chunk in _chunks_by_source(keys):
+            sql = (
+                "SELECT source_id, removed_at, reason FROM feedback_removals "
+                f"WHERE source = ? AND source_id IN ({', '.join('?' * len(chunk))})"
+            )
+            for source_id, removed_at, reason in conn.execute(sql, [source, *chunk]):
+                found[(source, source_id)] = (removed_at, reason)
+        return found
+
+    @staticmethod
+    def _remove(conn: sqlite3.Connection, removals: dict[tuple[str, str], tuple[str, str]]) -> int:
+        """Write the tombstones and delete what they cover; returns how many stored records went."""
+        recorded_at = iso_utc(now_utc())
+        conn.executemany(
+            "INSERT INTO feedback_removals (source, source_id, reason, removed_at, recorded_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (source, source_id) DO UPDATE SET reason = excluded.reason, removed_at = excluded.removed_at, "
+            "recorded_at = excluded.recorded_at WHERE excluded.removed_at >= feedback_removals.removed_at",
+            [(source, source_id, reason, at, recorded_at) for (source, source_id), (at, reason) in removals.items()],
+        )
+        gone = 0
+        for (source, source_id), (at, _) in removals.items():
+            # A version stored after the removal time (restored, then changed) stays.
+            deleted = conn.execute(
+                "DELETE FROM feedback WHERE source = ? AND source_id = ? AND updated_at <= ?", (source, source_id, at)
+            ).rowcount
+            if deleted:
+                gone += deleted
+                conn.execute(
+                    "DELETE FROM feedback_overrides WHERE source = ? AND source_id = ?", (source, source_id)
+                )
+        return gone
+
+    def removal_counts(self) -> dict[str, dict[str, int]]:
+        """Per source and reason, how many records the vendors removed (as learned by sync or webhook)."""
+        counts: dict[str, dict[str, int]] = {}
+        for source, reason, count in self.conn.execute(
+            "SELECT source, reason, COUNT(*) FROM feedback_removals GROUP BY source, reason"
+        ):
+            counts.setdefault(source, {})[reason] = int(count)
+        return counts
+
+    def removal_of(self, source: str, source_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(
+            "SELECT reason, removed_at, recorded_at FROM feedback_removals WHERE source = ? AND source_id = ?",
+            (source, source_id),
+        ).fetchone()
+        return None if row is None else {"reason": row[0], "removed_at": row[1], "recorded_at": row[2]}
 
     @staticmethod
     def _stored_versions(conn: sqlite3.Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], _Stored]:

@@ -1,7 +1,8 @@
 """Run integrations concurrently and commit each page together with its resume cursor.
 
 A source's progress lives in `sync_state` under a scope: "incremental" for open-ended pulls (the cursor is where
-the next sync continues) or "range:<start>:<end>" for a bounded re-pull. A scope left "running" by a crash or a
+the next sync continues), "range:<start>:<end>" for a bounded re-pull, or "since:<start>" for an open-ended re-pull
+that must not move the incremental position (see `plan_source`). A scope left "running" by a crash or a
 closed laptop is resumed from its last committed cursor, so no page before it is fetched again; because a page and
 its cursor commit in one transaction, the store never holds a page whose cursor was lost, or the reverse.
 """
@@ -14,17 +15,18 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
-from .integrations.base import BaseIntegration, Page, parse_iso
+from .integrations.base import BaseIntegration, Page, parse_iso, utc_bound
 from .integrations.http import SourceError
+from .ranges import EARLIEST_START
 from .store import Store, UpsertResult, iso_utc, now_utc
 
 logger = logging.getLogger("feedback_sources.sync")
 
 DEFAULT_LOOKBACK_DAYS = 30
-FULL_HISTORY_START = datetime(2000, 1, 1, tzinfo=timezone.utc)
+FULL_HISTORY_START = EARLIEST_START
 INCREMENTAL_SCOPE = "incremental"
 
 
@@ -38,6 +40,7 @@ class SourceProgress:
     updated: int = 0
     unchanged: int = 0
     skipped_stale: int = 0
+    removed: int = 0
     requests: int = 0
     wait_seconds: float = 0.0
     vendor_total: int | None = None
@@ -54,6 +57,7 @@ class SourceResult:
     updated: int = 0
     unchanged: int = 0
     skipped_stale: int = 0
+    removed: int = 0
     pages: int = 0
     errors: str | None = None
     error_kind: str | None = None
@@ -98,6 +102,7 @@ def plan_source(
     now: datetime,
 ) -> Plan:
     """Decide where one source starts: resume a crashed run, continue incrementally, or pull a range afresh."""
+    start, end = utc_bound(start), utc_bound(end)
     if end is not None:
         if start is None:
             raise ValueError("a sync with an end date needs a start date")
@@ -124,7 +129,18 @@ def plan_source(
     if start is None:
         start = now - timedelta(days=DEFAULT_LOOKBACK_DAYS)
     mode = "full" if not incremental else "since"
-    return Plan(INCREMENTAL_SCOPE, mode, None, start, None, {"start": iso_utc(start)}, False)
+    params = {"start": iso_utc(start)}
+    if mode == "since" and (start > now or (state is not None and state.cursor)):
+        # A re-pull from a chosen day never replaces the incremental position. Its cursor ends at what *it* fetched:
+        # from a start in the future that is a mark in the future, and from a start past where the incremental
+        # sync stands it would skip everything changed in between. So it keeps its own scope, and the next plain
+        # sync continues from the incremental position (fetching the overlap again costs requests, not records).
+        scope = f"since:{iso_utc(start)}"
+        own = store.get_state(source, scope)
+        if own is not None and own.status != "complete" and own.cursor:
+            return Plan(scope, "since", own.cursor, start, None, params, True)
+        return Plan(scope, "since", None, start, None, params, False)
+    return Plan(INCREMENTAL_SCOPE, mode, None, start, None, params, False)
 
 
 async def sync_source(
@@ -164,6 +180,11 @@ async def sync_source(
         report("failed", str(error))
         return result
 
+    def rate_limit_wait(seconds: float) -> None:
+        # A wait is not a failure: the source stays "running" and says what it is waiting for.
+        report(message=f"waiting for rate limit, {seconds:.0f}s" if seconds > 0 else "")
+
+    integration.on_rate_limit_wait = rate_limit_wait
     result = SourceResult(source, "running", plan.mode, resumed=plan.resumed)
     run_id = store.start_run(run_group, source, plan.mode, _iso_or_none(plan.start), _iso_or_none(plan.end))
     store.begin_state(source, plan.scope, plan.params, plan.cursor)
@@ -179,9 +200,10 @@ async def sync_source(
             result.updated += upserted.updated
             result.unchanged += upserted.unchanged
             result.skipped_stale += upserted.skipped_stale
+            result.removed += upserted.removed
             if page.vendor_total is not None:
                 result.vendor_total = page.vendor_total
-            for name in ("pages", "fetched", "new", "updated", "unchanged", "skipped_stale", "vendor_total"):
+            for name in ("pages", "fetched", "new", "updated", "unchanged", "skipped_stale", "removed", "vendor_total"):
                 setattr(progress, name, getattr(result, name))
             report()
             # A page boundary: this page and its cursor are committed, so stopping here loses nothing.
@@ -196,6 +218,8 @@ async def sync_source(
         result.status, result.errors, result.error_kind = "failed", f"{type(error).__name__}: {error}", "internal"
     else:
         result.status = "cancelled" if cancelled else "complete"
+    finally:
+        integration.on_rate_limit_wait = None
     result.duration_seconds = round(time.monotonic() - started, 3)
     stats = integration.http_stats
     result.requests, result.wait_seconds = stats.requests, round(stats.wait_seconds, 3)
@@ -210,6 +234,7 @@ async def sync_source(
         updated=result.updated,
         unchanged=result.unchanged,
         skipped_stale=result.skipped_stale,
+        removed=result.removed,
         errors=result.errors,
         error_kind=result.error_kind,
         duration_seconds=result.duration_seconds,
@@ -262,13 +287,19 @@ async def _write_behind(
             if isinstance(item, _Failed):
                 raise item.error
             upserted = await asyncio.to_thread(
-                store.upsert_records, item.records, cursor_update=(source, scope, item.cursor)
+                store.upsert_records, item.records, removals=item.removals, cursor_update=(source, scope, item.cursor)
             )
             yield item, upserted
     finally:
         if not fetcher.done():
             fetcher.cancel()
         await asyncio.gather(fetcher, return_exceptions=True)
+        # A fetcher cancelled between pages leaves the integration's generator suspended at its `yield`: close it
+        # now, so its own cleanup (closing the HTTP client, stopping its concurrent fetches) runs before the sync
+        # returns instead of whenever the event loop gets round to finalizing it.
+        close = getattr(pages, "aclose", None)
+        if close is not None:
+            await close()
 
 
 async def sync_all(
@@ -286,13 +317,23 @@ async def sync_all(
     run_group = run_group or uuid.uuid4().hex
     now = now_utc()
     tasks = [
-        sync_source(
+        asyncio.ensure_future(sync_source(
             store, integration, start=start, end=end, incremental=incremental,
-            on_progress=on_progress, run_group=run_group, now=now, should_stop=should_stop,
-        )
+            on_progress=on_progress, run_group=run_group, now=now,
+        ))
         for integration in integrations.values()
     ]
-    results = await asyncio.gather(*tasks)
+    try:
+        results = await asyncio.gather(*tasks)
+    except BaseException:
+        # gather() gives up at the first source that is cancelled or crashes and leaves the others running: stop
+        # them and wait until each has cleaned up, so nothing outlives the sync that started it.
+        # A source already told to stop is not told again: a second cancel would cut its cleanup short.
+        for task in tasks:
+            if not task.done() and not task.cancelling():
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     return {result.source: result for result in results}
 
 

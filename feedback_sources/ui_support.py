@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .models import Category, Tier
+from .ranges import sync_range
 from .store import UNKNOWN_TIER, Filters
 
 PAGE_SIZE = 50
@@ -407,6 +408,11 @@ def record_details(record: Mapping[str, Any]) -> list[tuple[str, str]]:
         ("Tags", ", ".join(parse_tags(record.get("tags")))),
         ("Link", safe_link(record.get("url")) or ""),
     )
+    metadata = record.get("metadata")
+    redacted = metadata.get("redacted_parts") if isinstance(metadata, Mapping) else None
+    if isinstance(redacted, list) and redacted:
+        # Messages the vendor redacted (Intercom): their text is gone from the record, their count is not.
+        fields += (("Redacted messages", len(redacted)),)
     return [(label, "" if value is None else str(value)) for label, value in fields]
 
 
@@ -482,10 +488,8 @@ def sync_window(preset: str, now: datetime, custom: tuple[date, date] | None = N
         first, last = custom
         if last < first:
             raise ValueError("The end date is before the start date.")
-        start = datetime.combine(first, time.min, tzinfo=timezone.utc)
-        end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=timezone.utc)
-        if start > now:
-            raise ValueError("The range starts in the future.")
+        # The same check as the command line's: no start before 2000 or in the future, no end past tomorrow.
+        start, end = sync_range(since=first, until=last, now=now)
         return SyncWindow(start, end, False, f"{first.isoformat()} to {last.isoformat()}")
     raise ValueError(f"unknown preset {preset!r}")
 

@@ -5,8 +5,15 @@ the load. Events are split across Zendesk, Intercom and SurveyMonkey; a share of
 do when an answer is slow. Afterwards the store is checked: every event logged once, every record (Zendesk and
 Intercom events carry the record) stored once, every SurveyMonkey response (id-only events) queued for one fetch.
 
+With `--hold-open N` the deliveries are sent while N half-sent requests hold connections open (a third connect and
+send nothing, a third send part of a request head, a third send a whole signed head and part of the body), and the
+receiver's file-descriptor limit can be lowered with `--fd-limit` (soft limit, as a default `ulimit -n` would set).
+The report then adds what the receiver's connection guard did: its cap, the most connections it held, how many it
+closed to make room, and whether asyncio ever failed to accept.
+
     python scripts/webhook_load.py                 # 10,000 events, 32 senders
     python scripts/webhook_load.py --events 500 --json
+    python scripts/webhook_load.py --events 2000 --concurrency 4 --hold-open 1100 --fd-limit 1024
 
 Exit status 0 when every check passes. Prints events/s and the latency percentiles of the deliveries.
 """
@@ -19,14 +26,16 @@ import json
 import math
 import multiprocessing
 import multiprocessing.connection
+import logging
 import random
 import secrets
+import socket
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -37,6 +46,7 @@ if str(ROOT) not in sys.path:
 
 import httpx  # noqa: E402
 
+from feedback_sources.webhooks.server import ConnectionLimits, raise_fd_limit  # noqa: E402
 from feedback_sources.webhooks.signatures import (  # noqa: E402
     intercom_signature,
     surveymonkey_signature,
@@ -195,27 +205,75 @@ def plan_deliveries(events: int, duplicate_share: float, seed: int) -> tuple[lis
 # -- the receiver, in its own process ----------------------------------------------------------------------------------
 
 
-def _serve(db_path: str, receiver_secrets: dict[str, dict[str, str]], pipe: multiprocessing.connection.Connection) -> None:
-    import logging
+@dataclass(frozen=True)
+class ReceiverOptions:
+    """How the receiver process is set up: its limits, and the soft file-descriptor limit it runs under."""
 
+    rate_per_minute: float = RATE_PER_MINUTE
+    failed_per_minute: float = 60.0
+    body_timeout: float = 10.0
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
+    fd_limit: int | None = None
+
+
+class _AcceptErrors(logging.Handler):
+    """Counts asyncio's complaints about accepting (EMFILE: "out of system resource") and other loop errors."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+def _serve(
+    db_path: str,
+    receiver_secrets: dict[str, dict[str, str]],
+    pipe: multiprocessing.connection.Connection,
+    options: ReceiverOptions = ReceiverOptions(),
+) -> None:
     from feedback_sources.webhooks.app import create_receiver_app
-    from feedback_sources.webhooks.server import running_receiver
+    from feedback_sources.webhooks.server import serving
 
+    if options.fd_limit is not None:
+        import resource
+
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (options.fd_limit, hard))
     # One log line per delivery would measure the terminal, not the receiver.
-    logging.getLogger("feedback_sources.webhooks").setLevel(logging.WARNING)
-    app = create_receiver_app(db_path, receiver_secrets, rate_per_minute=RATE_PER_MINUTE, heartbeat_interval=60.0)
-    with running_receiver(app, host="127.0.0.1") as url:
+    logging.getLogger("feedback_sources.webhooks").setLevel(logging.ERROR)
+    accept_errors = _AcceptErrors()
+    logging.getLogger("asyncio").addHandler(accept_errors)
+    app = create_receiver_app(
+        db_path,
+        receiver_secrets,
+        rate_per_minute=options.rate_per_minute,
+        failed_per_minute=options.failed_per_minute,
+        body_timeout=options.body_timeout,
+        heartbeat_interval=60.0,
+    )
+    with serving(app, host="127.0.0.1", limits=options.limits) as (url, guard):
         pipe.send(url)
         pipe.recv()  # until told to stop
+        pipe.send({**guard.stats(), "accept_errors": accept_errors.count})
 
 
 class ReceiverProcess:
-    def __init__(self, db_path: Path, signing: Signing):
+    def __init__(self, db_path: Path, signing: Signing, options: ReceiverOptions = ReceiverOptions()):
         context = multiprocessing.get_context("spawn")
         self._pipe, child = context.Pipe()
         self._process = context.Process(
-            target=_serve, args=(str(db_path), signing.receiver_secrets(), child), name="webhook-receiver", daemon=True
+            target=_serve,
+            args=(str(db_path), signing.receiver_secrets(), child, options),
+            name="webhook-receiver",
+            daemon=True,
         )
+        self.stats: dict[str, int] = {}
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
 
     def __enter__(self) -> str:
         self._process.start()
@@ -227,12 +285,67 @@ class ReceiverProcess:
     def __exit__(self, *exc_info: object) -> None:
         try:
             self._pipe.send("stop")
-        except (BrokenPipeError, OSError):
+            if self._pipe.poll(START_TIMEOUT_SECONDS):
+                self.stats = self._pipe.recv()
+        except (BrokenPipeError, EOFError, OSError):
             pass
         self._process.join(timeout=15)
         if self._process.is_alive():
             self._process.kill()
             self._process.join()
+
+
+# -- half-sent requests ------------------------------------------------------------------------------------------------
+
+HALF_OPEN_KINDS = ("silent", "partial_head", "partial_body")
+
+
+def half_open_connections(url: str, count: int, *, timeout: float = 10.0) -> list[socket.socket]:
+    """`count` connections that each stall mid-request, in turn: silent, part of a head, a head and part of a body.
+
+    The partial bodies go to Intercom with a well-formed (wrong) signature header, so they pass the checks made
+    on the head and reach the body read, where a stalled sender costs the receiver the most.
+    """
+    host, port = url.removeprefix("http://").split(":")
+    raise_fd_limit(count + 256)
+    opened: list[socket.socket] = []
+    try:
+        for number in range(count):
+            sock = socket.create_connection((host, int(port)), timeout=timeout)
+            opened.append(sock)
+            kind = HALF_OPEN_KINDS[number % len(HALF_OPEN_KINDS)]
+            if kind == "partial_head":
+                sock.sendall(b"POST /webhooks/zendesk HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty")
+            elif kind == "partial_body":
+                sock.sendall(
+                    b"POST /webhooks/intercom HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                    b"X-Hub-Signature: sha1=" + b"0" * 40 + b"\r\nContent-Length: 1000\r\n\r\n{\"type\": \"notif"
+                )
+            sock.setblocking(False)
+    except BaseException:
+        close_all(opened)
+        raise
+    return opened
+
+
+def closed_by_server(sockets: list[socket.socket]) -> int:
+    """How many of `sockets` the receiver has closed (end of stream or reset), without waiting on any."""
+    closed = 0
+    for sock in sockets:
+        try:
+            while sock.recv(65536):  # an answer (a 408) may come before the end of the stream
+                pass
+            closed += 1
+        except BlockingIOError:
+            continue
+        except OSError:
+            closed += 1
+    return closed
+
+
+def close_all(sockets: list[socket.socket]) -> None:
+    for sock in sockets:
+        sock.close()
 
 
 # -- sending -----------------------------------------------------------------------------------------------------------
@@ -300,13 +413,29 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered), max(1, math.ceil(fraction * len(ordered)))) - 1]
 
 
-def run(events: int, concurrency: int, duplicate_share: float, db_path: Path, seed: int) -> dict[str, Any]:
+def run(
+    events: int,
+    concurrency: int,
+    duplicate_share: float,
+    db_path: Path,
+    seed: int,
+    *,
+    hold_open: int = 0,
+    options: ReceiverOptions = ReceiverOptions(),
+) -> dict[str, Any]:
     signing = Signing.random()
     distinct, order = plan_deliveries(events, duplicate_share, seed)
-    with ReceiverProcess(db_path, signing) as url:
-        latencies, statuses, elapsed = asyncio.run(send_all(url, order, signing, concurrency))
+    receiver = ReceiverProcess(db_path, signing, options)
+    held: list[socket.socket] = []
+    with receiver as url:
+        try:
+            held = half_open_connections(url, hold_open)
+            latencies, statuses, elapsed = asyncio.run(send_all(url, order, signing, concurrency))
+            closed = closed_by_server(held)
+        finally:
+            close_all(held)
     checks = {"every_delivery_answered_200": statuses == {200: len(order)}, **check_store(db_path, distinct)}
-    return {
+    report: dict[str, Any] = {
         "events": events,
         "deliveries": len(order),
         "redeliveries": len(order) - events,
@@ -319,6 +448,13 @@ def run(events: int, concurrency: int, duplicate_share: float, db_path: Path, se
         "statuses": {str(status): count for status, count in sorted(statuses.items())},
         "checks": checks,
     }
+    if hold_open:
+        guard = receiver.stats
+        report["held"] = {"connections": hold_open, "closed_by_receiver": closed, "fd_limit": options.fd_limit,
+                          "receiver": guard, "limits": asdict(options.limits)}
+        checks["receiver_stayed_under_its_connection_cap"] = bool(guard) and guard["most_open"] <= guard["cap"]
+        checks["receiver_never_failed_to_accept"] = bool(guard) and guard["accept_errors"] == 0
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -328,22 +464,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duplicates", type=float, default=0.05, help="share of events delivered twice (default 0.05)")
     parser.add_argument("--db", type=Path, help="database file (default: a new temporary file)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--hold-open", type=int, default=0, help="half-sent requests held open during the load")
+    parser.add_argument("--fd-limit", type=int, help="the receiver's soft file-descriptor limit (e.g. 1024)")
+    parser.add_argument("--header-timeout", type=float, default=60.0,
+                        help="the receiver's header deadline with --hold-open (default 60 s: longer than the run, so "
+                             "the held connections stay held and only the cap frees room)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     args = parser.parse_args(argv)
-    if args.events < 1 or args.concurrency < 1 or not 0 <= args.duplicates <= 1:
+    if args.events < 1 or args.concurrency < 1 or not 0 <= args.duplicates <= 1 or args.hold_open < 0:
         parser.error("--events and --concurrency must be positive, --duplicates between 0 and 1")
+    options = ReceiverOptions(fd_limit=args.fd_limit)
+    if args.hold_open:
+        options = ReceiverOptions(
+            fd_limit=args.fd_limit,
+            body_timeout=args.header_timeout,
+            limits=ConnectionLimits(header_timeout=args.header_timeout, body_timeout=args.header_timeout + 5),
+        )
 
     with tempfile.TemporaryDirectory(prefix="webhook-load-") as scratch:
         db_path = args.db or Path(scratch) / "load.db"
         if db_path.exists():
             parser.error(f"{db_path} exists; the checks need a fresh database")
-        report = run(args.events, args.concurrency, args.duplicates, db_path, args.seed)
+        report = run(args.events, args.concurrency, args.duplicates, db_path, args.seed,
+                     hold_open=args.hold_open, options=options)
 
     print(
         f"{report['deliveries']} deliveries ({report['events']} events, {report['redeliveries']} redelivered) "
         f"with {report['concurrency']} senders in {report['seconds']:.2f}s: {report['events_per_second']:.0f} events/s, "
         f"p50 {report['p50_ms']:.1f} ms, p99 {report['p99_ms']:.1f} ms, max {report['max_ms']:.1f} ms"
     )
+    if "held" in report:
+        held = report["held"]
+        guard = held["receiver"]
+        print(
+            f"while {held['connections']} half-sent requests were held (fd limit {held['fd_limit'] or 'unchanged'}): "
+            f"cap {guard.get('cap')}, most open {guard.get('most_open')}, closed for room {guard.get('evicted')}, "
+            f"refused {guard.get('refused')}, accept errors {guard.get('accept_errors')}"
+        )
     for name, passed in report["checks"].items():
         print(f"  {'ok  ' if passed else 'FAIL'} {name.replace('_', ' ')}")
     if args.json:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from feedback_sources.cli import EXIT_OK, EXIT_USAGE, main
-from feedback_sources.models import NormalizedRecord
+from feedback_sources.models import NormalizedRecord, Removal, RemovalReason
 from feedback_sources.store import Store, iso_utc
 
 
@@ -114,3 +114,24 @@ def test_status_after_a_demo_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert [line.split(" - ")[0] for line in headers] == ["zendesk: FRESH", "intercom: FRESH", "surveymonkey: FRESH"]
     assert all(line.endswith("(configured)") for line in headers)
     assert len([line for line in out.splitlines() if line.startswith("  completeness: complete - ")]) == 3
+
+
+def test_status_counts_what_the_vendors_removed(prepared: tuple[Path, date]) -> None:
+    path, first = prepared
+    removed_at = datetime.combine(first + timedelta(days=20), time(0), tzinfo=timezone.utc)
+    with Store(path) as store:
+        store.upsert_records([], removals=[
+            Removal(source="zendesk", source_id="0-0", reason=RemovalReason.deleted, removed_at=removed_at),
+            Removal(source="zendesk", source_id="0-1", reason=RemovalReason.spam, removed_at=removed_at),
+            Removal(source="zendesk", source_id="0-2", reason=RemovalReason.spam, removed_at=removed_at),
+        ])
+    code, out, _ = run("status", "--db", str(path))
+    lines = out.splitlines()
+    zendesk = lines.index(next(line for line in lines if line.startswith("zendesk: ")))
+    assert code == EXIT_OK
+    assert lines[zendesk].startswith("zendesk: STALE - 51 records")
+    assert "  removed by the vendor and forgotten here: 1 deleted, 2 spam" in lines[zendesk:lines.index(
+        next(line for line in lines if line.startswith("intercom: ")))]
+    facts = json.loads(run("status", "--db", str(path), "--json")[1])
+    assert {s["source"]: s["removed"] for s in facts["sources"]} == {
+        "zendesk": {"deleted": 1, "spam": 2}, "intercom": {}, "surveymonkey": {}}

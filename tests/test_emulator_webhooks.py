@@ -382,12 +382,19 @@ def test_intercom_event_carries_the_conversation_signed_with_the_client_secret(c
     response = emulator.send_event("intercom", "user.replied", conversation_id, event_id="notif_1", at=1777712400)
     path, body, headers = delivered(found)
 
-    assert (response.status_code, path, hook["events"]) == (200, "/wh/ic", [
-        "conversation.user.created", "conversation.user.replied", "conversation.admin.closed"])
+    assert (response.status_code, path, hook["events"], hook["api_version"]) == (200, "/wh/ic", [
+        "conversation.user.created", "conversation.user.replied", "conversation.admin.closed",
+        "conversation_part.redacted", "conversation.deleted"], "2.14")
+    conversation = emulator.intercom.conversation(conversation_id)
+    thread = conversation["conversation_parts"]["conversation_parts"]
+    # Like Intercom, the item is the conversation with only the newest part(s), never the whole thread.
+    newest = [part for part in thread if part["created_at"] == max(p["created_at"] for p in thread)]
+    item = {**conversation, "conversation_parts": {"type": "conversation_part.list", "conversation_parts": newest,
+                                                   "total_count": len(newest)}}
     assert json.loads(body) == {
         "type": "notification_event",
         "app_id": "demoapp1",
-        "data": {"type": "notification_event_data", "item": emulator.intercom.conversation(conversation_id)},
+        "data": {"type": "notification_event_data", "item": item},
         "links": {},
         "id": "notif_1",
         "topic": "conversation.user.replied",
@@ -400,6 +407,59 @@ def test_intercom_event_carries_the_conversation_signed_with_the_client_secret(c
     verify("intercom", headers, body, RECEIVER_SECRETS["intercom"], now=time.time())
     with pytest.raises(SignatureError):
         verify("intercom", headers, body + b" ", RECEIVER_SECRETS["intercom"], now=time.time())
+
+
+def test_intercom_1x_webhooks_send_the_older_item_shape(capture):
+    found, url = capture
+    emulator = small_emulator()
+    conversation_id = emulator.newest_record_ids("intercom")[0]
+    emulator.add_intercom_webhook(f"{url}/wh/legacy", api_version="1.4")
+    emulator.intercom.add_part(conversation_id, "<p>Any news?</p>")
+
+    emulator.send_event("intercom", "user.replied", conversation_id, event_id="notif_old", at=1777712400)
+    _, body, _ = delivered(found)
+
+    conversation = emulator.intercom.conversation(conversation_id)
+    item = json.loads(body)["data"]["item"]
+    newest = conversation["conversation_parts"]["conversation_parts"][-1]
+    assert sorted(item) == sorted([
+        "type", "id", "created_at", "updated_at", "user", "assignee", "conversation_message", "conversation_parts",
+        "conversation_rating", "open", "state", "snoozed_until", "read", "metadata", "tags", "tags_added", "links"])
+    assert item["conversation_message"]["body"] == conversation["source"]["body"]
+    assert item["user"]["id"] == conversation["contacts"]["contacts"][0]["id"]
+    assert item["conversation_parts"]["total_count"] == 1
+    assert item["conversation_parts"]["conversation_parts"][0] == {
+        "type": "conversation_part", "id": str(newest["id"]), "part_type": "comment", "body": "<p>Any news?</p>",
+        "created_at": newest["created_at"], "updated_at": newest["updated_at"], "notified_at": newest["notified_at"],
+        "assigned_to": None, "author": {k: newest["author"][k] for k in ("type", "id", "name")}, "attachments": [],
+        "external_id": None,
+    }
+
+
+@pytest.mark.parametrize("api_version", ["2.14", "1.4"])
+def test_intercom_redaction_and_deletion_events(capture, api_version: str):
+    found, url = capture
+    emulator = small_emulator()
+    conversation_id = emulator.newest_record_ids("intercom")[0]
+    emulator.add_intercom_webhook(f"{url}/wh/ic", api_version=api_version)
+    part = emulator.intercom.add_part(conversation_id, "<p>My card number is 4111 1111 1111 1111</p>")
+    part_id = part["conversation_parts"]["conversation_parts"][-1]["id"]
+    emulator.intercom.redact_part(conversation_id, part_id)
+
+    emulator.send_event("intercom", "conversation_part.redacted", conversation_id, event_id="notif_r")
+    emulator.intercom.delete_conversation(conversation_id)
+    emulator.send_event("intercom", "conversation.deleted", conversation_id, event_id="notif_d")
+
+    redaction, deletion = (json.loads(body) for _, body, _ in found.deliveries)
+    [redacted] = redaction["data"]["item"]["conversation_parts"]["conversation_parts"]
+    assert (redaction["topic"], str(redacted["id"]), redacted["body"]) == (
+        "conversation_part.redacted", str(part_id), "<p><i>This message was deleted</i></p>")
+    # 2.x flags the part; 1.x payloads have no flag, only Intercom's text.
+    assert redacted.get("redacted") is (True if api_version == "2.14" else None)
+    assert (deletion["topic"], deletion["data"]["item"]) == (
+        "conversation.deleted", {"type": "conversation", "id": conversation_id})
+    assert emulator.intercom.conversation(conversation_id) is None
+    assert conversation_id not in emulator.newest_record_ids("intercom")
 
 
 def test_surveymonkey_event_names_the_response_signed_with_the_app_credentials(emulated: Emulated, capture):

@@ -130,14 +130,18 @@ class Case:
         return self.label
 
 
+# A 429's wait is the server's hint plus jitter of up to min(1 s, 25 % of the hint).
+JITTER = 1.0
+
+
 def waited_for_retry_after(expected: float, tolerance: float) -> Callable[[str, list[float]], bool]:
-    return lambda vendor, waits: any(abs(wait - expected) <= tolerance for wait in waits)
+    return lambda vendor, waits: any(expected - tolerance <= wait <= expected + tolerance + JITTER for wait in waits)
 
 
 def waited_for_the_rate_limit_window(vendor: str, waits: list[float]) -> bool:
     if vendor == "intercom":
-        # Intercom sends no Retry-After: the wait is until X-RateLimit-Reset (4 s ahead).
-        return any(2.5 <= wait <= 4.5 for wait in waits)
+        # Intercom sends no Retry-After: the wait is until X-RateLimit-Reset (4 s ahead), plus jitter.
+        return any(2.5 <= wait <= 4.5 + JITTER for wait in waits)
     # No hint at all: the first backoff step, full jitter in 0..base_delay.
     return len(waits) == 1 and 0 <= waits[0] <= 0.5
 

@@ -197,6 +197,14 @@ def test_full_conversation_with_contact_maps_to_the_whole_record():
             "rating": 4,
             "parts_count": 7,
             "source_type": "conversation",
+            "ai_agent_participated": False,
+            # Where each customer message sits in `content`: the opening message, then parts 103 and 105.
+            "customer_parts": [
+                {"id": "source", "at": unix("2024-06-01T10:00:00"), "chars": 56},
+                {"id": "103", "at": unix("2024-06-01T10:20:00"), "chars": 29},
+                {"id": "105", "at": unix("2024-06-01T10:40:00"), "chars": 15},
+            ],
+            "redacted_parts": [],
             "category_reason": "tag `Bug`",
             "tier_reason": "plan `Enterprise annual` matches `enterprise`",
         },

@@ -514,8 +514,9 @@ async def test_throttling_waits_until_intercoms_reset_time(emulator, base_url):
 
     assert sorted(source_ids(pages)) == emulator.intercom.all_conversation_ids()
     assert [call.status for call in endpoint_calls(emulator, r"^/conversations/search$")][:3] == [429, 429, 200]
-    # No Retry-After on Intercom's 429: the wait is the time left until X-RateLimit-Reset.
-    assert len(sleep.waits) == 2 and all(2.0 < seconds <= 3.0 for seconds in sleep.waits)
+    # No Retry-After on Intercom's 429: the wait is the time left until X-RateLimit-Reset, plus jitter of up to a
+    # quarter of it (so that concurrent requests do not all come back in the same instant).
+    assert len(sleep.waits) == 2 and all(2.0 < seconds <= 3.0 * 1.25 for seconds in sleep.waits)
 
 
 @pytest.mark.asyncio
@@ -592,6 +593,24 @@ async def test_deleted_conversation_is_skipped_and_a_deleted_contact_falls_back(
         conversation, None, app_id=APP_ID, rules=DEFAULT_RULES
     ).model_dump(mode="json")
     assert integration.last_stats["skipped"] == {"deleted": 1}
+    # Found by the search, gone when fetched: the page removes it from the store, at the time the sync saw it gone.
+    removals = [removal for page in pages for removal in page.removals]
+    assert [(r.source, r.source_id, r.reason.value) for r in removals] == [("intercom", gone, "deleted")]
+    assert removals[0].removed_at.tzinfo is not None
+
+
+@pytest.mark.asyncio
+async def test_a_deleted_conversation_is_neither_found_nor_served(emulator, base_url):
+    ids = emulator.intercom.all_conversation_ids()
+    emulator.intercom.delete_conversation(ids[0])
+
+    pages = await collect(connect(base_url))
+
+    assert sorted(source_ids(pages)) == ids[1:]
+    assert [removal for page in pages for removal in page.removals] == []
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {DEMO_INTERCOM_TOKEN}"}) as client:
+        answer = await client.get(f"{base_url}/conversations/{ids[0]}")
+    assert (answer.status_code, answer.json()["errors"][0]["code"]) == (404, "not_found")
 
 
 def tight_limit_emulator() -> Emulator:

@@ -39,7 +39,7 @@ from feedback_sources.integrations.intercom import IntercomIntegration, map_conv
 from feedback_sources.integrations.surveymonkey import SurveyMonkeyIntegration, map_response
 from feedback_sources.integrations.zendesk import ZendeskIntegration, index_by_id, map_ticket
 from feedback_sources.rules import DEFAULT_RULES
-from feedback_sources.store import Store, record_row
+from feedback_sources.store import Filters, Store, record_row
 from feedback_sources.webhooks import receiver_status, recent_events
 from feedback_sources.webhooks.app import create_receiver_app
 from feedback_sources.webhooks.fetch import FetchPolicy
@@ -309,8 +309,6 @@ def test_newer_event_for_the_same_ticket_wins_and_an_older_one_does_not(tmp_path
     ("source", "payload", "detail"),
     [
         ("zendesk", {**zendesk_event("u-1"), "type": "zen:event-type:user.created"}, "not a ticket event"),
-        ("zendesk", {**zendesk_event("d-1"), "type": "zen:event-type:ticket.soft_deleted"}, "ticket removed"),
-        ("zendesk", zendesk_event("d-2", status="deleted"), "ticket deleted"),
         ("intercom", {**intercom_event("ping-1"), "topic": "ping"}, "ping"),
         ("intercom", {**intercom_event("c-1"), "topic": "contact.user.created"}, "not a conversation event"),
         ("surveymonkey", {**surveymonkey_event("col-1"), "event_type": "collector_created"}, "not a response event"),
@@ -324,6 +322,48 @@ def test_events_that_are_not_feedback_are_logged_and_ignored(tmp_path: Path, sou
         assert (response.status_code, response.json()["verdict"]) == (200, "ignored")
         assert logged == [("ignored", detail)]
         assert running.counts() == {"feedback": 0, "webhook_events": 1, "webhook_fetches": 0}
+
+
+@pytest.mark.parametrize(
+    ("event_type", "reason"),
+    [
+        ("zen:event-type:ticket.soft_deleted", "deleted"),
+        ("zen:event-type:ticket.permanently_deleted", "deleted"),
+        ("zen:event-type:ticket.marked_as_spam", "spam"),
+    ],
+)
+def test_a_removed_ticket_leaves_the_store_and_a_replay_never_brings_it_back(tmp_path: Path, event_type: str, reason: str):
+    removal = {
+        **zendesk_event("rm-1"),
+        "type": event_type,
+        "time": "2026-05-02T10:00:00Z",
+        # Zendesk's removal events carry the ticket's last state in `detail`, the description among it.
+        "detail": {"id": "35436", "status": "deleted", "updated_at": "2026-05-02T10:00:00Z"},
+    }
+    with receiver(tmp_path) as running:
+        running.deliver("zendesk", zendesk_event("e-1"))
+        assert running.record("zendesk", "35436") is not None
+        response = running.deliver("zendesk", removal)
+        assert (response.status_code, response.json()["verdict"]) == (200, "removed")
+        # A late redelivery of the creation event under a new id, and an update from before the removal.
+        running.deliver("zendesk", zendesk_event("e-late"))
+        running.deliver("zendesk", zendesk_event("e-older-update", updated_at="2026-05-02T09:59:59Z"))
+        assert running.record("zendesk", "35436") is None
+        with Store(running.db_path) as store:
+            assert store.count(Filters(text="blank")) == 0
+            assert store.removal_counts() == {"zendesk": {reason: 1}}
+            assert [(e["verdict"], e["detail"]) for e in recent_events(store, 5)][2] == ("removed", f"ticket {reason}")
+        # Restored from the trash: a version updated after the removal is feedback again.
+        running.deliver("zendesk", zendesk_event("e-restored", updated_at="2026-05-02T11:00:00Z"))
+        assert running.record("zendesk", "35436")["title"] == "Export button crashes the page"
+
+
+def test_a_ticket_event_with_status_deleted_removes_the_ticket(tmp_path: Path):
+    with receiver(tmp_path) as running:
+        running.deliver("zendesk", zendesk_event("e-1"))
+        response = running.deliver("zendesk", zendesk_event("e-2", status="deleted", updated_at="2026-05-02T09:30:00Z"))
+        assert (response.status_code, response.json()["verdict"]) == (200, "removed")
+        assert running.record("zendesk", "35436") is None
 
 
 @pytest.mark.parametrize("object_id", ["../../users/me", "5001/../../surveys", "", "a b", "..", "%2e%2e"])
@@ -441,16 +481,19 @@ def test_oversize_bodies_get_413_with_and_without_content_length(tmp_path: Path)
         streamed = running.http.post("/webhooks/zendesk", content=chunks(), headers=signed_zendesk(large, at=running.clock()))
         assert "content-length" not in {k.lower() for k in streamed.request.headers}
 
+        # Signature headers that pass the checks made before the body is read (their digests are for other bytes).
+        zendesk_head = "".join(f"{k}: {v}\r\n" for k, v in signed_zendesk(b"{}", at=running.clock()).items()).encode()
+        intercom_head = b"X-Hub-Signature: sha1=" + b"0" * 40 + b"\r\n"
         # A declared size over the cap is refused before a single body byte is sent.
         head_only = raw_exchange(
             running.base_url,
-            b"POST /webhooks/zendesk HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n",
+            b"POST /webhooks/zendesk HTTP/1.1\r\nHost: x\r\n" + zendesk_head + b"Content-Length: 50000000\r\n\r\n",
             [],
         )
         # A chunked body is cut off at the cap: the answer comes although the body never ends.
         endless = raw_exchange(
             running.base_url,
-            b"POST /webhooks/intercom HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"POST /webhooks/intercom HTTP/1.1\r\nHost: x\r\n" + intercom_head + b"Transfer-Encoding: chunked\r\n\r\n",
             [b"258\r\n" + b"a" * 600 + b"\r\n", b"258\r\n" + b"b" * 600 + b"\r\n"],
         )
         assert (declared.status_code, streamed.status_code) == (413, 413)

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedback_sources.integrations.zendesk import html_to_text, index_by_id, is_deleted, map_ticket
-from feedback_sources.models import Category, MappingError, NormalizedRecord
+from feedback_sources.integrations.text import html_to_text
+from feedback_sources.integrations.zendesk import index_by_id, is_deleted, map_ticket, ticket_removal
+from feedback_sources.models import Category, MappingError, NormalizedRecord, RemovalReason
 from feedback_sources.rules import DEFAULT_RULES, Rules
 
 # An export row as Zendesk sends it (fields from the API reference's ticket object).
@@ -262,13 +263,11 @@ def test_organization_comes_from_the_requester_when_the_ticket_has_none() -> Non
     assert (record.metadata["organization_id"], record.metadata["organization_name"]) == ("509974", "Customer Corp")
 
 
-def test_html_description_becomes_plain_text() -> None:
-    description = (
-        "<p>Hello&nbsp;team,</p><p>The <b>export</b> fails &amp; shows:<br>Error&nbsp;500</p>"
-        "<script>alert('x')</script><style>p{color:red}</style><ul><li>Chrome</li><li>Firefox</li></ul>"
-    )
+def test_description_is_plain_text_stored_verbatim() -> None:
+    """Zendesk's `description` is the first comment's plain text: what looks like markup is what the customer typed."""
+    description = "Export shows <b>nothing</b> & the total is =SUM(A1:A3)\n\n  if a < b then <script>x</script>"
     record = map_default({**TICKET, "description": description})
-    assert record.content == "Hello team,\n\nThe export fails & shows:\nError 500\n\n- Chrome\n- Firefox"
+    assert record.content == description
 
 
 @pytest.mark.parametrize(
@@ -289,9 +288,9 @@ def test_html_to_text(html: str, text: str) -> None:
     assert html_to_text(html) == text
 
 
-def test_content_never_keeps_tags() -> None:
+def test_content_keeps_what_looks_like_tags() -> None:
     record = map_default({**TICKET, "description": "<h1>Title</h1><table><tr><td>a</td><td>b</td></tr></table>"})
-    assert record.content == "Title\n\na b"
+    assert record.content == "<h1>Title</h1><table><tr><td>a</td><td>b</td></tr></table>"
 
 
 def test_missing_fields_map_to_empty_values() -> None:
@@ -443,3 +442,64 @@ def test_html_to_text_accepts_any_fragment(html: str) -> None:
 def test_html_lists_and_documents() -> None:
     assert html_to_text("<ol><li><p>one</p></li><li>two</li></ol><p>after</p>") == "- one\n- two\n\nafter"
     assert html_to_text("<html><head><title>T</title></head><body><p>Body  text</p></body></html>") == "Body text"
+
+
+def test_a_requester_with_empty_user_fields_and_a_typed_formula_maps_whole() -> None:
+    """The shapes real accounts send: `user_fields: {}` (never set up) and a description the customer typed with
+    characters that look like markup and a formula."""
+    user = {**USER, "user_fields": {}, "organization_id": None}
+    ticket = {
+        **TICKET,
+        "organization_id": None,
+        "type": None,
+        "tags": [],
+        "priority": None,
+        "satisfaction_rating": {"score": "unoffered"},
+        "description": "Totals show =SUM(B2:B9) & the <b>Export</b> button is greyed out when rows < 1000",
+    }
+    record = map_default(ticket, [user])
+    assert record.model_dump(mode="json") == {
+        "source": "zendesk",
+        "source_id": "35436",
+        "title": "Export to CSV is broken",
+        "content": "Totals show =SUM(B2:B9) & the <b>Export</b> button is greyed out when rows < 1000",
+        "customer_id": "20978392",
+        "customer_email": "dana@customer.example",
+        "customer_name": "Dana Customer",
+        "customer_tier": None,
+        "category": "bug_report",
+        "created_at": "2024-03-05T10:38:52Z",
+        "metadata": {
+            "status": "open",
+            "priority": None,
+            "severity": None,
+            "type": None,
+            "via_channel": "web",
+            "tags": [],
+            "url": "https://acme.zendesk.com/agent/tickets/35436",
+            "updated_at": "2024-03-07T08:00:00+00:00",
+            "requester_id": "20978392",
+            "organization_id": None,
+            "organization_name": None,
+            "satisfaction": "unoffered",
+            "satisfaction_comment": None,
+            "category_reason": record.metadata["category_reason"],  # the keyword rule: its wording is the UI's
+            "tier_reason": record.metadata["tier_reason"],
+        },
+    }
+    assert "broken" in record.metadata["category_reason"] and "no plan" in record.metadata["tier_reason"]
+
+
+def test_a_deleted_export_row_is_a_removal_at_its_last_update() -> None:
+    # The export lists a deleted (or spam) ticket with status "deleted"; its last update is the deletion.
+    deleted = {**TICKET, "status": "deleted", "updated_at": "2024-03-09T12:00:00Z"}
+    assert is_deleted(deleted)
+    assert ticket_removal(deleted).model_dump(mode="json") == {
+        "source": "zendesk", "source_id": "35436", "reason": "deleted", "removed_at": "2024-03-09T12:00:00Z",
+    }
+    spam = ticket_removal({"id": "35436"}, reason=RemovalReason.spam,
+                          at=datetime(2024, 3, 9, 12, 5, tzinfo=timezone.utc))
+    assert spam.model_dump(mode="json") == {
+        "source": "zendesk", "source_id": "35436", "reason": "spam", "removed_at": "2024-03-09T12:05:00Z",
+    }
+    assert ticket_removal({"status": "deleted"}) is None  # no id: nothing to remove

@@ -12,7 +12,7 @@ from .app import ConnectionDropped, create_app
 from .config import (
     DEMO_INTERCOM_CLIENT_SECRET, DEMO_INTERCOM_TOKEN, DEMO_SURVEYMONKEY_CLIENT_ID, DEMO_SURVEYMONKEY_CLIENT_SECRET,
     DEMO_SURVEYMONKEY_TOKEN, DEMO_ZENDESK_EMAIL, DEMO_ZENDESK_SUBDOMAIN, DEMO_ZENDESK_TOKEN,
-    DEMO_ZENDESK_WEBHOOK_SECRET, VENDORS, EmulatorConfig,
+    DEMO_ZENDESK_WEBHOOK_SECRET, VENDORS, EmulatorConfig, FixedWindowLimit,
 )
 from .core import Emulator, RequestRecord
 from .faults import FAULT_KINDS, Fault, FaultQueue
@@ -23,5 +23,5 @@ __all__ = [
     "DEMO_INTERCOM_CLIENT_SECRET", "DEMO_INTERCOM_TOKEN", "DEMO_SURVEYMONKEY_CLIENT_ID",
     "DEMO_SURVEYMONKEY_CLIENT_SECRET", "DEMO_SURVEYMONKEY_TOKEN", "DEMO_ZENDESK_EMAIL", "DEMO_ZENDESK_SUBDOMAIN",
     "DEMO_ZENDESK_TOKEN", "DEMO_ZENDESK_WEBHOOK_SECRET", "FAULT_KINDS", "VENDORS", "ConnectionDropped", "Delivery",
-    "Emulator", "EmulatorConfig", "Fault", "FaultQueue", "RequestRecord", "create_app", "run_emulator_server",
+    "Emulator", "EmulatorConfig", "Fault", "FixedWindowLimit", "FaultQueue", "RequestRecord", "create_app", "run_emulator_server",
 ]

@@ -138,8 +138,16 @@ async def _serve(emulator: Emulator, apis: dict[str, VendorApi], webhooks: Webho
 
     rate_headers: dict[str, str] = {}
     limiters = emulator.rate_limiters
+    fixed = emulator.fixed_window_limiters.get(vendor)
     # Zendesk answers an unauthenticated users/me as the anonymous user; that call counts against no account.
-    if limiters is not None and "authorization" in request.headers:
+    if fixed is not None and "authorization" in request.headers:
+        decision = fixed.check(api.is_export(call), emulator.rate_clock())
+        if not decision.allowed:
+            reply = api.rate_limited(decision.headers, decision.reason)
+            log(reply.status, fault, body)
+            return _response(reply)
+        rate_headers = decision.headers
+    elif limiters is not None and "authorization" in request.headers:
         now = emulator.rate_clock()
         if vendor == "zendesk":
             decision = limiters.zendesk.check(api.is_export(call), now)

@@ -21,6 +21,29 @@ VENDORS = ("zendesk", "intercom", "surveymonkey")
 DEFAULT_SPAN = timedelta(days=120)
 
 
+@dataclass(frozen=True)
+class FixedWindowLimit:
+    """A vendor limit of `requests` per `seconds` of real time, in fixed windows shared by every request to it.
+
+    It replaces the vendor's usual limiter (and works with time_scale None). `advertised`, when given, is the limit
+    the headers claim instead of the real one, with `remaining` counted down from it: a vendor whose headers
+    disagree with what it enforces (a shared workspace quota, another app spending the same budget), so a client
+    that trusts them runs into 429s it was not warned about.
+    """
+
+    requests: int
+    seconds: float = 1.0
+    advertised: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.requests < 1:
+            raise ValueError("FixedWindowLimit.requests must be at least 1")
+        if not self.seconds > 0:
+            raise ValueError("FixedWindowLimit.seconds must be positive")
+        if self.advertised is not None and self.advertised < 1:
+            raise ValueError("FixedWindowLimit.advertised must be at least 1, or None")
+
+
 @dataclass
 class EmulatorConfig:
     """What the emulator serves. Defaults: a demo-sized dataset over the 120 days ending now.
@@ -70,6 +93,10 @@ class EmulatorConfig:
     # Real Zendesk leaves out of the export whatever changed in the last minute; 0 serves changes at once.
     zendesk_export_hold_back_seconds: int = 0
 
+    # Per vendor, a tight fixed-window limit in real seconds that replaces the vendor's usual limiter (see
+    # FixedWindowLimit); Emulator.set_rate_limit changes it while serving.
+    fixed_window_limits: dict[str, FixedWindowLimit] = field(default_factory=dict)
+
     def __post_init__(self) -> None:
         if self.end is None:
             self.end = datetime.now(timezone.utc).replace(microsecond=0)
@@ -83,6 +110,10 @@ class EmulatorConfig:
             raise ValueError("EmulatorConfig.start must not be after end")
         if self.time_scale is not None and self.time_scale <= 0:
             raise ValueError("EmulatorConfig.time_scale must be positive or None")
+        unknown = sorted(set(self.fixed_window_limits) - set(VENDORS))
+        if unknown:
+            raise ValueError(f"EmulatorConfig.fixed_window_limits: unknown vendor(s) {unknown}; expected {VENDORS}")
+        self.fixed_window_limits = dict(self.fixed_window_limits)
         self.intercom_scopeless_tokens = frozenset(self.intercom_scopeless_tokens)
         self.surveymonkey_scopeless_tokens = frozenset(self.surveymonkey_scopeless_tokens)
 

@@ -12,14 +12,14 @@ from typing import Any
 
 import httpx
 
-from .config import VENDORS, EmulatorConfig
+from .config import VENDORS, EmulatorConfig, FixedWindowLimit
 from .data import People
 from .faults import FaultQueue
 from .intercom import IntercomDataset
-from .ratelimit import RateLimiters, build_rate_limiters
+from .ratelimit import FixedWindowVendorLimiter, RateLimiters, build_fixed_window_limiters, build_rate_limiters
 from .surveymonkey import SurveyMonkeyDataset
 from .webhooks import (
-    INTERCOM_DEFAULT_TOPICS, Delivery, RegisteredWebhook, WebhookRegistry, build_delivery, newest_record_ids,
+    INTERCOM_DEFAULT_TOPICS, INTERCOM_WEBHOOK_VERSION, Delivery, RegisteredWebhook, WebhookRegistry, build_delivery, newest_record_ids,
 )
 from .zendesk import ZendeskDataset
 
@@ -53,6 +53,7 @@ class Emulator:
         self.faults = FaultQueue()
         self.requests: list[RequestRecord] = []
         self.rate_limiters: RateLimiters | None = build_rate_limiters(self.config)
+        self.fixed_window_limiters: dict[str, FixedWindowVendorLimiter] = build_fixed_window_limiters(self.config)
         self.webhooks = WebhookRegistry()
         self._down: set[str] = set()
         self._expired_tokens: set[str] = set()
@@ -98,6 +99,26 @@ class Emulator:
 
     def reset_rate_limits(self) -> None:
         self.rate_limiters = build_rate_limiters(self.config)
+        self.fixed_window_limiters = build_fixed_window_limiters(self.config)
+
+    def set_rate_limit(self, vendor: str, requests: int, seconds: float = 1.0, advertised: int | None = None) -> None:
+        """From now on the vendor allows `requests` per `seconds` (real time) in fixed windows shared by every
+        request, and its headers claim `advertised` instead when given (see FixedWindowLimit)."""
+        _check_vendor(vendor)
+        spec = FixedWindowLimit(requests, seconds, advertised)
+        self.config.fixed_window_limits[vendor] = spec
+        self.fixed_window_limiters[vendor] = FixedWindowVendorLimiter(vendor, spec)
+
+    def clear_rate_limit(self, vendor: str) -> None:
+        """Back to the vendor's usual limiter (or none, with time_scale None)."""
+        _check_vendor(vendor)
+        self.config.fixed_window_limits.pop(vendor, None)
+        self.fixed_window_limiters.pop(vendor, None)
+
+    def rate_limited_count(self, vendor: str) -> int:
+        """429s the vendor's fixed-window limit has answered since it was set."""
+        limiter = self.fixed_window_limiters.get(vendor)
+        return limiter.refused if limiter is not None else 0
 
     # ---- request log --------------------------------------------------------------------------------------------
 
@@ -131,11 +152,14 @@ class Emulator:
         _check_vendor(vendor)
         return [hook.as_dict() for hook in self.webhooks.list(vendor)]
 
-    def add_intercom_webhook(self, url: str, topics: Iterable[str] = INTERCOM_DEFAULT_TOPICS) -> dict[str, Any]:
-        """What a person does in Intercom's Developer Hub (there is no API for it): send these topics to `url`."""
+    def add_intercom_webhook(self, url: str, topics: Iterable[str] = INTERCOM_DEFAULT_TOPICS,
+                             api_version: str = INTERCOM_WEBHOOK_VERSION) -> dict[str, Any]:
+        """What a person does in Intercom's Developer Hub (there is no API for it): send these topics to `url`, in
+        the payload shape of `api_version` (before 2.0: `conversation_message` and `user`)."""
         hook = self.webhooks.add(RegisteredWebhook(
             vendor="intercom", id=self.webhooks.new_id("intercom"), name="Developer Hub webhook", url=url,
             events=tuple(topics), created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.now_ts())),
+            api_version=api_version,
         ))
         return hook.as_dict()
 

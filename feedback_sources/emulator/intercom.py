@@ -7,6 +7,7 @@ import json
 import math
 import random
 import re
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -29,10 +30,29 @@ TAG_NAMES = ("bug", "feature_request", "question", "praise", "complaint", "expor
              "performance", "integrations", "notifications", "dashboards", "permissions", "api", "search",
              "onboarding", "vip")
 _SEARCH_FIELDS = ("created_at", "updated_at", "id")
+# Fin, Intercom's AI agent, writes as a bot; operator workflows too. Teams author assignments made by rules.
+FIN_BOT_ID = "7000900"
+REDACTED_BODY = "<p><i>This message was deleted</i></p>"
+_ATTRIBUTES = (("Product area", None), ("Issue type", ("Bug", "Billing", "How-to")), ("jira_issue_key", None))
 
 
 def admin_id(index: int) -> str:
     return str(ADMIN_ID_BASE + index)
+
+
+def fin_ref(app_id: str) -> dict[str, Any]:
+    """Fin as a part author: a bot, flagged as the AI agent."""
+    return {"type": "bot", "id": FIN_BOT_ID, "name": "Fin", "email": f"operator+{app_id}@intercom.io",
+            "from_ai_agent": True, "is_ai_answer": True}
+
+
+def team_ref(team_id: str) -> dict[str, Any]:
+    return {"type": "team", "id": team_id, "name": "Support" if team_id == TEAM_IDS[0] else "Billing", "email": None}
+
+
+def fin_answer(feedback: Feedback) -> str:
+    return (f"I'm Fin, an AI agent. Here is what I found about {feedback.topic.label}: "
+            "our help center has a step-by-step guide. Did that answer your question?")
 
 
 def _tag(name: str, applied_at: int, by_admin: str) -> dict[str, Any]:
@@ -55,6 +75,8 @@ class IntercomDataset:
             seed=config.seed, salt=SALT_CONVERSATION, first_id=FIRST_CONVERSATION_ID,
             max_lag_seconds=min(14 * 86400, span // 3), make_record=self._base.get,
         )
+        # Deleted conversations: GET answers 404 and the search no longer finds them, as in Intercom.
+        self.deleted: set[int] = set()
 
     # ---- contacts -----------------------------------------------------------------------------------------------
 
@@ -143,8 +165,11 @@ class IntercomDataset:
         else:
             source_author = user_ref
             source_body = feedback.html()
+        # Fin answers first in some conversations (chat only); some workspaces' payloads carry numeric part ids.
+        fin = not is_email and not admin_initiated and rng.random() < 0.15
+        numeric_ids = rng.random() < 0.1
         parts = self._build_parts(rng, conversation_id, created, updated, feedback, agent, agent_ref, user_ref,
-                                  admin_initiated, state)
+                                  admin_initiated, state, fin, numeric_ids)
         tags = [] if rng.random() < 0.2 else [_tag(name, created, agent_ref["id"]) for name in feedback.tags]
         rating = None
         if state == "closed" and rng.random() < 0.3:
@@ -208,43 +233,91 @@ class IntercomDataset:
                 "count_conversation_parts": len(parts) + 1,
             },
             "linked_objects": {"type": "list", "data": [], "total_count": 0, "has_more": False},
-            "ai_agent_participated": False,
+            "ai_agent_participated": fin,
+            "ai_agent": {
+                "source_type": "workflow", "source_title": "Fin answers first",
+                "last_answer_type": "ai_answer",
+                "resolution_state": "routed_to_team" if len(parts) > 2 else "assumed_resolution",
+                "rating": None, "rating_remark": None,
+                "content_sources": {"type": "content_source.list", "total_count": 0, "content_sources": []},
+            } if fin else None,
             "conversation_parts": {"type": "conversation_part.list", "conversation_parts": parts,
                                    "total_count": len(parts)},
         }
 
     def _build_parts(self, rng: random.Random, conversation_id: int, created: int, updated: int,
                      feedback: Feedback, agent, agent_ref: dict, user_ref: dict, admin_initiated: bool,
-                     state: str) -> list[dict[str, Any]]:
-        plan: list[tuple[str, str | None, dict]] = []
+                     state: str, fin: bool = False, numeric_ids: bool = False) -> list[dict[str, Any]]:
+        """The thread after the opening message, with the variety real inboxes have: Fin's answers, notes,
+        assignments by rules (team) or away mode (bot), attribute updates and custom actions without a body, and
+        customer replies that reopen a closed conversation (`open` parts carrying the customer's text)."""
+        plan: list[tuple[str, str | None, dict, dict | None]] = []
         if admin_initiated:
-            plan.append(("comment", feedback.html(), user_ref))
+            plan.append(("comment", feedback.html(), user_ref, None))
+        if fin:
+            plan.append(("comment", f"<p>{fin_answer(feedback)}</p>", fin_ref(self.config.intercom_app_id_code),
+                         None))
+            if rng.random() < 0.6:
+                plan.append(("comment", f"<p>{follow_up(rng, feedback)}</p>", user_ref, None))
         count = rng.randint(0, 4)
         if count:
-            plan.append(("assignment", None, agent_ref))
+            roll = rng.random()
+            if roll < 0.1:
+                plan.append(("away_mode_assignment", None, fin_ref(self.config.intercom_app_id_code), None))
+            elif roll < 0.25:
+                plan.append(("assignment", None, team_ref(pick(rng, TEAM_IDS)), None))
+            else:
+                plan.append(("assignment", None, agent_ref, None))
         for step in range(count):
             roll = rng.random()
             if step % 2 == 0:
                 if roll < 0.25:
                     plan.append(("note", f"<p>Internal: {pick(rng, ('checked logs', 'known issue', 'asked eng'))}"
-                                         f" for {feedback.topic.label}.</p>", agent_ref))
-                plan.append(("comment", f"<p>{short_reply(rng, feedback, agent.name.split()[0])}</p>", agent_ref))
+                                         f" for {feedback.topic.label}.</p>", agent_ref, None))
+                elif roll < 0.35:
+                    name, values = pick(rng, _ATTRIBUTES)
+                    value = pick(rng, values) if values else (feedback.topic.label if name == "Product area"
+                                                              else f"PROJ-{conversation_id % 1000}")
+                    plan.append(("conversation_attribute_updated_by_admin", None, agent_ref,
+                                 {"attribute": {"name": name}, "value": {"name": value}}))
+                elif roll < 0.4:
+                    action = {"action": {"name": "Jira Create Issue"}}
+                    plan.append(("custom_action_started", None, agent_ref, action))
+                    plan.append(("custom_action_finished", None, agent_ref,
+                                 {"action": {"name": "Jira Create Issue", "result": "success"}}))
+                plan.append(("comment", f"<p>{short_reply(rng, feedback, agent.name.split()[0])}</p>", agent_ref,
+                             None))
+            elif roll < 0.2:
+                # Closed, then the customer writes again: their reply is an `open` part.
+                plan.append(("close", None, agent_ref, None))
+                plan.append(("open", f"<p>{follow_up(rng, feedback)}</p>", user_ref, None))
+            elif roll < 0.27:
+                plan.append(("assign_and_reopen", None, agent_ref, None))
+                plan.append(("comment", f"<p>{follow_up(rng, feedback)}</p>", user_ref, None))
             else:
-                plan.append(("comment", f"<p>{follow_up(rng, feedback)}</p>", user_ref))
+                plan.append(("comment", f"<p>{follow_up(rng, feedback)}</p>", user_ref, None))
         if state == "closed" and plan:
-            plan.append(("close", None, agent_ref))
+            plan.append(("close", None, agent_ref, None))
         elif state == "snoozed" and plan:
-            plan.append(("snoozed", None, agent_ref))
+            plan.append(("snoozed", None, agent_ref, None))
         parts = []
         # Parts are spread over the conversation's life; the last one is what set updated_at.
-        for position, (part_type, body, author) in enumerate(plan, start=1):
+        for position, (part_type, body, author, details) in enumerate(plan, start=1):
             at = created + (updated - created) * position // len(plan)
-            parts.append(self._part(conversation_id, position, part_type, body, author, at))
+            part = self._part(conversation_id, position, part_type, body, author, at, details)
+            if numeric_ids:
+                part["id"] = int(part["id"])
+            parts.append(part)
+        if rng.random() < 0.02:
+            # Now and then a customer's message was redacted by an admin before any sync saw it.
+            said = [p for p in parts if p["author"]["type"] in ("user", "lead") and p["body"] is not None]
+            if said:
+                said[-1].update(body=REDACTED_BODY, redacted=True, updated_at=updated)
         return parts
 
     @staticmethod
     def _part(conversation_id: int, position: int, part_type: str, body: str | None, author: dict,
-              at: int) -> dict[str, Any]:
+              at: int, details: dict | None = None) -> dict[str, Any]:
         return {
             "type": "conversation_part",
             "id": str(conversation_id * 100 + position),
@@ -253,11 +326,18 @@ class IntercomDataset:
             "created_at": at,
             "updated_at": at,
             "notified_at": at,
-            "assigned_to": {"type": "admin", "id": author["id"]} if part_type == "assignment" else None,
+            "assigned_to": ({"type": author["type"], "id": author["id"]}
+                            if part_type in ("assignment", "away_mode_assignment", "assign_and_reopen") else None),
             "author": dict(author),
             "attachments": [],
             "external_id": None,
             "redacted": False,
+            "metadata": {},
+            "email_message_metadata": None,
+            "state": "closed" if part_type == "close" else "snoozed" if part_type == "snoozed" else "open",
+            "tags": [],
+            "event_details": details,
+            "app_package_code": None,
         }
 
     def conversation(self, conversation_id: str | int) -> dict[str, Any] | None:
@@ -265,6 +345,8 @@ class IntercomDataset:
         try:
             numeric = int(conversation_id)
         except (TypeError, ValueError):
+            return None
+        if numeric in self.deleted:
             return None
         conversation = self.conversations.get(numeric)
         return copy.deepcopy(conversation) if conversation is not None else None
@@ -277,11 +359,56 @@ class IntercomDataset:
         low = to_unix(start) if start is not None else None
         high = to_unix(end) if end is not None else None
         ids = [entry[1] for entry in self.conversations.all_entries()
-               if (low is None or entry[2] >= low) and (high is None or entry[2] < high)]
+               if (low is None or entry[2] >= low) and (high is None or entry[2] < high)
+               and entry[1] not in self.deleted]
         return [str(i) for i in sorted(ids)]
 
     def all_conversation_ids(self) -> list[str]:
         return self.conversations_in_range()
+
+    def shape_counts(self) -> dict[str, Counter[str]]:
+        """How many conversations (and parts, and contacts) of each real-world shape the dataset holds: the ground
+        truth behind the demo-data report (scripts/intercom_shapes.py) and the tests that every shape is there."""
+        conversations: Counter[str] = Counter()
+        part_types: Counter[str] = Counter()
+        authors: Counter[str] = Counter()
+        contacts: Counter[str] = Counter()
+        seen_contacts: set[str] = set()
+        for entry in self.conversations.all_entries():
+            if entry[1] in self.deleted:
+                continue
+            conversation = self.conversations.record_for(entry)
+            parts = conversation["conversation_parts"]["conversation_parts"]
+            conversations["all"] += 1
+            source = conversation["source"]
+            if source["subject"] == "" and conversation["title"] is None:
+                conversations["chat (subject \"\", title null)"] += 1
+            if source["author"]["type"] not in ("user", "lead"):
+                conversations["opened by the company"] += 1
+            if conversation["ai_agent_participated"]:
+                conversations["Fin participated"] += 1
+            if any(isinstance(p["id"], int) for p in parts):
+                conversations["numeric part ids"] += 1
+            if any(p["part_type"] == "open" and p["author"]["type"] in ("user", "lead") for p in parts):
+                conversations["customer reopened (open part with text)"] += 1
+            if any(p["redacted"] for p in parts) or source.get("redacted"):
+                conversations["redacted part"] += 1
+            for part in parts:
+                part_types[part["part_type"] + (" (null body)" if part["body"] is None else "")] += 1
+                authors[part["author"]["type"]] += 1
+            contact_id = conversation["contacts"]["contacts"][0]["id"]
+            if contact_id not in seen_contacts:
+                seen_contacts.add(contact_id)
+                contact = self.contact(contact_id) or {}
+                contacts["all"] += 1
+                contacts[contact.get("role", "unknown")] += 1
+                if not contact.get("custom_attributes"):
+                    contacts["custom_attributes {}"] += 1
+                if not (contact.get("companies") or {}).get("data"):
+                    contacts["no companies"] += 1
+        conversations["deleted"] = len(self.deleted)
+        return {"conversations": conversations, "part types": part_types, "part authors": authors,
+                "contacts": contacts}
 
     # ---- mutations ----------------------------------------------------------------------------------------------
 
@@ -297,7 +424,8 @@ class IntercomDataset:
 
     def add_part(self, conversation_id: str | int, body: str | None, *, author_type: str = "user",
                  part_type: str = "comment") -> dict[str, Any]:
-        """Append a part (a customer reply by default) and bump updated_at to now."""
+        """Append a part (a customer reply by default; author_type user, lead, admin, bot or team) and bump
+        updated_at to now."""
         numeric = int(conversation_id)
         with self.conversations.lock:
             current = self.conversation(numeric)
@@ -307,6 +435,10 @@ class IntercomDataset:
             now = self._now()
             if author_type == "admin":
                 author = {"type": "admin", "id": admin_id(0), "name": AGENTS[0].name, "email": AGENTS[0].email}
+            elif author_type == "bot":
+                author = fin_ref(self.config.intercom_app_id_code)
+            elif author_type == "team":
+                author = team_ref(TEAM_IDS[0])
             else:
                 contact_id = conversation["contacts"]["contacts"][0]["id"]
                 customer = self._customer_for_contact(contact_id)
@@ -318,6 +450,41 @@ class IntercomDataset:
             part_list["total_count"] = len(part_list["conversation_parts"])
             return self._store(numeric, conversation, self.conversations.timestamps(numeric)[1],  # type: ignore[index]
                                {"updated_at": now})
+
+    def redact_part(self, conversation_id: str | int, part_id: str | int) -> dict[str, Any]:
+        """Redact a part (or the opening message, part_id "source") as POST /conversations/redact does: the body
+        becomes Intercom's "This message was deleted", `redacted` turns true and the part and the conversation are
+        updated now. Returns the redacted part (or the source)."""
+        numeric = int(conversation_id)
+        with self.conversations.lock:
+            conversation = self.conversation(numeric)
+            if conversation is None:
+                raise KeyError(f"no conversation {conversation_id}")
+            now = self._now()
+            if str(part_id) == "source":
+                target = conversation["source"]
+            else:
+                target = next((p for p in conversation["conversation_parts"]["conversation_parts"]
+                               if str(p["id"]) == str(part_id)), None)
+                if target is None or target.get("body") is None:
+                    raise KeyError(f"conversation {conversation_id} has no redactable part {part_id}")
+                target["updated_at"] = now
+            target["body"] = REDACTED_BODY
+            target["redacted"] = True
+            stamps = self.conversations.timestamps(numeric)
+            assert stamps is not None
+            self._store(numeric, conversation, stamps[1], {"updated_at": now})
+            return copy.deepcopy(target)
+
+    def delete_conversation(self, conversation_id: str | int) -> None:
+        """Delete a conversation for good (DELETE /conversations/{id})."""
+        numeric = int(conversation_id)
+        with self.conversations.lock:
+            if self.conversation(numeric) is None:
+                raise KeyError(f"no conversation {conversation_id}")
+            self.deleted.add(numeric)
+            self.conversations.version += 1
+            self.conversations._match_cache.clear()
 
     def add_conversation(self, **fields: Any) -> dict[str, Any]:
         """Start a conversation now (or at the given created_at); generated content unless given."""
@@ -474,7 +641,9 @@ class IntercomApi(VendorApi):
         return self.error(404)
 
     def _lookup(self, conversation_id: str) -> dict[str, Any] | None:
-        return self.data.conversations.get(int(conversation_id)) if conversation_id.isdigit() else None
+        if not conversation_id.isdigit() or int(conversation_id) in self.data.deleted:
+            return None
+        return self.data.conversations.get(int(conversation_id))
 
     def _me(self) -> dict[str, Any]:
         return {
@@ -509,6 +678,8 @@ class IntercomApi(VendorApi):
 
         entries = self.data.conversations.matching(query.signature, query.matches, query.lower_updated,
                                                    query.upper_updated)
+        if self.data.deleted:
+            entries = [entry for entry in entries if entry[1] not in self.data.deleted]
         total = len(entries)
         starting_after = pagination.get("starting_after")
         if starting_after is not None:

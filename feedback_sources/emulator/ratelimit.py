@@ -12,7 +12,7 @@ import math
 import threading
 from dataclasses import dataclass, field
 
-from .config import EmulatorConfig
+from .config import EmulatorConfig, FixedWindowLimit
 
 REAL_MINUTE = 60.0
 
@@ -184,3 +184,72 @@ def build_rate_limiters(config: EmulatorConfig) -> RateLimiters | None:
     scale = Scale(config.time_scale)
     return RateLimiters(ZendeskLimiter(config, scale), IntercomLimiter(config, scale),
                         SurveyMonkeyLimiter(config, scale))
+
+
+class FixedWindowVendorLimiter:
+    """One vendor behind a tight fixed window (e.g. 8 requests a second) that every request to it shares.
+
+    The headers are the vendor's own, with the advertised limit (which may be a lie) and the real reset time. A 429
+    carries what that vendor sends with one: Zendesk a `Retry-After`, Intercom only `X-RateLimit-Reset` (a unix time),
+    SurveyMonkey `X-Ratelimit-App-Global-Minute-Reset` (seconds). Times are fractional so that a one-second window can
+    be waited for precisely.
+    """
+
+    def __init__(self, vendor: str, spec: FixedWindowLimit) -> None:
+        self.vendor = vendor
+        self.spec = spec
+        self.window = WindowLimiter(spec.requests, spec.seconds)
+        self.refused = 0
+
+    @property
+    def advertised(self) -> int:
+        return self.spec.advertised if self.spec.advertised is not None else self.spec.requests
+
+    def check(self, is_export: bool, now: float) -> RateDecision:
+        allowed = self.window.has_room(now)
+        if allowed:
+            self.window.consume(now)
+        else:
+            self.refused += 1
+        used = self.window.limit - self.window.remaining(now)
+        remaining = max(0, self.advertised - used)
+        reset_at = self.window.reset_at(now)
+        reset_in = max(0.01, math.ceil((reset_at - now) * 100 - 1e-6) / 100)
+        headers = self._headers(is_export, remaining, reset_at, reset_in)
+        if allowed:
+            return RateDecision(True, headers)
+        if self.vendor == "zendesk":
+            headers["Retry-After"] = f"{reset_in:.2f}"
+        reason = "Number of allowed API requests per minute exceeded" if self.vendor == "zendesk" else None
+        return RateDecision(False, headers, reset_at - now, reason)
+
+    def _headers(self, is_export: bool, remaining: int, reset_at: float, reset_in: float) -> dict[str, str]:
+        limit = str(self.advertised)
+        if self.vendor == "zendesk":
+            headers = {
+                "X-Rate-Limit": limit,
+                "X-Rate-Limit-Remaining": str(remaining),
+                "ratelimit-limit": limit,
+                "ratelimit-remaining": str(remaining),
+                "ratelimit-reset": f"{reset_in:.2f}",
+            }
+            if is_export:
+                headers["Zendesk-RateLimit-incremental-exports"] = (
+                    f"total={limit}; remaining={remaining}; resets={reset_in:.2f}"
+                )
+            return headers
+        if self.vendor == "intercom":
+            return {
+                "X-RateLimit-Limit": limit,
+                "X-RateLimit-Remaining": str(remaining),
+                "X-RateLimit-Reset": f"{reset_at:.3f}",
+            }
+        return {
+            "X-Ratelimit-App-Global-Minute-Limit": limit,
+            "X-Ratelimit-App-Global-Minute-Remaining": str(remaining),
+            "X-Ratelimit-App-Global-Minute-Reset": f"{reset_in:.2f}",
+        }
+
+
+def build_fixed_window_limiters(config: EmulatorConfig) -> dict[str, FixedWindowVendorLimiter]:
+    return {vendor: FixedWindowVendorLimiter(vendor, spec) for vendor, spec in config.fixed_window_limits.items()}

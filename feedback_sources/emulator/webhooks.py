@@ -20,6 +20,7 @@ rest of the package), so tests that run one against the other show that both fol
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import hmac
 import itertools
@@ -60,7 +61,8 @@ SURVEYMONKEY_OBJECT_TYPES = ("survey", "collector")
 SURVEYMONKEY_REQUIRED_FIELDS = ("name", "event_type", "object_type", "object_ids", "subscription_url")
 SURVEYMONKEY_USER_ID = "123456789"  # the id the emulated users/me answers with
 
-INTERCOM_DEFAULT_TOPICS = ("conversation.user.created", "conversation.user.replied", "conversation.admin.closed")
+INTERCOM_DEFAULT_TOPICS = ("conversation.user.created", "conversation.user.replied", "conversation.admin.closed",
+                           "conversation_part.redacted", "conversation.deleted")
 
 _ZENDESK_PATH = re.compile(r"/api/v2/webhooks(?:/([^/]+)(/signing_secret)?)?/?")
 _SURVEYMONKEY_PATH = re.compile(r"/webhooks(?:/([^/]+))?/?")
@@ -85,11 +87,15 @@ class RegisteredWebhook:
     object_ids: tuple[str, ...] = ()
     http_method: str = "POST"
     request_format: str = "json"
+    # Intercom: the API version the app's webhooks are delivered in (set in the Developer Hub).
+    api_version: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         found = asdict(self)
         found["events"] = list(self.events)
         found["object_ids"] = list(self.object_ids)
+        if self.vendor != "intercom":
+            found.pop("api_version")  # a setting of Intercom's Developer Hub only
         return found
 
 
@@ -496,16 +502,111 @@ def zendesk_event(ticket: Mapping[str, Any], kind: str, *, event_id: str, at: fl
 
 
 def intercom_topic(kind: str) -> str:
-    return kind if kind.startswith("conversation.") or kind == "ping" else f"conversation.{kind}"
+    if kind.startswith(("conversation.", "conversation_part.")) or kind == "ping":
+        return kind
+    return f"conversation.{kind}"
+
+
+# Webhook API versions: before 2.0 the conversation item has `conversation_message`, `user` and `assignee`; from
+# 2.0 on it has `source`, `contacts` and `teammates` like the REST API.
+INTERCOM_WEBHOOK_VERSION = "2.14"
+INTERCOM_LEGACY_WEBHOOK_VERSION = "1.4"
+
+
+def is_legacy_intercom_version(version: str | None) -> bool:
+    return bool(version) and str(version).split(".", 1)[0] in ("1", "0")
+
+
+def _newest_parts(conversation: Mapping[str, Any], topic: str) -> list[dict[str, Any]]:
+    """The part(s) a delivery carries: never the thread, only what the event is about. A new conversation carries
+    none; a redaction the part(s) redacted last; any other topic the part(s) written in the newest second."""
+    parts = [p for p in conversation.get("conversation_parts", {}).get("conversation_parts", [])
+             if isinstance(p, dict)]
+    if topic == "conversation.user.created" or not parts:
+        return []
+    if topic == "conversation_part.redacted":
+        redacted = [p for p in parts if p.get("redacted")]
+        if not redacted:
+            return []
+        newest = max(p.get("updated_at") or 0 for p in redacted)
+        return [p for p in redacted if (p.get("updated_at") or 0) == newest]
+    newest = max(p.get("created_at") or 0 for p in parts)
+    return [p for p in parts if (p.get("created_at") or 0) == newest]
+
+
+def _legacy_part(part: Mapping[str, Any]) -> dict[str, Any]:
+    author = part.get("author") or {}
+    return {
+        "type": "conversation_part", "id": str(part["id"]), "part_type": part.get("part_type"),
+        "body": part.get("body"), "created_at": part.get("created_at"), "updated_at": part.get("updated_at"),
+        "notified_at": part.get("notified_at"), "assigned_to": part.get("assigned_to"),
+        "author": {"type": author.get("type"), "id": author.get("id"), "name": author.get("name")},
+        "attachments": [], "external_id": None,
+    }
+
+
+def _legacy_item(conversation: Mapping[str, Any], parts: list[dict[str, Any]], app_id: str) -> dict[str, Any]:
+    """The conversation as a webhook of API 1.x sends it: `user`, `assignee`, `conversation_message`, and parts
+    without the `redacted` flag (a redacted message only reads "This message was deleted")."""
+    source = conversation.get("source") or {}
+    contact = (conversation.get("contacts") or {}).get("contacts") or [{}]
+    customer = source.get("author") if (source.get("author") or {}).get("type") in ("user", "lead") else None
+    user = {"type": "lead" if (customer or {}).get("type") == "lead" else "user", "id": contact[0].get("id"),
+            "user_id": contact[0].get("external_id"), "name": (customer or {}).get("name"),
+            "email": (customer or {}).get("email") or None, "do_not_track": None}
+    assignee_id = conversation.get("admin_assignee_id")
+    return {
+        "type": "conversation",
+        "id": str(conversation["id"]),
+        "created_at": conversation.get("created_at"),
+        "updated_at": conversation.get("updated_at"),
+        "user": user,
+        "assignee": {"type": "admin", "id": str(assignee_id)} if assignee_id else {"type": "nobody_admin", "id": None},
+        "conversation_message": {
+            "type": "conversation_message", "id": source.get("id"), "url": source.get("url"),
+            "subject": source.get("subject") or "", "body": source.get("body"),
+            "author": {"type": (source.get("author") or {}).get("type"), "id": (source.get("author") or {}).get("id")},
+            "attachments": [],
+        },
+        "conversation_parts": {"type": "conversation_part.list", "conversation_parts": [_legacy_part(p) for p in parts],
+                               "total_count": len(parts)},
+        "conversation_rating": conversation.get("conversation_rating") or {},
+        "open": conversation.get("open"),
+        "state": conversation.get("state"),
+        "snoozed_until": conversation.get("snoozed_until"),
+        "read": conversation.get("read"),
+        "metadata": {},
+        "tags": conversation.get("tags") or {"type": "tag.list", "tags": []},
+        "tags_added": {"type": "tag.list", "tags": []},
+        "links": {"conversation_web": f"https://app.intercom.com/a/apps/{app_id}/conversations/{conversation['id']}"},
+    }
+
+
+def intercom_item(conversation: Mapping[str, Any], topic: str, *, app_id: str,
+                  version: str = INTERCOM_WEBHOOK_VERSION) -> dict[str, Any]:
+    """`data.item` of a delivery: the conversation with only the newest part(s), in the version's shape."""
+    parts = copy.deepcopy(_newest_parts(conversation, topic))
+    if is_legacy_intercom_version(version):
+        return _legacy_item(conversation, parts, app_id)
+    item = copy.deepcopy(dict(conversation))
+    item["conversation_parts"] = {"type": "conversation_part.list", "conversation_parts": parts,
+                                  "total_count": len(parts)}
+    return item
 
 
 def intercom_notification(conversation: Mapping[str, Any], kind: str, *, event_id: str, at: float,
-                          app_id: str) -> dict[str, Any]:
-    """A notification_event whose data.item is the whole conversation, parts included."""
+                          app_id: str, version: str = INTERCOM_WEBHOOK_VERSION) -> dict[str, Any]:
+    """A notification_event as Intercom posts it. The item carries only the newest part(s), never the thread; a
+    `conversation.deleted` item carries identifying fields only."""
+    topic = intercom_topic(kind)
+    if topic == "conversation.deleted":
+        item: dict[str, Any] = {"type": "conversation", "id": str(conversation["id"])}
+    else:
+        item = intercom_item(conversation, topic, app_id=app_id, version=version)
     return {
         "type": "notification_event",
         "app_id": app_id,
-        "data": {"type": "notification_event_data", "item": dict(conversation)},
+        "data": {"type": "notification_event_data", "item": item},
         "links": {},
         "id": event_id,
         "topic": intercom_topic(kind),
@@ -586,13 +687,18 @@ def build_delivery(emulator: Emulator, vendor: str, kind: str, record_id: str | 
             "X-Zendesk-Webhook-Signature-Timestamp": timestamp,
         }
     elif vendor == "intercom":
+        topic = intercom_topic(kind)
         conversation = emulator.intercom.conversation(record_id)
+        if conversation is None and topic == "conversation.deleted" and str(record_id).isdigit() \
+                and int(record_id) in emulator.intercom.deleted:
+            conversation = {"id": str(record_id)}  # a deletion names what no longer exists
         if conversation is None:
             raise LookupError(f"no Intercom conversation {record_id}")
-        topic = intercom_topic(kind)
         hook = next((h for h in hooks if _subscribed(h, topic)), None)
+        # The item's shape follows the API version the app's webhooks are set to in the Developer Hub.
         payload = intercom_notification(conversation, kind, event_id=event_id, at=moment,
-                                        app_id=config.intercom_app_id_code)
+                                        app_id=config.intercom_app_id_code,
+                                        version=(hook.api_version if hook else None) or INTERCOM_WEBHOOK_VERSION)
         body = encode_payload(payload)
         headers = {
             "Content-Type": "application/json",
@@ -643,7 +749,8 @@ def newest_record_ids(emulator: Emulator, vendor: str, limit: int = 50) -> list[
                 break
         return live
     if vendor == "intercom":
-        entries = [(e[2], e[1]) for e in emulator.intercom.conversations.all_entries()]
+        entries = [(e[2], e[1]) for e in emulator.intercom.conversations.all_entries()
+                   if e[1] not in emulator.intercom.deleted]
     elif vendor == "surveymonkey":
         entries = [(e[2], e[1]) for survey in emulator.surveymonkey.surveys.values()
                    for e in survey.responses.all_entries()]

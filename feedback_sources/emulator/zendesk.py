@@ -47,6 +47,15 @@ _TYPES = {
     "praise": (None,),
 }
 _CHANNELS = ("email", "email", "web", "api", "chat", "mobile")
+# `description` is plain text, and customers type what looks like markup or a formula into it.
+TYPED_MARKUP_SHARE = 0.08
+TYPED_MARKUP_LINES = (
+    "Steps: Reports > Export & choose <b>CSV</b>, then nothing happens.",
+    "The total cell shows =SUM(B2:B40) instead of a number.",
+    "It only works when rows < 1000 & the filter is off.",
+    "Our template uses <customer_name> and it prints literally.",
+    "+1 from the whole team, this blocks us @ month end",
+)
 # Base tickets share these never-mutated values (fewer allocations per page); public getters hand out deep copies.
 _EMPTY: list = []
 _VIA = {channel: {"channel": channel, "source": {"from": {}, "to": {}, "rel": None}} for channel in set(_CHANNELS)}
@@ -129,7 +138,7 @@ class ZendeskDataset:
         custom_fields = [{"id": FIELD_PRODUCT_AREA, "value": feedback.topic.key},
                          {"id": FIELD_PLAN, "value": plan if rng.random() < 0.7 else None}]
         channel = pick(rng, _CHANNELS)
-        return {
+        ticket = {
             "id": ticket_id,
             "external_id": None,
             "via": _VIA[channel],
@@ -169,6 +178,10 @@ class ZendeskDataset:
             "allow_attachments": True,
             "from_messaging_channel": channel == "chat",
         }
+        # Drawn last, so the fields above stay what they were for every seed.
+        if rng.random() < TYPED_MARKUP_SHARE:
+            ticket["description"] += "\n\n" + pick(rng, TYPED_MARKUP_LINES)
+        return ticket
 
     def _customer_user(self, customer: Customer) -> dict[str, Any]:
         signed_up = self.config.start_ts - customer.signed_up_offset_days * 86400
@@ -197,7 +210,8 @@ class ZendeskDataset:
             "details": "",
             "notes": "",
             "default_group_id": None,
-            "user_fields": {"plan": plan, "country": customer.country},
+            # Accounts that never set up user fields send an empty object, not nulls.
+            "user_fields": {"plan": plan, "country": customer.country} if plan or customer.country else {},
         }
 
     def _agent_user(self, user_id: int) -> dict[str, Any] | None:
@@ -289,7 +303,17 @@ class ZendeskDataset:
             return self._store(ticket_id, current, stamps[1], fields)
 
     def delete_ticket(self, ticket_id: int) -> dict[str, Any]:
+        """Soft delete: the export lists the ticket again, with status "deleted", updated now."""
         return self.update_ticket(ticket_id, status="deleted")
+
+    def mark_spam(self, ticket_id: int) -> dict[str, Any]:
+        """Marking as spam deletes the ticket (and suspends its requester): to the export it is a deleted ticket."""
+        return self.update_ticket(ticket_id, status="deleted")
+
+    def delete_permanently(self, ticket_id: int) -> dict[str, Any]:
+        """Permanent deletion scrubs what the customer wrote; the export still lists the ticket as deleted."""
+        return self.update_ticket(ticket_id, status="deleted", subject="SCRUBBED", raw_subject="SCRUBBED",
+                                  description="SCRUBBED", tags=[])
 
     def add_ticket(self, **fields: Any) -> dict[str, Any]:
         """Create a ticket now (or at the given created_at/updated_at); generated content unless given."""

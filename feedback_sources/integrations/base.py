@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from ..models import NormalizedRecord
+from ..models import NormalizedRecord, Removal
 from ..rules import DEFAULT_RULES, Rules
 from .http import ErrorKind, HttpClient, RequestStats, RetryPolicy, SourceError
 
@@ -51,6 +51,8 @@ class Page:
     records: list[NormalizedRecord]
     cursor: dict[str, Any]
     vendor_total: int | None = None
+    # Records the vendor removed (deleted, spam, disqualified): dropped from the store with the page.
+    removals: list[Removal] = field(default_factory=list)
 
 
 @dataclass
@@ -131,6 +133,8 @@ class BaseIntegration(abc.ABC):
         self._sleep = sleep
         self.timeout = timeout
         self.http_stats = RequestStats()
+        # Told when the client starts (seconds > 0) and stops (0) waiting on a rate limit; the sync shows it.
+        self.on_rate_limit_wait: Callable[[float], None] | None = None
 
     # -- the guide's contract ------------------------------------------------------------------------------------
 
@@ -203,11 +207,17 @@ class BaseIntegration(abc.ABC):
         }
         if self._sleep is not None:
             options["sleep"] = self._sleep
+        options["on_rate_limit_wait"] = self._rate_limit_wait
         options.update(kwargs)
         client = HttpClient(**options)
         # The sync reads request counts and rate-limit waits from here while pages stream in.
         self.http_stats = client.stats
         return client
+
+
+    def _rate_limit_wait(self, seconds: float) -> None:
+        if self.on_rate_limit_wait is not None:
+            self.on_rate_limit_wait(seconds)
 
 
 _REGISTRY: dict[str, type[BaseIntegration]] = {}

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from ..models import MappingError, NormalizedRecord
+from ..models import MappingError, NormalizedRecord, Removal, RemovalReason
 from ..rules import Rules
 from .base import BaseIntegration, ConfigError, Page, WebhookSetupRequired, in_range, register, utc_bound
 from .http import ErrorKind, HttpClient, SourceError, header_number
@@ -113,10 +113,16 @@ def search_body(
     }
 
 
-# -- HTML to text -------------------------------------------------------------------------------------------------
-
-# Paragraph-like elements are set off by blank lines; line-like ones start a new line.
 # -- pure mapping -------------------------------------------------------------------------------------------------
+
+# Intercom shows a redacted message as this text (with `redacted: true` on 2.x parts; older payloads have no flag).
+REDACTED_BODY_TEXT = "This message was deleted"
+# The opening message's key among the customer parts: it has an id of its own (`source.id`), but there is exactly
+# one per conversation, and a fixed key cannot collide with a part id.
+SOURCE_KEY = "source"
+# Webhook topics whose item means something other than "here is the conversation now".
+REDACTED_TOPIC = "conversation_part.redacted"
+DELETED_TOPIC = "conversation.deleted"
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -160,6 +166,11 @@ def _unix(value: Any) -> datetime | None:
         return None
 
 
+def _seconds(value: Any) -> int | None:
+    moment = _unix(value)
+    return math.floor(moment.timestamp()) if moment is not None else None
+
+
 def _tag_names(conversation: Mapping[str, Any]) -> list[str]:
     tags = conversation.get("tags")
     items = _list(tags.get("tags")) if isinstance(tags, dict) else _list(tags)
@@ -171,7 +182,7 @@ def _tag_names(conversation: Mapping[str, Any]) -> list[str]:
     return names
 
 
-def _customer_parts(conversation: Mapping[str, Any]) -> list[dict[str, Any]]:
+def _parts(conversation: Mapping[str, Any]) -> list[dict[str, Any]]:
     parts_holder = conversation.get("conversation_parts")
     if isinstance(parts_holder, dict):
         return [part for part in _list(parts_holder.get("conversation_parts")) if isinstance(part, dict)]
@@ -184,7 +195,15 @@ def _parts_count(conversation: Mapping[str, Any]) -> int:
         total = holder.get("total_count")
         if isinstance(total, int) and not isinstance(total, bool) and total >= 0:
             return total
-    return len(_customer_parts(conversation))
+    return len(_parts(conversation))
+
+
+def _opening_message(conversation: Mapping[str, Any]) -> dict[str, Any]:
+    """The message that opened the conversation: `source` since API 2.0, `conversation_message` before it."""
+    source = conversation.get("source")
+    if isinstance(source, dict):
+        return source
+    return _dict(conversation.get("conversation_message"))
 
 
 def _is_customer(author: Any) -> bool:
@@ -194,33 +213,87 @@ def _is_customer(author: Any) -> bool:
     return isinstance(author_type, str) and author_type in CUSTOMER_AUTHOR_TYPES
 
 
-def customer_messages(conversation: Mapping[str, Any]) -> list[str]:
-    """The customer's own words in time order: the opening message if a customer wrote it, then their replies.
+def _is_redacted(message: Mapping[str, Any]) -> bool:
+    """2.x marks a redacted message with `redacted: true`; payloads of older versions only show Intercom's text."""
+    if message.get("redacted") is True:
+        return True
+    body = message.get("body")
+    return isinstance(body, str) and html_to_text(body).strip() == REDACTED_BODY_TEXT
 
-    Notes are internal, and admin or bot parts are the company talking, so neither is feedback.
+
+@dataclass(frozen=True)
+class CustomerPart:
+    """One message the customer wrote: its key (SOURCE_KEY or the part id), when, and its text."""
+
+    key: str
+    at: int | None
+    text: str
+
+
+def redacted_keys(conversation: Mapping[str, Any], *, redaction_event: bool = False) -> list[str]:
+    """Keys of the messages the conversation shows as redacted. In a `conversation_part.redacted` delivery every
+    part carried is one that was just redacted, whatever its flags say (payloads before 2.2 have none)."""
+    found: list[str] = []
+    opening = _opening_message(conversation)
+    if opening and _is_redacted(opening):
+        found.append(SOURCE_KEY)
+    for part in _parts(conversation):
+        key = _identifier(part.get("id"))
+        if key is not None and (redaction_event or _is_redacted(part)):
+            found.append(key)
+    return list(dict.fromkeys(found))
+
+
+def customer_parts(conversation: Mapping[str, Any], *, redaction_event: bool = False) -> list[CustomerPart]:
+    """The customer's own messages in time order: the opening message if a customer wrote it, then every part a
+    user or lead wrote (comments, and `open` parts, a reply that reopens the conversation).
+
+    Left out: notes (internal), parts by admins, bots (Fin's AI answers included) and teams, parts without a body
+    (assignments, snoozes, attribute updates, custom actions) and redacted messages.
     """
-    opened_at = _unix(conversation.get("created_at"))
-    timeline: list[tuple[float, int, str]] = []
-    source = _dict(conversation.get("source"))
-    if _is_customer(source.get("author")):
-        text = html_to_text(source.get("body") if isinstance(source.get("body"), str) else None)
+    redacted = set(redacted_keys(conversation, redaction_event=redaction_event))
+    opened_at = _seconds(conversation.get("created_at"))
+    timeline: list[tuple[float, int, CustomerPart]] = []
+    opening = _opening_message(conversation)
+    if SOURCE_KEY not in redacted and _is_customer(opening.get("author")):
+        body = opening.get("body")
+        text = html_to_text(body if isinstance(body, str) else None)
         if text:
-            timeline.append((opened_at.timestamp() if opened_at else -math.inf, 0, text))
-    for position, part in enumerate(_customer_parts(conversation), start=1):
+            when = opened_at if opened_at is not None else -math.inf
+            timeline.append((when, 0, CustomerPart(SOURCE_KEY, opened_at, text)))
+    for position, part in enumerate(_parts(conversation), start=1):
+        key = _identifier(part.get("id")) or f"#{position}"
         part_type = part.get("part_type")
-        if isinstance(part_type, str) and part_type.startswith("note"):
+        if key in redacted or (isinstance(part_type, str) and part_type.startswith("note")):
             continue
         if not _is_customer(part.get("author")) or not isinstance(part.get("body"), str):
             continue
         text = html_to_text(part["body"])
         if not text:
             continue
-        moment = _unix(part.get("created_at"))
+        at = _seconds(part.get("created_at"))
         # A part without a time keeps its place after the ones before it.
-        when = moment.timestamp() if moment else (timeline[-1][0] if timeline else -math.inf)
-        timeline.append((when, position, text))
+        when: float = at if at is not None else (timeline[-1][0] if timeline else -math.inf)
+        timeline.append((when, position, CustomerPart(key, at, text)))
     timeline.sort(key=lambda item: (item[0], item[1]))
-    return [text for _, _, text in timeline]
+    return [entry for _, _, entry in timeline]
+
+
+def customer_messages(conversation: Mapping[str, Any]) -> list[str]:
+    """The texts of `customer_parts`, in time order."""
+    return [part.text for part in customer_parts(conversation)]
+
+
+PART_SEPARATOR = "\n\n"
+
+
+def _content(parts: Iterable[CustomerPart]) -> str:
+    return PART_SEPARATOR.join(part.text for part in parts)
+
+
+def _parts_metadata(parts: Iterable[CustomerPart]) -> list[dict[str, Any]]:
+    """Where each message sits in `content` (by length, in order), so a later delivery can be merged by part id."""
+    return [{"id": part.key, "at": part.at, "chars": len(part.text)} for part in parts]
 
 
 def _company_plans(contact: Mapping[str, Any]) -> list[str]:
@@ -253,18 +326,27 @@ def conversation_url(app_id: str | None, conversation_id: str) -> str | None:
     return AGENT_UI_URL.format(app_id=app_id, conversation_id=conversation_id)
 
 
+def _legacy_user(conversation: Mapping[str, Any]) -> dict[str, Any]:
+    """The customer of a pre-2.0 payload (`user`: {type: user|lead|contact, id, user_id, name, email})."""
+    user = _dict(conversation.get("user"))
+    return user if _is_customer(user) else {}
+
+
 def map_conversation(
     conversation: dict[str, Any],
     contact: dict[str, Any] | None,
     *,
     app_id: str | None,
     rules: Rules,
+    redaction_event: bool = False,
 ) -> NormalizedRecord:
     """Turn an Intercom conversation (and its first contact, when known) into a feedback record.
 
-    `conversation` is the object from GET /conversations/{id}, a search result, or a webhook's `data.item`;
+    `conversation` is the object from GET /conversations/{id}, a search result, or a webhook's `data.item` of either
+    payload generation (2.x: `source` and `contacts`; 1.x: `conversation_message`, `user` and `assignee`);
     `contact` is the object from GET /contacts/{id} or None. `app_id` is the workspace's `id_code` (from GET /me or
-    a webhook's `app_id`), needed for the link to the inbox. Raises MappingError when the payload cannot be a record.
+    a webhook's `app_id`), needed for the link to the inbox. `redaction_event` says the item comes from a
+    `conversation_part.redacted` delivery. Raises MappingError when the payload cannot be a record.
     """
     if not isinstance(conversation, dict):
         raise MappingError(SOURCE, f"expected a conversation object, got {type(conversation).__name__}")
@@ -279,29 +361,36 @@ def map_conversation(
         raise MappingError(SOURCE, f"conversation {conversation_id} has no valid created_at")
     contact = contact if isinstance(contact, dict) else None
 
-    source = _dict(conversation.get("source"))
-    subject = source.get("subject")
+    opening = _opening_message(conversation)
+    subject = opening.get("subject")
     title = _text(html_to_text(subject if isinstance(subject, str) else None)) or _text(
         html_to_text(conversation.get("title") if isinstance(conversation.get("title"), str) else None)
     )
-    content = "\n\n".join(customer_messages(conversation))
+    parts = customer_parts(conversation, redaction_event=redaction_event)
+    content = _content(parts)
 
-    author = _dict(source.get("author"))
+    author = _dict(opening.get("author"))
     author_is_customer = _is_customer(author)
+    legacy_user = _legacy_user(conversation)
     first_contact = next(
         (c for c in _list(_dict(conversation.get("contacts")).get("contacts")) if isinstance(c, dict)), {}
     )
     contact_id = (
         _identifier(contact.get("id") if contact else None)
         or _identifier(first_contact.get("id"))
+        or _identifier(legacy_user.get("id"))
         or (_identifier(author.get("id")) if author_is_customer else None)
     )
     # The opening message's author stands in for the contact only when a customer wrote it, never an admin.
-    customer_email = _text(contact.get("email") if contact else None) or (
-        _text(author.get("email")) if author_is_customer else None
+    customer_email = (
+        _text(contact.get("email") if contact else None)
+        or _text(legacy_user.get("email"))
+        or (_text(author.get("email")) if author_is_customer else None)
     )
-    customer_name = _text(contact.get("name") if contact else None) or (
-        _text(author.get("name")) if author_is_customer else None
+    customer_name = (
+        _text(contact.get("name") if contact else None)
+        or _text(legacy_user.get("name"))
+        or (_text(author.get("name")) if author_is_customer else None)
     )
 
     plan_candidates: list[tuple[str, str | None]] = []
@@ -314,6 +403,7 @@ def map_conversation(
     category = rules.categorize(tags=tags, text=f"{title or ''}\n{content}".strip())
 
     rating = _dict(conversation.get("conversation_rating")).get("rating")
+    ai_participated = conversation.get("ai_agent_participated")
     metadata: dict[str, Any] = {
         "state": _text(conversation.get("state")),
         "priority": _text(conversation.get("priority")),
@@ -323,7 +413,11 @@ def map_conversation(
         "contact_id": contact_id,
         "rating": rating if isinstance(rating, int) and not isinstance(rating, bool) else None,
         "parts_count": _parts_count(conversation),
-        "source_type": _text(source.get("type")),
+        # The channel (conversation, email, ...): 2.x only; a 1.x `conversation_message` does not say.
+        "source_type": _text(_dict(conversation.get("source")).get("type")),
+        "ai_agent_participated": ai_participated if isinstance(ai_participated, bool) else None,
+        "customer_parts": _parts_metadata(parts),
+        "redacted_parts": sorted(redacted_keys(conversation, redaction_event=redaction_event)),
         "category_reason": category.reason,
         "tier_reason": tier.reason,
     }
@@ -353,9 +447,167 @@ def conversation_from_notification(payload: Any) -> tuple[dict[str, Any], str | 
 
 
 def map_notification(payload: Any, *, rules: Rules, app_id: str | None = None) -> NormalizedRecord:
-    """Map a webhook delivery. Deliveries carry no contact object, and often only the newest conversation parts."""
+    """Map a webhook delivery on its own. Deliveries carry no contact object and only the newest part(s): the
+    receiver merges the result with the stored record (`merge_delivered`) instead of storing it as it is."""
     conversation, delivered_app_id = conversation_from_notification(payload)
-    return map_conversation(conversation, None, app_id=app_id or delivered_app_id, rules=rules)
+    topic = payload.get("topic") if isinstance(payload, dict) else None
+    record = map_conversation(
+        conversation, None, app_id=app_id or delivered_app_id, rules=rules, redaction_event=topic == REDACTED_TOPIC
+    )
+    if topic == REDACTED_TOPIC:
+        record = _stamped_at_event(record, conversation, payload)
+    return record
+
+
+def _stamped_at_event(
+    record: NormalizedRecord, item: Mapping[str, Any], payload: Mapping[str, Any]
+) -> NormalizedRecord:
+    """A redaction changes the conversation even when the item's `updated_at` predates it (older payloads keep the
+    conversation's time and move only the part's): the record is as new as the newest time in the delivery."""
+    times = [record.updated_at.timestamp()]
+    times.extend(float(t) for t in (_seconds(p.get("updated_at")) for p in _parts(item)) if t is not None)
+    created = _seconds(payload.get("created_at"))
+    if created is not None:
+        times.append(float(created))
+    newest = datetime.fromtimestamp(max(times), tz=timezone.utc)
+    return record.model_copy(update={"metadata": {**record.metadata, "updated_at": newest.isoformat()}})
+
+
+def conversation_removal(payload: Any) -> Removal | None:
+    """A `conversation.deleted` delivery as a removal: its item is only identifying fields (`id`, and `type` or
+    `object`); the removal time is the notification's `created_at`. None when the delivery names no conversation."""
+    if not isinstance(payload, dict):
+        return None
+    item = _dict(_dict(payload.get("data")).get("item"))
+    conversation_id = _identifier(item.get("id"))
+    if conversation_id is None:
+        return None
+    removed_at = _unix(payload.get("created_at")) or _unix(item.get("updated_at")) or datetime.now(timezone.utc)
+    return Removal(source=SOURCE, source_id=conversation_id, reason=RemovalReason.deleted, removed_at=removed_at)
+
+
+# -- merging a partial delivery with the stored record ------------------------------------------------------------
+
+
+def _stored_parts(stored: Mapping[str, Any]) -> list[CustomerPart] | None:
+    """The stored record's content split back into its messages, or None when the metadata does not describe it
+    exactly (a record stored before part ids were kept, or text changed since): then nothing may be cut from it."""
+    metadata = _dict(stored.get("metadata"))
+    described = metadata.get("customer_parts")
+    content = stored.get("content") if isinstance(stored.get("content"), str) else ""
+    if not isinstance(described, list):
+        return [] if not content else None
+    parts: list[CustomerPart] = []
+    offset = 0
+    for index, entry in enumerate(described):
+        if not isinstance(entry, dict):
+            return None
+        key, chars, at = _identifier(entry.get("id")), entry.get("chars"), entry.get("at")
+        if key is None or not isinstance(chars, int) or isinstance(chars, bool) or chars < 0:
+            return None
+        if index:
+            if content[offset : offset + len(PART_SEPARATOR)] != PART_SEPARATOR:
+                return None
+            offset += len(PART_SEPARATOR)
+        parts.append(CustomerPart(key, at if isinstance(at, int) and not isinstance(at, bool) else None,
+                                  content[offset : offset + chars]))
+        offset += chars
+    return parts if offset == len(content) else None
+
+
+def merge_delivered(
+    delivered: NormalizedRecord, stored: Mapping[str, Any] | None, *, rules: Rules
+) -> NormalizedRecord:
+    """The record to store for a webhook delivery, given what the store holds for the conversation.
+
+    A delivery carries only the newest part(s) and no contact, so on its own it would replace a fuller record with
+    a shorter one. Instead the messages are merged by part id (the delivered version of a message wins), messages
+    redacted by this delivery or any earlier one are dropped and stay dropped (a late or replayed delivery cannot
+    bring them back), the customer's name, email and plan are kept when the delivery does not know them, and the
+    result is at least as new as the stored record, so the store takes it even when the delivery is older. When the
+    stored text cannot be split back into messages it is kept whole (never shortened); the full fetch fixes it.
+    """
+    if stored is None:
+        return delivered
+    stored_meta = _dict(stored.get("metadata"))
+    delivered_meta = dict(delivered.metadata)
+    redacted = sorted(set(_list(stored_meta.get("redacted_parts"))) | set(delivered_meta.get("redacted_parts") or []))
+    redacted_set = set(redacted)
+    described = {"customer_parts": delivered_meta.get("customer_parts") or []}
+    delivered_parts = _stored_parts({"content": delivered.content, "metadata": described}) or []
+    old_parts = _stored_parts(stored)
+    if old_parts is None:
+        stored_content = stored.get("content") if isinstance(stored.get("content"), str) else ""
+        keep_whole = len(stored_content) >= len(delivered.content)
+        content = stored_content if keep_whole else delivered.content
+        parts_meta = stored_meta.get("customer_parts") if keep_whole else delivered_meta.get("customer_parts")
+    else:
+        by_key: dict[str, tuple[float, int, CustomerPart]] = {}
+        for order, part in enumerate(old_parts):
+            by_key[part.key] = (part.at if part.at is not None else -math.inf, order, part)
+        for order, part in enumerate(delivered_parts, start=len(old_parts)):
+            kept = by_key.get(part.key)
+            position = kept[1] if kept is not None else order
+            by_key[part.key] = (part.at if part.at is not None else (kept[0] if kept else math.inf), position, part)
+        in_order = sorted(by_key.values(), key=lambda entry: (entry[0], entry[1]))
+        merged = [entry[2] for entry in in_order if entry[2].key not in redacted_set]
+        content = _content(merged)
+        parts_meta = _parts_metadata(merged)
+
+    same_customer = delivered.customer_id is None or delivered.customer_id == stored.get("customer_id")
+    customer_id = delivered.customer_id or stored.get("customer_id")
+    email = delivered.customer_email or (stored.get("customer_email") if same_customer else None)
+    name = delivered.customer_name or (stored.get("customer_name") if same_customer else None)
+    tier_value: Any = delivered.customer_tier
+    tier_reason = delivered_meta.get("tier_reason")
+    if tier_value is None and same_customer and stored.get("customer_tier"):
+        tier_value, tier_reason = stored.get("customer_tier"), stored_meta.get("tier_reason", tier_reason)
+    title = delivered.title or stored.get("title")
+    category = rules.categorize(tags=list(delivered_meta.get("tags") or []), text=f"{title or ''}\n{content}".strip())
+
+    stored_updated = _iso(stored_meta.get("updated_at")) or _iso(stored.get("updated_at"))
+    newest = max(t for t in (delivered.updated_at, stored_updated) if t is not None)
+    parts_count = max(
+        int(delivered_meta.get("parts_count") or 0),
+        int(stored_meta.get("parts_count") or 0) if isinstance(stored_meta.get("parts_count"), int) else 0,
+    )
+    metadata = {
+        **stored_meta,
+        # What the delivery does not say (a 1.x item has no `source.type`, no `ai_agent_participated`) stays known.
+        **{key: value for key, value in delivered_meta.items() if value is not None},
+        "url": delivered_meta.get("url") or stored_meta.get("url"),
+        "contact_id": customer_id,
+        "updated_at": newest.isoformat(),
+        "parts_count": parts_count,
+        "customer_parts": parts_meta,
+        "redacted_parts": redacted,
+        "category_reason": category.reason,
+        "tier_reason": tier_reason,
+    }
+    # Validated again (model_copy would not), so the tier and category read back from the store are enums again.
+    return NormalizedRecord.model_validate(
+        {
+            **delivered.model_dump(),
+            "title": title,
+            "content": content,
+            "customer_id": customer_id,
+            "customer_email": email,
+            "customer_name": name,
+            "customer_tier": tier_value,
+            "category": category.value,
+            "metadata": metadata,
+        }
+    )
+
+
+def _iso(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 # -- HTTP: errors and rate limits ---------------------------------------------------------------------------------
@@ -750,12 +1002,18 @@ class IntercomIntegration(BaseIntegration):
             # once, so that after a rate-limit wait a handful of requests resume instead of the whole page at once.
             slots = asyncio.Semaphore(self.max_concurrency)
             details = await _gather_or_cancel(
-                _bounded(slots, self._full_conversation(client, item, contacts)) for item in wanted
+                _bounded(slots, self._full_conversation, client, item, contacts) for item in wanted
             )
             records = []
-            for conversation, contact in details:
+            removals: list[Removal] = []
+            for item, (conversation, contact) in zip(wanted, details):
                 if conversation is None:
+                    # Found by the search, gone by the time we asked for it: deleted, so it leaves the store too.
                     skipped["deleted"] += 1
+                    gone_id = _identifier(item.get("id"))
+                    if gone_id is not None:
+                        removals.append(Removal(source=SOURCE, source_id=gone_id, reason=RemovalReason.deleted,
+                                                removed_at=datetime.fromtimestamp(self._wall_clock(), tz=timezone.utc)))
                     continue
                 try:
                     record = map_conversation(conversation, contact, app_id=self.app_id, rules=self.rules)
@@ -773,11 +1031,11 @@ class IntercomIntegration(BaseIntegration):
                 # Continue from just below the newest change seen, so a conversation changed again within that
                 # same second is fetched again (the store dedupes it) rather than skipped.
                 final = SearchCursor(max(position.updated_after, high_water - 1), None, None, high_water)
-                yield Page(records, final.as_dict(), vendor_total)
+                yield Page(records, final.as_dict(), vendor_total, removals=removals)
                 return
             starting_after = next_after
             middle = SearchCursor(position.updated_after, updated_before, starting_after, high_water)
-            yield Page(records, middle.as_dict(), vendor_total)
+            yield Page(records, middle.as_dict(), vendor_total, removals=removals)
 
     async def _full_conversation(
         self,
@@ -828,7 +1086,14 @@ class IntercomIntegration(BaseIntegration):
         raise WebhookSetupRequired(self.name, intercom_webhook_steps(url))
 
 
-WEBHOOK_TOPICS = ("conversation.user.created", "conversation.user.replied", "conversation.admin.closed")
+# The customer's words arrive with the first two; the last two make the store forget what Intercom deleted.
+WEBHOOK_TOPICS = (
+    "conversation.user.created",
+    "conversation.user.replied",
+    "conversation.admin.closed",
+    "conversation_part.redacted",
+    "conversation.deleted",
+)
 
 
 def intercom_webhook_steps(url: str) -> list[str]:
@@ -862,9 +1127,11 @@ def _next_starting_after(body: Mapping[str, Any]) -> str | None:
     return _text(next_page.get("starting_after"))
 
 
-async def _bounded(slots: asyncio.Semaphore, work: Awaitable[Any]) -> Any:
+async def _bounded(slots: asyncio.Semaphore, work: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """`work(*args)` once a slot is free. The coroutine is created only then: one created up front and cancelled
+    while queued for a slot would be dropped without ever being awaited (and asyncio would say so)."""
     async with slots:
-        return await work
+        return await work(*args)
 
 
 async def _gather_or_cancel(coroutines: Iterable[Awaitable[Any]]) -> list[Any]:

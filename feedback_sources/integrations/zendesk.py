@@ -20,11 +20,10 @@ from typing import Any, Literal
 
 import httpx
 
-from ..models import MappingError, NormalizedRecord
+from ..models import MappingError, NormalizedRecord, Removal, RemovalReason
 from ..rules import Rules
 from .base import BaseIntegration, ConfigError, Page, in_range, parse_iso, register, utc_bound
 from .http import ErrorKind, HttpClient, SourceError, header_number, utc_from_unix
-from .text import html_to_text
 
 logger = logging.getLogger("feedback_sources.integrations.zendesk")
 
@@ -64,7 +63,9 @@ CURRENT_USER = Endpoint(path="/api/v2/users/me.json")
 TICKET_EXPORT = Endpoint(
     path="/api/v2/incremental/tickets/cursor.json",
     # Side-loads cost nothing extra: they ride on the same request and carry the requester's name, email and plan.
-    params={"include": "users,organizations", "per_page": MAX_PAGE_SIZE, "exclude_deleted": "true"},
+    # Deleted tickets are asked for on purpose: the export is how a sync learns that a stored ticket was deleted or
+    # marked as spam (it then lists it with status "deleted"), so the store can forget it.
+    params={"include": "users,organizations", "per_page": MAX_PAGE_SIZE},
     paging="export_cursor",
     bucket=INCREMENTAL_BUCKET,
 )
@@ -137,7 +138,7 @@ def _lookup(table: Mapping[Any, Any] | None, key: str | None) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def _moment(value: Any) -> datetime | None:
+def parse_moment(value: Any) -> datetime | None:
     """A UTC datetime from an ISO 8601 string or unix seconds; None when absent or unreadable."""
     if isinstance(value, bool):
         return None
@@ -205,8 +206,8 @@ def map_ticket(
     if ticket_id is None:
         raise MappingError(SOURCE, "ticket without an id")
 
-    created_at = _moment(ticket.get("created_at"))
-    updated_at = _moment(ticket.get("updated_at"))
+    created_at = parse_moment(ticket.get("created_at"))
+    updated_at = parse_moment(ticket.get("updated_at"))
     if created_at is None:
         # A webhook may carry only the update time; it still places the ticket in time.
         created_at = updated_at
@@ -216,8 +217,10 @@ def map_ticket(
         updated_at = created_at
 
     title = _text(ticket.get("subject")) or _text(ticket.get("raw_subject"))
+    # `description` is the first comment's plain text (its HTML is the comment's `html_body`): customers type `<`,
+    # `&`, `<b>` and `=` in it, and all of it is theirs. Stored verbatim; showing it inert is the renderer's job.
     description = ticket.get("description")
-    content = html_to_text(description) if isinstance(description, str) else ""
+    content = description if isinstance(description, str) else ""
 
     requester_id = _identifier(ticket.get("requester_id"))
     requester = _lookup(users_by_id, requester_id)
@@ -267,6 +270,19 @@ def map_ticket(
         )
     except ValueError as error:  # pydantic's ValidationError is a ValueError
         raise MappingError(SOURCE, f"ticket {ticket_id} could not be normalized: {error}") from error
+
+
+def ticket_removal(ticket: Mapping[str, Any], *, reason: RemovalReason = RemovalReason.deleted,
+                   at: datetime | None = None) -> Removal | None:
+    """The removal a deleted ticket stands for (None when the ticket has no usable id or time). Pure.
+
+    The export lists a deleted or spam ticket with status "deleted" and its deletion as the last update, so that
+    update time is when it was removed; an event's own time is passed as `at`."""
+    ticket_id = _ticket_id(ticket.get("id"))
+    when = at or parse_moment(ticket.get("updated_at")) or parse_moment(ticket.get("created_at"))
+    if ticket_id is None or when is None:
+        return None
+    return Removal(source=SOURCE, source_id=ticket_id, reason=reason, removed_at=when)
 
 
 def index_by_id(items: Any) -> dict[int | str, dict[str, Any]]:
@@ -547,7 +563,7 @@ def _ticket_watermark(ticket: Mapping[str, Any]) -> int | None:
     stamp = ticket.get("generated_timestamp")
     if isinstance(stamp, int) and not isinstance(stamp, bool) and stamp >= 0:
         return stamp
-    moment = _moment(ticket.get("updated_at"))
+    moment = parse_moment(ticket.get("updated_at"))
     return int(moment.timestamp()) if moment is not None and moment.timestamp() >= 0 else None
 
 
@@ -865,12 +881,16 @@ class ZendeskIntegration(BaseIntegration):
                             source=self.name,
                         )
 
-                    records, watermark = self._records_from_page(tickets, users, organizations, start, end, skipped)
+                    records, removals, watermark = self._records_from_page(
+                        tickets, users, organizations, start, end, skipped
+                    )
                     next_position = ExportPosition(
                         after_cursor=after_cursor or position.after_cursor,
                         start_time=max(position.start_time, watermark if watermark is not None else 0),
                     )
-                    yield Page(records=records, cursor=next_position.as_cursor(), vendor_total=vendor_total)
+                    yield Page(
+                        records=records, cursor=next_position.as_cursor(), vendor_total=vendor_total, removals=removals
+                    )
                     if end_of_stream:
                         return
 
@@ -896,10 +916,11 @@ class ZendeskIntegration(BaseIntegration):
         start: datetime | None,
         end: datetime | None,
         skipped: dict[str, int],
-    ) -> tuple[list[NormalizedRecord], int | None]:
+    ) -> tuple[list[NormalizedRecord], list[Removal], int | None]:
         users_by_id = index_by_id(users)
         organizations_by_id = index_by_id(organizations)
         records: list[NormalizedRecord] = []
+        removals: list[Removal] = []
         watermark: int | None = None
         for ticket in tickets:
             if isinstance(ticket, dict):
@@ -907,6 +928,10 @@ class ZendeskIntegration(BaseIntegration):
                 if stamp is not None:
                     watermark = stamp if watermark is None else max(watermark, stamp)
             if isinstance(ticket, dict) and is_deleted(ticket):
+                # Whatever its creation date: a deleted ticket leaves the store even when it is outside the range.
+                removal = ticket_removal(ticket)
+                if removal is not None:
+                    removals.append(removal)
                 skipped["deleted"] += 1
                 continue
             try:
@@ -926,5 +951,5 @@ class ZendeskIntegration(BaseIntegration):
                 skipped["out_of_range"] += 1
                 continue
             records.append(record)
-        return records, watermark
+        return records, removals, watermark
 

@@ -1,9 +1,16 @@
 """The webhook receiver: a small Starlette app with one POST route per vendor and a health check.
 
 Each delivery goes through the cheap checks first and the expensive ones last, so junk costs almost nothing:
-rate limit (429) → body size, streamed and cut off at the cap (413) → signature over the raw bytes (401) → JSON (400)
-→ deduplication by event id → the sync's own mapper → the store's upsert (newest version wins). What an event only
-points at is queued and fetched by a background worker, so the vendor gets its 200 in milliseconds.
+signature headers (401: missing, malformed, or a Zendesk timestamp outside the window, decided before a body byte is
+read) → body size, streamed and cut off at the cap (413) and read within a deadline (408) → signature over the raw
+bytes (401) → the source's rate limit (429) → JSON (400) → deduplication by event id → the sync's own mapper → the
+store's upsert (newest version wins). What an event only points at is queued and fetched by a background worker, so
+the vendor gets its 200 in milliseconds.
+
+The source's rate-limit token is spent only by a delivery whose signature holds: a flood of unsigned or forged
+requests can never make the real vendor's deliveries answer 429. Failed signatures have their own limit per client
+address instead (401, then 429 for that client once it is spent); it only ever changes how a failure is answered,
+never whether a valid delivery is accepted, because behind a tunnel the vendor and an attacker can share an address.
 
 There are no other routes: no /docs, /redoc or /openapi.json, and GET on a webhook path answers 405. HEAD on a
 webhook path answers 200 because SurveyMonkey checks a subscription URL with HEAD before it accepts it.
@@ -16,7 +23,7 @@ import logging
 import math
 import os
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
@@ -43,7 +50,7 @@ from .events import (
 )
 from .fetch import FetchPolicy, FetchWorker, IntegrationsFactory
 from .payloads import Interpretation, MalformedEvent, MappingContext, interpret, parse_json
-from .signatures import SignatureError, missing_secret_fields, verify
+from .signatures import SignatureError, check_headers, missing_secret_fields, verify
 
 logger = logging.getLogger("feedback_sources.webhooks")
 
@@ -51,6 +58,10 @@ WEBHOOK_SOURCES: tuple[str, ...] = ("zendesk", "intercom", "surveymonkey")
 DEFAULT_MAX_BODY = 2_000_000
 DEFAULT_RATE_PER_MINUTE = 600
 DEFAULT_BODY_TIMEOUT = 10.0
+DEFAULT_FAILED_PER_MINUTE = 60
+# Clients whose failure buckets are remembered; the least recently seen is forgotten first, so a flood from many
+# addresses costs bounded memory (a forgotten client starts again with a full bucket, which only means more 401s).
+MAX_TRACKED_CLIENTS = 10_000
 DEFAULT_HEARTBEAT_INTERVAL = 5.0
 
 
@@ -75,6 +86,35 @@ class TokenBucket:
             self.tokens -= 1.0
             return 0.0
         return (1.0 - self.tokens) / self.rate
+
+
+class ClientLimiter:
+    """One TokenBucket per client address, for requests that failed their signature check."""
+
+    def __init__(
+        self,
+        rate_per_minute: float,
+        clock: Callable[[], float],
+        *,
+        max_clients: int = MAX_TRACKED_CLIENTS,
+    ):
+        if max_clients < 1:
+            raise ValueError("max_clients must be at least 1")
+        TokenBucket(rate_per_minute, clock)  # the same argument checks as every bucket
+        self.rate_per_minute = rate_per_minute
+        self.clock = clock
+        self.max_clients = max_clients
+        self.buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+
+    def take(self, client: str) -> float:
+        """Spend one of `client`'s failure tokens: 0.0 when it still had one, else the seconds until the next."""
+        bucket = self.buckets.pop(client, None)
+        if bucket is None:
+            bucket = TokenBucket(self.rate_per_minute, self.clock)
+            while len(self.buckets) >= self.max_clients:
+                self.buckets.popitem(last=False)
+        self.buckets[client] = bucket  # most recently seen last
+        return bucket.take()
 
 
 class BodyRefused(Exception):
@@ -122,8 +162,11 @@ def _apply_event(
         return "duplicate"
     # The record first, then the log row: a crash in between means the redelivery is processed again (the upsert
     # is idempotent) instead of an event marked seen whose record never landed.
-    if interpretation.records:
-        store.upsert_records(interpretation.records)
+    records = interpretation.records
+    if records and interpretation.combine is not None:
+        records = interpretation.combine(store, records)
+    if records or interpretation.removals:
+        store.upsert_records(records, removals=interpretation.removals)
     entry = EventEntry(
         source=source,
         event_id=interpretation.event_id,
@@ -155,6 +198,7 @@ class Receiver:
         heartbeat_interval: float,
         fetch_policy: FetchPolicy,
         body_timeout: float,
+        failed_per_minute: float,
     ):
         self.secrets = {
             source: {k: str(v).strip() for k, v in (secrets.get(source) or {}).items() if v is not None}
@@ -166,6 +210,7 @@ class Receiver:
         self.heartbeat_interval = heartbeat_interval
         self.body_timeout = body_timeout
         self.buckets = {source: TokenBucket(rate_per_minute, clock) for source in WEBHOOK_SOURCES}
+        self.failures = ClientLimiter(failed_per_minute, clock)
         self.refused: Counter[tuple[str, str]] = Counter()
 
         factory = integrations_factory or (lambda source: None)
@@ -203,9 +248,10 @@ class Receiver:
         if request.method == "HEAD":
             return Response(status_code=200)
         started = time.perf_counter()
-        wait = self.buckets[source].take()
-        if wait > 0:
-            return self._refuse(source, 429, "rate_limited", "rate limited", started, {"Retry-After": str(math.ceil(wait))})
+        try:
+            check_headers(source, request.headers, self.secrets[source], now=self.clock())
+        except SignatureError as error:
+            return self._refuse_signature(request, source, str(error), started)
         try:
             body = await read_capped_body(request, self.max_body, self.body_timeout)
         except BodyRefused as refused:
@@ -215,7 +261,11 @@ class Receiver:
         try:
             verify(source, request.headers, body, self.secrets[source], now=self.clock())
         except SignatureError as error:
-            return self._refuse(source, 401, "rejected", str(error), started, public="signature verification failed")
+            return self._refuse_signature(request, source, str(error), started)
+        # Only now, with the sender proven to be the vendor, does the delivery spend the source's token.
+        wait = self.buckets[source].take()
+        if wait > 0:
+            return self._refuse(source, 429, "rate_limited", "rate limited", started, {"Retry-After": str(math.ceil(wait))})
         try:
             interpretation = interpret(source, parse_json(body), self.context)
         except MalformedEvent as error:
@@ -232,6 +282,18 @@ class Receiver:
             self.worker.wake()
         self._log(source, 200, verdict, started, interpretation)
         return JSONResponse({"ok": True, "verdict": verdict})
+
+    def _refuse_signature(self, request: Request, source: str, reason: str, started: float) -> Response:
+        """401 while the client has failure tokens left, then 429 until its bucket refills."""
+        client = request.client.host if request.client else "unknown"
+        wait = self.failures.take(client)
+        if wait > 0:
+            headers = {"Retry-After": str(math.ceil(wait))}
+            return self._refuse(
+                source, 429, "rejected", f"{reason}; too many failed signatures from {_loggable(client)}", started,
+                headers, public="too many failed signatures",
+            )
+        return self._refuse(source, 401, "rejected", reason, started, public="signature verification failed")
 
     def _refuse(
         self,
@@ -335,6 +397,7 @@ def create_receiver_app(
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL,
     fetch_policy: FetchPolicy = FetchPolicy(),
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    failed_per_minute: float = DEFAULT_FAILED_PER_MINUTE,
 ) -> Starlette:
     """The receiver app.
 
@@ -343,6 +406,8 @@ def create_receiver_app(
     delivery. `integrations_factory(source)` returns a configured integration, or None when the source's API
     credentials are missing; without one, fetches for that source wait in the queue. `clock` gives unix seconds
     (rate limits, the Zendesk replay window, the fetch schedule). `listen` is the (host, port) for the heartbeat.
+    `rate_per_minute` limits each source's signed deliveries; `failed_per_minute` limits failed signatures per client
+    address (the address uvicorn reports: behind a tunnel on this machine, the one in X-Forwarded-For).
     """
     receiver = Receiver(
         db_path,
@@ -356,6 +421,7 @@ def create_receiver_app(
         heartbeat_interval=heartbeat_interval,
         fetch_policy=fetch_policy,
         body_timeout=body_timeout,
+        failed_per_minute=failed_per_minute,
     )
 
     async def healthz(request: Request) -> Response:
@@ -377,4 +443,4 @@ def create_receiver_app(
     return app
 
 
-__all__ = ["WEBHOOK_SOURCES", "Receiver", "TokenBucket", "create_receiver_app"]
+__all__ = ["WEBHOOK_SOURCES", "ClientLimiter", "Receiver", "TokenBucket", "create_receiver_app"]

@@ -15,12 +15,13 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
 from ..integrations.base import BaseIntegration, ConfigError
 from ..integrations.http import ErrorKind, SourceError
-from ..models import MappingError, NormalizedRecord
+from ..models import MappingError, NormalizedRecord, Removal
 from ..store import Store
 from .events import FetchJob, PendingFetch, StoreRunner, due_fetches, finish_fetch, give_up_fetch, retry_fetch, utc_text
 
@@ -38,7 +39,14 @@ SURVEY_DETAILS_TTL_SECONDS = 900.0
 
 
 class RecordGone(Exception):
-    """The vendor no longer has the record (deleted, merged): nothing to store, nothing to retry."""
+    """The vendor no longer has the record (deleted, merged): nothing to store, nothing to retry.
+
+    With a `removal`, the vendor said so plainly (a ticket with status "deleted", a disqualified response): the
+    worker removes the stored record too, with the same tombstone a sync or a deletion event would leave."""
+
+    def __init__(self, removal: Removal | None = None):
+        super().__init__()
+        self.removal = removal
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,7 @@ async def _fetch_ticket(integration: Any, job: FetchJob, cache: dict[str, Any]) 
     if not isinstance(ticket, dict):
         raise SourceError(ErrorKind.bad_response, "the ticket endpoint answered without a ticket", source="zendesk")
     if zendesk.is_deleted(ticket):
-        raise RecordGone()
+        raise RecordGone(zendesk.ticket_removal(ticket))
     record = zendesk.map_ticket(
         ticket,
         zendesk.index_by_id(body.get("users")),
@@ -90,11 +98,18 @@ async def _fetch_conversation(integration: Any, job: FetchJob, cache: dict[str, 
     from ..integrations import intercom
 
     async with integration.client() as client:
-        conversation = _object(
-            await client.get_json(intercom.CONVERSATION.url(conversation_id=_path_id(job.object_id))),
-            "the conversation endpoint",
-            "intercom",
-        )
+        try:
+            found_conversation = await client.get_json(
+                intercom.CONVERSATION.url(conversation_id=_path_id(job.object_id))
+            )
+        except SourceError as error:
+            if error.kind is ErrorKind.not_found:
+                # Intercom answers 404 for a deleted conversation: it leaves the store, as a deletion event would.
+                raise RecordGone(
+                    Removal(source="intercom", source_id=job.object_id, removed_at=datetime.now(timezone.utc))
+                ) from None
+            raise
+        conversation = _object(found_conversation, "the conversation endpoint", "intercom")
         contact: dict[str, Any] | None = None
         contacts = conversation.get("contacts")
         listed = contacts.get("contacts") if isinstance(contacts, dict) else None
@@ -228,7 +243,9 @@ class FetchWorker:
         cache = self._caches.setdefault(job.source, {})
         try:
             records = await fetch_records(integration, job, cache)
-        except RecordGone:
+        except RecordGone as gone:
+            if gone.removal is not None:
+                await self.runner.call(Store.upsert_records, [], removals=[gone.removal])
             await self.runner.call(finish_fetch, pending)
             self._log(job, "gone", pending.attempts + 1, started)
             return

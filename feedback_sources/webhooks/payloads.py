@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..integrations import intercom, zendesk
-from ..models import MappingError, NormalizedRecord
+from ..models import MappingError, NormalizedRecord, Removal, RemovalReason
 from ..rules import Rules
 from .events import FetchJob
 
@@ -26,15 +27,14 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9_:-][A-Za-z0-9_.:-]{0,127}$")
 MAX_EVENT_ID_LENGTH = 200
 
 ZENDESK_TICKET_EVENT_PREFIX = "zen:event-type:ticket."
-ZENDESK_REMOVAL_EVENTS = frozenset(
-    {
-        "zen:event-type:ticket.soft_deleted",
-        "zen:event-type:ticket.permanently_deleted",
-        "zen:event-type:ticket.marked_as_spam",
-    }
-)
-INTERCOM_CONVERSATION_TOPIC_PREFIX = "conversation."
-INTERCOM_IGNORED_TOPICS = frozenset({"conversation.deleted"})
+# Ticket events after which the ticket is no longer feedback to keep, and why.
+ZENDESK_REMOVAL_EVENTS = {
+    "zen:event-type:ticket.soft_deleted": RemovalReason.deleted,
+    "zen:event-type:ticket.permanently_deleted": RemovalReason.deleted,
+    "zen:event-type:ticket.marked_as_spam": RemovalReason.spam,
+}
+# Conversation topics, and the part topics (`conversation_part.redacted`, `conversation_part.tag.created`).
+INTERCOM_CONVERSATION_TOPIC_PREFIXES = ("conversation.", "conversation_part.")
 SURVEYMONKEY_RESPONSE_EVENTS = frozenset({"response_completed", "response_updated"})
 
 
@@ -59,6 +59,10 @@ class Interpretation:
     records: list[NormalizedRecord] = field(default_factory=list)
     fetches: list[FetchJob] = field(default_factory=list)
     record_id: str | None = None
+    removals: list[Removal] = field(default_factory=list)
+    # Records that complete what is stored (a partial Intercom delivery): called on the store thread, right before
+    # the write, with the store and `records`; returns what to write.
+    combine: Callable[[Any, list[NormalizedRecord]], list[NormalizedRecord]] | None = None
 
 
 def _reject_constant(name: str) -> Any:
@@ -134,10 +138,10 @@ def _zendesk(payload: dict[str, Any], context: MappingContext) -> Interpretation
     if event_type is None or not event_type.startswith(ZENDESK_TICKET_EVENT_PREFIX):
         result.detail = "not a ticket event"
         return result
-    if event_type in ZENDESK_REMOVAL_EVENTS:
-        result.detail = "ticket removed"
-        return result
     detail = payload.get("detail")
+    removal_reason = ZENDESK_REMOVAL_EVENTS.get(event_type)
+    if removal_reason is not None and not isinstance(detail, dict):
+        detail = {}  # a removal needs only the ticket id, which the event's subject also carries
     if not isinstance(detail, dict):
         result.verdict, result.detail = "unmappable", "event has no detail object"
         return result
@@ -146,8 +150,19 @@ def _zendesk(payload: dict[str, Any], context: MappingContext) -> Interpretation
         result.verdict, result.detail = "unmappable", "event names no ticket id"
         return result
     result.record_id = ticket_id
-    if zendesk.is_deleted(detail):
-        result.detail = "ticket deleted"
+    if removal_reason is not None or zendesk.is_deleted(detail):
+        # The event's own time orders it against every version of the ticket: a replayed older update never
+        # brings the ticket back, a later restore does.
+        removal = zendesk.ticket_removal(
+            {**detail, "id": ticket_id},
+            reason=removal_reason or RemovalReason.deleted,
+            at=zendesk.parse_moment(payload.get("time")),
+        )
+        if removal is None:
+            result.verdict, result.detail = "unmappable", "removal event has no readable time"
+            return result
+        result.removals.append(removal)
+        result.verdict, result.detail = "removed", f"ticket {removal.reason.value}"
         return result
 
     has_description = _text(detail.get("description")) is not None
@@ -175,34 +190,57 @@ def _zendesk(payload: dict[str, Any], context: MappingContext) -> Interpretation
 
 
 def _intercom(payload: dict[str, Any], context: MappingContext) -> Interpretation:
+    """Conversation topics of both payload generations (2.x `source`/`contacts`, 1.x `conversation_message`/`user`).
+
+    A delivery carries only the newest part(s), so its record is merged with the stored one on the store thread
+    (`intercom.merge_delivered`) rather than written over it; `conversation_part.redacted` drops the redacted
+    parts for good, and `conversation.deleted` (identifying fields only) removes the conversation.
+    """
     event_id = _event_id(payload.get("id"))
     topic = _text(payload.get("topic"))
     result = Interpretation(event_id, topic, "ignored")
     if topic == "ping":
         result.detail = "ping"
         return result
-    if topic is None or not topic.startswith(INTERCOM_CONVERSATION_TOPIC_PREFIX) or topic in INTERCOM_IGNORED_TOPICS:
+    if topic is None or not topic.startswith(INTERCOM_CONVERSATION_TOPIC_PREFIXES):
         result.detail = "not a conversation event"
         return result
     item = _dict(payload.get("data")).get("item")
     if not isinstance(item, dict):
         result.verdict, result.detail = "unmappable", "event has no data.item"
         return result
+    if item.get("type") not in (None, "conversation"):
+        # A part-level item (`conversation_part`) carries the part's id, not the conversation's: never a record.
+        result.detail = f"item is a {str(item.get('type'))[:40]}, not a conversation"
+        return result
     conversation_id = _safe_id(item.get("id"))
     result.record_id = conversation_id
+    if topic == intercom.DELETED_TOPIC:
+        removal = intercom.conversation_removal(payload) if conversation_id is not None else None
+        if removal is None:
+            result.verdict, result.detail = "unmappable", "deletion names no conversation"
+            return result
+        result.removals.append(removal)
+        result.verdict, result.detail = "removed", "conversation deleted"
+        return result
     app_id = _id_text(payload.get("app_id"))
     try:
-        conversation, delivered_app_id = intercom.conversation_from_notification(payload)
-        record = intercom.map_conversation(conversation, None, app_id=delivered_app_id or app_id, rules=context.rules)
+        record = intercom.map_notification(payload, rules=context.rules, app_id=app_id)
     except Exception as error:  # noqa: BLE001 - an authentic but odd payload must not fail the delivery
         result.detail = _mapping_failure(error)
     else:
         result.records.append(record)
         result.record_id = record.source_id
+        rules = context.rules
+        result.combine = lambda store, records: [
+            intercom.merge_delivered(r, store.get_record(r.source, r.source_id), rules=rules) for r in records
+        ]
     if conversation_id is not None and "intercom" in context.fetchable:
         params = {"app_id": app_id} if app_id else {}
         result.fetches.append(FetchJob("intercom", "conversation", conversation_id, params))
     result.verdict = _verdict(result)
+    if topic == intercom.REDACTED_TOPIC and result.records:
+        result.detail = "parts redacted: " + ", ".join(result.records[0].metadata.get("redacted_parts") or [])[:150]
     return result
 
 
@@ -228,6 +266,8 @@ def _surveymonkey(payload: dict[str, Any], context: MappingContext) -> Interpret
 
 
 def _verdict(result: Interpretation) -> str:
+    if result.removals:
+        return "removed"
     if result.records:
         return "stored"
     if result.fetches:

@@ -98,14 +98,8 @@ def parse_zendesk_timestamp(value: str) -> float | None:
     return moment.timestamp()
 
 
-def verify_zendesk(
-    headers: Mapping[str, str],
-    body: bytes,
-    secret: str,
-    *,
-    now: float,
-    tolerance: float = ZENDESK_TOLERANCE_SECONDS,
-) -> None:
+def _zendesk_headers(headers: Mapping[str, str], *, now: float, tolerance: float) -> tuple[str, str]:
+    """The signature and timestamp headers, refused when missing, unreadable or outside the replay window."""
     signature = _header(headers, ZENDESK_SIGNATURE_HEADER)
     timestamp = _header(headers, ZENDESK_TIMESTAMP_HEADER)
     if signature is None:
@@ -117,11 +111,23 @@ def verify_zendesk(
         raise SignatureError("unreadable signature timestamp")
     if abs(now - sent_at) > tolerance:
         raise SignatureError("signature timestamp outside the replay window")
+    return signature, timestamp
+
+
+def verify_zendesk(
+    headers: Mapping[str, str],
+    body: bytes,
+    secret: str,
+    *,
+    now: float,
+    tolerance: float = ZENDESK_TOLERANCE_SECONDS,
+) -> None:
+    signature, timestamp = _zendesk_headers(headers, now=now, tolerance=tolerance)
     if not _same(zendesk_signature(secret, timestamp, body), signature):
         raise SignatureError("signature mismatch")
 
 
-def verify_intercom(headers: Mapping[str, str], body: bytes, client_secret: str) -> None:
+def _intercom_digest(headers: Mapping[str, str]) -> str:
     signature = _header(headers, INTERCOM_SIGNATURE_HEADER)
     if signature is None:
         raise SignatureError(f"missing {INTERCOM_SIGNATURE_HEADER}")
@@ -129,14 +135,24 @@ def verify_intercom(headers: Mapping[str, str], body: bytes, client_secret: str)
     if scheme.strip().lower() != "sha1" or not digest:
         raise SignatureError("signature is not sha1=<hex>")
     # Hex is case-insensitive; Intercom sends lower case.
-    if not _same(intercom_signature(client_secret, body), "sha1=" + digest.strip().lower()):
+    return digest.strip().lower()
+
+
+def verify_intercom(headers: Mapping[str, str], body: bytes, client_secret: str) -> None:
+    digest = _intercom_digest(headers)
+    if not _same(intercom_signature(client_secret, body), "sha1=" + digest):
         raise SignatureError("signature mismatch")
 
 
-def verify_surveymonkey(headers: Mapping[str, str], body: bytes, client_id: str, client_secret: str) -> None:
+def _surveymonkey_header(headers: Mapping[str, str]) -> str:
     signature = _header(headers, SURVEYMONKEY_SIGNATURE_HEADER)
     if signature is None:
         raise SignatureError(f"missing {SURVEYMONKEY_SIGNATURE_HEADER}")
+    return signature
+
+
+def verify_surveymonkey(headers: Mapping[str, str], body: bytes, client_id: str, client_secret: str) -> None:
+    signature = _surveymonkey_header(headers)
     if not _same(surveymonkey_signature(client_id, client_secret, body), signature):
         raise SignatureError("signature mismatch")
 
@@ -147,15 +163,37 @@ def missing_secret_fields(source: str, secrets: Mapping[str, str] | None) -> lis
     return [name for name in SECRET_FIELDS[source] if not str(values.get(name) or "").strip()]
 
 
-def verify(source: str, headers: Mapping[str, str], body: bytes, secrets: Mapping[str, str] | None, *, now: float) -> None:
-    """Raise SignatureError unless `body` carries a valid signature from `source` under `secrets`."""
+def _secret_values(source: str, secrets: Mapping[str, str] | None) -> dict[str, str]:
     if source not in SECRET_FIELDS:
         raise SignatureError(f"unknown source {source!r}")
     missing = missing_secret_fields(source, secrets)
     if missing:
         raise SignatureError(f"no {' and '.join(missing)} configured")
     assert secrets is not None
-    values = {name: str(secrets[name]).strip() for name in SECRET_FIELDS[source]}
+    return {name: str(secrets[name]).strip() for name in SECRET_FIELDS[source]}
+
+
+def check_headers(
+    source: str, headers: Mapping[str, str], secrets: Mapping[str, str] | None, *, now: float
+) -> None:
+    """Raise SignatureError when the headers alone prove the delivery cannot be valid.
+
+    Everything `verify` checks except the digest itself: a missing secret, a missing or malformed signature header,
+    a Zendesk timestamp outside the replay window. It runs before the body is read, so junk without a signature
+    costs neither the body's bytes nor an HMAC.
+    """
+    _secret_values(source, secrets)
+    if source == "zendesk":
+        _zendesk_headers(headers, now=now, tolerance=ZENDESK_TOLERANCE_SECONDS)
+    elif source == "intercom":
+        _intercom_digest(headers)
+    else:
+        _surveymonkey_header(headers)
+
+
+def verify(source: str, headers: Mapping[str, str], body: bytes, secrets: Mapping[str, str] | None, *, now: float) -> None:
+    """Raise SignatureError unless `body` carries a valid signature from `source` under `secrets`."""
+    values = _secret_values(source, secrets)
     checks: dict[str, Callable[[], None]] = {
         "zendesk": lambda: verify_zendesk(headers, body, values["webhook_secret"], now=now),
         "intercom": lambda: verify_intercom(headers, body, values["client_secret"]),
