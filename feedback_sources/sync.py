@@ -319,7 +319,7 @@ async def sync_all(
     tasks = [
         asyncio.ensure_future(sync_source(
             store, integration, start=start, end=end, incremental=incremental,
-            on_progress=on_progress, run_group=run_group, now=now,
+            on_progress=on_progress, run_group=run_group, now=now, should_stop=should_stop,
         ))
         for integration in integrations.values()
     ]
