@@ -192,7 +192,7 @@ async def sync_source(
     cancelled = False
     try:
         pages = integration.iter_pages(start=plan.start, end=plan.end, cursor=plan.cursor)
-        written = _write_behind(store, pages, source, plan.scope)
+        written = _write_behind(store, pages, source, plan.scope, should_stop)
         async for page, upserted in written:
             result.pages += 1
             result.fetched += len(page.records)
@@ -211,6 +211,9 @@ async def sync_source(
                 cancelled = True
                 break
         await written.aclose()  # after a cancel: the fetch of the next page stops now, unstored
+    except _Stopped:  # while a page was on its way: everything committed so far stays, with its cursor
+        cancelled = True
+        result.status = "cancelled"
     except SourceError as error:
         result.status, result.errors, result.error_kind = "failed", str(error), str(error.kind)
     except Exception as error:  # one source failing must never stop the others
@@ -255,8 +258,16 @@ class _Failed:
 _END = object()
 
 
+class _Stopped(Exception):
+    """The stop check said yes while the next page was still being fetched: that page is dropped, unstored."""
+
+
+# How often a sync that is waiting for its next page asks the stop check (a Cancel should not wait for a slow page).
+STOP_POLL_SECONDS = 0.2
+
+
 async def _write_behind(
-    store: Store, pages: AsyncIterator[Page], source: str, scope: str
+    store: Store, pages: AsyncIterator[Page], source: str, scope: str, should_stop: StopCheck | None = None
 ) -> AsyncIterator[tuple[Page, UpsertResult]]:
     """Store each page, with its cursor, in a worker thread while the source fetches and maps the next one.
 
@@ -281,7 +292,16 @@ async def _write_behind(
     fetcher = asyncio.ensure_future(fetch())
     try:
         while True:
-            item = await ready.get()
+            if should_stop is None:
+                item = await ready.get()
+            else:
+                while True:
+                    try:
+                        item = await asyncio.wait_for(ready.get(), STOP_POLL_SECONDS)
+                        break
+                    except asyncio.TimeoutError:
+                        if should_stop():
+                            raise _Stopped from None
             if item is _END:
                 return
             if isinstance(item, _Failed):

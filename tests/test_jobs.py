@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from helpers import wait_for
 from jobs_support import lock_holder
 
 from feedback_sources import cli
+from feedback_sources.emulator import DEMO_SURVEYMONKEY_TOKEN, Emulator, EmulatorConfig, run_emulator_server
+from feedback_sources.integrations.surveymonkey import SurveyMonkeyIntegration
 from feedback_sources.jobs import (
     EXIT_BUSY,
     Job,
@@ -40,7 +43,7 @@ from feedback_sources.jobs import (
     start_if_due,
 )
 from feedback_sources.store import Store, iso_utc, now_utc
-from feedback_sources.sync import sync
+from feedback_sources.sync import SourceProgress, sync
 from feedback_sources.workspace import demo_workspace
 
 def test_a_second_sync_is_refused_and_told_what_runs(tmp_path: Path) -> None:
@@ -122,27 +125,34 @@ def test_a_zombie_is_not_alive() -> None:
 def test_cancel_stops_at_a_page_boundary_and_resume_completes(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
     ws = demo_workspace(db)
-    spec = JobSpec(sources=("surveymonkey",), start=now_utc() - timedelta(days=90), demo=True)
+    spec = JobSpec(sources=("surveymonkey",), start=now_utc() - timedelta(days=200), demo=True)
     committed: list[int] = []
+    pages_stored: list[int] = []
     with exclusive_sync(db, spec, origin="app") as handle:
         with Store(db) as other:  # the app, on its own connection
             assert request_cancel(other, handle.job_id)
         wait_for(handle.cancel.is_set, timeout=10)  # the heartbeat picked the flag up
 
-        def stop_after_first_page() -> bool:
+        def stop_once_a_page_is_stored() -> bool:
+            if not pages_stored:
+                return False
             with Store(db) as reader:
                 committed.append(reader.count())
             return handle.should_stop()
 
+        def on_progress(progress: SourceProgress) -> None:
+            if progress.pages:
+                pages_stored.append(progress.pages)
+
         with Store(db) as store:
-            results = sync(store, ws.integrations(["surveymonkey"]), start=spec.start,
-                           should_stop=stop_after_first_page, run_group=handle.run_group)
+            results = sync(store, ws.integrations(["surveymonkey"]), start=spec.start, on_progress=on_progress,
+                           should_stop=stop_once_a_page_is_stored, run_group=handle.run_group)
         handle.record([r.as_dict() for r in results.values()])
     result = results["surveymonkey"]
     assert (result.status, result.pages) == ("cancelled", 1)
     with Store(db) as store:
         # The page in hand when the flag was seen is stored with its cursor; nothing after it.
-        assert committed == [result.fetched] == [store.count()]
+        assert committed == [result.fetched] == [store.count()] and set(pages_stored) == {1}
         job = get_job(store, handle.job_id)
         assert job is not None and job.status == "cancelled"
         [run] = store.recent_runs()
@@ -311,3 +321,30 @@ def _status(db: Path, job_id: int) -> str:
         job = get_job(store, job_id)
     assert job is not None
     return job.status
+
+
+def test_a_cancel_while_a_slow_page_is_on_its_way_drops_that_page_and_keeps_the_ones_before(tmp_path: Path) -> None:
+    emulator = Emulator(EmulatorConfig(seed=3))
+    # The first page of responses comes at once; the second hangs for a minute. A Cancel must not wait for it.
+    emulator.faults.inject("surveymonkey", r"/responses/bulk", "timeout", times=1, seconds=0)
+    hang = emulator.faults.inject("surveymonkey", r"/responses/bulk", "timeout", times=1, seconds=60)
+    asked: list[bool] = []
+
+    def stop_while_waiting() -> bool:
+        # Never at the first page boundary: only the checks made while the sync waits for the hung page say stop.
+        asked.append(hang.hits >= 1)
+        return len(asked) > 1 and asked[-1]
+
+    db = tmp_path / "feedback.db"
+    with run_emulator_server(emulator) as root, Store(db) as store:
+        integration = SurveyMonkeyIntegration(
+            {"access_token": DEMO_SURVEYMONKEY_TOKEN, "base_url": emulator.base_urls(root)["surveymonkey"]})
+        result = sync(store, {"surveymonkey": integration}, start=now_utc() - timedelta(days=200),
+                      should_stop=stop_while_waiting)["surveymonkey"]
+        assert (result.status, result.pages) == ("cancelled", 1)
+        assert store.count() == result.fetched > 0  # the first page and its cursor, nothing of the hung one
+        [state] = store.states()
+        assert state.status == "interrupted" and state.cursor
+        # The hung request was abandoned, not waited for: the emulator saw its client go away.
+        dropped = wait_for(lambda: [r for r in emulator.requests if r.fault == "timeout" and r.status is None])
+        assert len(dropped) == 1
