@@ -137,6 +137,10 @@ def _origin_words(origin: str) -> str:
     return {"app": "app", "cli": "command line", "schedule": "app's schedule"}.get(origin, origin)
 
 
+class NoSourceConnected(RuntimeError):
+    """A job for "every connected source" found none."""
+
+
 class SyncBusy(RuntimeError):
     """Another sync holds this store. `job` is what it is doing, when the store knows."""
 
@@ -472,7 +476,7 @@ def exclusive_sync(
         status, message = "cancelled", "stopped by a signal"
         raise
     except BaseException as error:
-        message = f"{type(error).__name__}: {error}"
+        message = str(error) if isinstance(error, NoSourceConnected) else f"{type(error).__name__}: {error}"
         raise
     finally:
         heartbeat.stopped.set()
@@ -651,6 +655,8 @@ def run_job(db_path: str | Path, job_id: int, settings: Mapping[str, Any] | None
                 handle.cancel.set()
             signal.signal(signal.SIGTERM, lambda *_: handle.cancel.set())
             sources = list(spec.sources) or workspace.configured_sources()
+            if not sources:  # a schedule on a workspace whose credentials were removed: say so, do not "succeed"
+                raise NoSourceConnected("no source is connected: add credentials on the Connections page")
             results: list[dict[str, Any]] = []
             integrations = {}
             rules = rules_at(db_path)
@@ -675,6 +681,9 @@ def run_job(db_path: str | Path, job_id: int, settings: Mapping[str, Any] | None
     except SyncBusy as busy:
         print(str(busy), file=sys.stderr)
         return EXIT_BUSY
+    except NoSourceConnected as error:
+        print(str(error), file=sys.stderr)
+        return 1
     status = handle.outcome()
     print(f"sync job {job_id}: {status}", file=sys.stderr)
     return 0 if status in ("complete", "cancelled") else 1

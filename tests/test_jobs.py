@@ -348,3 +348,19 @@ def test_a_cancel_while_a_slow_page_is_on_its_way_drops_that_page_and_keeps_the_
         # The hung request was abandoned, not waited for: the emulator saw its client go away.
         dropped = wait_for(lambda: [r for r in emulator.requests if r.fault == "timeout" and r.status is None])
         assert len(dropped) == 1
+
+
+def test_a_job_for_every_connected_source_with_none_connected_fails_and_says_why(tmp_path: Path) -> None:
+    db = tmp_path / "feedback.db"
+    job = spawn(db, JobSpec(label="since the last sync (scheduled)"), origin="schedule", configs={}, cwd=tmp_path)
+
+    def ended() -> Job | None:
+        with Store(db) as store:
+            seen = get_job(store, job.id)
+        return seen if seen and not seen.active else None
+
+    done = wait_for(ended, timeout=60)
+    assert (done.status, done.origin, done.message) == (
+        "failed", "schedule", "no source is connected: add credentials on the Connections page")
+    with Store(db) as store:
+        assert store.recent_runs() == [] and store.count() == 0
