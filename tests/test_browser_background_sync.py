@@ -13,10 +13,9 @@ import signal
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM, TIMEOUT_MS, browser, open_page, requires_chromium  # noqa: F401
+from browser_support import CHROMIUM, browser, open_page, requires_chromium  # noqa: F401
 from app_fixtures import RunningApp, running_app
 from helpers import wait_for
 
