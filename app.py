@@ -11,6 +11,7 @@ file, so nothing demo ever lands in the real store.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timezone
 
 import streamlit as st
@@ -24,16 +25,19 @@ from app_pages._shared import (
     credential_store,
     current_mode,
     data_version,
+    database_problem,
     db_path,
     forget_data_versions,
+    show_store_problem,
     source_label,
+    store_problem,
 )
 from app_pages._sync_status import SIDEBAR_REFRESH_SECONDS, scheduler, sidebar_status
-
-SIDEBAR_SEEN_KEY = "sidebar_sync_seen"
-from feedback_sources.store import Store
+from feedback_sources.store import Store, StoreError
 from feedback_sources.ui_support import SourceStatus, source_status
 from feedback_sources.workspace import SOURCES
+
+SIDEBAR_SEEN_KEY = "sidebar_sync_seen"
 
 PAGES = [
     st.Page("app_pages/explore.py", title="Explore", icon=":material/insights:", default=True),
@@ -90,14 +94,17 @@ def sidebar_live(mode: str) -> None:
     A sync runs in its own process, so nothing else tells this page that records arrived: the fragment reads the
     store again on its own, without rerunning (and so without disturbing) the page around it.
     """
-    job = sidebar_status(mode)
-    seen = (job.id, job.status, job.fetched()) if job else None
-    if st.session_state.get(SIDEBAR_SEEN_KEY) != seen:
-        # A sync moved on: count the records again. Otherwise the marker read by the last run still holds, and a
-        # quiet sidebar costs no scan of a big store every few seconds.
-        forget_data_versions()
-        st.session_state[SIDEBAR_SEEN_KEY] = seen
-    source_cards(st.container(), mode)
+    try:
+        job = sidebar_status(mode)
+        seen = (job.id, job.status, job.fetched()) if job else None
+        if st.session_state.get(SIDEBAR_SEEN_KEY) != seen:
+            # A sync moved on: count the records again. Otherwise the marker read by the last run still holds, and a
+            # quiet sidebar costs no scan of a big store every few seconds.
+            forget_data_versions()
+            st.session_state[SIDEBAR_SEEN_KEY] = seen
+        source_cards(st.container(), mode)
+    except (sqlite3.DatabaseError, StoreError):  # the store broke since the page was drawn: the page says why
+        st.caption("Sources: unavailable while the store cannot be read.")
 
 
 def switch_to(mode: str) -> None:
@@ -133,7 +140,18 @@ if mode == DEMO:
     demo_banner()
 scheduler()  # starts the scheduled sync of each workspace when it is due, while this app process runs
 cards = st.sidebar.container()
-page.run()
-# Drawn after the page so whatever the page just changed shows up at once.
-with cards:
-    st.fragment(sidebar_live, run_every=SIDEBAR_REFRESH_SECONDS)(mode)
+# A damaged or unusable store is said so on every page, before any page reads from or writes to it.
+problem = store_problem(db_path(mode))
+if problem is None:
+    try:
+        page.run()
+        # Drawn after the page so whatever the page just changed shows up at once; then redrawn every few seconds.
+        with cards:
+            st.fragment(sidebar_live, run_every=SIDEBAR_REFRESH_SECONDS)(mode)
+    except sqlite3.DatabaseError as error:
+        problem = database_problem(error, db_path(mode))
+        if problem is None:
+            raise
+if problem is not None:
+    show_store_problem(problem)
+    cards.caption("Sources: unavailable while the store cannot be read.")

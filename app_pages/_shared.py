@@ -19,8 +19,8 @@ import streamlit as st
 from feedback_sources.credentials import CredentialStore
 from feedback_sources.integrations.base import ConfigError
 from feedback_sources.rules_store import rules_at
-from feedback_sources.search import SearchSyntaxError, to_fts_query
-from feedback_sources.store import Store, default_db_path
+from feedback_sources.search import MAX_QUERY_CHARS, MAX_TERMS, SearchSyntaxError, to_fts_query
+from feedback_sources.store import Store, StoreDamaged, StoreError, default_db_path, store_error_from
 from feedback_sources.sync import SourceProgress, SourceResult, sync
 from feedback_sources.ui_support import (
     CATEGORY_VALUES,
@@ -90,6 +90,37 @@ def flash(kind: str, message: str) -> None:
 def show_flashes() -> None:
     for kind, message in st.session_state.pop(FLASH_KEY, []):
         {"success": st.success, "error": st.error, "warning": st.warning}.get(kind, st.info)(message)
+
+
+# -- opening the store ------------------------------------------------------------------------------------------------
+
+
+def store_problem(path: Path) -> StoreError | None:
+    """Why the active store cannot be used, or None. The frame asks once per run, before any page opens it: a damaged
+    or unusable file gets one clear message instead of a traceback, and nothing is written to it. Opening also
+    migrates an older store, after backing it up; the page says so once."""
+    try:
+        with Store(path) as store:
+            backup = store.migration_backup
+    except StoreError as error:
+        return error
+    if backup is not None:
+        st.info(f"The store needed a schema migration. The store as it was is backed up to {md_escape(backup)}.",
+                icon=":material/backup:")
+    return None
+
+
+def database_problem(error: BaseException, path: Path) -> StoreError | None:
+    """The typed store error behind a SQLite error met in the middle of a page (damage past the open check)."""
+    return store_error_from(error, path)
+
+
+def show_store_problem(error: StoreError) -> None:
+    """What is wrong with the store and what to do, in the app's own words (the path is escaped)."""
+    verdict = "The store is damaged" if isinstance(error, StoreDamaged) else "The store cannot be used"
+    st.error(f"**{verdict}.** {md_escape(error.message)}", icon=":material/error:")
+    if error.hint:
+        st.info(f"What to do: {md_escape(error.hint)}", icon=":material/lightbulb:")
 
 
 # -- cached store queries -------------------------------------------------------------------------------------------
@@ -219,8 +250,9 @@ def filter_bar(prefix: str, known_sources: Sequence[str], bounds: tuple[str | No
     top[3].selectbox("Period", list(PERIODS), key=f"{prefix}_period", on_change=change, format_func=PERIODS.get)
 
     bottom = st.columns([2.4, 1.4, 0.6, 0.6], vertical_alignment="bottom")
-    bottom[0].text_input("Search", key=f"{prefix}_text", on_change=change,
-                         placeholder='words, "exact phrase", export OR csv, -exclude, prefix*')
+    bottom[0].text_input("Search", key=f"{prefix}_text", on_change=change, max_chars=MAX_QUERY_CHARS,
+                         placeholder='words, "exact phrase", export OR csv, -exclude, prefix*',
+                         help=f"Up to {MAX_QUERY_CHARS} characters and {MAX_TERMS} terms.")
     if view.period == "custom":
         bottom[1].date_input("Dates", key=f"{prefix}_dates", on_change=change, format="YYYY-MM-DD",
                              min_value=min(d for d in (first, view.start, date(2000, 1, 1)) if d),

@@ -220,7 +220,8 @@ def register(source: str) -> None:
     if source == "zendesk":
         keep_zendesk_secret(mode, getattr(integration, "webhook_secret", None))
     else:
-        flash("success", f"SurveyMonkey will announce completed responses of every survey to {md_escape(url)}. "
+        flash("success", f"SurveyMonkey will announce completed, updated, disqualified and deleted responses of "
+                         f"every survey to {md_escape(url)}. "
                          "Deliveries are signed with your app's client ID and secret: set both on the Connections "
                          "page if the receiver says it rejects SurveyMonkey.")
 
@@ -420,7 +421,8 @@ def register_section(mode: str, status: dict[str, Any]) -> None:
                         "secret.")
             box.button("Register Zendesk", key="webhooks_register_zendesk", on_click=register, args=("zendesk",))
         elif source == "surveymonkey":
-            box.caption("Subscribes every survey's completed responses. SurveyMonkey checks the address first.")
+            box.caption("Subscribes every survey's completed, updated, disqualified and deleted responses. "
+                        "SurveyMonkey checks the address first.")
             box.button("Register SurveyMonkey", key="webhooks_register_surveymonkey", on_click=register,
                        args=("surveymonkey",))
         else:

@@ -44,9 +44,10 @@ def stages(store: Path, filters: Filters, rows: int) -> tuple[float, float]:
     """Microseconds per row, in this process, for reading the rows (neutralized by SQLite) and writing them as CSV."""
     from itertools import islice
 
-    from feedback_sources.export import neutralized_sql, write_values
+    from feedback_sources.export import neutralized_sql, register_sql_functions, write_values
 
     with Store(store) as opened:
+        register_sql_functions(opened.conn)
         started = time.perf_counter()
         fetched = list(islice(opened.iter_values(filters, columns=DEFAULT_EXPORT_COLUMNS,
                                                  expression=neutralized_sql), rows))

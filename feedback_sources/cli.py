@@ -1,18 +1,29 @@
-"""The command line: sync, test connections, export, manage credentials, serve webhooks, status."""
+"""The command line: sync, test connections, export, manage credentials, serve webhooks, status, check, backup."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
 from .integrations.base import ConfigError
 from .search import SearchSyntaxError
-from .store import Filters, Store, StoreError
+from .store import (
+    Filters,
+    Store,
+    StoreError,
+    check_store,
+    damaged,
+    default_db_path,
+    location_problem,
+    store_error_from,
+)
 from .workspace import SOURCES, Workspace, demo_workspace, real_workspace
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -96,6 +107,18 @@ def build_parser() -> argparse.ArgumentParser:
     webhooks.add_argument("--host", default="127.0.0.1")
     webhooks.add_argument("--port", type=int, default=8787)
     _add_workspace_options(webhooks)
+
+    check = commands.add_parser(
+        "check", help="full check of the store: SQLite integrity, foreign keys, the full-text index; exit 1 if damaged"
+    )
+    _add_workspace_options(check)
+
+    backup = commands.add_parser(
+        "backup", help="a consistent copy of the store (safe while a sync runs); default: a dated file beside it"
+    )
+    backup.add_argument("path", nargs="?", type=Path,
+                        help="where to write the copy (default: <store>.YYYYMMDD-HHMMSS.bak beside the store)")
+    _add_workspace_options(backup)
     return parser
 
 
@@ -112,6 +135,24 @@ def _configure_logging(args: argparse.Namespace, workspace: Workspace | None = N
 
         secrets = CredentialStore().secret_values()
     configure_logging(debug=getattr(args, "debug", False), secrets=secrets)
+
+
+def report_store_error(error: StoreError, err: TextIO) -> int:
+    """What is wrong with the store and what to do, on two lines, without a traceback."""
+    print(f"error: {error.message}", file=err)
+    if error.hint:
+        print(f"what to do: {error.hint}", file=err)
+    return EXIT_FAILED
+
+
+@contextmanager
+def open_store(workspace: Workspace, err: TextIO) -> Iterator[Store]:
+    """The workspace's store, saying so when opening it backed it up before a schema migration."""
+    with workspace.store() as store:
+        if store.migration_backup is not None:
+            print(f"The store needed a schema migration; the store as it was is backed up to {store.migration_backup}",
+                  file=err)
+        yield store
 
 
 class ProgressPrinter:
@@ -184,14 +225,15 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
         return EXIT_USAGE
     try:
+        with open_store(workspace, err):
+            pass  # a damaged store stops here, before anything is fetched; a migration is backed up and announced
         # Records are categorized with the Rules page's current version (the package's defaults until one is saved).
         integrations = workspace.integrations(sources, rules=rules_at(workspace.db_path), **options)
     except ConfigError as error:
         print(f"{error}. Set them with `python -m feedback_sources credentials set {error.source}`.", file=err)
         return EXIT_USAGE
     except StoreError as error:
-        print(str(error), file=err)
-        return EXIT_FAILED
+        return report_store_error(error, err)
     from .jobs import JobSpec, SyncBusy, exclusive_sync
 
     spec = JobSpec(sources=tuple(sources), start=start, end=end, incremental=not args.full, demo=workspace.demo,
@@ -214,8 +256,7 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         print(str(busy), file=err)
         return EXIT_BUSY
     except StoreError as error:
-        print(str(error), file=err)
-        return EXIT_FAILED
+        return report_store_error(error, err)
     failed = False
     print(f"{'source':<13} {'status':<9} {'fetched':>8} {'new':>7} {'updated':>8} {'removed':>8} {'requests':>8} "
           f"{'seconds':>8}", file=out)
@@ -267,9 +308,11 @@ def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     filters = filters_from_args(args)
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     try:
-        with workspace.store() as store:
+        with open_store(workspace, err) as store:
             count = export_csv(store, filters, args.csv, columns=columns)
-    except (SearchSyntaxError, ValueError, StoreError) as error:
+    except StoreError as error:
+        return report_store_error(error, err)
+    except (SearchSyntaxError, ValueError) as error:
         print(f"export failed: {error}", file=err)
         return EXIT_USAGE
     except OSError as error:  # permissions, a full disk: say which file, without a traceback
@@ -333,14 +376,13 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     workspace = _workspace(args)
     now = datetime.now(timezone.utc)
     try:
-        with workspace.store() as store:
+        with open_store(workspace, err) as store:
             report = health_report(store, SOURCES, now=now, stale_after=timedelta(hours=args.stale_after),
                                    min_gap_median=args.min_gap_median)
             schema = store.schema_version
             removed = store.removal_counts()
     except StoreError as error:
-        print(str(error), file=err)
-        return EXIT_FAILED
+        return report_store_error(error, err)
     configured = {source: workspace.is_configured(source) for source in SOURCES}
     if args.json:
         facts = [
@@ -373,7 +415,90 @@ def cmd_serve_webhooks(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
         return EXIT_FAILED
     workspace = _workspace(args)
     _configure_logging(args, workspace)
+    try:
+        with open_store(workspace, err):
+            pass  # refuse to start on a damaged store rather than fail on the first delivery
+    except StoreError as error:
+        return report_store_error(error, err)
     return serve(workspace, host=args.host, port=args.port, out=out, err=err)
+
+
+def _size(size: int) -> str:
+    return f"{size / 1_000_000:,.1f} MB" if size >= 100_000 else f"{size:,} bytes"
+
+
+def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Everything SQLite can check, and the verdict; writes nothing to the store."""
+    workspace = _workspace(args)
+    try:
+        report = check_store(workspace.db_path)
+    except StoreError as error:
+        return report_store_error(error, err)
+    facts = [_size(report.size)]
+    if report.schema is not None:
+        facts.insert(0, f"schema {report.schema}")
+    if report.records is not None:
+        facts.append(f"{report.records:,} records")
+    print(f"store: {report.path} ({', '.join(facts)})", file=out)
+    for part in report.parts:
+        if part.problems:
+            print(f"  {part.name:<16} DAMAGED: {len(part.problems)} problem(s)", file=out)
+            for problem in part.problems[:10]:
+                print(f"    - {problem}", file=out)
+            if len(part.problems) > 10:
+                print(f"    ... and {len(part.problems) - 10} more", file=out)
+        elif part.skipped:
+            print(f"  {part.name:<16} not checked: {part.skipped}", file=out)
+        else:
+            print(f"  {part.name:<16} ok", file=out)
+    if report.damaged:
+        problem = next(p for part in report.parts for p in part.problems)
+        print(f"verdict: DAMAGED ({report.seconds:.1f} s)", file=out)
+        return report_store_error(damaged(report.path, problem), out)
+    unusable = location_problem(Path(report.path))
+    if unusable is not None:
+        # Sound as far as it could be read, but the app and a sync could not write to it.
+        print(f"verdict: no damage found ({report.seconds:.1f} s), but the store cannot be used as it is", file=out)
+        return report_store_error(unusable, out)
+    if not report.complete:
+        print(f"verdict: no damage found, but not every check could run ({report.seconds:.1f} s)", file=out)
+        return EXIT_OK
+    print(f"verdict: OK, the store is sound ({report.seconds:.1f} s)", file=out)
+    return EXIT_OK
+
+
+def cmd_backup(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """A consistent copy through SQLite's online backup API, then a quick_check of the copy."""
+    workspace = _workspace(args)
+    source = Path(workspace.db_path).expanduser()
+    if not source.exists():
+        print(f"error: there is no store at {source} to back up.", file=err)
+        return EXIT_FAILED
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    target = args.path.expanduser() if args.path else source.with_name(f"{source.name}.{stamp}.bak")
+    if target.is_dir():
+        target = target / f"{source.name}.{stamp}.bak"
+    if target.exists():
+        print(f"error: {target} already exists; choose another path or remove it first.", file=err)
+        return EXIT_USAGE
+    try:
+        with open_store(workspace, err) as store:
+            store.backup(target)
+    except StoreError as error:
+        return report_store_error(error, err)
+    except OSError as error:
+        print(f"error: could not write {target}: {error.strerror or error}", file=err)
+        return EXIT_FAILED
+    with sqlite3.connect(f"{target.resolve().as_uri()}?mode=ro", uri=True) as copy:
+        verdict = str(copy.execute("PRAGMA quick_check").fetchone()[0])
+        records = int(copy.execute("SELECT COUNT(*) FROM feedback").fetchone()[0])
+    copy.close()
+    if verdict != "ok":
+        print(f"error: the copy at {target} fails SQLite's quick_check: {verdict}", file=err)
+        return EXIT_FAILED
+    print(f"Backed up {records:,} records to {target} ({_size(target.stat().st_size)}, quick_check ok). "
+          f"To restore it, stop the app and copy it over {source}.", file=out)
+    return EXIT_OK
 
 
 COMMANDS = {
@@ -383,6 +508,8 @@ COMMANDS = {
     "credentials": cmd_credentials,
     "status": cmd_status,
     "serve-webhooks": cmd_serve_webhooks,
+    "check": cmd_check,
+    "backup": cmd_backup,
 }
 
 
@@ -392,6 +519,22 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     err = err or sys.stderr
     try:
         return COMMANDS[args.command](args, out, err)
+    except StoreError as error:
+        return report_store_error(error, err)
+    except sqlite3.DatabaseError as error:
+        # Damage met in the middle of a command (a page beyond what the open check reads): the same message.
+        typed = store_error_from(error, getattr(args, "db", None) or default_db_path(getattr(args, "demo", False)))
+        if typed is None:
+            raise
+        return report_store_error(typed, err)
+    except ValueError as error:
+        from .credentials import DotenvError  # imported here: the CLI loads the keyring only when a command needs it
+
+        if not isinstance(error, DotenvError):
+            raise
+        # Every command reads credentials: say which file and line to fix instead of showing a traceback.
+        print(f"error: {error}", file=err)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("Interrupted: the next sync resumes from the last saved page.", file=err)
         return 130

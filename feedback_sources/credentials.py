@@ -9,9 +9,11 @@ reported as unusable instead of silently storing secrets on disk.
 from __future__ import annotations
 
 import base64
+import io
 import logging
 import os
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -487,11 +489,7 @@ class CredentialStore:
         if self._dotenv_path is None:
             return {}
         path = self._dotenv_path if self._dotenv_path.is_absolute() else Path.cwd() / self._dotenv_path
-        if not path.is_file():
-            return {}
-        # No interpolation: tokens may legitimately contain "$" and must be used verbatim.
-        parsed = dotenv_values(path, interpolate=False)
-        return {key: value for key, value in parsed.items() if value is not None}
+        return read_dotenv(path)
 
     def _env_or_dotenv(self, spec: FieldSpec) -> tuple[str | None, Origin]:
         value = self._environ.get(spec.env_var)
@@ -526,6 +524,54 @@ class CredentialStore:
             if self._last_keyring_error != previous_error:  # once per distinct failure, not once per field
                 log.warning("%s", error)
             return None
+
+
+# -- the .env file ---------------------------------------------------------------------------------------------------
+
+
+class DotenvError(ValueError):
+    """A `.env` file that cannot be read as credentials; the message names the file and the line to fix."""
+
+
+# Parsed .env files by path, with the (mtime, size, inode) they were read at. Every field of every source is resolved
+# through the same file, many times per action: parsing it once per process (again only when it changes) keeps a
+# large file from costing seconds per field.
+_DOTENV_CACHE: dict[Path, tuple[tuple[int, int, int], dict[str, str]]] = {}
+_DOTENV_LOCK = threading.Lock()
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """The variables `path` sets ({} when it does not exist), cached until the file changes.
+
+    Raises DotenvError when the file is not UTF-8, naming the line, instead of a UnicodeDecodeError from deep inside
+    a connection test."""
+    try:
+        status = path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+    if not path.is_file():
+        return {}
+    stamp = (status.st_mtime_ns, status.st_size, status.st_ino)
+    with _DOTENV_LOCK:
+        cached = _DOTENV_CACHE.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        column = error.start - (raw.rfind(b"\n", 0, error.start) + 1) + 1
+        raise DotenvError(
+            f"{path}: line {line} is not valid UTF-8 (byte 0x{raw[error.start]:02x} at column {column}); "
+            "save the file as UTF-8 or remove that character."
+        ) from None
+    # No interpolation: tokens may legitimately contain "$" and must be used verbatim.
+    parsed = dotenv_values(stream=io.StringIO(text.removeprefix("\ufeff")), interpolate=False)
+    values = {key: value for key, value in parsed.items() if value is not None}
+    with _DOTENV_LOCK:
+        _DOTENV_CACHE[path] = (stamp, values)
+    return values
 
 
 def _specs(source: str) -> tuple[FieldSpec, ...]:

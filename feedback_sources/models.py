@@ -2,11 +2,44 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+REPLACEMENT = "\ufffd"
+# A lone UTF-16 surrogate ("\udcff" in JSON text: what a text cut in the middle of an emoji becomes) is legal JSON but
+# cannot be encoded as UTF-8, so SQLite refuses it; a NUL ends a C string, so FTS5, length() and spreadsheets would cut
+# the text there. Both become U+FFFD: visible, searchable around, and nothing after it is lost.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def clean_text(value: str) -> str:
+    """`value` with every lone surrogate and NUL replaced by U+FFFD (the same string when there is none)."""
+    if "\x00" not in value:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            pass
+        else:
+            return value  # the common case: one C-speed pass, no copy
+    return _UNSTORABLE.sub(REPLACEMENT, value)
+
+
+def clean_value(value: Any) -> Any:
+    """clean_text applied to every string inside `value` (dict keys and values, list and tuple items), recursively."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_value(key): clean_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(clean_value(item) for item in value)
+    return value
+
+
+MAX_ERROR_MESSAGE = 300
 
 
 class Tier(StrEnum):
@@ -30,7 +63,10 @@ class MappingError(ValueError):
     """A vendor payload that cannot become a record (for example, it has no id)."""
 
     def __init__(self, source: str, message: str):
-        super().__init__(f"{source}: {message}")
+        # The message may quote a vendor value (an id a megabyte long, a lone surrogate): keep logs short and storable.
+        if len(message) > MAX_ERROR_MESSAGE:
+            message = message[:MAX_ERROR_MESSAGE] + "… [truncated]"
+        super().__init__(f"{source}: {clean_text(message)}")
         self.source = source
 
 
@@ -46,7 +82,18 @@ class RemovalReason(StrEnum):
     disqualified = "disqualified"
 
 
-class Removal(BaseModel):
+class StorableModel(BaseModel):
+    """What a source hands the store (records, removals): every string cleaned by clean_text on the way in."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        # Every source, the webhook receiver and the fetch worker build records here: cleaning at this one boundary
+        # keeps a hostile character in any field (metadata included, at any depth) from failing the page it is on.
+        return clean_value(data) if isinstance(data, dict) else data
+
+
+class Removal(StorableModel):
     """The vendor removed a record: a deleted or spam ticket, a deleted conversation, a deleted or disqualified
     survey response. The store drops the record, its index entries and its overrides, and keeps a tombstone so a
     late redelivery or a replayed older version (updated at or before `removed_at`) never brings the text back."""
@@ -64,7 +111,7 @@ class Removal(BaseModel):
         return to_utc(value)
 
 
-class NormalizedRecord(BaseModel):
+class NormalizedRecord(StorableModel):
     """One piece of customer feedback, whatever system it came from."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -351,10 +351,12 @@ def _fallback(category: str, reason: str) -> tuple[str, str]:
     category, reason = f"({category})", f"({reason})"
     nps = "json_extract(f.metadata, '$.nps')"
     surveys = f"f.source IN ({_sql_list(NPS_SOURCES)})"
-    # The heading of the question that made the score an NPS, as the mapper names it in its reason.
+    # The heading of the question that made the score an NPS, as the mapper names it in its reason: `nps_question`,
+    # or in records stored before it existed, the first answer (then a list of {question, answer}) about recommending.
     heading = (
-        "COALESCE(' on `' || (SELECT json_extract(a.value, '$.question') FROM json_each(f.metadata, '$.answers') AS a "
-        "WHERE json_extract(a.value, '$.question') LIKE '%recommend%' LIMIT 1) || '`', '')"
+        "COALESCE(' on `' || COALESCE(json_extract(f.metadata, '$.nps_question'), "
+        "(SELECT json_extract(a.value, '$.question') FROM json_each(f.metadata, '$.answers') AS a "
+        "WHERE a.type = 'object' AND json_extract(a.value, '$.question') LIKE '%recommend%' LIMIT 1)) || '`', '')"
     )
     fallback_category = (
         f"CASE WHEN {reason} LIKE 'NPS %' THEN {category} "

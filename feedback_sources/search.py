@@ -2,6 +2,10 @@
 
 Supported: words (all must match), "exact phrases", OR between terms, -word / -"phrase" to exclude, prefix*.
 Every term is quoted before it reaches FTS5, so punctuation in feedback text or queries can never become FTS5 syntax.
+
+A query is capped at MAX_QUERY_CHARS characters and MAX_TERMS terms: FTS5's cost grows with every term (5,000
+repeated words took 70 s over a million records), while a PM's real searches are a few words. The app's search box,
+the CLI's `export --search` and Demand themes all go through parse_query, so one check covers them all.
 """
 
 from __future__ import annotations
@@ -10,6 +14,9 @@ import re
 from dataclasses import dataclass
 
 _TOKEN = re.compile(r'\s*(-?)(?:"([^"]*)"|(\S+))')
+
+MAX_QUERY_CHARS = 500
+MAX_TERMS = 32
 
 
 class SearchSyntaxError(ValueError):
@@ -30,6 +37,11 @@ class Term:
 
 def parse_query(text: str) -> list[list[Term] | str]:
     """Split into terms and the OR operator; raises SearchSyntaxError with a readable message."""
+    if len(text) > MAX_QUERY_CHARS:
+        raise SearchSyntaxError(
+            f"Search is limited to {MAX_QUERY_CHARS} characters and this one has {len(text):,}: "
+            "keep the few words that matter."
+        )
     if text.count('"') % 2:
         raise SearchSyntaxError('Unbalanced quotes: close the "exact phrase" with a second quote.')
     items: list[list[Term] | str] = []
@@ -59,6 +71,12 @@ def parse_query(text: str) -> list[list[Term] | str]:
                 raise SearchSyntaxError(f"'{word}' has nothing to search for.")
             continue
         items.append([Term(core, negated=negated, prefix=prefix)])
+    terms = sum(1 for item in items if item != "OR")
+    if terms > MAX_TERMS:
+        raise SearchSyntaxError(
+            f"Search takes up to {MAX_TERMS} terms (words or \"phrases\") and this one has {terms}: "
+            "keep the few that matter."
+        )
     return items
 
 

@@ -202,14 +202,17 @@ def test_registering_in_the_demo_reaches_each_emulated_vendor(app_env: AppEnv, d
         assert successes(at) == ["Zendesk will post ticket events to the receiver. The demo receiver already knows "
                                  "the emulator's signing secret."]
         click(at, "webhooks_register_surveymonkey")
-        assert successes(at)[0].startswith("SurveyMonkey will announce completed responses of every survey to ")
+        assert successes(at)[0].startswith("SurveyMonkey will announce completed, updated, disqualified and deleted "
+                                           "responses of every survey to ")
         click(at, "webhooks_register_intercom")
 
         assert [(h["url"], h["events"]) for h in demo_vendors.registered_webhooks("zendesk")] == [
             (f"{url}/webhooks/zendesk", ["zen:event-type:ticket.created", "zen:event-type:ticket.comment_added",
                                         "zen:event-type:ticket.status_changed"])]
-        assert [(h["url"], h["object_ids"]) for h in demo_vendors.registered_webhooks("surveymonkey")] == [
-            (f"{url}/webhooks/surveymonkey", demo_vendors.surveymonkey.survey_ids())]
+        # One SurveyMonkey webhook per event type, each for every survey.
+        assert [(h["url"], h["events"], h["object_ids"]) for h in demo_vendors.registered_webhooks("surveymonkey")] == [
+            (f"{url}/webhooks/surveymonkey", [event], demo_vendors.surveymonkey.survey_ids())
+            for event in ("response_completed", "response_updated", "response_disqualified", "response_deleted")]
         assert [h["url"] for h in demo_vendors.registered_webhooks("intercom")] == [f"{url}/webhooks/intercom"]
         [steps] = [i.value for i in at.info if "Developer Hub" in i.value]
         assert "In the demo workspace the emulator has done this for you." in steps

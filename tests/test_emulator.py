@@ -405,15 +405,25 @@ def test_surveymonkey_surveys_and_details(emulator: Emulator, http: dict[str, ht
     assert ids == emulator.surveymonkey.survey_ids()
     assert set(listing["data"][0]) == {"id", "title", "nickname", "href"}
 
-    families = set()
+    kinds = set()
     for survey_id in ids:
         details = http["surveymonkey"].get(f"/surveys/{survey_id}/details").json()
         assert details["id"] == survey_id
         for page in details["pages"]:
             for question in page["questions"]:
-                families.add(question["family"])
-                assert question["headings"][0]["heading"]
-    assert families == {"open_ended", "single_choice", "multiple_choice", "matrix"}
+                kinds.add((question["family"], question["subtype"]))
+                # An image block may have no text, only its image.
+                assert question["headings"][0]["heading"] or question["headings"][0]["image"]["url"]
+    # Every family and subtype the API documents, in the three surveys of the demo.
+    assert kinds == {
+        ("single_choice", "vertical"), ("single_choice", "horizontal"), ("single_choice", "menu"),
+        ("multiple_choice", "vertical"),
+        ("matrix", "single"), ("matrix", "multi"), ("matrix", "rating"), ("matrix", "menu"), ("matrix", "ranking"),
+        ("open_ended", "single"), ("open_ended", "multi"), ("open_ended", "essay"), ("open_ended", "numerical"),
+        ("datetime", "date_only"), ("datetime", "time_only"), ("datetime", "both"),
+        ("demographic", "international"), ("demographic", "us"),
+        ("presentation", "descriptive_text"), ("presentation", "image"),
+    }
     assert http["surveymonkey"].get("/surveys/1/details").json()["error"]["id"] == "1020"
 
 
@@ -426,7 +436,11 @@ def test_surveymonkey_responses_page_to_the_end_and_reference_the_details(
         assert [len(p["data"]) for p in pages] == [100, 30]
         assert all(p["links"]["next"].startswith("http://127.0.0.1:") for p in pages[:-1])
         responses = [r for p in pages for r in p["data"]]
-        assert sorted(r["id"] for r in responses) == emulator.surveymonkey.responses_in_range(survey_id)
+        # The listing holds disqualified responses too, marked as such.
+        assert sorted(r["id"] for r in responses) == emulator.surveymonkey.responses_in_range(
+            survey_id, include_disqualified=True)
+        assert sorted(r["id"] for r in responses if r["response_status"] == "disqualified") == (
+            emulator.surveymonkey.disqualified_ids(survey_id))
         modified = [r["date_modified"] for r in responses]
         assert modified == sorted(modified) and modified[0].endswith("+00:00")
         for response in responses:
@@ -434,15 +448,22 @@ def test_surveymonkey_responses_page_to_the_end_and_reference_the_details(
             for page in response["pages"]:
                 for answered in page["questions"]:
                     question = questions[answered["id"]]
-                    choices = {c["id"] for c in question.get("answers", {}).get("choices", [])}
-                    rows = {r["id"] for r in question.get("answers", {}).get("rows", [])}
+                    assert question["family"] != "presentation"  # nothing to answer there
+                    options = question.get("answers", {})
+                    choices = {c["id"] for c in options.get("choices", [])}
+                    rows = {r["id"] for r in options.get("rows", [])}
+                    cols = {c["id"]: {k["id"] for k in c["choices"]} for c in options.get("cols", [])}
                     for answer in answered["answers"]:
-                        if "row_id" in answer:
-                            assert answer["row_id"] in rows and answer["choice_id"] in choices
-                        elif "other_id" in answer:
-                            assert answer["other_id"] == question["answers"]["other"]["id"] and answer["text"]
+                        if "other_id" in answer:
+                            assert answer["other_id"] == options["other"]["id"] and answer["text"]
+                        elif "col_id" in answer:
+                            assert answer["row_id"] in rows and answer["choice_id"] in cols[answer["col_id"]]
                         elif "choice_id" in answer:
                             assert answer["choice_id"] in choices
+                            assert "row_id" not in answer or answer["row_id"] in rows
+                        elif "row_id" in answer:
+                            assert question["family"] in ("open_ended", "datetime", "demographic")
+                            assert answer["row_id"] in rows and answer["text"]
                         else:
                             assert question["family"] == "open_ended" and answer["text"]
 
@@ -453,7 +474,7 @@ def test_surveymonkey_date_filters_and_limits(emulator: Emulator, http: dict[str
     pages = response_pages(http["surveymonkey"], survey_id, start_created_at="2024-01-15T00:00:00",
                            end_created_at="2024-02-05T12:00:00")
     ids = sorted(r["id"] for p in pages for r in p["data"])
-    assert ids == emulator.surveymonkey.responses_in_range(survey_id, low, high)
+    assert ids == emulator.surveymonkey.responses_in_range(survey_id, low, high, include_disqualified=True)
     assert 0 < len(ids) < 130
     assert pages[0]["total"] == len(ids)
     too_big = http["surveymonkey"].get(f"/surveys/{survey_id}/responses/bulk", params={"per_page": 101})

@@ -496,6 +496,42 @@ def test_surveymonkey_event_names_the_response_signed_with_the_app_credentials(e
                                                DEMO_SURVEYMONKEY_CLIENT_SECRET}, now=time.time())
 
 
+@pytest.mark.parametrize("kind", ["response_deleted", "response_disqualified"])
+def test_surveymonkey_removal_events_and_what_the_api_then_answers(emulated: Emulated, capture, kind: str):
+    found, url = capture
+    emulator = emulated.emulator
+    survey_id = emulator.surveymonkey.survey_ids()[0]
+    response_id = emulator.surveymonkey.responses_in_range(survey_id)[0]
+    assert emulated.surveymonkey.post("/webhooks", json=sm_webhook(f"{url}/wh/sm", emulator, event_type=kind)
+                                      ).status_code == 201
+    before = emulated.surveymonkey.get(f"/surveys/{survey_id}/responses/{response_id}/details").json()
+
+    if kind == "response_deleted":
+        emulator.surveymonkey.delete_response(survey_id, response_id)
+    else:
+        emulator.surveymonkey.disqualify_response(survey_id, response_id)
+    # The event still names the response once it is gone.
+    answer = emulator.send_event("surveymonkey", kind, response_id, event_id="5550002")
+    _, body, _ = delivered(found)
+    assert answer.status_code == 200
+    assert (json.loads(body)["event_type"], json.loads(body)["object_id"]) == (kind, response_id)
+
+    shown = emulated.surveymonkey.get(f"/surveys/{survey_id}/responses/{response_id}/details")
+    listed = emulated.surveymonkey.get(f"/surveys/{survey_id}/responses/bulk", params={"per_page": 100}).json()
+    listed_ids = [item["id"] for item in listed["data"]]
+    if kind == "response_deleted":
+        assert shown.status_code == 404 and shown.json()["error"]["id"] == "1020"
+        assert response_id not in listed_ids and listed["total"] == len(listed_ids)
+        assert response_id not in emulator.newest_record_ids("surveymonkey")
+    else:
+        # Still there, marked disqualified and changed now: an incremental sync sees it again.
+        after = shown.json()
+        assert (after["response_status"], after["pages"]) == ("disqualified", before["pages"])
+        assert after["date_modified"] > before["date_modified"]
+        assert response_id in listed_ids and response_id in emulator.surveymonkey.disqualified_ids(survey_id)
+    assert response_id not in emulator.surveymonkey.responses_in_range(survey_id)
+
+
 def test_a_redelivery_repeats_the_same_event(capture):
     found, url = capture
     emulator = small_emulator()
@@ -559,7 +595,7 @@ def test_newest_record_ids_are_newest_created_first():
     assert len(ids) == 5 and created == sorted(created, reverse=True)
     assert all(emulator.zendesk.ticket(int(i))["status"] != "deleted" for i in ids)
     responses = emulator.newest_record_ids("surveymonkey", limit=100)
-    assert sorted(responses) == sorted(emulator.surveymonkey.responses_in_range())
+    assert sorted(responses) == sorted(emulator.surveymonkey.responses_in_range(include_disqualified=True))
 
 
 def test_the_emulator_imports_nothing_else_from_the_package():

@@ -180,7 +180,7 @@ def nps_response(choice_id: str, text: str | None = None, **overrides: Any) -> d
     return response(pages=[{"id": "p1", "questions": questions}], custom_variables={}, **overrides)
 
 
-def test_full_response_maps_every_answer_to_readable_text() -> None:
+def test_full_response_maps_free_text_to_content_and_answers_to_metadata() -> None:
     record = map_response(response(), DETAILS, rules=DEFAULT_RULES)
 
     assert record == NormalizedRecord(
@@ -188,9 +188,9 @@ def test_full_response_maps_every_answer_to_readable_text() -> None:
         source_id="5007154325",
         title="Q3 product feedback",
         content=(
-            "Q: Which plan are you on? (Other (please specify))\nA: Startup bundle\n\n"
-            "Q: What should we improve?\nA: Exports take minutes on large projects.\n\n"
-            "Q: Tell us more\nA: Best thing: Dashboards\nA: Worst thing: Slow exports"
+            "Which plan are you on?\nStartup bundle\n\n"
+            "What should we improve?\nExports take minutes on large projects.\n\n"
+            "Tell us more\nBest thing: Dashboards\nWorst thing: Slow exports"
         ),
         customer_id="dana@example.com",
         customer_email="dana@example.com",
@@ -205,59 +205,17 @@ def test_full_response_maps_every_answer_to_readable_text() -> None:
             "url": "https://www.surveymonkey.com/analyze/browse/abc?respondent_id=5007154325",
             "updated_at": "2024-05-02T09:20:30+00:00",
             "tags": [],
-            "answers": [
-                {
-                    "question_id": "q_nps",
-                    "question": "How likely is it that you would recommend Acme to a friend?",
-                    "family": "matrix",
-                    "answer": "8",
-                },
-                {
-                    "question_id": "q_plan",
-                    "question": "Which plan are you on?",
-                    "family": "single_choice",
-                    "answer": "Startup bundle",
-                },
-                {
-                    "question_id": "q_features",
-                    "question": "Which features do you use?",
-                    "family": "multiple_choice",
-                    "answer": "Reports",
-                },
-                {
-                    "question_id": "q_features",
-                    "question": "Which features do you use?",
-                    "family": "multiple_choice",
-                    "answer": "API & webhooks",
-                },
-                {"question_id": "q_areas", "question": "Rate these areas", "family": "matrix", "answer": "Speed: Good"},
-                {"question_id": "q_areas", "question": "Rate these areas", "family": "matrix", "answer": "Docs: Poor"},
-                {
-                    "question_id": "q_menu",
-                    "question": "Your setup",
-                    "family": "matrix",
-                    "answer": "Main workspace / Operating system: macOS",
-                },
-                {
-                    "question_id": "q_improve",
-                    "question": "What should we improve?",
-                    "family": "open_ended",
-                    "answer": "Exports take minutes on large projects.",
-                },
-                {
-                    "question_id": "q_best_worst",
-                    "question": "Tell us more",
-                    "family": "open_ended",
-                    "answer": "Best thing: Dashboards",
-                },
-                {
-                    "question_id": "q_best_worst",
-                    "question": "Tell us more",
-                    "family": "open_ended",
-                    "answer": "Worst thing: Slow exports",
-                },
-            ],
+            "answers": {
+                # A one-row rating scale reads as its one value.
+                "How likely is it that you would recommend Acme to a friend?": 8,
+                "Which plan are you on?": "Other (please specify)",
+                "Which features do you use?": ["Reports", "API & webhooks"],
+                "Rate these areas": {"Speed": "Good", "Docs": "Poor"},
+                "Your setup": {"Operating system": "macOS"},
+            },
+            "custom_variables": {"Plan": "Enterprise annual"},
             "nps": 8,
+            "nps_question": "How likely is it that you would recommend Acme to a friend?",
             "category_reason": "default for this source",
             "tier_reason": "plan `Enterprise annual` matches `enterprise`",
         },
@@ -328,23 +286,16 @@ def test_without_details_answers_fall_back_to_their_ids() -> None:
 
     assert record.title is None
     assert record.content == (
-        "Q: question q_plan\nA: Startup bundle\n\n"
-        "Q: question q_improve\nA: Exports take minutes on large projects.\n\n"
-        "Q: question q_best_worst\nA: row r_best: Dashboards\nA: row r_worst: Slow exports"
+        "question q_plan\nStartup bundle\n\n"
+        "question q_improve\nExports take minutes on large projects.\n\n"
+        "question q_best_worst\nrow r_best: Dashboards\nrow r_worst: Slow exports"
     )
-    assert [a["answer"] for a in record.metadata["answers"]] == [
-        "row nps_row: choice nps8",
-        "Startup bundle",
-        "choice c_reports",
-        "choice c_api",
-        "row r_speed: choice c_good",
-        "row r_docs: choice c_poor",
-        "row r_main / column col_os: choice c_mac",
-        "Exports take minutes on large projects.",
-        "row r_best: Dashboards",
-        "row r_worst: Slow exports",
-    ]
-    assert {a["family"] for a in record.metadata["answers"]} == {None}
+    assert record.metadata["answers"] == {
+        "question q_nps": {"row nps_row": "choice nps8"},
+        "question q_features": ["choice c_reports", "choice c_api"],
+        "question q_areas": {"row r_speed": "choice c_good", "row r_docs": "choice c_poor"},
+        "question q_menu": {"row r_main": {"column col_os": "choice c_mac"}},
+    }
     assert record.metadata["nps"] is None  # the heading that says "recommend" is unknown
 
 
@@ -361,17 +312,21 @@ def test_questions_and_choices_deleted_from_the_survey_keep_their_ids() -> None:
     ]
     record = map_response(response(pages=pages), DETAILS, rules=DEFAULT_RULES)
 
-    assert record.content == "Q: question q_gone\nA: Still here"
-    assert record.metadata["answers"] == [
-        {"question_id": "q_gone", "question": "question q_gone", "family": None, "answer": "Still here"},
-        {
-            "question_id": "q_plan",
-            "question": "Which plan are you on?",
-            "family": "single_choice",
-            "answer": "choice c_gone",
-        },
-        {"question_id": "q_areas", "question": "Rate these areas", "family": "matrix", "answer": "row r_gone: Good"},
-    ]
+    assert record.content == "question q_gone\nStill here"
+    assert record.metadata["answers"] == {
+        "Which plan are you on?": "choice c_gone",
+        "Rate these areas": {"row r_gone": "Good"},
+    }
+
+
+def test_two_questions_with_one_heading_keep_both_answers() -> None:
+    details = {"pages": [{"questions": [
+        {"id": f"q{n}", "family": "single_choice", "subtype": "vertical", "headings": [{"heading": "Anything else?"}],
+         "answers": {"choices": [{"id": f"c{n}", "text": "Yes" if n == 1 else "No"}]}} for n in (1, 2)]}]}
+    pages = [{"id": "p", "questions": [{"id": "q1", "answers": [{"choice_id": "c1"}]},
+                                       {"id": "q2", "answers": [{"choice_id": "c2"}]}]}]
+    record = map_response(response(pages=pages), details, rules=DEFAULT_RULES)
+    assert record.metadata["answers"] == {"Anything else?": "Yes", "Anything else? (q2)": "No"}
 
 
 @pytest.mark.parametrize(

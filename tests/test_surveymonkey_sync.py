@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,14 +16,20 @@ from feedback_sources.integrations.base import ConfigError, ConnectionResult, Pa
 from feedback_sources.integrations.http import ErrorKind, SourceError
 from feedback_sources.integrations.surveymonkey import (
     CLOCK_SKEW_ALLOWANCE,
+    map_response,
     SurveyMonkeyIntegration,
     SyncCursor,
     api_datetime,
     describe_error,
     read_rate_limits,
 )
-from feedback_sources.models import NormalizedRecord, Tier
+from feedback_sources.models import NormalizedRecord, RemovalReason, Tier
+from feedback_sources.overrides import override_record
+from feedback_sources.rules import DEFAULT_RULES
+from feedback_sources.store import Store
+from feedback_sources.sync import sync
 from tests.helpers import RecordingSleep
+from tests.reliability_support import past_config
 
 UTC = timezone.utc
 WALL_NOW = datetime(2024, 5, 2, 22, 0, tzinfo=UTC).timestamp()  # two hours before the daily reset
@@ -357,12 +365,22 @@ async def test_full_sync_fetches_every_response_once_and_details_once_per_survey
 
     ids = [record.source_id for record in records_of(pages)]
     assert sorted(ids) == emulator.surveymonkey.responses_in_range()
-    assert len(ids) == len(set(ids)) == 750
+    # Disqualified responses come as removals, not records: every listed response is one or the other, once.
+    removals = [removal for page in pages for removal in page.removals]
+    removed = [removal.source_id for removal in removals]
+    assert removed and sorted(removed) == emulator.surveymonkey.disqualified_ids()
+    assert {removal.reason for removal in removals} == {RemovalReason.disqualified}
+    assert len(ids) + len(removed) == len(set(ids) | set(removed)) == 750
     first, second, third = emulator.surveymonkey.survey_ids()
     assert calls(emulator) == [
         ("/surveys", "1"), *survey_calls(first, 3), *survey_calls(second, 3), *survey_calls(third, 3)
     ]
-    assert [page.vendor_total for page in pages] == [250, 250, 250, 500, 500, 500, 750, 750, 750]
+    # The API's totals (250 a survey) less the disqualified responses seen so far: what the store should hold.
+    totals = [page.vendor_total for page in pages]
+    assert totals[0] <= 250 and totals[3] <= 500 and totals[-1] == len(ids)
+    dataset = emulator.surveymonkey
+    assert totals[2::3] == [len(dataset.responses_in_range(first)),
+                            len(dataset.responses_in_range(first) + dataset.responses_in_range(second)), len(ids)]
     bulk = next(r for r in emulator.requests if r.endpoint.endswith("/bulk"))
     assert bulk.query == {"per_page": "100", "sort_by": "date_modified", "sort_order": "DESC", "page": "1"}
     listing = emulator.requests[0]
@@ -387,10 +405,19 @@ async def test_mapped_records_read_like_the_survey(make, emulator: Emulator) -> 
     assert vendor is not None
     assert sample.created_at == parse_iso(vendor["date_created"])
     assert sample.metadata["url"] == vendor["analyze_url"]
-    assert sample.metadata["answers"][0]["question"] == (
-        "How likely are you to recommend Acme Cloud to a friend or colleague?")
-    answers = [answer["answer"] for record in records for answer in record.metadata["answers"]]
-    assert not [answer for answer in answers if answer.startswith(("choice ", "row "))]
+    heading = "How likely are you to recommend Acme Cloud to a friend or colleague?"
+    assert sample.metadata["answers"][heading] == sample.metadata["nps"]
+    assert sample.metadata["nps_question"] == heading
+
+    def leaves(value: Any) -> list[Any]:
+        if isinstance(value, dict):
+            return [leaf for key, item in value.items() for leaf in [key, *leaves(item)]]
+        return [leaf for item in value for leaf in leaves(item)] if isinstance(value, list) else [value]
+
+    # Every id was joined with the survey's details: no answer falls back to naming one.
+    found = [leaf for record in records for leaf in leaves(record.metadata["answers"])]
+    assert not [leaf for leaf in found if isinstance(leaf, str) and leaf.startswith(("choice ", "row ", "column ",
+                                                                                      "question "))]
 
 
 async def test_a_date_range_is_sent_to_the_api_and_checked_again(make, emulator: Emulator) -> None:
@@ -535,7 +562,11 @@ async def test_odd_paging_answers_lose_no_response(make, emulator: Emulator) -> 
     ids = [r.source_id for r in records_of(await collect(make()))]
 
     assert sorted(set(ids)) == emulator.surveymonkey.responses_in_range()
-    assert len(ids) == 750 + 100  # the repeated page, deduplicated by the store
+    # The repeated page (the 100 last changed, disqualified ones aside) comes twice, deduplicated by the store.
+    survey = emulator.surveymonkey.survey(second)
+    newest = sorted(survey.responses.all_entries(), reverse=True)[:100]
+    repeated = [entry[1] for entry in newest if not survey.is_disqualified(entry[1])]
+    assert len(ids) == len(set(ids)) + len(repeated)
     bulk = f"/surveys/{second}/responses/bulk"
     assert [(r.endpoint, r.query.get("page"), r.fault) for r in emulator.requests] == [
         ("/surveys", "1", None),
@@ -566,9 +597,10 @@ async def test_a_survey_whose_details_are_gone_keeps_answer_ids(make, emulator: 
     first = emulator.surveymonkey.survey_ids()[0]
     emulator.faults.inject("surveymonkey", rf"/surveys/{first}/details", 404)
     records = [r for r in records_of(await collect(make())) if r.metadata["survey_id"] == first]
-    assert len(records) == 250
+    assert sorted(r.source_id for r in records) == emulator.surveymonkey.responses_in_range(first)
     assert {record.title for record in records} == {"Customer satisfaction (NPS)"}  # from the survey list
-    assert all(answer["question"].startswith("question ") for r in records for answer in r.metadata["answers"])
+    assert all(heading.startswith("question ") for r in records for heading in r.metadata["answers"])
+    assert all(block.startswith("question ") for r in records if r.content for block in r.content.split("\n\n"))
 
 
 async def test_a_survey_deleted_during_the_sync_is_stepped_over(make, emulator: Emulator) -> None:
@@ -668,7 +700,120 @@ async def test_requests_are_paced_by_the_minute_headers_before_any_429() -> None
         integration = SurveyMonkeyIntegration(
             {"access_token": DEMO_SURVEYMONKEY_TOKEN, "base_url": emulator.base_urls(root)["surveymonkey"]})
         records = records_of(await collect(integration))
-    assert len(records) == 750
+    assert sorted(r.source_id for r in records) == emulator.surveymonkey.responses_in_range()
     assert integration.last_stats["throttled"] == 0
     assert integration.last_stats["wait_seconds"] > 0
     assert [request.status for request in emulator.requests] == [200] * 16
+
+
+# -- real shapes: every question family, web-link collectors, removals ---------------------------------------------
+
+
+def _details(emulator: Emulator, base_url: str, survey_id: str) -> dict[str, Any]:
+    """A survey's details as the emulator serves them, read with a plain client (not the code under test)."""
+    answer = httpx.get(f"{base_url}/surveys/{survey_id}/details",
+                       headers={"Authorization": f"Bearer {DEMO_SURVEYMONKEY_TOKEN}"}, timeout=10)
+    answer.raise_for_status()
+    return answer.json()
+
+
+async def test_every_question_family_lands_as_content_or_structured_answers(make, emulator: Emulator,
+                                                                           base_url: str) -> None:
+    records = {record.source_id: record for record in records_of(await collect(make()))}
+    free_text_kinds = {("open_ended", "single"), ("open_ended", "multi"), ("open_ended", "essay")}
+    seen: set[tuple[str, str]] = set()
+    for survey_id in emulator.surveymonkey.survey_ids():
+        questions = {q["id"]: q for page in _details(emulator, base_url, survey_id)["pages"] for q in page["questions"]}
+        for response_id in emulator.surveymonkey.responses_in_range(survey_id):
+            record, vendor = records[response_id], emulator.surveymonkey.response(survey_id, response_id)
+            assert vendor is not None
+            for answered in (q for page in vendor["pages"] for q in page["questions"]):
+                question = questions[answered["id"]]
+                kind, heading = (question["family"], question["subtype"]), question["headings"][0]["heading"]
+                seen.add(kind)
+                typed = [a["text"] for a in answered["answers"] if "text" in a]
+                if kind in free_text_kinds:
+                    # What the customer wrote, verbatim, under its question; nothing of it in the answers.
+                    assert heading in record.content.split("\n")
+                    assert all(text in record.content for text in typed)
+                    assert heading not in record.metadata["answers"]
+                else:
+                    assert heading in record.metadata["answers"]
+                    other = [a["text"] for a in answered["answers"] if "other_id" in a]
+                    assert all(text in record.content for text in other)
+                    # Numbers, dates and contact details are data, never a line of the searchable text.
+                    lines = record.content.split("\n")
+                    assert not [text for text in typed if text not in other
+                                and any(line == text or line.endswith(f": {text}") for line in lines)]
+    answerable = {kind for kind in seen if kind[0] != "presentation"}
+    assert answerable == {
+        ("single_choice", "vertical"), ("single_choice", "horizontal"), ("single_choice", "menu"),
+        ("multiple_choice", "vertical"),
+        ("matrix", "single"), ("matrix", "multi"), ("matrix", "rating"), ("matrix", "menu"), ("matrix", "ranking"),
+        ("open_ended", "single"), ("open_ended", "multi"), ("open_ended", "essay"), ("open_ended", "numerical"),
+        ("datetime", "date_only"), ("datetime", "time_only"), ("datetime", "both"),
+        ("demographic", "international"), ("demographic", "us"),
+    }
+    assert seen == answerable  # presentation blocks are never answered
+
+
+async def test_web_link_responses_name_the_customer_only_from_what_they_typed(make, emulator: Emulator) -> None:
+    records = records_of(await collect(make()))
+    shapes: set[str] = set()
+    for record in records:
+        vendor = emulator.surveymonkey.response(record.metadata["survey_id"], record.source_id)
+        assert vendor is not None
+        if vendor["metadata"].get("contact"):
+            continue  # an email collector: the contact names the customer
+        shapes.add(json.dumps(vendor["metadata"]))
+        assert (vendor["first_name"], vendor["last_name"], vendor["recipient_id"]) == ("", "", "")
+        typed = {a["row_id"]: a["text"] for page in vendor["pages"] for q in page["questions"]
+                 for a in q["answers"] if "row_id" in a and "text" in a}
+        contact = next((value for key, value in record.metadata["answers"].items()
+                        if key.startswith(("If you'd like us to follow up", "Your contact details"))), {})
+        assert record.customer_email == contact.get("Email Address")
+        assert record.customer_name == contact.get("Name")
+        assert record.customer_id == record.customer_email
+        assert set(contact.values()) <= set(typed.values())
+        assert record.metadata["custom_variables"] == {k: v for k, v in vendor["custom_variables"].items() if v}
+    assert shapes == {"{}", '{"contact": {}}'}
+    anonymous = [r for r in records if r.customer_email is None]
+    named = [r for r in records if r.customer_email is not None and r.customer_id == r.customer_email]
+    assert anonymous and named
+
+
+def _store_sync(store: Store, emulator: Emulator, root: str, **options: Any) -> Any:
+    config = {"access_token": DEMO_SURVEYMONKEY_TOKEN, "base_url": emulator.base_urls(root)["surveymonkey"]}
+    integration = SurveyMonkeyIntegration(config, sleep=RecordingSleep())
+    return sync(store, {"surveymonkey": integration}, **options)["surveymonkey"]
+
+
+def test_a_sync_removes_responses_disqualified_since_and_a_full_resync_keeps_them_out(tmp_path: Path) -> None:
+    emulator = Emulator(past_config(surveymonkey_surveys=1, surveymonkey_responses_per_survey=60))
+    dataset = emulator.surveymonkey
+    survey_id = dataset.survey_ids()[0]
+    with run_emulator_server(emulator) as root, Store(tmp_path / "feedback.db") as store:
+        first = _store_sync(store, emulator, root, start=emulator.config.start)
+        assert first.status == "complete"
+        stored = sorted(r[0] for r in store.conn.execute("SELECT source_id FROM feedback"))
+        assert stored == dataset.responses_in_range(survey_id)
+        # Disqualified before the first sync: never stored, remembered as removed.
+        assert store.removal_counts() == {"surveymonkey": {"disqualified": len(dataset.disqualified_ids())}}
+
+        target = stored[3]
+        before = dataset.response(survey_id, target)
+        override_record(store, "surveymonkey", target, "category", "praise")
+        dataset.disqualify_response(survey_id, target)
+        again = _store_sync(store, emulator, root)
+        assert (again.status, again.removed) == ("complete", 1)
+        assert store.get_record("surveymonkey", target) is None
+        assert store.conn.execute("SELECT COUNT(*) FROM feedback_overrides").fetchone()[0] == 0
+
+        # The version stored before, replayed (a retried page, a late webhook fetch): the tombstone refuses it.
+        replay = map_response(before, None, rules=DEFAULT_RULES)
+        assert store.upsert_records([replay]).skipped_stale == 1
+        # A full re-sync lists it again, disqualified: still not feedback.
+        full = _store_sync(store, emulator, root, start=emulator.config.start, incremental=False)
+        assert full.status == "complete" and store.get_record("surveymonkey", target) is None
+        assert sorted(r[0] for r in store.conn.execute("SELECT source_id FROM feedback")) == [
+            i for i in stored if i != target]

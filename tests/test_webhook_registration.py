@@ -161,17 +161,23 @@ def test_a_webhook_whose_secret_cannot_be_read_is_removed(vendors: Vendors):
 def test_surveymonkey_registration_covers_every_survey(vendors: Vendors, receiver: Receiver):
     url = f"{receiver.url}/webhooks/surveymonkey"
     assert register(vendors.integration("surveymonkey"), url) is True
-    [webhook] = vendors.emulator.registered_webhooks("surveymonkey")
-    assert webhook == {
-        "vendor": "surveymonkey", "id": webhook["id"], "name": "Feedback Hub", "url": url,
-        "events": ["response_completed"], "created_at": webhook["created_at"], "status": "active",
-        "object_type": "survey", "object_ids": vendors.emulator.surveymonkey.survey_ids(),
-        "http_method": "POST", "request_format": "json",
-    }
-    # Registering again keeps the webhook that already covers every survey.
+    webhooks = vendors.emulator.registered_webhooks("surveymonkey")
+    # One webhook per event type (SurveyMonkey webhooks have one each): new and changed answers, and the two ways a
+    # response stops being feedback.
+    assert webhooks == [
+        {
+            "vendor": "surveymonkey", "id": webhook["id"], "name": "Feedback Hub", "url": url,
+            "events": [event], "created_at": webhook["created_at"], "status": "active",
+            "object_type": "survey", "object_ids": vendors.emulator.surveymonkey.survey_ids(),
+            "http_method": "POST", "request_format": "json",
+        }
+        for webhook, event in zip(webhooks, ("response_completed", "response_updated", "response_disqualified",
+                                             "response_deleted"), strict=True)
+    ]
+    # Registering again keeps the webhooks that already cover every survey.
     assert register(vendors.integration("surveymonkey"), url) is True
-    assert [h["id"] for h in vendors.emulator.registered_webhooks("surveymonkey")] == [webhook["id"]]
-    assert vendors.requests("POST", "/webhooks") == 1
+    assert vendors.emulator.registered_webhooks("surveymonkey") == webhooks
+    assert vendors.requests("POST", "/webhooks") == 4
 
 
 def test_surveymonkey_webhook_that_misses_surveys_is_replaced(vendors: Vendors, receiver: Receiver):
@@ -186,7 +192,11 @@ def test_surveymonkey_webhook_that_misses_surveys_is_replaced(vendors: Vendors, 
         "object_ids": surveys[:1], "subscription_url": url}).json()
     assert register(vendors.integration("surveymonkey"), url) is True
     hooks = vendors.emulator.registered_webhooks("surveymonkey")
-    assert [(h["name"], h["object_ids"]) for h in hooks] == [("Another tool", surveys[:1]), ("Feedback Hub", surveys)]
+    assert [(h["name"], h["events"], h["object_ids"]) for h in hooks] == [
+        ("Another tool", ["response_completed"], surveys[:1]),
+        *[("Feedback Hub", [event], surveys) for event in ("response_completed", "response_updated",
+                                                              "response_disqualified", "response_deleted")],
+    ]
     assert older["id"] not in [h["id"] for h in hooks] and unrelated["id"] in [h["id"] for h in hooks]
 
 

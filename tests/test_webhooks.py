@@ -851,6 +851,76 @@ def test_a_record_the_vendor_no_longer_has_is_dropped_from_the_queue(tmp_path: P
         assert running.counts() == {"feedback": 0, "webhook_events": 1, "webhook_fetches": 0}
 
 
+@pytest.mark.parametrize(("kind", "reason"), [("response_deleted", "deleted"),
+                                              ("response_disqualified", "disqualified")])
+def test_a_deleted_or_disqualified_response_leaves_the_store_and_a_late_replay_never_brings_it_back(
+        tmp_path: Path, kind: str, reason: str):
+    # An emulator of its own: the response is changed for good.
+    emulator = Emulator(EmulatorConfig(seed=9, zendesk_tickets=5, intercom_conversations=5, surveymonkey_surveys=1,
+                                       surveymonkey_responses_per_survey=12,
+                                       surveymonkey_client_id=SM_CLIENT_ID, surveymonkey_client_secret=SM_CLIENT_SECRET))
+    survey_id = emulator.surveymonkey.survey_ids()[0]
+    response_id = emulator.surveymonkey.responses_in_range(survey_id)[0]
+    now = time.time()
+    with run_emulator_server(emulator) as root, \
+            receiver(tmp_path, integrations_factory=emulator_integrations(emulator.base_urls(root))) as running:
+        url = f"{running.base_url}/webhooks/surveymonkey"
+        completed = emulator.delivery("surveymonkey", "response_completed", response_id, url=url, at=now - 60)
+        assert running.http.post(url, content=completed.body, headers=completed.headers).json()["verdict"] == "queued"
+        wait_for(lambda: running.record("surveymonkey", response_id) is not None)
+        stored = running.record("surveymonkey", response_id)
+
+        if kind == "response_deleted":
+            emulator.surveymonkey.delete_response(survey_id, response_id)
+        else:
+            emulator.surveymonkey.disqualify_response(survey_id, response_id)
+        removal = emulator.delivery("surveymonkey", kind, response_id, url=url, at=now)
+        answer = running.http.post(url, content=removal.body, headers=removal.headers)
+        assert (answer.status_code, answer.json()) == (200, {"ok": True, "verdict": "removed"})
+        assert running.record("surveymonkey", response_id) is None
+
+        # Hours late, SurveyMonkey retries the completed event under a new id: fetched again, it stays out (gone,
+        # or disqualified); a sync page from before the removal is refused by the tombstone.
+        replay = encode({**completed.payload, "event_id": "late-replay"})
+        assert running.deliver("surveymonkey", json.loads(replay)).json()["verdict"] == "queued"
+        wait_for(lambda: running.counts()["webhook_fetches"] == 0)
+        with Store(running.db_path) as store:
+            record = map_response(emulator.surveymonkey.find_response(response_id, include_deleted=True) | {
+                "response_status": "completed", "date_modified": stored["metadata"]["updated_at"]},
+                None, rules=DEFAULT_RULES)
+            assert store.upsert_records([record]).skipped_stale == 1
+            assert store.get_record("surveymonkey", response_id) is None
+            assert store.removal_counts() == {"surveymonkey": {reason: 1}}
+            logged = [(e["verdict"], e["detail"]) for e in recent_events(store, 5)]
+        assert ("removed", f"response {reason}") in logged
+        assert running.counts()["feedback"] == 0
+
+
+def test_a_response_found_disqualified_when_fetched_is_removed(tmp_path: Path):
+    emulator = Emulator(EmulatorConfig(seed=9, zendesk_tickets=5, intercom_conversations=5, surveymonkey_surveys=1,
+                                       surveymonkey_responses_per_survey=12))
+    survey_id = emulator.surveymonkey.survey_ids()[0]
+    response_id = emulator.surveymonkey.responses_in_range(survey_id)[0]
+    details = f"/surveys/{survey_id}/details"
+    with run_emulator_server(emulator) as root:
+        factory = emulator_integrations(emulator.base_urls(root))
+        with receiver(tmp_path, integrations_factory=factory) as running:
+            running.deliver("surveymonkey", surveymonkey_event("sm-1", response_id, survey_id))
+            wait_for(lambda: running.record("surveymonkey", response_id) is not None)
+        # Disqualified by the survey owner; only the update is announced. A restarted receiver (no details cached)
+        # fetches the response, sees the status and removes it without reading the survey's details.
+        emulator.surveymonkey.disqualify_response(survey_id, response_id)
+        details_reads = emulator.request_count("surveymonkey", details)
+        with receiver(tmp_path, integrations_factory=factory) as running:
+            running.deliver("surveymonkey", {**surveymonkey_event("sm-2", response_id, survey_id),
+                                             "event_type": "response_updated"})
+            wait_for(lambda: running.counts()["webhook_fetches"] == 0)
+            assert running.record("surveymonkey", response_id) is None
+            with Store(running.db_path) as store:
+                assert store.removal_counts() == {"surveymonkey": {"disqualified": 1}}
+        assert emulator.request_count("surveymonkey", details) == details_reads
+
+
 # -- fuzzing ---------------------------------------------------------------------------------------------------------
 
 json_values = st.recursive(

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .core import Emulator, RequestRecord
-from .faults import Fault
+from .faults import Fault, hostile_body
 from .intercom import IntercomApi
 from .surveymonkey import SurveyMonkeyApi
 from .webhooks import WebhookApi
@@ -170,7 +170,11 @@ async def _serve(emulator: Emulator, apis: dict[str, VendorApi], webhooks: Webho
     else:
         reply = api.handle_safely(call)
     reply.headers.update(rate_headers)
-    content = reply.encode()
+    if fault is not None and fault.kind == "hostile_text" and reply.status == 200 and reply.body is not None \
+            and not isinstance(reply.body, (bytes, str)):
+        content = hostile_body(reply.body, fault.opts)
+    else:
+        content = reply.encode()
     if reply.status == 200 and request.method in ("GET", "POST"):
         emulator.remember_body(vendor, call.endpoint, content, reply.media_type)
     if fault is not None and fault.kind == "truncated":

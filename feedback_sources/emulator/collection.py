@@ -140,6 +140,11 @@ class LazyCollection:
             self.version += 1
             self._match_cache.clear()
 
+    def forget_matches(self) -> None:
+        """Drop cached listings (records left the collection without a new version, e.g. deleted)."""
+        with self.lock:
+            self._match_cache.clear()
+
     # ---- walking ------------------------------------------------------------------------------------------------
 
     def iter_after(self, key: Key, until_ts: int | None = None) -> Iterator[Entry]:

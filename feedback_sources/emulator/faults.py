@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +22,48 @@ FAULT_KINDS = frozenset({
     "empty_page_with_next",  # a page without records whose next link/cursor continues where this one started
     "repeat_page",           # the body of the previous successful response to the same endpoint, again
     "expire_token",          # the vendor's token stops working from this request on (401)
+    "hostile_text",          # 200 with text appended to chosen strings of the real answer: opts["paths"], a list of
+                             # paths into the JSON body (("tickets", 0, "subject"), ...); opts["text"] (a str: a lone
+                             # surrogate is sent as the JSON escape "\\udcff", NUL as "\\u0000") or opts["raw"]
+                             # (bytes put inside the JSON string as they are, e.g. b"\\xff" that is not UTF-8)
 })
+
+# Stands for opts["raw"] while the answer is encoded as JSON; then the bytes replace it.
+_RAW_MARKER = "\u2063hostile-raw\u2063"
+
+
+def string_paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """The path of every string value inside a JSON value, in document order (dict keys, list indexes)."""
+    if isinstance(node, str):
+        return [prefix]
+    if isinstance(node, dict):
+        return [path for key, value in node.items() for path in string_paths(value, (*prefix, key))]
+    if isinstance(node, list):
+        return [path for index, value in enumerate(node) for path in string_paths(value, (*prefix, index))]
+    return []
+
+
+def hostile_body(body: Any, opts: dict[str, Any]) -> bytes:
+    """The JSON answer `body` with opts["text"] (or the raw bytes opts["raw"]) appended to each string at
+    opts["paths"]; a path that does not lead to a string in this answer is left alone."""
+    raw: bytes | None = opts.get("raw")
+    text = _RAW_MARKER if raw is not None else str(opts.get("text", "\udcff"))
+    poisoned = copy.deepcopy(body)
+    paths: Sequence[Sequence[Any]] = opts.get("paths", ())
+    for path in paths:
+        parent: Any = poisoned
+        try:
+            for step in path[:-1]:
+                parent = parent[step]
+            if isinstance(parent[path[-1]], str):
+                parent[path[-1]] = parent[path[-1]] + text
+        except (KeyError, IndexError, TypeError):
+            continue
+    # ensure_ascii: a lone surrogate goes out as the JSON escape a vendor's serializer writes, not as bytes.
+    encoded = json.dumps(poisoned, ensure_ascii=True, separators=(",", ":")).encode()
+    if raw is not None:
+        encoded = encoded.replace(json.dumps(_RAW_MARKER)[1:-1].encode(), raw)
+    return encoded
 
 
 @dataclass

@@ -1,4 +1,14 @@
-"""SurveyMonkey: surveys with their question structure, and bulk responses paged by page number."""
+"""SurveyMonkey: surveys with their question structure, and bulk responses paged by page number.
+
+The surveys use every question family and subtype the API documents, answered in the shapes real responses take:
+single choice (vertical, horizontal, menu) and multiple choice with "Other (please specify)" (`{other_id, text}`),
+rating scales with an N/A column (`is_na`) and comment boxes, matrices (single, multi, rating, menu with `col_id`,
+ranking), open-ended single, multiple (`row_id`), essay and numerical boxes, dates and times, demographic blocks
+(international and US, rows typed name, company, address, city, state, zip, country, email, phone) and presentation
+blocks that are never answered. Most respondents come through a web link: no contact (`metadata` `{}` or
+`{"contact": {}}`), empty names, whatever custom variables the link carried. A few are disqualified by the survey's
+screening logic; deleted responses answer 404 and leave the bulk listing.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +25,8 @@ from urllib.parse import urlencode
 from .collection import Entry, LazyCollection
 from .config import EmulatorConfig
 from .data import (
-    DISPLAY_PLAN, SALT_ADDED, SALT_RESPONSE, TOPICS, BlockCache, People, make_feedback, offset_time, pick, record_rng,
-    to_unix,
+    DISPLAY_PLAN, SALT_ADDED, SALT_RESPONSE, TOPICS, BlockCache, People, make_feedback, mix64, offset_time, pick,
+    record_rng, to_unix, unit_interval,
 )
 from .wire import BadRequest, Call, Reply, VendorApi, int_param
 
@@ -25,48 +35,113 @@ DEFAULT_PER_PAGE = 50
 MAX_SURVEYS_PER_PAGE = 1000
 DOCS_URL = "https://developer.surveymonkey.com/api/v3/#error-codes"
 
+# Share of generated responses the survey's screening question disqualifies; decided from the id alone, so the
+# ground truth (`responses_in_range`) knows them without building the records.
+DISQUALIFIED_SHARE = 0.03
+_SALT_DISQUALIFIED = 41
+
 _NPS = tuple(str(n) for n in range(11))
 _SATISFACTION = ("Very dissatisfied", "Dissatisfied", "Neutral", "Satisfied", "Very satisfied")
 
-# (family, subtype, heading, choices, rows, purpose). Purpose drives what open-ended answers talk about.
-QuestionSpec = tuple[str, str, str, tuple[str, ...], tuple[str, ...], str]
+# Demographic rows as SurveyMonkey labels them (with the colon), by row type.
+DEMOGRAPHIC_ROWS: dict[str, tuple[tuple[str, str], ...]] = {
+    "international": (
+        ("name", "Name:"), ("company", "Company:"), ("address", "Address:"), ("address2", "Address 2:"),
+        ("city", "City/Town:"), ("state", "State/Province:"), ("zip", "ZIP/Postal Code:"), ("country", "Country:"),
+        ("email", "Email Address:"), ("phone", "Phone Number:"),
+    ),
+    "us": (
+        ("name", "Name:"), ("company", "Company:"), ("address", "Address:"), ("address2", "Address 2:"),
+        ("city", "City/Town:"), ("state", "State:"), ("zip", "ZIP:"), ("email", "Email Address:"),
+        ("phone", "Phone Number:"),
+    ),
+}
 
-SURVEY_TEMPLATES: tuple[tuple[str, str, tuple[tuple[QuestionSpec, ...], ...]], ...] = (
+
+@dataclass(frozen=True)
+class Spec:
+    """One question of a survey template. `purpose` drives what the answers talk about."""
+
+    family: str
+    subtype: str
+    heading: str
+    purpose: str = ""
+    choices: tuple[str, ...] = ()
+    rows: tuple[str, ...] = ()
+    cols: tuple[tuple[str, tuple[str, ...]], ...] = ()  # matrix menu: (column, its dropdown choices)
+    other: str | None = None  # the "Other" field's label
+    other_is_choice: bool = True  # False: a comment box beside the choices
+    na: str | None = None  # the label of an N/A choice (`is_na`)
+
+
+SURVEY_TEMPLATES: tuple[tuple[str, str, tuple[tuple[Spec, ...], ...]], ...] = (
     ("Customer satisfaction (NPS)", "nps", (
         (
-            ("single_choice", "vertical", "How likely are you to recommend Acme Cloud to a friend or colleague?",
-             _NPS, (), "nps"),
-            ("open_ended", "essay", "What is the main reason for your score?", (), (), "nps_reason"),
+            Spec("presentation", "descriptive_text", "Thanks for taking two minutes to tell us how we are doing."),
+            Spec("single_choice", "horizontal", "How likely are you to recommend Acme Cloud to a friend or colleague?",
+                 "nps", choices=_NPS),
+            Spec("open_ended", "essay", "What is the main reason for your score?", "nps_reason"),
         ),
         (
-            ("multiple_choice", "vertical", "Which features do you use?",
-             ("Dashboards", "CSV export", "SSO", "Mobile app", "Integrations", "API"), (), "features_used"),
-            ("matrix", "rating", "How satisfied are you with each of these?", _SATISFACTION,
-             ("Performance", "Reliability", "Ease of use", "Customer support"), "satisfaction"),
-            ("open_ended", "single", "What one thing should we build next?", (), (), "next_feature"),
+            Spec("multiple_choice", "vertical", "Which features do you use?", "features_used",
+                 choices=("Dashboards", "CSV export", "SSO", "Mobile app", "Integrations", "API"),
+                 other="Other (please specify)"),
+            Spec("matrix", "rating", "How satisfied are you with each of these?", "satisfaction",
+                 choices=_SATISFACTION, rows=("Performance", "Reliability", "Ease of use", "Customer support"),
+                 other="Comments", other_is_choice=False, na="N/A"),
+            Spec("open_ended", "single", "What one thing should we build next?", "next_feature"),
+            Spec("datetime", "time_only", "When in the day do you usually work in Acme Cloud?", "time_of_day",
+                 rows=("Time",)),
+        ),
+        (
+            Spec("demographic", "international", "If you'd like us to follow up, leave your details.", "contact",
+                 rows=tuple(label for _, label in DEMOGRAPHIC_ROWS["international"])),
         ),
     )),
     ("Onboarding experience", "onboarding", (
         (
-            ("single_choice", "vertical", "How easy was it to get started?",
-             ("Very difficult", "Difficult", "Neither", "Easy", "Very easy"), (), "ease"),
-            ("multiple_choice", "vertical", "Which resources did you use?",
-             ("Help center", "Video tutorials", "Support chat", "Live webinar"), (), "resources"),
-            ("open_ended", "essay", "What almost stopped you from signing up?", (), (), "blocker"),
-            ("single_choice", "vertical", "Which plan are you on?", ("Free", "Pro", "Business", "Enterprise"), (),
-             "plan"),
+            Spec("presentation", "image", "", "banner"),
+            Spec("single_choice", "vertical", "How easy was it to get started?", "ease",
+                 choices=("Very difficult", "Difficult", "Neither", "Easy", "Very easy")),
+            Spec("multiple_choice", "vertical", "Which resources did you use?", "resources",
+                 choices=("Help center", "Video tutorials", "Support chat", "Live webinar"),
+                 other="Other (please specify)", na="None of these"),
+            Spec("open_ended", "essay", "What almost stopped you from signing up?", "blocker"),
+            Spec("single_choice", "menu", "Which plan are you on?", "plan",
+                 choices=("Free", "Pro", "Business", "Enterprise"), other="Other (please specify)"),
+        ),
+        (
+            Spec("datetime", "date_only", "When did you sign up?", "signup_date", rows=("Date",)),
+            Spec("datetime", "both", "When would suit you for a 20-minute call?", "call_slot",
+                 rows=("Date / Time",)),
+            Spec("demographic", "us", "Your contact details (optional)", "contact",
+                 rows=tuple(label for _, label in DEMOGRAPHIC_ROWS["us"])),
         ),
     )),
     ("Reporting & export feedback", "reporting", (
         (
-            ("matrix", "rating", "How important are these to you?",
-             ("Not important", "Somewhat important", "Very important"),
-             ("Scheduled reports", "CSV export", "Custom dashboards", "Sharing with clients"), "importance"),
-            ("single_choice", "vertical", "How often do you export data?",
-             ("Daily", "Weekly", "Monthly", "Never"), (), "export_frequency"),
+            Spec("matrix", "rating", "How important are these to you?", "importance",
+                 choices=("Not important", "Somewhat important", "Very important"),
+                 rows=("Scheduled reports", "CSV export", "Custom dashboards", "Sharing with clients"), na="N/A"),
+            Spec("single_choice", "horizontal", "How often do you export data?", "export_frequency",
+                 choices=("Daily", "Weekly", "Monthly", "Never"), other="Comments", other_is_choice=False),
+            Spec("matrix", "single", "How well does each report type work for you?", "report_quality",
+                 choices=("Poorly", "OK", "Well"), rows=("Usage report", "Billing report", "Audit log")),
+            Spec("matrix", "multi", "Where do you share each report?", "sharing",
+                 choices=("Email", "Slack", "PDF", "Client portal"), rows=("Weekly summary", "Monthly review")),
         ),
         (
-            ("open_ended", "essay", "Describe your ideal reporting workflow.", (), (), "reporting_workflow"),
+            Spec("matrix", "menu", "Your reporting setup", "setup",
+                 rows=("Main workspace", "Client workspaces"),
+                 cols=(("Export format", ("CSV", "Excel", "PDF")), ("Schedule", ("Daily", "Weekly", "Monthly")))),
+            Spec("matrix", "ranking", "Rank these improvements from most to least wanted.", "ranking",
+                 choices=("1", "2", "3", "4"),
+                 rows=("Faster exports", "More chart types", "Scheduled emails", "White-label PDFs")),
+            Spec("open_ended", "multi", "Tell us about your reporting", "reporting_rows",
+                 rows=("What works well", "What gets in the way")),
+            Spec("open_ended", "numerical", "Roughly how much time goes into reporting?", "reporting_numbers",
+                 rows=("Hours per week", "People involved")),
+            Spec("open_ended", "essay", "Describe your ideal reporting workflow.", "reporting_workflow"),
         ),
     )),
 )
@@ -83,6 +158,12 @@ class Question:
     rows: tuple[tuple[str, str], ...]       # (id, text)
     other_id: str | None
     purpose: str
+    other: str | None = None
+    other_is_choice: bool = True
+    na_id: str | None = None
+    cols: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = ()  # (id, text, ((choice id, text), ...))
+    row_types: tuple[str, ...] = ()  # demographic row types, aligned with rows
+    na_label: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,19 +184,28 @@ class Survey:
         self.nickname = nickname if round_number == 0 else f"{nickname}-{round_number + 1}"
         self.created_ts = config.start_ts - 30 * 86400
         self.collector_ids = (str(400_000_000 + index * 10 + 1), str(400_000_000 + index * 10 + 2))
+        self._disqualified_key = mix64(config.seed * 7907 + index)
         pages = []
         question_number = 0
         for page_position, questions_spec in enumerate(pages_spec, start=1):
             questions = []
-            for position, (family, subtype, heading, choices, rows, purpose) in enumerate(questions_spec, start=1):
+            for position, spec in enumerate(questions_spec, start=1):
                 question_number += 1
                 base = 80_000_000_000 + index * 1_000_000 + question_number * 1000
+                row_types = (tuple(kind for kind, _ in DEMOGRAPHIC_ROWS[spec.subtype])
+                             if spec.family == "demographic" else ())
                 questions.append(Question(
-                    id=str(70_000_000 + index * 1000 + question_number), position=position, family=family,
-                    subtype=subtype, heading=heading,
-                    choices=tuple((str(base + n), text) for n, text in enumerate(choices, start=1)),
-                    rows=tuple((str(base + 500 + n), text) for n, text in enumerate(rows, start=1)),
-                    other_id=str(base + 999) if family == "multiple_choice" else None, purpose=purpose,
+                    id=str(70_000_000 + index * 1000 + question_number), position=position, family=spec.family,
+                    subtype=spec.subtype, heading=spec.heading,
+                    choices=tuple((str(base + n), text) for n, text in enumerate(spec.choices, start=1)),
+                    rows=tuple((str(base + 500 + n), text) for n, text in enumerate(spec.rows, start=1)),
+                    other_id=str(base + 999) if spec.other else None, purpose=spec.purpose, other=spec.other,
+                    other_is_choice=spec.other_is_choice, na_id=str(base + 998) if spec.na else None,
+                    na_label=spec.na or "",
+                    cols=tuple((str(base + 700 + c), col_text,
+                                tuple((str(base + 700 + c * 10 + n), text) for n, text in enumerate(options, 1)))
+                               for c, (col_text, options) in enumerate(spec.cols, start=1)),
+                    row_types=row_types,
                 ))
             pages.append(Page(str(60_000_000 + index * 100 + page_position), page_position, tuple(questions)))
         self.pages = tuple(pages)
@@ -128,14 +218,45 @@ class Survey:
             seed=config.seed * 131 + index, salt=SALT_RESPONSE, first_id=first_id,
             max_lag_seconds=min(3 * 86400, span // 3), make_record=self._base.get,
         )
+        # Deleted responses: gone from the API (404, left out of bulk), kept here for the response_deleted event.
+        self.deleted: dict[int, dict[str, Any]] = {}
 
     @property
     def question_count(self) -> int:
         return sum(len(page.questions) for page in self.pages)
 
+    def base_disqualified(self, index: int) -> bool:
+        return unit_interval(self._disqualified_key, _SALT_DISQUALIFIED, index) < DISQUALIFIED_SHARE
+
+    def is_disqualified(self, response_id: int) -> bool:
+        """Without building the record: an overlay record says so itself, a base record by its id."""
+        override = self.responses.overrides().get(response_id)
+        if override is not None:
+            return override[2].get("response_status") == "disqualified"
+        index = self.responses.index_of(response_id)
+        return index is not None and self.base_disqualified(index)
+
 
 _TOPICS_BY_KEY = {topic.key: topic for topic in TOPICS}
-_ANSWER_TOPIC_KEYS = {"reporting_workflow": ("csv_export", "dashboards"), "blocker": ("onboarding", "billing", "sso")}
+_ANSWER_TOPIC_KEYS = {"reporting_workflow": ("csv_export", "dashboards"), "blocker": ("onboarding", "billing", "sso"),
+                      "reporting_rows": ("csv_export", "dashboards")}
+_OTHER_TEXTS = {
+    "features_used": ("Zapier", "Public API", "Slack app", "Excel add-in"),
+    "resources": ("A friend who uses it", "YouTube", "Our account manager"),
+    "plan": ("Startup programme", "Nonprofit discount", "Not sure — IT set it up"),
+}
+_COMMENTS = (
+    "Support was quick once I reached a person.", "Reliability has been better this quarter.",
+    "The weekly export is the only thing we really use.", "Hard to rate: we only started last month.",
+)
+# Custom variables web links carry: whatever the survey owner appended to the link.
+_LINK_VARIABLES = (
+    {"ref": "in-app"}, {"utm_source": "newsletter", "utm_campaign": "q4-nps"}, {"source": "help-center"},
+    {"c": "7f3a"}, {"account": "", "plan": ""},
+)
+_COMPANY_FALLBACK = ("Freelance", "Self-employed", "")
+_STREETS = ("12 Harbour Road", "4 Rue des Lilas", "221 Market St", "Keizersgracht 88", "9 Chome-3 Ginza")
+_STATES = ("CA", "NY", "TX", "WA", "MA")
 
 
 class SurveyMonkeyDataset:
@@ -155,20 +276,23 @@ class SurveyMonkeyDataset:
         if index >= survey.responses.count:
             return None
         modified, created = survey.responses.stamps(index)
-        return self._build(rng, survey, survey.responses.first_id + index, created, modified)
+        return self._build(rng, survey, survey.responses.first_id + index, created, modified,
+                           disqualified=survey.base_disqualified(index))
 
     def _build(self, rng: random.Random, survey: Survey, response_id: int, created: int,
-               modified: int) -> dict[str, Any]:
+               modified: int, *, disqualified: bool = False) -> dict[str, Any]:
         customer = self.people.pick_customer(rng)
         via_email = rng.random() < 0.4 and customer.email is not None
         completed = rng.random() < 0.9
         score = min(10, max(0, int(rng.gauss(7.5, 2.2))))
+        fills_contact = rng.random() < (0.25 if via_email else 0.55)
         pages = []
         for page in survey.pages:
             questions = []
-            if completed or page.position == 1:
+            # A disqualified respondent stops at the screening page; a partial one after the first page.
+            if page.position == 1 or (completed and not disqualified):
                 for question in page.questions:
-                    answers = self._answers(rng, question, score, customer.first_name, customer.tier)
+                    answers = self._answers(rng, question, score, customer, fills_contact)
                     if answers:
                         questions.append({"id": question.id, "answers": answers})
             pages.append({"id": page.id, "questions": questions})
@@ -177,15 +301,21 @@ class SurveyMonkeyDataset:
             metadata = {"contact": {"first_name": {"type": "string", "value": customer.first_name},
                                     "last_name": {"type": "string", "value": customer.last_name},
                                     "email": {"type": "string", "value": customer.email}}}
-        custom_variables = {}
-        if rng.random() < 0.3:
+        elif rng.random() < 0.5:
+            metadata = {"contact": {}}  # a web link: SurveyMonkey knows nothing about who answered
+        custom_variables: dict[str, Any] = {}
+        roll = rng.random()
+        if roll < 0.3:
             custom_variables = {"plan": DISPLAY_PLAN[customer.tier], "account": f"cust_{customer.index}"}
+        elif roll < 0.55 and not via_email:
+            custom_variables = dict(pick(rng, _LINK_VARIABLES))
         rid = str(response_id)
+        status = "disqualified" if disqualified else ("completed" if completed else "partial")
         return {
             "id": rid,
             "recipient_id": str(9_000_000_000 + response_id % 1_000_000_000) if via_email else "",
             "collection_mode": "default",
-            "response_status": "completed" if completed else "partial",
+            "response_status": status,
             "custom_value": "",
             "first_name": customer.first_name if via_email else "",
             "last_name": customer.last_name if via_email else "",
@@ -205,31 +335,100 @@ class SurveyMonkeyDataset:
             "pages": pages,
         }
 
-    def _answers(self, rng: random.Random, question: Question, score: int, first_name: str,
-                 tier: str) -> list[dict[str, Any]]:
+    def _answers(self, rng: random.Random, question: Question, score: int, customer: Any,
+                 fills_contact: bool) -> list[dict[str, Any]]:
+        family, subtype = question.family, question.subtype
+        if family == "presentation":
+            return []  # text and images to read: nothing to answer
+        if family == "demographic":
+            return self._demographic(rng, question, customer) if fills_contact else []
         if rng.random() < 0.08:
             return []  # skipped question: SurveyMonkey leaves it out
-        family = question.family
         if family == "single_choice":
             if question.purpose == "nps":
                 return [{"choice_id": question.choices[score][0]}]
             if question.purpose == "plan":
-                position = {"free": 0, "professional": 1, "business": 2, "enterprise": 3}[tier]
+                if question.other_id and rng.random() < 0.06:
+                    return [{"other_id": question.other_id, "text": pick(rng, _OTHER_TEXTS["plan"])}]
+                position = {"free": 0, "professional": 1, "business": 2, "enterprise": 3}[customer.tier]
                 return [{"choice_id": question.choices[position][0]}]
-            return [{"choice_id": pick(rng, question.choices)[0]}]
+            answers: list[dict[str, Any]] = [{"choice_id": pick(rng, question.choices)[0]}]
+            if question.other_id and not question.other_is_choice and rng.random() < 0.15:
+                answers.append({"other_id": question.other_id, "text": pick(rng, _COMMENTS)})
+            return answers
         if family == "multiple_choice":
+            if question.na_id and rng.random() < 0.05:
+                return [{"choice_id": question.na_id}]
             chosen = rng.sample(question.choices, k=rng.randint(1, min(3, len(question.choices))))
-            answers: list[dict[str, Any]] = [{"choice_id": choice_id} for choice_id, _ in chosen]
+            answers = [{"choice_id": choice_id} for choice_id, _ in chosen]
             if rng.random() < 0.1 and question.other_id:
-                answers.append({"other_id": question.other_id, "text": pick(rng, ("Zapier", "Public API",
-                                                                                 "Slack app", "Excel add-in"))})
+                answers.append({"other_id": question.other_id,
+                                "text": pick(rng, _OTHER_TEXTS.get(question.purpose, ("Something else",)))})
             return answers
         if family == "matrix":
-            return [{"row_id": row_id, "choice_id": pick(rng, question.choices)[0]}
-                    for row_id, _ in question.rows if rng.random() < 0.9]
-        if rng.random() < 0.25:
-            return []
-        return [{"text": self._open_text(rng, question.purpose, score, first_name)}]
+            return self._matrix(rng, question)
+        if family == "datetime":
+            return [{"row_id": question.rows[0][0], "text": self._datetime_text(rng, subtype)}]
+        if family == "open_ended":
+            if subtype == "numerical":
+                values = (str(rng.randint(1, 12)), str(rng.randint(1, 8)))
+                return [{"row_id": row_id, "text": value} for (row_id, _), value in zip(question.rows, values)
+                        if rng.random() < 0.9]
+            if rng.random() < 0.25:
+                return []
+            if subtype == "multi":
+                return [{"row_id": row_id, "text": self._open_text(rng, question.purpose, score, customer.first_name)}
+                        for row_id, _ in question.rows if rng.random() < 0.7]
+            return [{"text": self._open_text(rng, question.purpose, score, customer.first_name)}]
+        return []
+
+    def _matrix(self, rng: random.Random, question: Question) -> list[dict[str, Any]]:
+        subtype = question.subtype
+        answers: list[dict[str, Any]] = []
+        if subtype == "ranking":
+            ranks = [choice_id for choice_id, _ in question.choices]
+            rng.shuffle(ranks)
+            return [{"row_id": row_id, "choice_id": rank} for (row_id, _), rank in zip(question.rows, ranks)]
+        for row_id, _ in question.rows:
+            if rng.random() >= 0.9:
+                continue
+            if subtype == "menu":
+                for col_id, _, options in question.cols:
+                    answers.append({"row_id": row_id, "col_id": col_id, "choice_id": pick(rng, options)[0]})
+            elif subtype == "multi":
+                for choice_id, _ in rng.sample(question.choices, k=rng.randint(1, 2)):
+                    answers.append({"row_id": row_id, "choice_id": choice_id})
+            elif question.na_id and rng.random() < 0.07:
+                answers.append({"row_id": row_id, "choice_id": question.na_id})
+            else:
+                answers.append({"row_id": row_id, "choice_id": pick(rng, question.choices)[0]})
+        if question.other_id and not question.other_is_choice and rng.random() < 0.12:
+            answers.append({"other_id": question.other_id, "text": pick(rng, _COMMENTS)})
+        return answers
+
+    @staticmethod
+    def _datetime_text(rng: random.Random, subtype: str) -> str:
+        # SurveyMonkey hands back what the respondent entered in the question's format (MM/DD/YYYY, hh:mm AM).
+        date = f"{rng.randint(1, 12):02d}/{rng.randint(1, 28):02d}/{rng.choice((2025, 2026))}"
+        clock = f"{rng.randint(1, 12):02d}:{rng.choice(('00', '15', '30', '45'))} {rng.choice(('AM', 'PM'))}"
+        return {"date_only": date, "time_only": clock}.get(subtype, f"{date} {clock}")
+
+    def _demographic(self, rng: random.Random, question: Question, customer: Any) -> list[dict[str, Any]]:
+        company = customer.company.name if customer.company else pick(rng, _COMPANY_FALLBACK)
+        values = {
+            "name": customer.name, "company": company, "address": pick(rng, _STREETS), "address2": "",
+            "city": customer.city, "state": pick(rng, _STATES), "zip": f"{rng.randint(10000, 99999)}",
+            "country": customer.country, "email": customer.email or "",
+            "phone": f"+1 555 01{rng.randint(10, 99)}",
+        }
+        answers = []
+        for (row_id, _), kind in zip(question.rows, question.row_types):
+            # People fill in name and email, often company and country, seldom the postal address.
+            keep = {"name": 0.95, "email": 0.9, "company": 0.6, "country": 0.6, "city": 0.4}.get(kind, 0.15)
+            value = values.get(kind, "")
+            if value and rng.random() < keep:
+                answers.append({"row_id": row_id, "text": value})
+        return answers
 
     def _open_text(self, rng: random.Random, purpose: str, score: int, first_name: str) -> str:
         if purpose == "nps_reason":
@@ -258,24 +457,51 @@ class SurveyMonkeyDataset:
         if survey is None:
             return None
         try:
-            response = survey.responses.get(int(response_id))
+            numeric = int(response_id)
         except (TypeError, ValueError):
             return None
+        if numeric in survey.deleted:
+            return None
+        response = survey.responses.get(numeric)
         return copy.deepcopy(response) if response is not None else None
+
+    def find_response(self, response_id: str | int, *, include_deleted: bool = False) -> dict[str, Any] | None:
+        """A response of any survey by its id; a deleted one only when asked (its deletion event names it)."""
+        try:
+            numeric = int(response_id)
+        except (TypeError, ValueError):
+            return None
+        for survey in self.surveys.values():
+            if numeric in survey.deleted:
+                return copy.deepcopy(survey.deleted[numeric]) if include_deleted else None
+            if survey.responses.exists(numeric):
+                return self.response(survey.id, numeric)
+        return None
 
     # ---- ground truth for tests ---------------------------------------------------------------------------------
 
     def responses_in_range(self, survey_id: str | None = None, start: datetime | int | None = None,
-                           end: datetime | int | None = None) -> list[str]:
-        """Ids of responses created (date_created) in [start, end), of one survey or all, ascending."""
+                           end: datetime | int | None = None, *, include_disqualified: bool = False) -> list[str]:
+        """Ids of responses created (date_created) in [start, end), of one survey or all, ascending.
+
+        These are the responses that are feedback: deleted ones never, disqualified ones only when asked (the API
+        lists them, a sync must not keep them)."""
         low = to_unix(start) if start is not None else None
         high = to_unix(end) if end is not None else None
         surveys = [self._require(survey_id)] if survey_id is not None else list(self.surveys.values())
         ids: list[int] = []
         for survey in surveys:
             ids.extend(entry[1] for entry in survey.responses.all_entries()
-                       if (low is None or entry[2] >= low) and (high is None or entry[2] < high))
+                       if (low is None or entry[2] >= low) and (high is None or entry[2] < high)
+                       and entry[1] not in survey.deleted
+                       and (include_disqualified or not survey.is_disqualified(entry[1])))
         return [str(i) for i in sorted(ids)]
+
+    def disqualified_ids(self, survey_id: str | None = None) -> list[str]:
+        """Ids of the responses the API lists as disqualified (deleted ones left out), ascending."""
+        surveys = [self._require(survey_id)] if survey_id is not None else list(self.surveys.values())
+        return [str(i) for i in sorted(entry[1] for survey in surveys for entry in survey.responses.all_entries()
+                                       if entry[1] not in survey.deleted and survey.is_disqualified(entry[1]))]
 
     def _require(self, survey_id: str) -> Survey:
         survey = self.survey(survey_id)
@@ -294,6 +520,23 @@ class SurveyMonkeyDataset:
             rng = record_rng(self.seed, SALT_ADDED, response_id)
             record = self._build(rng, survey, response_id, created, created)
             return self._store(survey, response_id, record, created, fields)
+
+    def disqualify_response(self, survey_id: str, response_id: str | int) -> dict[str, Any]:
+        """The survey owner (or a quota rule) disqualifies a response: it stays, `response_status` "disqualified"."""
+        return self.update_response(survey_id, response_id, response_status="disqualified")
+
+    def delete_response(self, survey_id: str, response_id: str | int) -> dict[str, Any]:
+        """The survey owner deletes a response: from now on it answers 404 and leaves the bulk listing."""
+        survey = self._require(survey_id)
+        numeric = int(response_id)
+        with survey.responses.lock:
+            current = self.response(survey_id, numeric)
+            if current is None:
+                raise KeyError(f"no response {response_id} in survey {survey_id}")
+            survey.deleted[numeric] = current
+            survey.responses.version += 1  # cached bulk listings must not serve it again
+            survey.responses.forget_matches()
+        return current
 
     def update_response(self, survey_id: str, response_id: str | int, **fields: Any) -> dict[str, Any]:
         survey = self._require(survey_id)
@@ -379,7 +622,8 @@ class SurveyMonkeyApi(VendorApi):
             return Reply(200, self._survey_summary(call, survey, with_pages=True))
         if match.group(2) == "/responses/bulk":
             return self._bulk(call, survey)
-        response = survey.responses.get(int(match.group(3)))
+        response_id = int(match.group(3))
+        response = None if response_id in survey.deleted else survey.responses.get(response_id)
         if response is None:
             return self.error(404)
         return Reply(200, self._render_response(call, survey, response))
@@ -439,21 +683,42 @@ class SurveyMonkeyApi(VendorApi):
         questions = []
         for question in page.questions:
             answers: dict[str, Any] = {}
-            if question.choices:
-                answers["choices"] = [{"id": cid, "position": n, "visible": True, "text": text}
-                                      for n, (cid, text) in enumerate(question.choices, start=1)]
+            if question.choices or question.na_id:
+                choices = [{"id": cid, "position": n, "visible": True, "is_na": False, "text": text}
+                           for n, (cid, text) in enumerate(question.choices, start=1)]
+                if question.na_id:
+                    choices.append({"id": question.na_id, "position": len(choices) + 1, "visible": True,
+                                    "is_na": True, "text": question.na_label})
+                answers["choices"] = choices
             if question.rows:
-                answers["rows"] = [{"id": rid, "position": n, "visible": True, "text": text}
-                                   for n, (rid, text) in enumerate(question.rows, start=1)]
+                rows = []
+                for n, (rid, text) in enumerate(question.rows, start=1):
+                    row: dict[str, Any] = {"id": rid, "position": n, "visible": True, "text": text}
+                    if question.row_types:
+                        row.update(type=question.row_types[n - 1], required=False)
+                    rows.append(row)
+                answers["rows"] = rows
+            if question.cols:
+                answers["cols"] = [
+                    {"id": col_id, "position": n, "visible": True, "text": text,
+                     "choices": [{"id": cid, "position": k, "visible": True, "text": label}
+                                 for k, (cid, label) in enumerate(options, start=1)]}
+                    for n, (col_id, text, options) in enumerate(question.cols, start=1)
+                ]
             if question.other_id:
-                answers["other"] = {"id": question.other_id, "visible": True, "is_answer_choice": False,
-                                    "apply_all_rows": False, "text": "Other (please specify)",
-                                    "num_chars": 50, "num_lines": 1, "position": 0}
+                answers["other"] = {"id": question.other_id, "visible": True,
+                                    "is_answer_choice": question.other_is_choice, "apply_all_rows": False,
+                                    "text": question.other, "num_chars": 50,
+                                    "num_lines": 1 if question.other_is_choice else 3, "position": 0,
+                                    "error_text": ""}
+            heading: dict[str, Any] = {"heading": question.heading}
+            if question.subtype == "image":
+                heading["image"] = {"url": f"https://surveymonkey-assets.s3.amazonaws.com/survey/{question.id}.png"}
             item: dict[str, Any] = {
                 "id": question.id, "position": question.position, "visible": True, "family": question.family,
                 "subtype": question.subtype, "layout": None, "sorting": None, "required": None,
-                "validation": None, "forced_ranking": False,
-                "headings": [{"heading": question.heading}],
+                "validation": None, "forced_ranking": question.subtype == "ranking",
+                "headings": [heading],
                 "href": f"{page_href}/questions/{question.id}",
             }
             if answers:
@@ -494,6 +759,8 @@ class SurveyMonkeyApi(VendorApi):
         signature = (created_low, created_high, modified_low, modified_high)
         entries = survey.responses.matching(signature, matches, max(lowers) if lowers else None,
                                             min(uppers) if uppers else None)
+        if survey.deleted:
+            entries = [entry for entry in entries if entry[1] not in survey.deleted]
         if sort_by == "date_created":
             entries = sorted(entries, key=lambda e: (e[2], e[1]))
         if sort_order == "DESC":

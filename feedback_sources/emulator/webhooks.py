@@ -727,12 +727,10 @@ def build_delivery(emulator: Emulator, vendor: str, kind: str, record_id: str | 
 
 
 def _find_response(dataset: SurveyMonkeyDataset, response_id: str) -> dict[str, Any] | None:
+    # A deleted response is gone from the API but its response_deleted event still names it.
     if not response_id.isdigit():
         return None
-    for survey in dataset.surveys.values():
-        if survey.responses.exists(int(response_id)):
-            return dataset.response(survey.id, response_id)
-    return None
+    return dataset.find_response(response_id, include_deleted=True)
 
 
 def newest_record_ids(emulator: Emulator, vendor: str, limit: int = 50) -> list[str]:
@@ -753,7 +751,7 @@ def newest_record_ids(emulator: Emulator, vendor: str, limit: int = 50) -> list[
                    if e[1] not in emulator.intercom.deleted]
     elif vendor == "surveymonkey":
         entries = [(e[2], e[1]) for survey in emulator.surveymonkey.surveys.values()
-                   for e in survey.responses.all_entries()]
+                   for e in survey.responses.all_entries() if e[1] not in survey.deleted]
     else:
         raise ValueError(f"unknown vendor {vendor!r}; expected one of {VENDORS}")
     return [str(i) for _, i in sorted(entries, reverse=True)[:limit]]

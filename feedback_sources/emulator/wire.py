@@ -47,7 +47,12 @@ class Reply:
             return self.body.encode()
         if self.body is None:
             return b""
-        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode()
+        try:
+            return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode()
+        except UnicodeEncodeError:
+            # Text holding a lone surrogate (cut in the middle of an emoji) has no UTF-8 form; vendors send it as
+            # the JSON escape "\udcff", which ASCII-only JSON writes.
+            return json.dumps(self.body, ensure_ascii=True, separators=(",", ":")).encode()
 
 
 class BadRequest(Exception):

@@ -32,6 +32,8 @@ from typing import Any
 
 import httpx
 
+from ..models import clean_value
+
 logger = logging.getLogger("feedback_sources.http")
 
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -450,6 +452,12 @@ class HttpClient:
                 # The deadline covers the body too: httpx reads it inside request() unless streaming.
                 async with asyncio.timeout(deadline):
                     response = await self._client.request(method, url, params=params, json=json_body)
+            except httpx.InvalidURL as error:
+                # An id from an answer that no URL can hold (e.g. a megabyte long): nothing can live at that
+                # address, so callers treat it like a record that is gone instead of failing the whole source.
+                raise SourceError(
+                    ErrorKind.not_found, f"the address cannot be requested ({error})", source=self.source
+                ) from None
             except httpx.TimeoutException as error:
                 return None, SourceError(
                     ErrorKind.timeout, f"the request timed out ({type(error).__name__})", source=self.source
@@ -480,6 +488,9 @@ class HttpClient:
     ) -> httpx.Response:
         if self._client is None:
             raise RuntimeError("HttpClient must be used as an async context manager")
+        # Ids and cursors taken from a vendor's answer go back into URLs and bodies; one holding a lone surrogate
+        # cannot be encoded at all, so it is cleaned like stored text and the vendor answers it (404, 400).
+        url, params, json_body = clean_value(url), clean_value(params), clean_value(json_body)
         attempt = 0  # failed attempts that were not 429s: server errors, broken connections, timeouts
         limited = 0  # 429s answered to this request
         limited_for = 0.0  # what those 429s cost in waiting, counted against max_rate_limit_wait
@@ -583,8 +594,8 @@ class HttpClient:
         while True:
             response = await self.request(method, url, params=params, json_body=json_body, bucket=bucket)
             try:
-                return response.json()
-            except (json.JSONDecodeError, UnicodeDecodeError):
+                return _json_body(response)
+            except json.JSONDecodeError:
                 attempt += 1
                 if attempt >= self.policy.max_attempts:
                     raise SourceError(
@@ -595,6 +606,15 @@ class HttpClient:
                     ) from None
                 self.stats.retries += 1
                 await self._wait(full_jitter_delay(attempt - 1, self.policy, self._rand))
+
+
+def _json_body(response: httpx.Response) -> Any:
+    """The body as JSON. Bytes that are not UTF-8 inside a string become U+FFFD instead of failing the page: one
+    damaged character in a customer's text must not stop a source (a truncated body is still invalid JSON)."""
+    try:
+        return response.json()
+    except UnicodeDecodeError:
+        return json.loads(response.content.decode("utf-8", errors="replace"))
 
 
 def utc_from_unix(value: float) -> datetime:

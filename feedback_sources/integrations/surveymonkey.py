@@ -5,12 +5,14 @@ requests: surveys are listed 1000 at a time, a survey's responses are asked for 
 its question texts (`/details`) are fetched only when a page holds responses in range, once per survey per run.
 
 Answers in a response are ids (question, choice, row, column); `map_response` joins them with the survey details to
-get readable text, and falls back to the ids when a question or choice is gone from the survey.
+get readable text, and falls back to the ids when a question or choice is gone from the survey. What the respondent
+typed as feedback becomes the searchable content; every other answer (choices, ratings, rankings, numbers, dates,
+contact details) is structured metadata. Disqualified responses are not feedback: a sync page carries them as
+removals, and deletions arrive as webhook events (a deleted response simply vanishes from `responses/bulk`).
 """
 
 from __future__ import annotations
 
-import html
 import logging
 import math
 import os
@@ -23,7 +25,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import ValidationError
 
-from ..models import Category, MappingError, NormalizedRecord
+from ..models import Category, MappingError, NormalizedRecord, Removal, RemovalReason
 from ..rules import Decision, Rules
 from .base import BaseIntegration, ConfigError, Page, in_range, parse_iso, register, utc_bound
 from .http import ErrorKind, HttpClient, SourceError, header_number
@@ -108,7 +110,9 @@ WEBHOOK = Endpoint("webhook", "/webhooks/{webhook_id}", {}, paging="none", scope
 ENDPOINTS: tuple[Endpoint, ...] = (USER_ME, SURVEYS, SURVEY_DETAILS, RESPONSES_BULK, WEBHOOKS, WEBHOOK)
 
 WEBHOOK_NAME = "Feedback Hub"
-WEBHOOK_EVENT_TYPE = "response_completed"
+# A SurveyMonkey webhook has one event type: one webhook each for new and changed answers, and for the two ways a
+# response stops being feedback (the receiver removes it on those, without spending a request).
+WEBHOOK_EVENT_TYPES = ("response_completed", "response_updated", "response_disqualified", "response_deleted")
 WEBHOOK_SCOPES_HINT = (
     "In the developer portal, set the scopes View Webhooks (webhooks_read) and Create/Modify Webhooks "
     "(webhooks_write) to Required, then copy the access token again."
@@ -310,6 +314,10 @@ def _label(value: Any) -> str | None:
 
 # -- survey details --------------------------------------------------------------------------------------------------
 
+# Demographic rows are typed; these two identify the respondent when the collector knows nothing about them.
+DEMOGRAPHIC_EMAIL = "email"
+DEMOGRAPHIC_NAME = "name"
+
 
 @dataclass(frozen=True)
 class Question:
@@ -318,10 +326,14 @@ class Question:
     id: str
     heading: str | None
     family: str | None
+    subtype: str | None = None
     choices: dict[str, str] = field(default_factory=dict)
+    na_choices: frozenset[str] = frozenset()  # the "N/A" choice of a rating scale (`is_na`)
     rows: dict[str, str] = field(default_factory=dict)
+    row_types: dict[str, str] = field(default_factory=dict)  # demographic rows: id → name, email, city...
     cols: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
     others: dict[str, str] = field(default_factory=dict)
+    comment_ids: frozenset[str] = frozenset()  # "other" fields that are a comment box, not an answer choice
 
 
 @dataclass(frozen=True)
@@ -353,14 +365,28 @@ class SurveyIndex:
                     col_id = _text(col.get("id"))
                     if col_id is not None:
                         cols[col_id] = (_label(col.get("text")) or "", _options(col.get("choices")))
+                choices = _list(answers.get("choices"))
                 questions[question_id] = Question(
                     id=question_id,
                     heading=heading,
                     family=_text(question.get("family")),
-                    choices=_options(answers.get("choices")),
+                    subtype=_text(question.get("subtype")),
+                    choices=_options(choices),
+                    na_choices=frozenset(
+                        cid for c in choices if _dict(c).get("is_na") is True and (cid := _text(_dict(c).get("id")))
+                    ),
                     rows=_options(answers.get("rows")),
+                    row_types={
+                        rid: kind.lower()
+                        for r in _list(answers.get("rows"))
+                        if (rid := _text(_dict(r).get("id"))) and (kind := _text(_dict(r).get("type")))
+                    },
                     cols=cols,
                     others=_options(other if isinstance(other, list) else [other]),
+                    comment_ids=frozenset(
+                        oid for o in (other if isinstance(other, list) else [other])
+                        if _dict(o).get("is_answer_choice") is False and (oid := _text(_dict(o).get("id")))
+                    ),
                 )
         return cls(title=_label(details.get("title")), questions=questions)
 
@@ -379,10 +405,15 @@ def _options(items: Any) -> dict[str, str]:
 
 # A 0–10 choice reads "9" or "9 - Very likely"; a typed score must be the bare number.
 _SCORE = re.compile(r"^\s*(10|[0-9])(?![0-9])")
-_WHOLE_SCORE = re.compile(r"^\s*(10|[0-9])\s*$")
+_WHOLE_NUMBER = re.compile(r"^[+-]?\d{1,15}$")
+_DECIMAL = re.compile(r"^[+-]?\d{0,15}[.,]\d{1,10}$")
 _NPS_HEADING = re.compile(r"recommend", re.IGNORECASE)
 _PLAN_HEADING = re.compile(r"\b(plan|tier|subscription)\b", re.IGNORECASE)
 TIER_KEYS = ("plan", "tier")
+
+# Families whose typed answers are data (numbers, dates, contact details), not the customer's feedback.
+_STRUCTURED_TEXT_FAMILIES = frozenset({"datetime", "demographic"})
+DISQUALIFIED = "disqualified"
 
 
 def response_created_at(response: Any) -> datetime | None:
@@ -401,12 +432,63 @@ def response_modified_at(response: Any) -> datetime | None:
     return parse_iso(raw) if isinstance(raw, str) else None
 
 
+def is_disqualified(response: Any) -> bool:
+    """A respondent screened out by the survey's logic: their answers are not feedback."""
+    return _text(_dict(response).get("response_status")) == DISQUALIFIED
+
+
+def response_removal(
+    response: Any, *, reason: RemovalReason = RemovalReason.disqualified, at: datetime | None = None
+) -> Removal | None:
+    """The removal a disqualified (or deleted) response stands for; None without a usable id or time. Pure.
+
+    A response is disqualified by its last change, so `date_modified` is when it stopped being feedback; an event's
+    own time is passed as `at`. The store's tombstone then refuses any version changed at or before that moment."""
+    response = _dict(response)
+    response_id = _text(response.get("id"))
+    when = at or response_modified_at(response) or response_created_at(response)
+    if response_id is None or when is None:
+        return None
+    return Removal(source=SOURCE, source_id=response_id, reason=reason, removed_at=when)
+
+
+def _plain_label(text: str | None) -> str | None:
+    """A row or column label as it reads in a sentence: "Email Address:" → "Email Address"."""
+    if text is None:
+        return None
+    text = text.strip().rstrip(":：").strip()
+    return text or None
+
+
+def _number(text: str) -> int | float | str:
+    """A typed number as a number ("42", "3.5", "3,5"); anything else stays as typed."""
+    cleaned = text.strip()
+    if _WHOLE_NUMBER.match(cleaned):
+        return int(cleaned)
+    if _DECIMAL.match(cleaned):
+        number = float(cleaned.replace(",", "."))
+        return number if math.isfinite(number) else cleaned
+    return cleaned
+
+
+def _choice_value(text: str) -> int | str:
+    """A choice as data: a bare number (a 0–10 score, a rank) becomes that number, any other label stays text."""
+    return int(text) if _WHOLE_NUMBER.match(text.strip()) else text
+
+
 @dataclass
 class _Answers:
-    readable: list[dict[str, Any]] = field(default_factory=list)
-    open_text: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # question id -> (heading, answers)
+    values: dict[str, Any] = field(default_factory=dict)  # question heading → the structured answer
+    blocks: list[tuple[str, list[str]]] = field(default_factory=list)  # (heading, lines) of free text
     nps: tuple[int, str] | None = None  # (score, question heading)
     plan: tuple[str, str] | None = None  # (question heading, chosen text) of a "Which plan are you on?" question
+    email: str | None = None  # a demographic email answer
+    name: str | None = None  # a demographic name answer
+
+
+def _key(values: dict[str, Any], heading: str, question_id: str) -> str:
+    # Two questions may share a heading ("Any other comments?" on two pages): the second one names its id.
+    return heading if heading not in values else f"{heading} ({question_id})"
 
 
 def _collect_answers(response: dict[str, Any], index: SurveyIndex) -> _Answers:
@@ -418,54 +500,99 @@ def _collect_answers(response: dict[str, Any], index: SurveyIndex) -> _Answers:
             if question_id is None:
                 continue
             known = index.questions.get(question_id) or Question(id=question_id, heading=None, family=None)
-            heading = known.heading or f"question {question_id}"
-            for answer in _list(question.get("answers")):
-                _collect_answer(collected, known, heading, _dict(answer))
+            answers = [_dict(answer) for answer in _list(question.get("answers"))]
+            _collect_question(collected, known, answers)
     return collected
 
 
-def _collect_answer(collected: _Answers, question: Question, heading: str, answer: dict[str, Any]) -> None:
-    row_id, col_id = _text(answer.get("row_id")), _text(answer.get("col_id"))
-    choice_id, other_id = _text(answer.get("choice_id")), _text(answer.get("other_id"))
-    typed = answer.get("text")
-    typed = typed.strip() if isinstance(typed, str) else None
-    # A known row may have no text (a one-row rating scale): then the choice alone reads best.
-    row = (question.rows[row_id] if row_id in question.rows else f"row {row_id}") if row_id else None
-
-    if typed:
-        # Respondents type plain text: it is kept as written (the UI renders it inert), never parsed as HTML.
-        readable = f"{row}: {typed}" if row else typed
-        other_label = question.others.get(other_id) if other_id else None
-        shown_heading = f"{heading} ({other_label})" if other_label else heading
-        collected.open_text.setdefault(question.id, (shown_heading, []))[1].append(readable)
-        # Typed text counts as a score only when it is nothing but the number ("8", not "5 stars because...").
-        score = _WHOLE_SCORE.match(typed)
-    elif choice_id:
-        if col_id:
-            col_text, col_choices = question.cols.get(col_id, (f"column {col_id}", {}))
-            choice = col_choices.get(choice_id) or question.choices.get(choice_id) or f"choice {choice_id}"
-            readable = f"{row} / {col_text}: {choice}" if row else f"{col_text}: {choice}"
-        else:
-            choice = question.choices.get(choice_id) or question.others.get(choice_id) or f"choice {choice_id}"
-            readable = f"{row}: {choice}" if row else choice
-        score = _SCORE.match(choice)
-    else:
-        return  # file uploads and empty answers carry nothing to read
-
-    collected.readable.append(
-        {"question_id": question.id, "question": heading, "family": question.family, "answer": readable}
-    )
-    if collected.nps is None and score and question.heading and _NPS_HEADING.search(question.heading):
-        collected.nps = (int(score.group(1)), question.heading)
-    if collected.plan is None and choice_id and question.heading and _PLAN_HEADING.search(question.heading):
-        collected.plan = (question.heading, readable)
+def _row_label(question: Question, row_id: str) -> str:
+    return _plain_label(question.rows.get(row_id)) or f"row {row_id}"
 
 
-def _content(open_text: dict[str, tuple[str, list[str]]]) -> str:
-    blocks = []
-    for heading, answers in open_text.values():
-        blocks.append("\n".join([f"Q: {heading}", *(f"A: {answer}" for answer in answers)]))
-    return "\n\n".join(blocks)
+def _collect_question(collected: _Answers, question: Question, answers: list[dict[str, Any]]) -> None:
+    """One question's answers: typed feedback to `blocks`, everything else as data to `values`."""
+    heading = question.heading or f"question {question.id}"
+    family = question.family
+    free_text: list[str] = []
+    other_choice: str | None = None  # what was typed into an "Other (please specify)" answer choice
+    chosen: list[Any] = []  # choice values, for single/multiple choice and unknown questions
+    by_row: dict[str, Any] = {}  # row label → value, for matrices, numerical boxes, dates, demographics
+    multi_row = family == "matrix" and question.subtype == "multi"
+
+    for answer in answers:
+        row_id, col_id = _text(answer.get("row_id")), _text(answer.get("col_id"))
+        choice_id, other_id = _text(answer.get("choice_id")), _text(answer.get("other_id"))
+        typed = answer.get("text")
+        typed = typed.strip() if isinstance(typed, str) else None
+
+        if typed and other_id:
+            # "Other (please specify)" or a comment box: the customer's own words, kept as written.
+            free_text.append(typed)
+            other_label = question.others.get(other_id)
+            if (family in ("single_choice", "multiple_choice") and other_label is not None
+                    and other_id not in question.comment_ids):
+                chosen.append(_plain_label(other_label) or "Other")
+                other_choice = other_choice or typed
+        elif typed and family in _STRUCTURED_TEXT_FAMILIES:
+            label = _row_label(question, row_id) if row_id else "answer"
+            by_row[label] = typed
+            kind = question.row_types.get(row_id or "")
+            if family == "demographic" and kind == DEMOGRAPHIC_EMAIL and collected.email is None:
+                collected.email = typed
+            if family == "demographic" and kind == DEMOGRAPHIC_NAME and collected.name is None:
+                collected.name = typed
+        elif typed and family == "open_ended" and question.subtype == "numerical":
+            by_row[_row_label(question, row_id) if row_id else "answer"] = _number(typed)
+        elif typed:
+            free_text.append(f"{_row_label(question, row_id)}: {typed}" if row_id else typed)
+            if (
+                collected.nps is None and question.heading and _NPS_HEADING.search(question.heading)
+                and (score := re.fullmatch(r"\s*(10|[0-9])\s*", typed))
+            ):
+                collected.nps = (int(score.group(1)), question.heading)
+        elif choice_id:
+            if col_id:
+                col_text, col_choices = question.cols.get(col_id, (f"column {col_id}", {}))
+                label = col_choices.get(choice_id) or question.choices.get(choice_id) or f"choice {choice_id}"
+            else:
+                label = question.choices.get(choice_id) or question.others.get(choice_id) or f"choice {choice_id}"
+            # "N/A" stays a label: it is the absence of a score, not a number.
+            picked: Any = label if choice_id in question.na_choices else _choice_value(label)
+            if row_id is None:
+                chosen.append(picked)
+            elif col_id:
+                by_row.setdefault(_row_label(question, row_id), {})[_plain_label(col_text) or f"column {col_id}"] = picked
+            elif multi_row:
+                by_row.setdefault(_row_label(question, row_id), []).append(picked)
+            else:
+                by_row[_row_label(question, row_id)] = picked
+            if (
+                collected.nps is None and choice_id not in question.na_choices and question.heading
+                and _NPS_HEADING.search(question.heading) and (score := _SCORE.match(label))
+            ):
+                collected.nps = (int(score.group(1)), question.heading)
+            if collected.plan is None and row_id is None and question.heading and _PLAN_HEADING.search(question.heading):
+                collected.plan = (question.heading, label)
+        # anything else (a file upload, an empty answer, a presentation block) carries nothing to read
+
+    if free_text:
+        collected.blocks.append((heading, free_text))
+    if other_choice and collected.plan is None and question.heading and _PLAN_HEADING.search(question.heading):
+        collected.plan = (question.heading, other_choice)  # "Other: Enterprise trial" names a plan too
+    value: Any = None
+    if by_row:
+        # A one-row scale ("How likely...?" as a rating matrix, a single date box) reads as its one value.
+        value = next(iter(by_row.values())) if len(question.rows) == 1 and len(by_row) == 1 else by_row
+    elif chosen:
+        single = family == "single_choice" or (family is None and len(chosen) == 1)
+        value = chosen[0] if single else chosen
+    if value is not None:
+        collected.values[_key(collected.values, heading, question.id)] = value
+
+
+def _content(blocks: list[tuple[str, list[str]]]) -> str:
+    """Each question the customer typed into, then what they typed: "What should we improve?\\nThe export..."."""
+    return "\n\n".join("\n".join([heading, *lines]) for heading, lines in blocks)
 
 
 def _category(rules: Rules, content: str, nps: tuple[int, str] | None) -> Decision:
@@ -495,6 +622,37 @@ def _tier_candidates(custom_variables: dict[str, Any], plan: tuple[str, str] | N
     return candidates
 
 
+def _custom_variables(raw: Any) -> dict[str, str]:
+    """The survey link's custom variables as strings (they are whatever the link carried: ?ref=..&account=..)."""
+    found: dict[str, str] = {}
+    for key, value in _dict(raw).items():
+        if not isinstance(key, str) or not key.strip():
+            continue
+        if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
+            continue
+        text = str(value).strip()
+        if text:
+            found[key.strip()] = text
+    return found
+
+
+def _identity(response: dict[str, Any], answers: _Answers) -> tuple[str | None, str | None, str | None]:
+    """(customer_id, email, name): the collector's contact first, then what the respondent typed in a demographic
+    question. Web-link collectors know nobody: `metadata` is `{}` or `{"contact": {}}` and the names are ""."""
+    contact = _dict(_dict(response.get("metadata")).get("contact"))
+    email = (
+        _text(_dict(contact.get("email")).get("value"))
+        or _text(response.get("email_address"))
+        or answers.email
+    )
+    first = _text(response.get("first_name")) or _text(_dict(contact.get("first_name")).get("value"))
+    last = _text(response.get("last_name")) or _text(_dict(contact.get("last_name")).get("value"))
+    name = " ".join(part for part in (first, last) if part) or answers.name
+    recipient_id = _text(response.get("recipient_id"))
+    customer_id = recipient_id if recipient_id not in (None, "0") else email
+    return customer_id, email, name
+
+
 def map_response(
     response: dict[str, Any],
     details: dict[str, Any] | SurveyIndex | None,
@@ -502,19 +660,27 @@ def map_response(
     rules: Rules,
     survey_title: str | None = None,
 ) -> NormalizedRecord:
-    """One SurveyMonkey response (an item of `responses/bulk`, or `GET /responses/{id}`) as a feedback record.
+    """One SurveyMonkey response (an item of `responses/bulk`, or `GET /responses/{id}/details`) as a record.
 
     `details` is the survey's `GET /surveys/{id}/details` (or a `SurveyIndex` built from it) and turns answer ids
     into question and choice text; without it, or for questions deleted since, answers name their ids instead.
-    Open-text answers ("Q: heading / A: text") make the content; every answer, readable, goes to
-    `metadata["answers"]`. An NPS answer (0–10 to a question mentioning "recommend") makes a detractor a complaint
-    and a promoter praise when no keyword rule decides. Raises `MappingError` for a response without an id or dates.
+
+    Only what the customer typed as feedback — open-ended text, "Other (please specify)" text, comment boxes — makes
+    the searchable content, each under its question ("What should we improve?\\nThe CSV export times out").
+    Choices, ratings, rankings, numbers, dates and demographic fields are data: `metadata["answers"]` maps each
+    question heading to its value (a label, a number, a list, or row → value). A demographic email or name fills
+    the customer when the collector knows nobody. An NPS answer (0–10 to a question mentioning "recommend") makes a
+    detractor a complaint and a promoter praise when no keyword rule decides.
+
+    Raises `MappingError` for a response without an id or dates, and for a disqualified one (see `map_or_removal`).
     """
     if not isinstance(response, dict):
         raise MappingError(SOURCE, f"a response must be a JSON object, not {type(response).__name__}")
     response_id = _text(response.get("id"))
     if response_id is None:
         raise MappingError(SOURCE, "response without an id")
+    if is_disqualified(response):
+        raise MappingError(SOURCE, f"response {response_id} was disqualified: it is not feedback")
     created_at = response_created_at(response)
     if created_at is None:
         raise MappingError(SOURCE, f"response {response_id} has no valid date_created")
@@ -522,18 +688,12 @@ def map_response(
 
     index = details if isinstance(details, SurveyIndex) else SurveyIndex.from_details(details)
     answers = _collect_answers(response, index)
-    content = _content(answers.open_text)
-
-    contact = _dict(_dict(response.get("metadata")).get("contact"))
-    email = _text(_dict(contact.get("email")).get("value")) or _text(response.get("email_address"))
-    first = _text(response.get("first_name")) or _text(_dict(contact.get("first_name")).get("value"))
-    last = _text(response.get("last_name")) or _text(_dict(contact.get("last_name")).get("value"))
-    name = " ".join(part for part in (first, last) if part) or None
-    recipient_id = _text(response.get("recipient_id"))
-    customer_id = recipient_id if recipient_id not in (None, "0") else email
+    content = _content(answers.blocks)
+    customer_id, email, name = _identity(response, answers)
+    custom_variables = _custom_variables(response.get("custom_variables"))
 
     category = _category(rules, content, answers.nps)
-    tier = rules.tier(*_tier_candidates(_dict(response.get("custom_variables")), answers.plan))
+    tier = rules.tier(*_tier_candidates(custom_variables, answers.plan))
     url = response.get("analyze_url")
 
     try:
@@ -555,8 +715,10 @@ def map_response(
                 "url": url if isinstance(url, str) and url.startswith(("https://", "http://")) else None,
                 "updated_at": updated_at.isoformat(),
                 "tags": [],
-                "answers": answers.readable,
+                "answers": answers.values,
+                "custom_variables": custom_variables,
                 "nps": answers.nps[0] if answers.nps else None,
+                "nps_question": answers.nps[1] if answers.nps else None,
                 "category_reason": category.reason,
                 "tier_reason": tier.reason,
             },
@@ -825,6 +987,8 @@ class SurveyMonkeyIntegration(BaseIntegration):
 
         details_cache: dict[str, SurveyIndex | None] = {}
         totals: dict[str, int] = {}
+        # The API's totals count disqualified responses; the vendor total a PM compares with the store must not.
+        disqualified: dict[str, set[str]] = {}
         survey_started: dict[str, datetime] = {}
         guard = _StallGuard(f"survey {state.survey_id} responses")
         while state.in_pass:
@@ -846,19 +1010,29 @@ class SurveyMonkeyIntegration(BaseIntegration):
                 response for response in data
                 if (created := response_created_at(response)) is None or in_range(created, start, end)
             ]
+            # A disqualified response is not feedback: it leaves the store (whatever its date, it may have been
+            # stored as completed before) and costs no details request.
+            removals: list[Removal] = []
+            for response in data:
+                if is_disqualified(response) and (removal := response_removal(response)) is not None:
+                    removals.append(removal)
+                    if (created := response_created_at(response)) is None or in_range(created, start, end):
+                        disqualified.setdefault(survey_id, set()).add(removal.source_id)
+            feedback = [response for response in in_range_responses if not is_disqualified(response)]
             records = []
-            if in_range_responses:
+            if feedback:
                 if survey_id not in details_cache:
                     details_cache[survey_id] = await self._details(client, survey_id)
                 index = details_cache[survey_id] or SurveyIndex(title=None, questions={})
-                records = self._map_all(in_range_responses, index, titles.get(survey_id) or index.title)
+                records = self._map_all(feedback, index, titles.get(survey_id) or index.title)
             if following is None:
                 state = state.next_survey()
                 guard = _StallGuard(f"survey {state.survey_id} responses")
             else:
                 guard.check(page_number, following, bool(data))
                 state = state.at_page(following)
-            yield Page(records, state.to_json(), vendor_total=sum(totals.values()))
+            vendor_total = sum(max(0, total - len(disqualified.get(sid, ()))) for sid, total in totals.items())
+            yield Page(records, state.to_json(), vendor_total=vendor_total, removals=removals)
 
     def _map_all(self, responses: list[Any], index: SurveyIndex, title: str | None) -> list[NormalizedRecord]:
         records = []
@@ -870,11 +1044,12 @@ class SurveyMonkeyIntegration(BaseIntegration):
         return records
 
     async def register_webhook(self, url: str) -> bool:
-        """Make SurveyMonkey announce every completed response of every survey to `url`; True on success.
+        """Make SurveyMonkey announce every response event of every survey to `url`; True on success.
 
-        One webhook (event_type response_completed) covers all surveys, listed 1000 to a page. A Feedback Hub
-        webhook that already sends to `url` for all of them is kept as is; one that covers fewer surveys (some were
-        added since) is replaced by the new one once that exists. SurveyMonkey first checks the address with a HEAD
+        SurveyMonkey webhooks have one event type each: one per type in `WEBHOOK_EVENT_TYPES` (completed, updated,
+        disqualified, deleted) covers all surveys, listed 1000 to a page. A Feedback Hub webhook that already sends
+        that event to `url` for all of them is kept as is; one that covers fewer surveys (some were added since) is
+        replaced by the new one once that exists. SurveyMonkey first checks the address with a HEAD
         request: when that fails the SourceError says to expose the receiver through a tunnel. Deliveries are
         signed with the app's client id and secret, which the receiver needs (SURVEYMONKEY_CLIENT_ID/_SECRET).
         """
@@ -904,41 +1079,47 @@ class SurveyMonkeyIntegration(BaseIntegration):
                     hint="Create a survey, then register the webhook again.",
                 )
             ours = await self._webhooks_to(client, url)
-            if any(set(survey_ids) <= set(covered) for covered in ours.values()):
-                return True
-            payload = {
-                "name": WEBHOOK_NAME,
-                "event_type": WEBHOOK_EVENT_TYPE,
-                "object_type": "survey",
-                "object_ids": survey_ids,
-                "subscription_url": url,
-            }
-            try:
-                await client.get_json(WEBHOOKS.path, method="POST", json_body=payload, bucket=WEBHOOKS.bucket)
-            except SourceError as error:
-                if error.status == 400:
-                    # describe_error words it "SurveyMonkey refused the request — SurveyMonkey says: ...".
-                    said = error.message.partition(" — ")[2]
-                    raise SourceError(
-                        ErrorKind.client,
-                        f"SurveyMonkey refused the webhook for {url}: before accepting one it checks that the "
-                        f"address answers a HEAD request with 200{f' ({said})' if said else ''}",
-                        status=400,
-                        source=self.name,
-                        hint=TUNNEL_HINT,
-                    ) from None
-                raise
-            for stale in ours:
-                # Its surveys are all in the new webhook: keeping it would announce each response twice.
-                try:
-                    await client.request("DELETE", WEBHOOK.url(webhook_id=stale), bucket=WEBHOOK.bucket)
-                except SourceError as error:
-                    logger.warning("could not remove the older SurveyMonkey webhook %s: %s", stale, error)
+            for event_type in WEBHOOK_EVENT_TYPES:
+                await self._register_event(client, url, event_type, survey_ids, ours.get(event_type, {}))
         return True
 
-    async def _webhooks_to(self, client: HttpClient, url: str) -> dict[str, list[str]]:
-        """Our webhooks that already send completed responses to `url`: id → the survey ids each covers."""
-        found: dict[str, list[str]] = {}
+    async def _register_event(
+        self, client: HttpClient, url: str, event_type: str, survey_ids: list[str], ours: dict[str, list[str]]
+    ) -> None:
+        if any(set(survey_ids) <= set(covered) for covered in ours.values()):
+            return
+        payload = {
+            "name": WEBHOOK_NAME,
+            "event_type": event_type,
+            "object_type": "survey",
+            "object_ids": survey_ids,
+            "subscription_url": url,
+        }
+        try:
+            await client.get_json(WEBHOOKS.path, method="POST", json_body=payload, bucket=WEBHOOKS.bucket)
+        except SourceError as error:
+            if error.status == 400:
+                # describe_error words it "SurveyMonkey refused the request — SurveyMonkey says: ...".
+                said = error.message.partition(" — ")[2]
+                raise SourceError(
+                    ErrorKind.client,
+                    f"SurveyMonkey refused the webhook for {url}: before accepting one it checks that the "
+                    f"address answers a HEAD request with 200{f' ({said})' if said else ''}",
+                    status=400,
+                    source=self.name,
+                    hint=TUNNEL_HINT,
+                ) from None
+            raise
+        for stale in ours:
+            # Its surveys are all in the new webhook: keeping it would announce each response twice.
+            try:
+                await client.request("DELETE", WEBHOOK.url(webhook_id=stale), bucket=WEBHOOK.bucket)
+            except SourceError as error:
+                logger.warning("could not remove the older SurveyMonkey webhook %s: %s", stale, error)
+
+    async def _webhooks_to(self, client: HttpClient, url: str) -> dict[str, dict[str, list[str]]]:
+        """Our webhooks that already send response events to `url`: event type → id → the survey ids covered."""
+        found: dict[str, dict[str, list[str]]] = {}
         guard = _StallGuard("the webhook list")
         page = 1
         while True:
@@ -952,12 +1133,13 @@ class SurveyMonkeyIntegration(BaseIntegration):
                 if webhook_id is None or _text(item.get("name")) != WEBHOOK_NAME:
                     continue
                 details = _dict(await client.get_json(WEBHOOK.url(webhook_id=webhook_id), bucket=WEBHOOK.bucket))
+                event_type = details.get("event_type")
                 if (
                     details.get("subscription_url") == url
-                    and details.get("event_type") == WEBHOOK_EVENT_TYPE
+                    and event_type in WEBHOOK_EVENT_TYPES
                     and details.get("object_type") == "survey"
                 ):
-                    found[webhook_id] = [str(i) for i in _list(details.get("object_ids"))]
+                    found.setdefault(event_type, {})[webhook_id] = [str(i) for i in _list(details.get("object_ids"))]
             following = next_page_number(body, page)
             if following is None:
                 return found

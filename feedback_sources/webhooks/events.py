@@ -15,6 +15,7 @@ the app check that they exist first, so opening the page never writes.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping
@@ -24,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Any, TypeVar
 
+from ..models import clean_text, clean_value
 from ..store import Store, iso_utc
 
 T = TypeVar("T")
@@ -153,6 +155,19 @@ def note_redelivery(store: Store, source: str, event_id: str, at: str) -> None:
 
 def log_event(store: Store, entry: EventEntry, *, now: float) -> bool:
     """Log an event and queue its fetches in one transaction. False when the event was already logged."""
+    # Every text here comes from a vendor's payload (ids, type, a mapper's message quoting it); a lone surrogate or
+    # a NUL in any of them must not turn an authentic delivery into a 500.
+    entry = dataclasses.replace(
+        entry,
+        event_id=clean_text(entry.event_id),
+        event_type=clean_value(entry.event_type),
+        record_id=clean_value(entry.record_id),
+        detail=clean_text(entry.detail),
+        fetches=tuple(
+            FetchJob(clean_text(job.source), clean_text(job.kind), clean_text(job.object_id), clean_value(dict(job.params)))
+            for job in entry.fetches
+        ),
+    )
     with store.write() as conn:
         cursor = conn.execute(
             "INSERT INTO webhook_events (source, event_id, event_type, verdict, record_id, fetch_queued, detail, "
@@ -252,6 +267,7 @@ def finish_fetch(store: Store, pending: PendingFetch) -> None:
 
 
 def retry_fetch(store: Store, pending: PendingFetch, *, next_attempt_at: float, error: str, at: str) -> None:
+    error = clean_text(error)  # an error may quote the vendor's answer
     with store.write() as conn:
         conn.execute(
             "UPDATE webhook_fetches SET attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? "
@@ -261,6 +277,7 @@ def retry_fetch(store: Store, pending: PendingFetch, *, next_attempt_at: float, 
 
 
 def give_up_fetch(store: Store, pending: PendingFetch, *, error: str, at: str) -> None:
+    error = clean_text(error)
     with store.write() as conn:
         conn.execute(
             "UPDATE webhook_fetches SET status = 'failed', attempts = ?, last_error = ?, updated_at = ? "

@@ -141,6 +141,10 @@ async def _fetch_response(integration: Any, job: FetchJob, cache: dict[str, Any]
             "the response endpoint",
             "surveymonkey",
         )
+        if surveymonkey.is_disqualified(response):
+            # Announced as completed or updated, disqualified by the time we asked: not feedback, and removed if
+            # stored. Checked before the details, which would spend a request of the daily budget for nothing.
+            raise RecordGone(surveymonkey.response_removal(response))
         cached = cache.get(survey_id)
         if cached is not None and cached[0] > time.monotonic():
             index = cached[1]

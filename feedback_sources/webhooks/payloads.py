@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..integrations import intercom, zendesk
-from ..models import MappingError, NormalizedRecord, Removal, RemovalReason
+from ..integrations import surveymonkey
+from ..models import MappingError, NormalizedRecord, Removal, RemovalReason, clean_text
 from ..rules import Rules
 from .events import FetchJob
 
@@ -36,6 +37,11 @@ ZENDESK_REMOVAL_EVENTS = {
 # Conversation topics, and the part topics (`conversation_part.redacted`, `conversation_part.tag.created`).
 INTERCOM_CONVERSATION_TOPIC_PREFIXES = ("conversation.", "conversation_part.")
 SURVEYMONKEY_RESPONSE_EVENTS = frozenset({"response_completed", "response_updated"})
+# Events that end a response's life as feedback: acted on from the event alone, no request spent.
+SURVEYMONKEY_REMOVAL_EVENTS = {
+    "response_deleted": RemovalReason.deleted,
+    "response_disqualified": RemovalReason.disqualified,
+}
 
 
 class MalformedEvent(ValueError):
@@ -72,8 +78,10 @@ def _reject_constant(name: str) -> Any:
 def parse_json(body: bytes) -> dict[str, Any]:
     """The delivery as a JSON object; MalformedEvent for anything else."""
     try:
-        payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        # Bytes that are not UTF-8 inside a string become U+FFFD (the record is kept); lone surrogates ("\udcff")
+        # are cleaned where the text is used (ids here, records in NormalizedRecord, the log in events.py).
+        payload = json.loads(body.decode("utf-8", errors="replace"), parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
         raise MalformedEvent("body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise MalformedEvent("body is not a JSON object")
@@ -82,7 +90,7 @@ def parse_json(body: bytes) -> dict[str, Any]:
 
 def _text(value: Any) -> str | None:
     if isinstance(value, str) and value.strip():
-        return value.strip()
+        return clean_text(value.strip())
     return None
 
 
@@ -251,11 +259,28 @@ def _surveymonkey(payload: dict[str, Any], context: MappingContext) -> Interpret
     event_id = _event_id(payload.get("event_id"))
     event_type = _text(payload.get("event_type"))
     result = Interpretation(event_id, event_type, "ignored")
-    if event_type not in SURVEYMONKEY_RESPONSE_EVENTS:
+    removal_reason = SURVEYMONKEY_REMOVAL_EVENTS.get(event_type or "")
+    if event_type not in SURVEYMONKEY_RESPONSE_EVENTS and removal_reason is None:
         result.detail = "not a response event"
         return result
     response_id = _safe_id(payload.get("object_id"))
     survey_id = _safe_id(_dict(payload.get("resources")).get("survey_id"))
+    if removal_reason is not None:
+        # A deleted response answers 404 and a disqualified one is not feedback: the event says all there is to
+        # know. Its time orders it against the response's versions, so a late replay of the completed event (or an
+        # older page of a sync) never brings the answers back.
+        moment = surveymonkey.parse_iso(_text(payload.get("event_datetime")))
+        removal = (
+            surveymonkey.response_removal({"id": response_id}, reason=removal_reason, at=moment)
+            if response_id is not None and moment is not None else None
+        )
+        if removal is None:
+            result.verdict, result.detail = "unmappable", "removal event names no response or no readable time"
+            return result
+        result.record_id = response_id
+        result.removals.append(removal)
+        result.verdict, result.detail = "removed", f"response {removal_reason.value}"
+        return result
     if response_id is None or survey_id is None:
         result.verdict, result.detail = "unmappable", "event names no response or survey id"
         return result
