@@ -397,6 +397,8 @@ class _Heartbeat(threading.Thread):
         self.db_path = db_path
         self.handle = handle
         self.stopped = threading.Event()
+        # Opened here, by the thread that starts the job, not concurrently with the sync's own connection.
+        self.store = Store(db_path, migrate=False)
 
     def beat(self, store: Store) -> None:
         with store.write() as conn:
@@ -411,12 +413,14 @@ class _Heartbeat(threading.Thread):
             self.handle.cancel.set()
 
     def run(self) -> None:
-        with Store(self.db_path, migrate=False) as store:
+        try:
             while not self.stopped.wait(HEARTBEAT_SECONDS):
                 try:
-                    self.beat(store)
+                    self.beat(self.store)
                 except Exception:  # a busy store for a moment must not end the heartbeat
                     logger.exception("heartbeat failed")
+        finally:
+            self.store.close()
 
 
 @contextmanager

@@ -817,10 +817,12 @@ class Store:
         self.open_check = "memory"  # new | full | bounded | remembered: how far the open check went
         self._key: str | None = None
         if self.path != ":memory:":
-            self._verify_file()
-            self._key = _file_key(self.path)
-            with _connections_lock:  # before connecting: from now on no header read may close a descriptor of it
-                _connections[self._key] = _connections.get(self._key, 0) + 1
+            try:
+                self._verify_file()
+            except BaseException:
+                self._release_key()
+                raise
+            self._register()
         try:
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                                    check_same_thread=False)
@@ -861,6 +863,7 @@ class Store:
         header = header_problem(file)
         if header is not None:
             raise damaged(self.path, header)
+        self._register()  # the read-only check below is a connection too
         if not file.exists() or file.stat().st_size == 0:
             self.open_check = "new"
             return
@@ -897,6 +900,14 @@ class Store:
     def close(self) -> None:
         self.conn.close()
         self._release_key()
+
+    def _register(self) -> None:
+        """Count this store's connections (the open check's own included) before they open: from then on no header
+        read in this process closes a descriptor of the file."""
+        if self._key is None:
+            self._key = _file_key(self.path)
+            with _connections_lock:
+                _connections[self._key] = _connections.get(self._key, 0) + 1
 
     def _release_key(self) -> None:
         key, self._key = self._key, None
