@@ -177,7 +177,7 @@ def test_cancel_stops_at_a_page_boundary_and_resume_completes(tmp_path: Path) ->
 def test_a_spawned_job_killed_mid_sync_is_interrupted_and_resume_finishes_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("FEEDBACK_DEMO_LATENCY", "0.2")  # a slow vendor, so the sync is mid-way when it is killed
+    monkeypatch.setenv("FEEDBACK_DEMO_LATENCY", "0.5")  # a slow vendor, so the sync is mid-way when it is killed
     db = tmp_path / "demo.db"
     spec = JobSpec(sources=("surveymonkey",), start=now_utc() - timedelta(days=200), demo=True,
                    label="the last 200 days")  # wider than the demo data: this process's emulator holds the same
@@ -269,7 +269,7 @@ def test_job_spec_rejects_naive_times_and_lock_sits_beside_the_store(tmp_path: P
 
 def test_the_cli_stops_at_a_page_boundary_on_sigterm_and_records_cancelled(tmp_path: Path) -> None:
     db = tmp_path / "demo.db"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "FEEDBACK_DEMO_LATENCY": "0.2"}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "FEEDBACK_DEMO_LATENCY": "0.5"}
     process = subprocess.Popen(
         [sys.executable, "-m", "feedback_sources", "sync", "--demo", "--db", str(db), "--source", "surveymonkey",
          "--days", "200"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
