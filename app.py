@@ -42,6 +42,7 @@ SIDEBAR_SEEN_KEY = "sidebar_sync_seen"
 PAGES = [
     st.Page("app_pages/explore.py", title="Explore", icon=":material/insights:", default=True),
     st.Page("app_pages/demand.py", title="Demand", icon=":material/leaderboard:"),
+    st.Page("app_pages/themes.py", title="Themes", icon=":material/category:"),
     st.Page("app_pages/rules.py", title="Rules", icon=":material/rule:"),
     st.Page("app_pages/sync.py", title="Sync", icon=":material/sync:"),
     st.Page("app_pages/health.py", title="Source health", icon=":material/monitor_heart:"),

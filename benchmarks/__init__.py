@@ -10,6 +10,8 @@ test uses it). One module per figure, each with `run(ctx) -> FigureResult`:
 5. export_csv   CSV export of 1M filtered rows: time and peak memory
 6. sync_memory  peak memory of a 200k-record sync through the CLI
 7. insights     search with highlights, rule re-application and Demand on the 1M store
+8. themes       themes and sentiment: quality on labelled feedback, speed on the 1M store
+9. sync_overhead  each source's full sync against a bare httpx + sqlite loop; start-up and a no-change sync
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ FIGURES: dict[str, str] = {
     "5": "export_csv",
     "6": "sync_memory",
     "7": "insights",
+    "8": "themes",
+    "9": "sync_overhead",
 }
 
 

@@ -10,25 +10,59 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from .integrations.base import ConfigError
-from .search import SearchSyntaxError
-from .store import (
-    Filters,
-    Store,
-    StoreError,
-    check_store,
-    damaged,
-    default_db_path,
-    location_problem,
-    store_error_from,
-)
-from .workspace import SOURCES, Workspace, demo_workspace, real_workspace
+from .sources import SOURCES
+
+if TYPE_CHECKING:
+    from .integrations.base import ConfigError
+    from .search import SearchSyntaxError
+    from .store import (
+        Filters,
+        Store,
+        StoreError,
+        check_store,
+        damaged,
+        default_db_path,
+        location_problem,
+        store_error_from,
+    )
+    from .workspace import Workspace, demo_workspace, real_workspace
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # Another sync holds the store (sysexits' EX_TEMPFAIL: try again later), so cron can tell it from a failure.
 EXIT_BUSY = 75
+
+
+# Bound by _import_runtime once a command is chosen (module: names); a new top-level name the commands use goes here.
+_RUNTIME_IMPORTS: dict[str, tuple[str, ...]] = {
+    ".integrations.base": ("ConfigError",),
+    ".search": ("SearchSyntaxError",),
+    ".store": ("Filters", "Store", "StoreError", "check_store", "damaged", "default_db_path", "location_problem",
+               "store_error_from"),
+    ".workspace": ("Workspace", "demo_workspace", "real_workspace"),
+}
+_RUNTIME_NAMES = frozenset(name for names in _RUNTIME_IMPORTS.values() for name in names)
+
+
+def _import_runtime() -> None:
+    """Bind the store, workspace and integration names the commands use, once a command is chosen.
+
+    `--help` and a usage error then cost no more than argparse: the integrations pull in httpx and pydantic, and a
+    cron'd sync starts without paying for what it never calls. Module attribute access (`cli.Store`) loads them too.
+    """
+    import importlib
+
+    for module_name, names in _RUNTIME_IMPORTS.items():
+        module = importlib.import_module(module_name, __package__)
+        globals().update({name: getattr(module, name) for name in names})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RUNTIME_NAMES:
+        _import_runtime()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _parse_day(value: str) -> date:
@@ -102,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default 5)")
     status.add_argument("--json", action="store_true", help="print the facts as JSON")
     _add_workspace_options(status)
+
+    found = commands.add_parser("themes", help="find themes in the customers' words, or list them")
+    found.add_argument("action", choices=("find", "list"), help="find: group every record again; list: show them")
+    _add_workspace_options(found)
 
     webhooks = commands.add_parser("serve-webhooks", help="run the webhook receiver")
     webhooks.add_argument("--host", default="127.0.0.1")
@@ -407,6 +445,36 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_themes(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from . import themes
+
+    workspace = _workspace(args)
+    try:
+        with workspace.store() as store:
+            if args.action == "find":
+                def progress(fraction: float, message: str) -> None:
+                    print(f"{fraction:4.0%} {message}", file=err)
+
+                report = themes.recompute(store, progress=progress)
+                print(f"{report.themes} themes from {report.records:,} records in {report.seconds:.1f} s "
+                      f"(peak memory {report.peak_rss_mb:.0f} MB)", file=out)
+            found = themes.themes(store)
+            counts = dict(store.conn.execute(
+                "SELECT theme_id, COUNT(*) FROM feedback WHERE theme_id > 0 GROUP BY theme_id").fetchall())
+    except themes.ThemeError as error:
+        print(str(error), file=err)
+        return EXIT_FAILED
+    except StoreError as error:
+        print(str(error), file=err)
+        return EXIT_FAILED
+    if not found:
+        print("No themes yet: run `themes find` after a sync.", file=out)
+    for info in sorted(found.values(), key=lambda i: (not i.pinned, -counts.get(i.id, 0))):
+        flags = "".join((" [pinned]" if info.pinned else "", " [hidden]" if info.hidden else ""))
+        print(f"{counts.get(info.id, 0):>7,}  {info.name}{flags}  ({info.defining_words})", file=out)
+    return EXIT_OK
+
+
 def cmd_serve_webhooks(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         from .webhooks.server import serve
@@ -507,6 +575,7 @@ COMMANDS = {
     "export": cmd_export,
     "credentials": cmd_credentials,
     "status": cmd_status,
+    "themes": cmd_themes,
     "serve-webhooks": cmd_serve_webhooks,
     "check": cmd_check,
     "backup": cmd_backup,
@@ -515,6 +584,7 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _import_runtime()
     out = out or sys.stdout
     err = err or sys.stderr
     try:

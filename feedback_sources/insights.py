@@ -38,6 +38,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {"enterprise": 10.0, "business": 5.0, "profe
                                      UNKNOWN_TIER: 1.0}
 DEMAND_CATEGORIES: tuple[str, ...] = (Category.feature_request.value,)
 NO_TAG = "(no tag)"
+MIN_TREND_RECORDS = 6  # fewer records in both periods together make no trend
 
 _RANK_SQL = (
     "CASE f.customer_tier WHEN 'enterprise' THEN 4 WHEN 'business' THEN 3 WHEN 'professional' THEN 2 "
@@ -62,6 +63,7 @@ class DemandScope:
     categories: tuple[str, ...] = DEMAND_CATEGORIES
     tiers: tuple[str, ...] = ()
     weights: tuple[tuple[str, float], ...] = tuple(DEFAULT_WEIGHTS.items())
+    sentiments: tuple[str, ...] = ()  # negative | neutral | positive: the records' own sentiment
 
     def __post_init__(self) -> None:
         if self.end < self.start:
@@ -109,15 +111,16 @@ def top_enterprise_feature_requests(today: date, weights: Mapping[str, float] | 
 class ThemeKey:
     """Which records a theme holds: a category and a tag, or a saved search."""
 
-    kind: str  # "tag" | "saved"
+    kind: str  # "discovered" | "tag" | "saved"
     category: str | None = None
     tag: str | None = None
     query: str | None = None
     name: str = ""
+    theme_id: int | None = None
 
     @property
     def label(self) -> str:
-        if self.kind == "saved":
+        if self.kind in ("saved", "discovered"):
             return self.name
         return f"{self.category} · {self.tag if self.tag is not None else NO_TAG}"
 
@@ -132,6 +135,9 @@ class Theme:
     accounts_by_tier: tuple[tuple[str, int], ...]
     previous_score: float
     previous_accounts: int
+    negative: int = 0  # records whose sentiment is negative
+    pinned: bool = False
+    previous_records: int = 0
 
     @property
     def trend(self) -> float:
@@ -143,13 +149,33 @@ class Theme:
             return "new" if self.score else "-"
         return f"{(self.score - self.previous_score) / self.previous_score * 100:+.0f}%"
 
+    @property
+    def negative_share(self) -> float:
+        return self.negative / self.records if self.records else 0.0
+
+    def honest_trend(self, history_covers_previous: bool, min_records: int = MIN_TREND_RECORDS) -> str:
+        """The trend in words, or why there is none: a previous period before the first synced record is not a
+        period of zero demand, and a handful of records is no trend."""
+        if not history_covers_previous:
+            return "no data before this period"
+        if self.records + self.previous_records < min_records:
+            return "not enough data"
+        return self.trend_label
+
 
 @dataclass(frozen=True)
 class DemandReport:
     scope: DemandScope
     themes: tuple[Theme, ...]
-    untagged_records: int  # records in scope with no tag at all: they belong to no category × tag theme
+    untagged_records: int  # records in scope with no tag (or, for discovered themes, near no theme)
     untagged_accounts: int
+    history_covers_previous: bool = True  # the store holds records from before the previous period began
+
+
+def history_covers(store: Store, scope: DemandScope) -> bool:
+    """Whether the previous period lies within what was synced: its first day is on or after the oldest record."""
+    first, _ = store.date_bounds()
+    return first is not None and first[:10] <= scope.previous().start.isoformat()
 
 
 @dataclass(frozen=True)
@@ -213,8 +239,10 @@ def _scope_sql(conn: sqlite3.Connection, scope: DemandScope, params: list[Any]) 
         conditions.append(_in("f.category", scope.categories, params))
     if scope.tiers:
         conditions.append(f"a.rank IN ({', '.join(str(TIER_RANKS[t]) for t in scope.tiers)})")
+    if scope.sentiments:
+        conditions.append(_in("f.sentiment_label", scope.sentiments, params))
     chosen = (
-        f"chosen AS (SELECT f.id, f.source, f.category, a.account, a.rank"
+        f"chosen AS (SELECT f.id, f.source, f.category, a.account, a.rank, f.theme_id, f.sentiment_label"
         # CROSS JOIN keeps the records outside: each looks its account up, instead of each account scanning the period.
         f" FROM feedback f INDEXED BY idx_feedback_accounts{join} CROSS JOIN account_ranks a ON a.account = {account}"
         f" WHERE {' AND '.join(conditions)})"
@@ -288,6 +316,15 @@ def _tag_tallies(store: Store, scope: DemandScope, sources: Sequence[str]) -> di
     return {(row[0], row[1]): _tally(row, 2, sources) for row in store.conn.execute(sql, params)}
 
 
+def _repeats_a_facet(tag: str, sources: Sequence[str]) -> bool:
+    """A tag that only says the record's category, tier, plan or source ("feature_request", "enterprise") is no
+    theme: ranked, it would lead every list with what the filters already say."""
+    folded = tag.strip().lower().replace("-", "_").replace(" ", "_")
+    facets = {c.value for c in Category} | set(TIER_RANKS) | {s.lower() for s in sources}
+    words = {"bug", "feature", "request", "question", "praise", "complaint", "support", "plan", "paid", "trial"}
+    return folded in facets or folded in words or folded.replace("_plan", "") in facets
+
+
 def _distinct_untagged_accounts(store: Store, scope: DemandScope) -> int:
     params: list[Any] = []
     ctes = _scope_sql(store.conn, scope, params)
@@ -311,7 +348,7 @@ def rank_tag_themes(store: Store, scope: DemandScope, *, limit: int = 25) -> Dem
     ranked = _ordered(
         Theme(ThemeKey("tag", category, tag), t.score, t.accounts, t.records, t.by_source, t.by_tier, 0.0, 0)
         for (category, tag), t in current.items()
-        if tag is not None
+        if tag is not None and not _repeats_a_facet(tag, sources)
     )[:limit]
     shown = [(theme.key.category or "", theme.key.tag or "") for theme in ranked]
     themes = tuple(
@@ -430,6 +467,66 @@ def rank_saved_themes(store: Store, scope: DemandScope) -> tuple[Theme, ...]:
     return tuple(_ordered(ranked))
 
 
+# -- themes found in the text (themes.py) -----------------------------------------------------------------------------
+
+
+def _discovered_tallies(store: Store, scope: DemandScope, sources: Sequence[str]) -> dict[int, tuple[_Tally, int]]:
+    """Per discovered theme: the tally and how many of its records are negative. Reads the accounts index alone."""
+    params: list[Any] = []
+    ctes = _scope_sql(store.conn, scope, params)
+    sums = _per_source_sums(sources, params)
+    aggregates = _aggregate_columns(scope, sources, params)
+    sql = (
+        f"WITH {ctes}, theme_accounts AS ("
+        f" SELECT c.theme_id, c.account, MAX(c.rank) AS rank, COUNT(*) AS records,"
+        f" SUM(c.sentiment_label = 'negative') AS negative{sums}"
+        " FROM chosen c WHERE c.theme_id > 0 GROUP BY c.theme_id, c.account)"
+        f" SELECT theme_id, SUM(negative), {aggregates} FROM theme_accounts GROUP BY theme_id"
+    )
+    return {int(row[0]): (_tally(row, 2, sources), int(row[1] or 0)) for row in store.conn.execute(sql, params)}
+
+
+def _unthemed(store: Store, scope: DemandScope) -> tuple[int, int]:
+    params: list[Any] = []
+    ctes = _scope_sql(store.conn, scope, params)
+    row = store.conn.execute(
+        f"WITH {ctes} SELECT COUNT(*), COUNT(DISTINCT account) FROM chosen c WHERE COALESCE(c.theme_id, 0) = 0", params
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def rank_discovered_themes(store: Store, scope: DemandScope, *, limit: int = 25) -> DemandReport:
+    """Themes found in the customers' words, by weighted distinct accounts; pinned themes first, hidden ones left
+    out, each with its previous-period score and its share of negative records."""
+    from . import themes as found_themes
+
+    known = found_themes.themes(store)
+    sources = _sources(store)
+    current, before = read_in_parallel(store, lambda own: _discovered_tallies(own, scope, sources),
+                                       lambda own: _discovered_tallies(own, scope.previous(), sources))
+    empty = (_Tally(0.0, 0, 0, (), ()), 0)
+    ranked = []
+    for theme_id, (tally, negative) in current.items():
+        info = known.get(theme_id)
+        if info is None or info.hidden:
+            continue
+        then, _ = before.get(theme_id, empty)
+        key = ThemeKey("discovered", name=info.name, theme_id=theme_id)
+        ranked.append(Theme(key, tally.score, tally.accounts, tally.records, tally.by_source, tally.by_tier,
+                            then.score, then.accounts, negative=negative, pinned=info.pinned,
+                            previous_records=then.records))
+    ordered = sorted(ranked, key=lambda t: (not t.pinned, -t.score, -t.accounts, -t.records, t.key.label))[:limit]
+    records, accounts_ = _unthemed(store, scope)
+    return DemandReport(scope, tuple(ordered), records, accounts_, history_covers(store, scope))
+
+
+def unhappy_enterprise_this_month(today: date, weights: Mapping[str, float] | None = None) -> DemandScope:
+    """The scope behind "what are enterprise customers unhappy about this month?": every category, negative only."""
+    scope = DemandScope(start=today.replace(day=1), end=today, categories=(), tiers=(Tier.enterprise.value,),
+                        sentiments=("negative",))
+    return scope.with_weights(weights) if weights else scope
+
+
 # -- the accounts behind a theme ---------------------------------------------------------------------------------------
 
 
@@ -443,6 +540,9 @@ def theme_accounts(store: Store, scope: DemandScope, key: ThemeKey, *, limit: in
             return []
         selection = "c.id IN (SELECT rowid FROM feedback_fts WHERE feedback_fts MATCH ?)"
         params.append(fts)
+    elif key.kind == "discovered":
+        selection = "c.theme_id = ?"
+        params.append(key.theme_id)
     else:
         selection = "c.category = ?"
         params.append(key.category)
@@ -525,6 +625,13 @@ def theme_explore_params(scope: DemandScope, key: ThemeKey) -> dict[str, str]:
     if key.kind == "saved":
         return explore_params(scope.start, scope.end, sources=scope.sources, categories=scope.categories,
                               tiers=scope.tiers, text=key.query or "")
+    if key.kind == "discovered":
+        params = explore_params(scope.start, scope.end, sources=scope.sources, categories=scope.categories,
+                                tiers=scope.tiers)
+        params["theme"] = str(key.theme_id)
+        if scope.sentiments:
+            params["sentiment"] = ",".join(scope.sentiments)
+        return params
     return explore_params(scope.start, scope.end, sources=scope.sources,
                           categories=(key.category,) if key.category else scope.categories,
                           tiers=scope.tiers, tag=key.tag)
@@ -549,6 +656,9 @@ STOP_WORDS: frozenset[str] = frozenset(
     anything everything nothing thing things lot lots bit today yesterday tomorrow day days week weeks month
     months year years time times currently actually maybe perhaps etc eg ie via re fwd fw sent http https
     www com net org html
+    morning afternoon evening helpful amazing awesome fantastic excellent love loved loves nice happy glad
+    please quick quickly soon asap advance appreciate appreciated kudos job work works worked working issue
+    issues problem problems question questions help center suggestion idea ideas beta join
     """.split()
 )
 _WORD = re.compile(r"[^\W_]+")

@@ -18,18 +18,22 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import sqlite_utils
 from platformdirs import user_data_dir
 
 from .accounts import ACCOUNT_KEY_MIGRATION
 from .models import NormalizedRecord, Removal
+from . import sentiment
 from .overrides import reapply_overrides
 from .search import to_fts_query
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 APP_NAME = "feedback-hub"
 BUSY_TIMEOUT_MS = 15_000
@@ -265,9 +269,63 @@ _MIGRATION_8 = """
         ALTER TABLE sync_runs ADD COLUMN removed INTEGER NOT NULL DEFAULT 0;
 """
 
+# Themes found in the text and sentiment (themes.py, sentiment.py). Sentiment is scored when a record's text is
+# written; a record's theme is placed after it lands (NULL: not placed yet; 0: near no theme). The accounts index
+# gains both columns, so Demand ranks themes and sentiment from the index alone.
+_MIGRATION_9 = """
+        ALTER TABLE feedback ADD COLUMN sentiment REAL;
+        ALTER TABLE feedback ADD COLUMN sentiment_label TEXT;
+        ALTER TABLE feedback ADD COLUMN theme_id INTEGER;
+        ALTER TABLE feedback ADD COLUMN theme_score REAL;
+        ALTER TABLE feedback ADD COLUMN dup_key TEXT;
+        CREATE INDEX idx_feedback_sentiment ON feedback (sentiment_label, created_at);
+        CREATE INDEX idx_feedback_theme ON feedback (theme_id, created_at);
+        CREATE INDEX idx_feedback_dup ON feedback (dup_key) WHERE dup_key IS NOT NULL;
+        DROP INDEX idx_feedback_accounts;
+        CREATE INDEX idx_feedback_accounts
+            ON feedback (created_at, account_key, customer_tier, category, source, theme_id, sentiment_label);
+        CREATE TABLE themes (
+            id INTEGER PRIMARY KEY,
+            auto_name TEXT NOT NULL,
+            name TEXT,
+            terms TEXT NOT NULL DEFAULT '[]',
+            centroid TEXT NOT NULL DEFAULT '{}',
+            pinned INTEGER NOT NULL DEFAULT 0,
+            hidden INTEGER NOT NULL DEFAULT 0,
+            merged_into INTEGER,
+            split_from INTEGER,
+            retired INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE theme_model (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            terms TEXT NOT NULL,
+            idf TEXT NOT NULL,
+            built_at TEXT NOT NULL,
+            records INTEGER NOT NULL,
+            k INTEGER NOT NULL
+        );
+        CREATE TABLE theme_runs (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL,
+            progress REAL NOT NULL DEFAULT 0,
+            message TEXT,
+            pid INTEGER,
+            heartbeat REAL,
+            records INTEGER,
+            themes INTEGER,
+            seconds REAL,
+            peak_rss_mb REAL
+        );
+"""
+
 # Each migration is one script; it runs with the version bump inside one transaction.
 MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_1, _MIGRATION_2, _MIGRATION_3, _MIGRATION_4, _MIGRATION_5, _MIGRATION_6, _MIGRATION_7, _MIGRATION_8,
+    _MIGRATION_9,
 )
 
 # With more full-text matches than this, queries scan an index and check ids against the matches instead of reading
@@ -325,6 +383,8 @@ class Filters:
     end: date | None = None
     text: str = ""
     tag: str | None = None
+    sentiments: tuple[str, ...] = ()  # negative | neutral | positive
+    theme_ids: tuple[int, ...] = ()
 
     def where(self, alias: str = "feedback", *, text_as_filter: bool = False) -> tuple[str, list[Any]]:
         """The SQL condition and its parameters.
@@ -358,6 +418,12 @@ class Filters:
         if self.tag:
             clauses.append(f"{alias}.id IN (SELECT feedback_id FROM feedback_tags WHERE tag = ?)")
             params.append(self.tag)
+        if self.sentiments:
+            clauses.append(f"{alias}.sentiment_label IN ({', '.join('?' * len(self.sentiments))})")
+            params.extend(self.sentiments)
+        if self.theme_ids:
+            clauses.append(f"{alias}.theme_id IN ({', '.join('?' * len(self.theme_ids))})")
+            params.extend(int(t) for t in self.theme_ids)
         fts = to_fts_query(self.text) if self.text and self.text.strip() else None
         if fts:
             column = f"+{alias}.id" if text_as_filter else f"{alias}.id"  # unary + hides the rowid from the planner
@@ -369,15 +435,7 @@ class Filters:
         if self.start is None or self.end is None:
             return None
         length = (self.end - self.start).days + 1
-        return Filters(
-            sources=self.sources,
-            tiers=self.tiers,
-            categories=self.categories,
-            start=self.start - timedelta(days=length),
-            end=self.start - timedelta(days=1),
-            text=self.text,
-            tag=self.tag,
-        )
+        return replace(self, start=self.start - timedelta(days=length), end=self.start - timedelta(days=1))
 
 
 @dataclass
@@ -830,7 +888,6 @@ class Store:
             self._release_key()
             raise
         self._lock = threading.RLock()
-        self.db = sqlite_utils.Database(conn)
         self.conn = conn
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -896,6 +953,14 @@ class Store:
         with _verified_lock:
             _verified[key] = signature
         self.open_check = "full" if finished else "bounded"
+
+    @cached_property
+    def db(self) -> sqlite_utils.Database:
+        """sqlite-utils over the same connection, made on first use: importing sqlite-utils imports pandas (when
+        installed), a second of start-up that a sync or `--help` never needs."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn)
 
     def close(self) -> None:
         self.conn.close()
@@ -1118,6 +1183,15 @@ class Store:
             # Manual overrides outlive every write of the record: back on top before the transaction commits.
             reapply_overrides(conn, [(values[_SOURCE], values[_SOURCE_ID]) for values in written])
             new_ids = self._ids(conn, new_keys)
+            # New or changed words: scored again, and placed in a theme again by the next themes.assign_new().
+            rescored = [(new_ids[key], latest[key][0][_TITLE], latest[key][0][_CONTENT]) for key in new_keys]
+            rescored.extend((rowid, fts[0], fts[1]) for rowid, fts in reindexed)
+            if rescored:
+                conn.executemany(
+                    "UPDATE feedback SET sentiment = ?, sentiment_label = ?, theme_id = NULL, theme_score = NULL, "
+                    "dup_key = NULL WHERE id = ?",
+                    [(*sentiment.score(title, content), rowid) for rowid, title, content in rescored],
+                )
             fts_rows = [(new_ids[key], *(latest[key][0][i] for i in _FTS_POSITIONS)) for key in new_keys]
             fts_rows.extend((rowid, *fts) for rowid, fts in reindexed)
             conn.executemany(_FTS_DELETE, fts_deletes)

@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 
 from .integrations.base import BaseIntegration, ConfigError, ConnectionResult, get_integration_class
+from .sources import SOURCES
 from .store import Store, default_db_path
 
-SOURCES: tuple[str, ...] = ("zendesk", "intercom", "surveymonkey")
 DEMO_BASE = "http://emulator.local"
 # Seconds every demo request waits before its answer: a slow vendor, for trying (and testing) long syncs.
 DEMO_LATENCY_ENV = "FEEDBACK_DEMO_LATENCY"

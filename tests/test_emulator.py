@@ -204,8 +204,11 @@ def test_zendesk_dataset_has_realistic_variety(emulator: Emulator) -> None:
     assert any(t["subject"] is None for t in tickets)
     assert any(emulator.zendesk.user(t["requester_id"]) is None for t in tickets)
     users = [emulator.zendesk.user(t["requester_id"]) for t in tickets]
-    plans = {u["user_fields"]["plan"] for u in users if u}
+    plans = {u["user_fields"].get("plan") for u in users if u}
     assert {"enterprise", "business", "pro", "free"} <= plans
+    # Requesters whose account never set up user fields send an empty object; typed markup reaches descriptions.
+    assert any(u["user_fields"] == {} for u in users if u)
+    assert any("<b>" in t["description"] or "=SUM(" in t["description"] for t in tickets)
     domains = {u["email"].split("@")[1] for u in users if u and u["email"]}
     assert "gmail.com" in domains and len(domains) > 10
 

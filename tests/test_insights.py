@@ -242,3 +242,19 @@ def test_emerging_topics_sample_evenly_past_the_cap_and_need_two_periods() -> No
 def test_terms_skip_stop_words_numbers_and_accents() -> None:
     assert insights.terms_of("Please add the Dark-Mode, merci: café 2026 ok!") == {
         "add", "dark", "mode", "dark mode", "mode merci", "merci", "merci cafe", "cafe"}  # "the" ends a phrase
+
+
+def test_tags_that_only_repeat_a_category_tier_or_source_never_make_a_theme(tmp_path: Path) -> None:
+    with Store(tmp_path / "facets.db") as store:
+        store.upsert_records([
+            NormalizedRecord(
+                source="zendesk", source_id=str(n), content="export please", customer_email=f"p{n}@co{n}.example",
+                customer_tier="enterprise", category="feature_request",
+                created_at=datetime(2026, 5, 2, 12, tzinfo=timezone.utc),
+                metadata={"tags": ["feature_request", "enterprise", "Enterprise-plan", "zendesk", "export"]},
+            )
+            for n in range(4)
+        ])
+        scope = insights.DemandScope(start=date(2026, 5, 1), end=date(2026, 5, 31))
+        report = insights.rank_tag_themes(store, scope)
+    assert [theme.key.label for theme in report.themes] == ["feature_request · export"]

@@ -407,7 +407,7 @@ async def test_records_carry_the_side_loaded_requester_and_plan(emulator: Emulat
             )
             continue
         organization_plan = organization["organization_fields"]["plan"].lower() if organization else None
-        plan = user["user_fields"]["plan"] or organization_plan
+        plan = user["user_fields"].get("plan") or organization_plan  # `user_fields` is often {}
         assert (record.customer_id, record.customer_name, record.customer_email, record.customer_tier) == (
             str(user["id"]), user["name"], user["email"], TIER_OF_PLAN.get(plan)
         )

@@ -211,7 +211,7 @@ class ZendeskDataset:
             "notes": "",
             "default_group_id": None,
             # Accounts that never set up user fields send an empty object, not nulls.
-            "user_fields": {"plan": plan, "country": customer.country} if plan or customer.country else {},
+            "user_fields": {"plan": plan, "country": customer.country} if plan else {},
         }
 
     def _agent_user(self, user_id: int) -> dict[str, Any] | None:

@@ -31,6 +31,7 @@ from enum import StrEnum
 from typing import Any
 
 import httpx
+import orjson
 
 from ..models import clean_value
 
@@ -594,7 +595,7 @@ class HttpClient:
         while True:
             response = await self.request(method, url, params=params, json_body=json_body, bucket=bucket)
             try:
-                return _json_body(response)
+                return decode_json(response.content)
             except json.JSONDecodeError:
                 attempt += 1
                 if attempt >= self.policy.max_attempts:
@@ -608,13 +609,21 @@ class HttpClient:
                 await self._wait(full_jitter_delay(attempt - 1, self.policy, self._rand))
 
 
-def _json_body(response: httpx.Response) -> Any:
-    """The body as JSON. Bytes that are not UTF-8 inside a string become U+FFFD instead of failing the page: one
-    damaged character in a customer's text must not stop a source (a truncated body is still invalid JSON)."""
+def decode_json(body: bytes) -> Any:
+    """A response body as Python values: orjson first (several times faster on export pages of megabytes), then the
+    standard library for what orjson refuses but JSON allows and vendors send, such as an escaped lone surrogate
+    (`"\\udcff"`, text cut in the middle of an emoji) or a UTF-16 body, so the values are those `response.json()`
+    gives. Bytes that are not UTF-8 inside a string become U+FFFD instead of failing the page: one damaged character
+    in a customer's text must not stop a source (a truncated body is still invalid JSON and raises
+    json.JSONDecodeError)."""
     try:
-        return response.json()
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(body)
     except UnicodeDecodeError:
-        return json.loads(response.content.decode("utf-8", errors="replace"))
+        return json.loads(body.decode("utf-8", errors="replace"))
 
 
 def utc_from_unix(value: float) -> datetime:

@@ -1,0 +1,81 @@
+"""The Themes page in a real browser: "Find themes" runs in the background while the page stays usable, then the
+ranked themes appear with their defining words and quotes, and a rename sticks.
+
+The demo workspace is filled in-process from the emulator before the page opens; nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from app_fixtures import RunningApp, running_app
+from browser_support import CHROMIUM, TIMEOUT_MS, browser, open_page, requires_chromium, wait_idle  # noqa: F401
+
+from feedback_sources import themes
+from feedback_sources.store import Store
+from feedback_sources.sync import sync
+from feedback_sources.workspace import demo_workspace
+from tests.helpers import wait_for
+
+pytestmark = requires_chromium
+
+if CHROMIUM is not None:
+    from playwright.sync_api import Browser, Page, expect
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
+    with running_app(tmp_path_factory.mktemp("browser-themes")) as running:
+        workspace = demo_workspace(running.demo_db)
+
+        def load() -> set[str]:
+            with workspace.store() as store:
+                return {r.status for r in sync(store, workspace.integrations(), incremental=False).values()}
+
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(load).result() == {"complete"}
+        yield running
+
+
+@pytest.fixture
+def page(browser: Browser, app: RunningApp) -> Iterator[Page]:
+    with open_page(browser, app, height=2400) as opened:
+        yield opened
+
+
+def test_find_themes_then_read_them_with_quotes_and_rename_one(page: Page, app: RunningApp) -> None:
+    page.goto(app.url)
+    page.get_by_role("link", name="Themes").click()
+    expect(page.locator("h1", has_text="Themes")).to_be_visible()
+    page.get_by_role("button", name="Find themes").click()
+    # The page polls the background run and draws the themes when it is done.
+    expect(page.get_by_text("See its records in Explore").first).to_be_visible(timeout=180_000)
+    with Store(app.demo_db) as store:
+        run = themes.latest_run(store)
+        found = themes.themes(store)
+        counts = dict(store.conn.execute(
+            "SELECT theme_id, COUNT(*) FROM feedback WHERE theme_id > 0 GROUP BY theme_id").fetchall())
+    assert run is not None and run["status"] == "complete" and found
+    biggest = max(found.values(), key=lambda info: counts.get(info.id, 0))
+    expect(page.get_by_test_id("stText").filter(has_text=biggest.name).first).to_be_visible()
+    expect(page.get_by_text("Defined by:").first).to_be_visible()
+    quotes = page.get_by_test_id("stText").filter(has_text="“")
+    assert quotes.count() >= 3
+
+    page.get_by_text("Edit themes: rename, pin, hide, merge, split").click()
+    name = page.get_by_role("textbox", name="Name")
+    name.fill("Our renamed theme")
+    name.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Rename").click()
+    wait_idle(page)
+
+    def renamed() -> bool:
+        with Store(app.demo_db) as store:
+            return "Our renamed theme" in {info.name for info in themes.themes(store).values()}
+
+    wait_for(renamed, timeout=30)
+    # The editor starts with the top theme: its card now carries the new name.
+    expect(page.get_by_test_id("stText").filter(has_text="Our renamed theme").first).to_be_visible()
