@@ -116,7 +116,9 @@ def test_a_killed_sync_reads_interrupted_and_resume_completes_it(page: Page, app
 
     def some_pages() -> Job | None:
         seen = job_now(app, job.id)
-        return seen if sum(int(p.get("pages") or 0) for p in seen.progress.values()) >= 2 else None
+        # A source mid-way: it has stored a page and is still running, so Resume has a cursor to continue from.
+        midway = [p for p in seen.progress.values() if p.get("status") == "running" and int(p.get("pages") or 0) >= 1]
+        return seen if midway else None
 
     running = wait_for(some_pages, timeout=60)
     assert running.status == "running" and running.pid
