@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import datetime, timezone
+from pathlib import Path
 
 import streamlit as st
 
@@ -115,9 +116,10 @@ def switch_to(mode: str) -> None:
 def demo_banner() -> None:
     banner = st.container(border=True)
     columns = banner.columns([4, 1.2], vertical_alignment="center")
+    # One line at 1280 px: the first screen is for the page's answer.
     columns[0].markdown(
-        ":violet-badge[:material/science: Demo data] You are looking at **generated demo feedback** from the "
-        "built-in vendor emulator, kept in a separate database. Nothing here comes from a real account."
+        ":violet-badge[:material/science: Demo data] **Generated demo feedback**, kept apart from your accounts.",
+        help="It comes from the built-in vendor emulator and lives in its own database file.",
     )
     columns[1].button("Use my accounts", on_click=switch_to, args=(REAL,), icon=":material/swap_horiz:",
                       key="banner_switch_real")
@@ -125,6 +127,8 @@ def demo_banner() -> None:
 
 # An emoji favicon is inlined by the browser; a :material: one would be fetched from a CDN.
 st.set_page_config(page_title="Feedback Hub", page_icon="💬", layout="wide")
+# The app's name on top of the sidebar, above the page list (a local file: nothing is fetched from elsewhere).
+st.logo(str(Path(__file__).parent / "assets" / "logo.svg"), size="large")
 forget_data_versions()  # the data-version marker is read afresh once per run
 current_mode()  # settles the first-run default (demo unless credentials exist) before the switch is drawn
 st.sidebar.radio(

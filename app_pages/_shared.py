@@ -32,6 +32,7 @@ from feedback_sources.ui_support import (
     md_escape,
     progress_fraction,
     progress_text,
+    source_label,
     view_from_query_params,
     view_to_query_params,
 )
@@ -43,13 +44,6 @@ MODE_LABELS = {DEMO: "Demo workspace", REAL: "My accounts"}
 VIEW_KEY = "explore_view"
 SYNC_RESULTS_KEY = "sync_results"
 FLASH_KEY = "flash_messages"
-
-SOURCE_LABELS = {"zendesk": "Zendesk", "intercom": "Intercom", "surveymonkey": "SurveyMonkey"}
-
-
-def source_label(source: str) -> str:
-    return SOURCE_LABELS.get(source, source)
-
 
 # -- workspace -----------------------------------------------------------------------------------------------------
 

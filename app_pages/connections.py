@@ -12,46 +12,62 @@ from feedback_sources.ui_support import diagnosis_title, md_escape, origin_label
 from feedback_sources.workspace import SOURCES, Workspace
 
 TEST_RESULT_KEY = "connection_test_results"
+DOTENV_CONSENT_KEY = "connections_dotenv_consent_{source}"
+TYPED_NOTE = "Tested the values typed above (not saved)."
+SAVED_NOTE = "Tested the saved values."
 
 
-def test_connection(creds: CredentialStore, source: str) -> ConnectionResult:
+def test_connection(creds: CredentialStore, source: str, typed: dict[str, str] | None = None) -> tuple[ConnectionResult, str]:
+    """Test what is on the screen: each typed field over what is saved. Returns the result and which values it used."""
     try:
-        config = creds.get_config(source)
+        config, used = creds.typed_config(source, typed or {})
     except ValueError as error:
-        return ConnectionResult(False, "invalid", str(error), "Correct the value and save it again.")
+        return ConnectionResult(False, "invalid", str(error), "Correct the value and test again."), TYPED_NOTE
+    note = TYPED_NOTE if used else SAVED_NOTE
     # Only this source's configuration: a malformed value of another source must not block the test.
-    return Workspace(demo=False, db_path=db_path(REAL), configs={source: config}).test_connection(source)
+    workspace = Workspace(demo=False, db_path=db_path(REAL), configs={source: config})
+    return workspace.test_connection(source), note
 
 
-def show_result(result: ConnectionResult) -> None:
+def show_result(result: ConnectionResult, note: str) -> None:
     if result.ok:
         st.success(md_escape(result.message), icon=":material/check_circle:")
-        return
-    st.error(f"**{diagnosis_title(result.kind)}**: {md_escape(result.message)}", icon=":material/error:")
-    hint = result.hint or HINTS.get(result.kind, "")
-    if hint:
-        st.info(f"What to do: {md_escape(hint)}", icon=":material/lightbulb:")
+    else:
+        st.error(f"**{diagnosis_title(result.kind)}**: {md_escape(result.message)}", icon=":material/error:")
+        hint = result.hint or HINTS.get(result.kind, "")
+        if hint:
+            st.info(f"What to do: {md_escape(hint)}", icon=":material/lightbulb:")
+    st.caption(note)
 
 
-def save(creds: CredentialStore, source: str, values: dict[str, str]) -> None:
+def save(creds: CredentialStore, source: str, values: dict[str, str], to_dotenv: bool) -> bool:
+    """Store what was typed; True when it was stored (the form is then emptied)."""
     entered = {name: value for name, value in values.items() if value and value.strip()}
     if not entered:
         flash("warning", "Nothing to save: every field was empty.")
-        return
+        return False
     try:
-        creds.set(source, entered)
+        if to_dotenv:
+            written = creds.write_dotenv(source, entered)
+        else:
+            creds.set(source, entered)
     except KeyringUnavailable as error:
         flash("error", f"**{diagnosis_title('keyring')}**: {md_escape(error)}")
-        return
-    except ValueError as error:
+        return False
+    except (ValueError, OSError) as error:
         flash("error", f"**{diagnosis_title('invalid')}**: {md_escape(error)}")
-        return
+        return False
     origins = creds.field_origins(source)
     saved = ", ".join(sorted(entered))
-    flash("success", f"Saved to the keyring: {saved}.")
-    shadowed = [name for name in entered if origins.get(name) in ("environment", ".env")]
+    if to_dotenv:
+        flash("success", f"Saved to {md_escape(written)} (readable only by you): {saved}.")
+    else:
+        flash("success", f"Saved to the keyring: {saved}.")
+    shadowed = [name for name in entered if origins.get(name) == "environment"
+                or (not to_dotenv and origins.get(name) == ".env")]
     if shadowed:
         flash("warning", f"{', '.join(shadowed)} also set in the environment or .env, which takes precedence.")
+    return True
 
 
 def delete(creds: CredentialStore, source: str) -> None:
@@ -76,29 +92,70 @@ def current_choice(creds: CredentialStore, source: str, name: str, choices: tupl
     return value if value in choices else choices[0]
 
 
-def submit_form(source: str) -> None:
-    """Save what was typed, then empty every input so no token stays in the session or on screen."""
-    creds = credential_store()
+def typed_values(creds: CredentialStore, source: str) -> dict[str, str]:
+    """What the form holds now; an unchanged choice counts as not typed (it keeps following the saved value)."""
     values: dict[str, str] = {}
     for spec in SOURCE_FIELDS[source]:
+        value = str(st.session_state.get(field_key(source, spec.name)) or "")
+        if spec.choices and value == current_choice(creds, source, spec.name, spec.choices):
+            value = ""
+        values[spec.name] = value
+    return values
+
+
+def submit_form(source: str, to_dotenv: bool) -> None:
+    """Save what was typed, then empty every input so no token stays in the session or on screen."""
+    creds = credential_store()
+    if to_dotenv and not st.session_state.get(DOTENV_CONSENT_KEY.format(source=source)):
+        flash("warning", "Nothing written: tick the box to confirm that the values may go to the .env file.")
+        return
+    if not save(creds, source, typed_values(creds, source), to_dotenv):
+        return  # keep what was typed so it can be corrected
+    for spec in SOURCE_FIELDS[source]:
         key = field_key(source, spec.name)
-        value = str(st.session_state.get(key) or "")
         if spec.choices:
-            # An unchanged choice is not saved: the default keeps following the app's default.
-            values[spec.name] = value if value != current_choice(creds, source, spec.name, spec.choices) else ""
             st.session_state.pop(key, None)
         else:
-            values[spec.name] = value
             st.session_state[key] = ""
-    save(creds, source, values)
+    st.session_state.pop(DOTENV_CONSENT_KEY.format(source=source), None)
 
 
-def source_panel(creds: CredentialStore, source: str) -> None:
+def test_form(source: str) -> None:
+    """Test the values on the screen; they stay in the form so a good set can be saved next."""
+    creds = credential_store()
+    result = test_connection(creds, source, typed_values(creds, source))
+    st.session_state.setdefault(TEST_RESULT_KEY, {})[source] = result
+
+
+def no_keyring_choices(creds: CredentialStore) -> None:
+    """The two honest ways to keep credentials on a machine without a keyring."""
+    path = creds.dotenv_file()
+    with st.container(border=True):
+        st.markdown("**No keyring here: two ways to keep your credentials**")
+        st.markdown(
+            "1. **Environment variables** (nothing written by the app): set them before starting it, for example "
+            f"{md_escape('ZENDESK_SUBDOMAIN, ZENDESK_EMAIL and ZENDESK_API_TOKEN')}. Each source's table below "
+            "lists its variables.\n"
+            f"2. **A .env file** at {md_escape(path)}: the app can write the values you type there, readable only by "
+            "your user (permissions 0600). The tokens are stored in plain text, so it asks you to confirm first."
+        )
+
+
+def placeholder(origin: str) -> str:
+    if origin == "missing":
+        return ""
+    if origin == "keyring":
+        return "saved — leave empty to keep"
+    return f"set in the {origin_label(origin)} — leave empty to keep"
+
+
+def source_panel(creds: CredentialStore, source: str, keyring_usable: bool) -> None:
     specs = SOURCE_FIELDS[source]
     origins = creds.field_origins(source)
     missing = creds.missing_required(source)
     if missing:
-        st.warning(f"Not connected: missing {', '.join(missing)}.", icon=":material/link_off:")
+        labels = [spec.label for spec in specs if spec.name in missing]
+        st.warning(f"Not connected: missing {', '.join(labels).lower()}.", icon=":material/link_off:")
     else:
         st.success("All required fields are set.", icon=":material/link:")
     st.dataframe(
@@ -114,8 +171,8 @@ def source_panel(creds: CredentialStore, source: str) -> None:
         key=f"origins_{source}",
     )
     with st.form(f"form_{source}"):
-        st.caption("Fill in only what you want to change; empty fields keep their saved value. "
-                   "Saved tokens are never shown again.")
+        st.caption("Type values and test them before saving: the test uses what is typed here, and the saved value "
+                   "for any field left empty. Saved tokens are never shown again.")
         for spec in specs:
             key = field_key(source, spec.name)
             if spec.choices:
@@ -126,23 +183,26 @@ def source_panel(creds: CredentialStore, source: str) -> None:
                 label = spec.label + ("" if not spec.required else " *")
                 st.text_input(
                     label, key=key, help=spec.help, type="password" if spec.secret else "default",
-                    placeholder="saved — leave empty to keep" if origins[spec.name] == "keyring" else "",
+                    placeholder=placeholder(origins[spec.name]),
                     autocomplete="off",
                 )
-        st.form_submit_button("Save to keyring", type="primary", icon=":material/save:", on_click=submit_form,
-                              args=(source,))
-
-    buttons = st.columns([1, 1, 3])
-    if buttons[0].button("Test connection", key=f"test_{source}", icon=":material/network_check:"):
-        with st.spinner(f"Contacting {source_label(source)}…"):
-            result = test_connection(creds, source)
-        st.session_state.setdefault(TEST_RESULT_KEY, {})[source] = result
-    buttons[1].button("Delete saved", key=f"delete_{source}", icon=":material/delete:", on_click=delete,
-                      args=(creds, source),
-                      help="Removes this source's values from the keyring; environment and .env are untouched.")
-    result = st.session_state.get(TEST_RESULT_KEY, {}).get(source)
-    if result is not None:
-        show_result(result)
+        to_dotenv = not keyring_usable
+        if to_dotenv:
+            st.checkbox(f"Write these values to {creds.dotenv_file()} in plain text, readable only by me (0600)",
+                        key=DOTENV_CONSENT_KEY.format(source=source))
+        buttons = st.columns([1, 1, 2])
+        buttons[0].form_submit_button("Test connection", icon=":material/network_check:", on_click=test_form,
+                                      args=(source,), width="stretch")
+        buttons[1].form_submit_button("Save to .env file" if to_dotenv else "Save to keyring", type="primary",
+                                      icon=":material/save:", on_click=submit_form, args=(source, to_dotenv),
+                                      width="stretch")
+    if keyring_usable:
+        st.button("Delete saved", key=f"delete_{source}", icon=":material/delete:", on_click=delete,
+                  args=(creds, source),
+                  help="Removes this source's values from the keyring; environment and .env are untouched.")
+    outcome = st.session_state.get(TEST_RESULT_KEY, {}).get(source)
+    if outcome is not None:
+        show_result(*outcome)
 
 
 def main() -> None:
@@ -158,11 +218,12 @@ def main() -> None:
         st.caption(md_escape(status.message))
     else:
         st.warning(f"**{diagnosis_title('keyring')}**: {md_escape(status.message)}", icon=":material/lock_open:")
+        no_keyring_choices(creds)
     show_flashes()
     tabs = st.tabs([source_label(source) for source in SOURCES])
     for tab, source in zip(tabs, SOURCES):
         with tab:
-            source_panel(creds, source)
+            source_panel(creds, source, status.usable)
 
 
 main()

@@ -18,9 +18,12 @@ from feedback_sources import accounts, insights
 from feedback_sources.store import Filters, Store
 from feedback_sources.ui_support import (
     CATEGORY_VALUES,
+    PERIODS,
     TIER_VALUES,
     human_label,
     md_escape,
+    period_dates,
+    readable_date,
     view_from_query_params,
 )
 from feedback_sources.workspace import SOURCES
@@ -32,7 +35,7 @@ PRESET_LABEL = "Top feature requests from enterprise accounts this quarter"
 DEFAULTS: dict[str, Any] = {
     "demand_view": "themes",
     "demand_kind": "tag",
-    "demand_period": "quarter",
+    "demand_period": "this_quarter",
     "demand_categories": list(insights.DEMAND_CATEGORIES),
     "demand_tiers": [],
     "demand_sources": [],
@@ -66,7 +69,7 @@ def settings_marker(path: Any) -> tuple[Any, ...]:
 
 def apply_preset() -> None:
     state = st.session_state
-    state.update(demand_view="themes", demand_kind="tag", demand_period="quarter",
+    state.update(demand_view="themes", demand_kind="tag", demand_period="this_quarter",
                  demand_categories=["feature_request"], demand_tiers=["enterprise"], demand_sources=[])
     for tier, weight in insights.DEFAULT_WEIGHTS.items():
         state[f"demand_weight_{tier}"] = float(weight)
@@ -83,16 +86,32 @@ def keep_choices() -> None:
             state[key] = state[key]
 
 
-def controls(known_sources: list[str]) -> insights.DemandScope | None:
+def scope_dates(period: str, custom: list[date] | None, bounds: tuple[str | None, str | None]) -> tuple[date, date]:
+    """The inclusive days of a period: the same presets as Explore; "All time" spans the stored records."""
+    if period == "custom":
+        if not custom:
+            raise ValueError("Pick a start and an end date.")
+        first, last = custom[0], custom[-1]
+        return (first, last) if first <= last else (last, first)
+    if period == "all":
+        first_day, last_day = (date.fromisoformat(b[:10]) if b else None for b in bounds)
+        return first_day or today(), max(last_day or today(), today())
+    start, end = period_dates(period, today())
+    assert start is not None and end is not None
+    return start, end
+
+
+def controls(known_sources: list[str], bounds: tuple[str | None, str | None]) -> insights.DemandScope | None:
     state = st.session_state
     for key, value in DEFAULTS.items():
         state.setdefault(key, list(value) if isinstance(value, list) else value)
+    if state["demand_period"] not in PERIODS:  # a value kept from an older version of the page
+        state["demand_period"] = DEFAULTS["demand_period"]
     for tier, weight in insights.DEFAULT_WEIGHTS.items():
         state.setdefault(f"demand_weight_{tier}", float(weight))
     st.button(PRESET_LABEL, on_click=apply_preset, type="primary", icon=":material/star:", key="demand_preset")
     top = st.columns([1, 1.3, 1, 1])
-    top[0].selectbox("Period", list(insights.DEMAND_PERIODS), format_func=insights.DEMAND_PERIODS.get,
-                     key="demand_period")
+    top[0].selectbox("Period", list(PERIODS), format_func=PERIODS.get, key="demand_period")
     top[1].multiselect("Categories", list(CATEGORY_VALUES), format_func=human_label, key="demand_categories",
                        placeholder="All categories")
     top[2].multiselect("Account tier", list(TIER_VALUES), format_func=human_label, key="demand_tiers",
@@ -113,7 +132,7 @@ def controls(known_sources: list[str]) -> insights.DemandScope | None:
             weights[tier] = float(column.number_input(human_label(tier), min_value=0.0, max_value=1000.0, step=1.0,
                                                        key=f"demand_weight_{tier}"))
     try:
-        start, end = insights.period_range(state["demand_period"], today(), custom)
+        start, end = scope_dates(state["demand_period"], custom, bounds)
     except ValueError as error:
         st.info(str(error))
         return None
@@ -132,13 +151,20 @@ def open_in_explore(params: dict[str, str], key: str, label: str = "Open these r
 # -- views ------------------------------------------------------------------------------------------------------------
 
 
+def theme_label(key: insights.ThemeKey) -> str:
+    """"Feature request · export": the category as a PM reads it, the tag as the vendor sent it."""
+    if key.kind == "saved":
+        return key.name
+    return f"{human_label(key.category or '')} · {key.tag if key.tag is not None else insights.NO_TAG}"
+
+
 def theme_table(themes: tuple[insights.Theme, ...], sources: list[str]) -> pd.DataFrame:
     rows = []
     for rank, theme in enumerate(themes, start=1):
         counts = dict(theme.records_by_source)
         row: dict[str, Any] = {
             "rank": rank,
-            "theme": theme.key.label,
+            "theme": theme_label(theme.key),
             "score": theme.score,
             "accounts": theme.accounts,
             "records": theme.records,
@@ -146,7 +172,7 @@ def theme_table(themes: tuple[insights.Theme, ...], sources: list[str]) -> pd.Da
         for source in sources:
             row[source] = counts.get(source, 0)
         row.update(previous_score=theme.previous_score, trend=theme.trend_label,
-                   tiers=", ".join(f"{tier} {count}" for tier, count in theme.accounts_by_tier))
+                   tiers=", ".join(f"{human_label(tier)} {count}" for tier, count in theme.accounts_by_tier))
         rows.append(row)
     columns = ["rank", "theme", "score", "accounts", "records", *sources, "previous_score", "trend", "tiers"]
     return pd.DataFrame(rows, columns=columns)
@@ -155,12 +181,12 @@ def theme_table(themes: tuple[insights.Theme, ...], sources: list[str]) -> pd.Da
 def accounts_section(path: Any, version: Any, settings: Any, scope: insights.DemandScope,
                      theme: insights.Theme) -> None:
     st.subheader("Accounts behind the theme")
-    st.text(theme.key.label)
+    st.text(theme_label(theme.key))
     rows = computed(path, version, settings, "theme_accounts", scope, theme.key)
     frame = pd.DataFrame(
-        [{"account": r.label, "kind": r.kind, "tier": r.tier, "weight": r.weight, "records": r.records,
+        [{"account": r.label, "kind": r.kind, "tier": human_label(r.tier), "weight": r.weight, "records": r.records,
           "people": r.people, "sources": ", ".join(source_label(s) for s in r.sources),
-          "last_feedback": r.last_feedback, "key": r.account} for r in rows],
+          "last_feedback": readable_date(r.last_feedback), "key": r.account} for r in rows],
         columns=["account", "kind", "tier", "weight", "records", "people", "sources", "last_feedback", "key"],
     )
     st.dataframe(frame, hide_index=True, width="stretch", key="demand_accounts",
@@ -186,8 +212,9 @@ def themes_view(path: Any, version: Any, settings: Any, scope: insights.DemandSc
         themes = report.themes
     else:
         themes = computed(path, version, settings, "rank_saved_themes", scope)
-    st.caption(f"{scope.start} to {scope.end} ({scope.days} days), compared with {previous.start} to {previous.end}. "
-               "Score: distinct accounts weighted by tier.")
+    st.caption(f"{readable_date(scope.start)} to {readable_date(scope.end)} ({scope.days} days), compared with "
+               f"{readable_date(previous.start)} to {readable_date(previous.end)}. The score counts each account once, "
+               "with more weight for higher plans (see Tier weights).")
     if not themes:
         if kind == "saved":
             st.info("No saved themes yet: save a search as a theme under Saved themes.")
@@ -235,8 +262,9 @@ def emerging_view(path: Any, version: Any, settings: Any, scope: insights.Demand
     if report.scanned < report.records or report.previous_scanned < report.previous_records:
         sampled = (f" Read an even sample: {report.scanned:,} of {report.records:,} records and "
                    f"{report.previous_scanned:,} of {report.previous_records:,} before.")
-    st.caption(f"Words and two-word phrases whose share of records grew most from {report.previous_start} – "
-               f"{report.previous_end} to {report.start} – {report.end}.{sampled}")
+    st.caption(f"Words and two-word phrases whose share of records grew most from "
+               f"{readable_date(report.previous_start)} – {readable_date(report.previous_end)} to "
+               f"{readable_date(report.start)} – {readable_date(report.end)}.{sampled}")
     if not report.terms:
         st.info("Nothing rose above the minimum number of records. Lower it or widen the period.")
         return
@@ -256,12 +284,14 @@ def emerging_view(path: Any, version: Any, settings: Any, scope: insights.Demand
             "previous_records": st.column_config.NumberColumn("Before"),
             "share": st.column_config.NumberColumn("Share %", format="%.1f"),
             "previous_share": st.column_config.NumberColumn("Before %", format="%.1f"),
-            "lift": st.column_config.NumberColumn("Growth ×", format="%.1f"),
+            "lift": st.column_config.NumberColumn(
+                "Growth ×", format="%.1f",
+                help="How many times more often the term appears now than in the period before. Rare terms are "
+                     "evened out a little, so one or two mentions do not look like a surge."),
             "explore": st.column_config.LinkColumn("Records", display_text="open in Explore ↗"),
         },
     )
-    st.caption("Growth: (a+1)/(n+1) ÷ (b+1)/(m+1) for a of n records now and b of m before. A word is left out "
-               "when a listed phrase holding it covers most of its records.")
+    st.caption("A word is left out when a listed phrase holding it covers most of its records.")
     chosen = list(selection.selection.rows) if selection is not None else []
     if chosen and chosen[0] < len(report.terms):
         term = report.terms[chosen[0]]
@@ -381,8 +411,9 @@ def main() -> None:
         return
     with Store(path) as store:
         known_sources = store.distinct_values("source")
+        bounds = store.date_bounds()
     keep_choices()
-    scope = controls(known_sources)
+    scope = controls(known_sources, bounds)
     view = st.radio("View", list(VIEWS), format_func=VIEWS.get, horizontal=True, key="demand_view",
                     label_visibility="collapsed")
     if view == "saved":

@@ -47,12 +47,15 @@ from feedback_sources.ui_support import (
     VOLUME_POINT,
     apply_selection,
     chart_text,
+    color_for,
     describe_view,
     human_label,
     kpi_row,
     matrix,
     page_count,
     page_offset,
+    plain_reason,
+    readable_date,
     record_details,
     safe_link,
     table_rows,
@@ -83,7 +86,8 @@ def _on_chart_select(key: str) -> None:
 
 def _chart(figure: go.Figure, name: str, count_axis: str | None = None, max_count: int = 0) -> None:
     key = f"chart_{name}_{st.session_state.get(CHART_GENERATION_KEY, 0)}"
-    figure.update_layout(margin=dict(l=10, r=10, t=10, b=10), height=320, clickmode="event+select")
+    # 280 px: with the KPIs, the volume chart is on the first screen of a 1280×800 laptop.
+    figure.update_layout(margin=dict(l=10, r=10, t=10, b=10), height=280, clickmode="event+select")
     if count_axis is not None:
         # Record counts are whole numbers: no 0.5 ticks on a chart of three records.
         ticks = dict(tickformat=",d", rangemode="tozero", dtick=1 if max_count <= 6 else None)
@@ -103,11 +107,13 @@ def volume_chart(rows: list[dict[str, Any]]) -> None:
             x=[b.bucket_start for b in mine],
             y=[b.records for b in mine],
             name=chart_text(human_label(category)),
+            marker_color=color_for("category", category),
             customdata=[[VOLUME_POINT, category, b.bucket_start.isoformat(), b.bucket_end.isoformat()] for b in mine],
             hovertemplate="%{x}<br>%{y} records<extra>%{fullData.name}</extra>",
         )
     figure.update_layout(barmode="stack", legend=dict(orientation="h", y=-0.2), xaxis_title=None,
                          yaxis_title=f"records per {granularity}")
+    figure.update_xaxes(tickformat="%-d %b", hoverformat="%-d %b %Y")
     per_bucket: dict[Any, int] = {}
     for bar in bars:
         per_bucket[bar.bucket_start] = per_bucket.get(bar.bucket_start, 0) + bar.records
@@ -122,6 +128,7 @@ def breakdown_chart(rows: list[dict[str, Any]]) -> None:
             x=[chart_text(source_label(s)) for s in sources],
             y=[values[row][column] for row in range(len(sources))],
             name=chart_text(human_label(tier)),
+            marker_color=color_for("tier", tier),
             customdata=[[BREAKDOWN_POINT, s, tier] for s in sources],
             hovertemplate="%{x}<br>%{y} records<extra>%{fullData.name}</extra>",
         )
@@ -192,13 +199,14 @@ def detail(path: Any, version: Any, row: dict[str, Any], place: str = "table") -
     with st.container(border=True):
         heading = st.columns([4, 1], vertical_alignment="center")
         heading[0].caption("Selected record")
-        link = safe_link(record.get("url"))
+        # Demo records point at vendor hosts that do not exist: no link in the demo workspace.
+        link = safe_link(record.get("url")) if current_mode() != DEMO else None
         if link:
             heading[1].link_button(f"Open in {source_label(str(record.get('source')))}", link,
                                    icon=":material/open_in_new:", width="stretch")
         st.text(record.get("title") or "(no title)")
         st.code(record.get("content") or "", language=None, wrap_lines=True)
-        details = record_details(record)
+        details = record_details(record, links=current_mode() != DEMO)
         st.dataframe(pd.DataFrame(details, columns=["field", "value"]), hide_index=True, width="stretch",
                      height=ROW_HEIGHT * (len(details) + 1) + 3)
         why(path, str(row["source"]), str(row["source_id"]), place)
@@ -240,8 +248,8 @@ def why(path: Any, source: str, source_id: str, place: str) -> None:
         ("Tier", overrides_store.TIER, decided.tier, decided.tier_reason, list(TIER_VALUES)),
     ):
         line = st.columns([3.2, 1.6, 1.2], vertical_alignment="bottom")
-        line[0].markdown(f"{label}: **{literal_markdown(value)}** — because "
-                         f"{literal_markdown(reason or 'no reason was recorded')}")
+        line[0].markdown(f"{label}: **{literal_markdown(human_label(value))}** — because "
+                         f"{literal_markdown(plain_reason(reason) or 'no reason was recorded')}")
         key = f"explore_override_{place}_{field}_{source}_{source_id}"
         line[1].selectbox(f"{label} override", values, index=values.index(value) if value in values else 0, key=key,
                           format_func=human_label, label_visibility="collapsed")
@@ -251,9 +259,9 @@ def why(path: Any, source: str, source_id: str, place: str) -> None:
         if override is not None:
             rule_value = override.rule_value or UNKNOWN
             note = st.columns([4.8, 1.2], vertical_alignment="center")
-            note[0].caption(f"Overridden on {override.created_at[:10]}; the rules say "
-                            f"{literal_markdown(rule_value)} — because "
-                            f"{literal_markdown(override.rule_reason or 'no reason was recorded')}.")
+            note[0].caption(f"Overridden on {readable_date(override.created_at)}; the rules say "
+                            f"{literal_markdown(human_label(rule_value))} — because "
+                            f"{literal_markdown(plain_reason(override.rule_reason) or 'no reason was recorded')}.")
             note[1].button("Undo override", key=f"{key}_undo", on_click=_undo_one,
                            args=(path, source, source_id, field), icon=":material/undo:", width="stretch")
 
@@ -316,7 +324,7 @@ def search_hits(path: Any, version: Any, filters: Filters, total: int, digest: s
                           args=(digest, hit.source, hit.source_id), width="stretch")
             if hit.marked_snippet:
                 st.markdown(highlighted_markdown(hit.marked_snippet, 400))
-            st.caption(f"{source_label(hit.source)} · {hit.created_at[:10]} · {human_label(hit.category)} · "
+            st.caption(f"{source_label(hit.source)} · {readable_date(hit.created_at)} · {human_label(hit.category)} · "
                        f"{human_label(hit.customer_tier or UNKNOWN)}")
 
 
@@ -324,9 +332,10 @@ def main() -> None:
     mode = current_mode()
     path = db_path(mode)
     version = data_version(path)
-    st.title("Explore")
+    # No page title: the sidebar names the page, and the answer (KPIs and the volume chart) must fit the first screen.
     show_flashes()
     if version[0] == 0:
+        st.title("Explore")
         empty_store(mode)
         return
 
@@ -348,13 +357,13 @@ def main() -> None:
                 icon=":material/filter_alt_off:")
         return
 
-    st.caption("Click a bar or a cell to filter everything on the page by it.")
+    click_help = "Click a bar or a cell to filter everything on the page by it."
     left, right = st.columns([3, 2])
     with left:
-        st.markdown("**Volume over time by category**")
+        st.markdown("**Volume over time by category**", help=click_help)
         volume_chart(cached(path, version, "volume_by_day", filters, by="category"))
     with right:
-        st.markdown("**Top tags**")
+        st.markdown("**Top tags**", help=click_help)
         tags = cached(path, version, "top_tags", filters, limit=12)
         if tags:
             tags_chart(tags)
@@ -362,10 +371,10 @@ def main() -> None:
             st.caption("No tags on these records.")
     left, right = st.columns(2)
     with left:
-        st.markdown("**Source × tier**")
+        st.markdown("**Records by source and tier**", help=click_help)
         breakdown_chart(cached(path, version, "breakdown", filters, "source", "tier"))
     with right:
-        st.markdown("**Category × tier**")
+        st.markdown("**Records by category and tier**", help=click_help)
         heatmap_chart(cached(path, version, "breakdown", filters, "category", "tier"))
 
     total = int(kpis["records"])
@@ -381,9 +390,12 @@ def main() -> None:
     if pages > 1:
         page = st.pagination(pages, key=f"explore_page_{digest}", max_visible_pages=7)
     rows = cached(path, version, "rows", filters, limit=PAGE_SIZE, offset=page_offset(page))
-    shaped = table_rows(rows)
-    table = pd.DataFrame(shaped, columns=["created_at", "source", "source_id", "title", "customer", "tier",
-                                          "category", "tags", "link"])
+    shaped = table_rows(rows, links=mode != DEMO)
+    # The six columns a PM scans first, sized to fit 1280 px without a horizontal scroll; the rest is in the detail.
+    columns = ["created_at", "source_name", "title", "category_label", "tier_label", "customer"]
+    if mode != DEMO:
+        columns.append("link")
+    table = pd.DataFrame(shaped, columns=columns)
     selection = st.dataframe(
         table,
         key=f"explore_table_{digest}_{page}",
@@ -392,15 +404,13 @@ def main() -> None:
         on_select="rerun",
         selection_mode="single-row",
         column_config={
-            "created_at": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm", timezone="UTC"),
-            "source": st.column_config.TextColumn("Source"),
-            "source_id": st.column_config.TextColumn("ID"),
-            "title": st.column_config.TextColumn("Title", width="large"),
-            "customer": st.column_config.TextColumn("Customer"),
-            "tier": st.column_config.TextColumn("Tier"),
-            "category": st.column_config.TextColumn("Category"),
-            "tags": st.column_config.ListColumn("Tags"),
-            "link": st.column_config.LinkColumn("Open", display_text="open ↗"),
+            "created_at": st.column_config.DatetimeColumn("Created", format="D MMM YYYY, HH:mm", width=135),
+            "source_name": st.column_config.TextColumn("Source", width=105),
+            "title": st.column_config.TextColumn("Title", width=180),  # the grid stretches it to the room left
+            "category_label": st.column_config.TextColumn("Category", width=125),
+            "tier_label": st.column_config.TextColumn("Tier", width=95),
+            "customer": st.column_config.TextColumn("Customer", width=130),
+            "link": st.column_config.LinkColumn("Open", display_text="open ↗", width=70),
         },
     )
     first = page_offset(page) + 1

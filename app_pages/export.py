@@ -8,7 +8,15 @@ import streamlit as st
 from app_pages._shared import cached, current_mode, data_version, db_path, filter_bar, search_error, today
 from feedback_sources.export import DEFAULT_EXPORT_COLUMNS, export_csv_bytes, export_filename
 from feedback_sources.store import FEEDBACK_COLUMNS, Filters, Store
-from feedback_sources.ui_support import describe_view
+from feedback_sources.ui_support import describe_view, human_label
+
+COLUMN_LABELS = {"source_id": "Source ID", "customer_id": "Customer ID", "customer_tier": "Tier", "url": "Link",
+                 "created_at": "Created", "updated_at": "Updated"}
+
+
+def column_label(column: str) -> str:
+    return COLUMN_LABELS.get(column, human_label(column))
+
 
 # Up to this many rows the file is built with the page; above it only when the download is clicked.
 EAGER_ROWS = 50_000
@@ -37,10 +45,12 @@ def main() -> None:
         st.error(f"Search not understood: {problem}", icon=":material/search_off:")
         return
     filters = view.to_filters(today())
-    st.dataframe(pd.DataFrame(describe_view(view, today()), columns=["filter", "value"]), hide_index=True)
+    st.dataframe(pd.DataFrame(describe_view(view, today()), columns=["Filter", "Value"]), hide_index=True)
 
+    # The file keeps the store's column names (scripts read them); the picker shows them as words.
     chosen = st.multiselect("Columns", list(FEEDBACK_COLUMNS), default=list(DEFAULT_EXPORT_COLUMNS),
-                            key="export_columns", help="All columns by default; remove the ones you do not need.")
+                            key="export_columns", format_func=column_label,
+                            help="All columns by default; remove the ones you do not need.")
     columns = tuple(c for c in FEEDBACK_COLUMNS if c in chosen)
     count = int(cached(path, version, "count", filters))
     if count == 0:

@@ -14,7 +14,7 @@ import streamlit as st
 from app_pages._shared import current_mode, data_version, db_path, source_label
 from feedback_sources import health
 from feedback_sources.store import Store
-from feedback_sources.ui_support import md_escape
+from feedback_sources.ui_support import md_escape, readable_date, readable_datetime
 from feedback_sources.workspace import SOURCES
 
 BADGES = {
@@ -58,9 +58,9 @@ def source_panel(facts: health.SourceHealth, now: datetime) -> None:
     success = health.parse_moment(facts.last_success_at)
     age = (now - success).total_seconds() if success is not None else None
     columns[0].metric("Last successful sync", health.age_text(age),
-                      help=f"At {facts.last_success_at} UTC" if facts.last_success_at else "No sync has completed.")
+                      help=f"On {readable_datetime(success)}" if success else "No sync has completed.")
     columns[1].metric("Records stored", f"{facts.records:,}",
-                      help=f"Newest record created {facts.newest_record}" if facts.newest_record else None)
+                      help=f"Newest record created {readable_date(facts.newest_record)}" if facts.newest_record else None)
     completeness = facts.completeness
     vendor = f"{completeness.vendor_total:,}" if completeness.vendor_total is not None else "n/a"
     columns[2].metric("Vendor's total", vendor,
@@ -71,19 +71,20 @@ def source_panel(facts: health.SourceHealth, now: datetime) -> None:
     notice(md_escape(completeness.message))
     if facts.gaps:
         box.dataframe(
-            pd.DataFrame([{"from": g.first_day, "to": g.last_day, "days": g.days,
+            pd.DataFrame([{"from": readable_date(g.first_day), "to": readable_date(g.last_day), "days": g.days,
                            "neighbours_median": g.neighbour_median} for g in facts.gaps]),
             hide_index=True, width="stretch", key=f"health_gaps_{facts.source}",
             column_config={"neighbours_median": st.column_config.NumberColumn("Records/day around", format="%g")},
         )
     elif facts.synced_from is not None:
-        box.caption(f"No gaps from {facts.synced_from} to {facts.synced_to}.")
+        box.caption(f"No gaps from {readable_date(facts.synced_from)} to {readable_date(facts.synced_to)}.")
     run = facts.last_run
     if run is None:
         box.caption("No sync has run for this source.")
     else:
         columns = box.columns(4)
-        columns[0].metric("Last run", run.status, help=f"{run.mode} sync started {run.started_at} UTC")
+        started = readable_datetime(health.parse_moment(run.started_at))
+        columns[0].metric("Last run", run.status.capitalize(), help=f"{run.mode.capitalize()} sync started {started}")
         columns[1].metric("Requests", f"{run.requests:,}")
         columns[2].metric("Waited on rate limits", f"{run.wait_seconds:.1f} s")
         columns[3].metric("Fetched", f"{run.fetched:,}", help=f"{run.new:,} new, {run.updated:,} updated")

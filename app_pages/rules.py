@@ -32,8 +32,15 @@ from feedback_sources.rules_store import (
     rules_to_tables,
     same_rules,
 )
-from feedback_sources.store import Store
-from feedback_sources.ui_support import human_label
+from feedback_sources.store import Filters, Store
+from feedback_sources.ui_support import (
+    human_label,
+    md_escape,
+    parse_timestamp,
+    plain_reason,
+    readable_datetime,
+    source_label,
+)
 
 DRAFT_KEY = "rules_draft"  # the rules file text of the draft being edited
 GENERATION_KEY = "rules_editor_generation"  # bumped when the draft is replaced, so the editors start from it
@@ -70,11 +77,15 @@ def _decided_by(path: str, version: Any) -> list[dict[str, Any]]:
     return [{"decides": field, "decided by": kind, "records": n} for (field, kind), n in sorted(counts.items())]
 
 
+def _when(stamp: str | None) -> str:
+    return readable_datetime(parse_timestamp(stamp))
+
+
 def _saved(path: str) -> tuple[Rules, list[dict[str, Any]]]:
     with Store(path) as store:
         versions = history(store)
         return current_rules(store), [
-            {"version": v.version, "saved": v.created_at, "applied": v.applied_at or "", "note": v.note}
+            {"version": v.version, "saved": _when(v.created_at), "applied": _when(v.applied_at), "note": v.note}
             for v in versions
         ]
 
@@ -248,6 +259,72 @@ def _impact_tables(impact: Impact) -> None:
     st.caption("; ".join(notes) + ".")
 
 
+# What a rule's kind is called in a sentence; reason_kind's names, in the order the rules are tried.
+DECIDED_BY = {
+    "manual override": "a manual override",
+    "tag": "a tag rule",
+    "vendor type": "a ticket type rule",
+    "keyword": "an earlier keyword rule",
+    "NPS score": "the survey's NPS score",
+    "default": "the source's default",
+    "unknown": "an older rule",
+}
+
+
+def _new_category_rules(saved: Rules, draft: Rules) -> list[tuple[str, str, str]]:
+    """(kind, word, category) of each tag or keyword rule the draft adds or changes, at most three."""
+    added: list[tuple[str, str, str]] = []
+    for tag, category in draft.tag_categories.items():
+        if saved.tag_categories.get(tag) != category:
+            added.append(("tag", tag, category.value))
+    kept = set(saved.keyword_categories)
+    added += [("keyword", word, category.value) for word, category in draft.keyword_categories
+              if (word, category) not in kept]
+    return added[:3]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _matching_decisions(path: str, version: Any, kind: str, word: str) -> dict[tuple[str, str], int]:
+    """Records a tag or keyword rule would look at, counted by what decides their category now and that category."""
+    # The full-text phrase stands in for the rule's whole-word match: close enough to say who decides these records.
+    filters = Filters(tag=word.lower()) if kind == "tag" else Filters(text='"' + word.replace('"', " ") + '"')
+    counts: dict[tuple[str, str], int] = {}
+    with Store(path) as store:
+        for row in store.breakdown(filters, "category_reason", "category"):
+            key = (reason_kind(row["category_reason"]), str(row["category"]))
+            counts[key] = counts.get(key, 0) + int(row["records"])
+    return counts
+
+
+def _why_no_moves(path: str, version: Any, saved: Rules, draft: Rules) -> list[str]:
+    """Sentences that say why a changed rule moves nothing: which earlier rule already decides its records."""
+    sentences = []
+    for kind, word, category in _new_category_rules(saved, draft):
+        counts = _matching_decisions(path, version, kind, word)
+        subject = f"the {kind} “{word}”"
+        total = sum(counts.values())
+        if not total:
+            sentences.append(f"No record has {subject} yet, so its rule has nothing to decide.")
+            continue
+        already = sum(n for (_, current), n in counts.items() if current == category)
+        by_kind: dict[str, int] = {}
+        for (decided_by, current), n in counts.items():
+            if current != category:
+                by_kind[decided_by] = by_kind.get(decided_by, 0) + n
+        parts = [f"{n:,} by {DECIDED_BY.get(k, DECIDED_BY['unknown'])}" for k, n in
+                 sorted(by_kind.items(), key=lambda item: -item[1])]
+        sentence = f"{total:,} records have {subject}"
+        if parts:
+            sentence += f", but an earlier rule already decides them: {', '.join(parts)}"
+        if already:
+            verb = "is" if already == 1 else "are"
+            sentence += f"{'; ' if parts else ', and '}{already:,} {verb} already {human_label(category)}"
+        sentences.append(sentence + ".")
+    if not sentences:
+        sentences.append("The changed rules only decide records that an earlier rule already decides the same way.")
+    return sentences
+
+
 def _preview_and_apply(path: str, version: Any, saved: Rules, draft: Rules) -> None:
     st.subheader("Preview")
     if same_rules(draft, saved):
@@ -256,6 +333,9 @@ def _preview_and_apply(path: str, version: Any, saved: Rules, draft: Rules) -> N
     impact = _preview(path, version, rules_to_file(draft))
     moved = impact.records_moved
     st.markdown(f"Applying the draft moves **{moved:,}** records" + (":" if moved else "."))
+    if not moved:
+        for sentence in _why_no_moves(path, version, saved, draft):
+            st.info(md_escape(plain_reason(sentence)), icon=":material/info:")
     _impact_tables(impact)
     columns = st.columns([3, 1.2, 1], vertical_alignment="bottom")
     columns[0].text_input("Note for this version (optional)", key="rules_note", max_chars=200)
@@ -277,7 +357,7 @@ def _overrides_tab(path: str) -> None:
     st.markdown(f"**{total:,}** overrides keep their records off what the rules say; re-syncs, webhooks and rule "
                 "changes leave them in place.")
     st.dataframe(pd.DataFrame([
-        {"batch": b.id, "made": b.created_at, "field": b.field, "set to": b.value or "unknown",
+        {"batch": b.id, "made": _when(b.created_at), "field": b.field, "set to": human_label(b.value or "unknown"),
          "what": b.description, "records": b.records} for b in batches
     ]), hide_index=True, width="stretch", key="rules_batches")
     columns = st.columns([2, 1], vertical_alignment="bottom")
@@ -286,8 +366,9 @@ def _overrides_tab(path: str) -> None:
     columns[1].button("Undo batch", key="rules_undo", on_click=_undo_batch, args=(path,), icon=":material/undo:",
                       width="stretch")
     st.dataframe(pd.DataFrame([
-        {"source": o.source, "id": o.source_id, "field": o.field, "set to": o.shown_value,
-         "rules say": o.rule_value or "unknown", "because": o.rule_reason or "", "batch": o.batch, "made": o.created_at}
+        {"source": source_label(o.source), "id": o.source_id, "field": o.field, "set to": human_label(o.shown_value),
+         "rules say": human_label(o.rule_value or "unknown"), "because": plain_reason(o.rule_reason),
+         "batch": o.batch, "made": _when(o.created_at)}
         for o in listed
     ]), hide_index=True, width="stretch", key="rules_overrides")
 

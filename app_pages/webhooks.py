@@ -29,7 +29,7 @@ from feedback_sources.integrations.base import ConfigError, WebhookSetupRequired
 from feedback_sources.integrations.http import SourceError
 from feedback_sources.integrations.intercom import WEBHOOK_TOPICS as INTERCOM_WEBHOOK_TOPICS
 from feedback_sources.store import Store
-from feedback_sources.ui_support import diagnosis_title, md_escape
+from feedback_sources.ui_support import diagnosis_title, human_label, md_escape, parse_timestamp, readable_datetime
 from feedback_sources.webhooks import receiver_status, recent_events
 from feedback_sources.workspace import SOURCES, demo_emulator
 from app_pages._shared import DEMO, credential_store, current_mode, db_path, flash, show_flashes, source_label, workspace
@@ -48,7 +48,7 @@ LOG_NAME = "webhook-receiver.log"
 TEST_EVENT_KINDS = {"zendesk": "created", "intercom": "user.created", "surveymonkey": "response_completed"}
 
 EVENT_COLUMNS = {
-    "received_at": st.column_config.TextColumn("Received (UTC)"),
+    "received_at": st.column_config.TextColumn("Received"),
     "source": st.column_config.TextColumn("Source"),
     "event_type": st.column_config.TextColumn("Event"),
     "verdict": st.column_config.TextColumn("Verdict"),
@@ -362,9 +362,9 @@ def status_section(status: dict[str, Any]) -> None:
             "source": source_label(source),
             "accepting": accepting,
             "events today": int(status["events_today_by_source"].get(source, 0)),
-            "last event": last.get("received_at") or "—",
+            "last event": readable_datetime(parse_timestamp(last.get("received_at"))) or "—",
             "last type": last.get("event_type") or "—",
-            "last verdict": last.get("verdict") or "—",
+            "last verdict": human_label(str(last["verdict"])) if last.get("verdict") else "—",
         })
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="webhook_sources_table",
                  column_config={name: st.column_config.TextColumn(name.capitalize())
@@ -455,6 +455,9 @@ def events_section(path: Path) -> None:
         st.caption("No event has arrived in this workspace yet.")
         return
     frame = pd.DataFrame(rows)[list(EVENT_COLUMNS)]
+    frame["received_at"] = [readable_datetime(parse_timestamp(v)) for v in frame["received_at"]]
+    frame["source"] = [source_label(str(v)) for v in frame["source"]]
+    frame["verdict"] = [human_label(str(v)) for v in frame["verdict"]]
     st.dataframe(frame, hide_index=True, width="stretch", column_config=EVENT_COLUMNS, key="webhook_events_table")
 
 

@@ -20,7 +20,8 @@ from app_fixtures import CHROMIUM_ARGS, running_app  # noqa: E402
 from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
-WIDTH = 1440
+# A laptop's screen: every picture is what a PM sees first, without scrolling.
+WIDTH, HEIGHT = 1280, 800
 
 
 def settle(page: Page) -> None:
@@ -29,8 +30,7 @@ def settle(page: Page) -> None:
     page.wait_for_timeout(800)  # charts animate in
 
 
-def shoot(page: Page, name: str, height: int) -> None:
-    page.set_viewport_size({"width": WIDTH, "height": height})
+def shoot(page: Page, name: str) -> None:
     settle(page)
     page.screenshot(path=str(OUT / f"{name}.png"))
     print(f"wrote {OUT / f'{name}.png'}")
@@ -44,39 +44,40 @@ def main() -> None:
     expect.set_options(timeout=60_000)
     with tempfile.TemporaryDirectory() as scratch, running_app(Path(scratch)) as app, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+        page = browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
         page.goto(app.url)
         expect(page.get_by_text("No feedback yet")).to_be_visible()
-        shoot(page, "explore-empty", 900)
+        shoot(page, "explore-empty")
 
         page.get_by_role("link", name="Sync").click()
         page.get_by_text("Last 90 days", exact=True).click()
         page.get_by_role("button", name="Run sync").click()
         expect(page.get_by_text("Sync complete:")).to_be_visible()
-        shoot(page, "sync", 1200)
+        shoot(page, "sync")
 
         page.get_by_role("link", name="Explore").click()
         expect(page.get_by_test_id("stPlotlyChart")).to_have_count(4)
-        shoot(page, "explore", 1900)
+        shoot(page, "explore")
 
         page.goto(f"{app.url}/?tier=enterprise&period=30d")
         expect(page.get_by_test_id("stPlotlyChart")).to_have_count(4)
         grid = page.get_by_test_id("stDataFrame").first
         settle(page)
+        grid.scroll_into_view_if_needed()  # below the first screen at 1280×800
         box = grid.bounding_box()
         assert box is not None
         page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)  # the first row's selection box
         expect(page.get_by_text("Selected record")).to_be_visible()
-        page.get_by_text("Selected record").scroll_into_view_if_needed()
-        shoot(page, "explore-filtered-detail", 1900)
+        page.get_by_text("Selected record").evaluate("element => element.scrollIntoView({block: 'start'})")
+        shoot(page, "explore-filtered-detail")
 
         page.get_by_role("link", name="Export").click()
         expect(page.get_by_role("button", name="Download CSV", exact=False)).to_be_visible()
-        shoot(page, "export", 1100)
+        shoot(page, "export")
 
         page.get_by_role("link", name="Connections").click()
         expect(page.get_by_text("Keyring unavailable", exact=False).first).to_be_visible()
-        shoot(page, "connections", 1300)
+        shoot(page, "connections")
         browser.close()
 
 

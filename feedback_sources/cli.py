@@ -120,8 +120,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     credentials = commands.add_parser("credentials", help="store or remove credentials in the OS keyring")
     actions = credentials.add_subparsers(dest="action", required=True)
-    set_ = actions.add_parser("set", help="prompt for a source's fields and save them in the keyring")
+    set_ = actions.add_parser(
+        "set",
+        help="prompt for a source's fields and save them in the keyring",
+        description="Prompts for each field (tokens without echo). When standard input is not a terminal the "
+        "values are read from it instead, one per line in prompt order or as FIELD=value lines; "
+        "never from arguments, which would end up in the shell history.",
+    )
     set_.add_argument("source", choices=SOURCES)
+    set_.add_argument("--stdin", action="store_true", help="read the values from standard input even from a terminal")
+    set_.add_argument("--dotenv", action="store_true",
+                      help="write to ./.env (mode 0600, plain text) instead of the keyring: for machines without one")
     delete = actions.add_parser("delete", help="remove a source's fields from the keyring")
     delete.add_argument("source", choices=SOURCES)
     actions.add_parser("status", help="where each field comes from (never its value)")
@@ -361,7 +370,7 @@ def cmd_export(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_credentials(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from .credentials import SOURCE_FIELDS, CredentialStore, KeyringUnavailable
+    from .credentials import CredentialStore, KeyringUnavailable, parse_piped_values, prompted_fields
 
     credentials = CredentialStore()
     status = credentials.keyring_status()
@@ -381,24 +390,36 @@ def cmd_credentials(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             return EXIT_FAILED
         print(f"Removed {args.source} credentials from the keyring.", file=out)
         return EXIT_OK
-    values: dict[str, str] = {}
-    for spec in SOURCE_FIELDS[args.source]:
-        if spec.name == "base_url":
-            continue
-        hint = f" ({'/'.join(spec.choices)})" if spec.choices else ""
-        prompt = f"{spec.label}{hint}{'' if spec.required else ' [optional]'}: "
-        value = getpass.getpass(prompt) if spec.secret else input(prompt)
-        if value.strip():
-            values[spec.name] = value.strip()
+    if args.stdin or not sys.stdin.isatty():
+        try:
+            values = parse_piped_values(args.source, sys.stdin.read())
+        except ValueError as error:
+            print(f"Not saved: {error}", file=err)
+            return EXIT_USAGE
+    else:
+        values = {}
+        for spec in prompted_fields(args.source):
+            hint = f" ({'/'.join(spec.choices)})" if spec.choices else ""
+            prompt = f"{spec.label}{hint}{'' if spec.required else ' [optional]'}: "
+            value = getpass.getpass(prompt) if spec.secret else input(prompt)
+            if value.strip():
+                values[spec.name] = value.strip()
+    if not values:
+        print(f"Not saved: no value given for {args.source}.", file=err)
+        return EXIT_USAGE
     try:
-        credentials.set(args.source, values)
+        if args.dotenv:
+            where = f"the owner-only file {credentials.write_dotenv(args.source, values)}"
+        else:
+            credentials.set(args.source, values)
+            where = "the keyring"
     except KeyringUnavailable as error:
-        print(str(error), file=err)
+        print(f"{error} To write a .env file readable only by you instead, add --dotenv.", file=err)
         return EXIT_FAILED
     except ValueError as error:
         print(f"Not saved: {error}", file=err)
         return EXIT_USAGE
-    print(f"Saved {len(values)} field(s) for {args.source} in the keyring.", file=out)
+    print(f"Saved {', '.join(values)} for {args.source} in {where}.", file=out)
     return EXIT_OK
 
 

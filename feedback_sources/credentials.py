@@ -165,6 +165,8 @@ KEYRING_GUIDANCE = (
     "(e.g. ZENDESK_API_TOKEN) or in a .env file instead."
 )
 
+DOTENV_MODE = 0o600  # owner read/write only: the file holds tokens in plain text
+
 
 class KeyringUnavailable(RuntimeError):
     """The keyring cannot store or read credentials; the message says what to do instead."""
@@ -417,6 +419,93 @@ class CredentialStore:
                 continue
             self._call_backend(backend.delete_password, SERVICE_NAME, username, secrets=[stored])
 
+    def typed_config(self, source: str, typed: Mapping[str, str | None]) -> tuple[dict[str, str], list[str]]:
+        """The configuration a connection test should use: what was typed, else what is set.
+
+        Returns the config and the names of the fields whose typed value was used, so the caller can say whether it
+        tested unsaved values. A malformed typed value raises ValueError naming the field (never quoting a secret);
+        a malformed saved value of a field that was typed over does not matter.
+        """
+        specs = _specs(source)
+        known = {spec.name for spec in specs}
+        unknown = [name for name in typed if name not in known]
+        if unknown:
+            raise ValueError(f"{unknown[0]}: not a {source} field; expected one of {', '.join(sorted(known))}.")
+        entered = {name: str(value).strip() for name, value in typed.items() if value is not None and str(value).strip()}
+        config: dict[str, str] = {}
+        for spec in specs:
+            if spec.name in entered:
+                config[spec.name] = _normalize(source, spec, entered[spec.name])
+                continue
+            value, origin = self._resolve_field(source, spec)
+            if value is None:
+                if spec.default is not None:
+                    config[spec.name] = spec.default
+                continue
+            try:
+                config[spec.name] = _normalize(source, spec, value)
+            except ValueError as error:
+                where = spec.env_var if origin == ORIGIN_ENVIRONMENT else f"{spec.env_var} in {origin}"
+                raise ValueError(f"{source} {error} (from {where})") from None
+        used = [spec.name for spec in specs if spec.name in entered]
+        return ResolvedConfig(config, (spec.name for spec in specs if spec.secret)), used
+
+    def dotenv_file(self) -> Path | None:
+        """The `.env` file this store reads (and `write_dotenv` writes), as an absolute path."""
+        if self._dotenv_path is None:
+            return None
+        return self._dotenv_path if self._dotenv_path.is_absolute() else Path.cwd() / self._dotenv_path
+
+    def write_dotenv(self, source: str, values: Mapping[str, str | None]) -> Path:
+        """Write the non-empty values into the `.env` file, readable by its owner only (0600).
+
+        The fallback for a machine without a usable keyring, and only on an explicit request: the caller asks the
+        person first, because the file holds the tokens in plain text. Other lines of an existing file are kept; a
+        variable already in it is replaced in place. The file is written beside itself and renamed, so a crash never
+        leaves half a file, and it is 0600 from its first byte (an existing broader mode is tightened).
+        """
+        path = self.dotenv_file()
+        if path is None:
+            raise ValueError("no .env file is configured for this credential store.")
+        specs = {spec.name: spec for spec in _specs(source)}
+        to_write: dict[str, str] = {}
+        for name, raw in values.items():
+            spec = specs.get(name)
+            if spec is None:
+                raise ValueError(f"{name}: not a {source} field; expected one of {', '.join(specs)}.")
+            if raw is None or not str(raw).strip():
+                continue
+            to_write[spec.env_var] = _normalize(source, spec, str(raw))
+        if not to_write:
+            raise ValueError("nothing to write: every field was empty.")
+        lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+        pending = dict(to_write)
+        kept: list[str] = []
+        for line in lines:
+            match = _DOTENV_ASSIGNMENT.match(line)
+            name = match.group(1) if match else None
+            if name in to_write:
+                if name in pending:
+                    kept.append(_dotenv_line(name, pending.pop(name)))
+                continue  # a second assignment of a replaced variable would shadow the new value
+            kept.append(line)
+        kept.extend(_dotenv_line(name, value) for name, value in pending.items())
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, DOTENV_MODE)
+        try:
+            os.fchmod(descriptor, DOTENV_MODE)  # O_CREAT's mode is filtered by the umask and ignored if it existed
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write("\n".join(kept) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        with _DOTENV_LOCK:  # the renamed file has a new inode anyway; forgetting it makes the next read certain
+            _DOTENV_CACHE.pop(path, None)
+        return path
+
     # ---- keyring -------------------------------------------------------------------------------------------
 
     def keyring_status(self) -> KeyringStatus:
@@ -524,6 +613,68 @@ class CredentialStore:
             if self._last_keyring_error != previous_error:  # once per distinct failure, not once per field
                 log.warning("%s", error)
             return None
+
+
+def prompted_fields(source: str) -> tuple[FieldSpec, ...]:
+    """The fields `credentials set` asks for, in order (the base URL override is for tests and proxies only)."""
+    return tuple(spec for spec in _specs(source) if spec.name != "base_url")
+
+
+def parse_piped_values(source: str, text: str) -> dict[str, str]:
+    """Field values read from standard input, for scripted set-up (`printf ... | python -m feedback_sources ...`).
+
+    Two forms, as `gh auth login --with-token` reads a token from a pipe rather than from the command line (where it
+    would land in the shell history and the process list):
+
+    - one value per line in the order the prompts ask (blank line = skip an optional field; trailing ones may be
+      left out), e.g. for zendesk: subdomain, email, API token, webhook secret;
+    - or `FIELD=value` lines, FIELD being a field name (`api_token`) or its variable (`ZENDESK_API_TOKEN`),
+      any order, `#` comments allowed.
+
+    A line counts as `FIELD=value` only when FIELD is one of the source's names, so a token ending in "=" is still
+    read as a value. Mixing both forms is refused rather than guessed.
+    """
+    specs = _specs(source)
+    by_name = {spec.name: spec for spec in specs} | {spec.env_var: spec for spec in specs}
+    lines = text.splitlines()
+    assigned: dict[str, str] = {}
+    plain = 0
+    for line in lines:
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        key, sep, value = stripped.partition("=")
+        spec = by_name.get(key.strip()) if sep else None
+        if spec is None:
+            plain += 1
+            continue
+        assigned[spec.name] = value.strip()
+    if assigned and plain:
+        raise ValueError(
+            "standard input mixes FIELD=value lines with bare values; use one form "
+            f"(fields: {', '.join(spec.name for spec in specs)})."
+        )
+    if assigned:
+        return {name: value for name, value in assigned.items() if value}
+    fields = prompted_fields(source)
+    values = [line.strip() for line in lines]
+    while values and not values[-1]:
+        values.pop()
+    if len(values) > len(fields):
+        raise ValueError(
+            f"standard input has {len(values)} lines but {source} takes at most {len(fields)} "
+            f"({', '.join(spec.name for spec in fields)})."
+        )
+    return {spec.name: value for spec, value in zip(fields, values) if value}
+
+
+_DOTENV_ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
+
+
+def _dotenv_line(name: str, value: str) -> str:
+    # Single quotes: python-dotenv takes the value literally (no "$" interpolation), escaping only \\ and \'.
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"{name}='{escaped}'"
 
 
 # -- the .env file ---------------------------------------------------------------------------------------------------

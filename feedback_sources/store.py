@@ -1565,6 +1565,7 @@ class Store:
 
 _GROUPABLE = {
     "category": "category",
+    "category_reason": "COALESCE(category_reason, '')",  # the Rules page says which rule decides a set of records
     "source": "source",
     "customer_tier": f"COALESCE(customer_tier, '{UNKNOWN_TIER}')",
     "tier": f"COALESCE(customer_tier, '{UNKNOWN_TIER}')",

@@ -7,6 +7,7 @@ which link is safe to show) is tested without a browser.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
@@ -26,14 +27,46 @@ CATEGORY_VALUES: tuple[str, ...] = tuple(c.value for c in Category)
 
 # -- Explore view: what the URL holds ---------------------------------------------------------------------------
 
+# One set of periods for every page that picks one (Explore and Demand): the keys are what a URL holds.
 PERIODS: dict[str, str] = {
-    "all": "All time",
+    "this_month": "This month",
+    "last_month": "Last month",
+    "this_quarter": "This quarter",
+    "last_quarter": "Last quarter",
     "7d": "Last 7 days",
     "30d": "Last 30 days",
     "90d": "Last 90 days",
-    "custom": "Custom range",
+    "all": "All time",
+    "custom": "Custom",
 }
 _PERIOD_DAYS = {"7d": 7, "30d": 30, "90d": 90}
+
+
+def _quarter_start(day: date) -> date:
+    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+def period_dates(period: str, today: date) -> tuple[date | None, date | None]:
+    """The inclusive days a preset stands for: "this" periods end today, "last" ones are whole calendar periods.
+
+    "all" and "custom" are (None, None): the caller knows the store's bounds or the dates that were picked.
+    """
+    days = _PERIOD_DAYS.get(period)
+    if days is not None:
+        return today - timedelta(days=days - 1), today
+    if period == "this_month":
+        return today.replace(day=1), today
+    if period == "last_month":
+        last = today.replace(day=1) - timedelta(days=1)
+        return last.replace(day=1), last
+    if period == "this_quarter":
+        return _quarter_start(today), today
+    if period == "last_quarter":
+        last = _quarter_start(today) - timedelta(days=1)
+        return _quarter_start(last), last
+    if period in ("all", "custom"):
+        return None, None
+    raise ValueError(f"unknown period {period!r}")
 
 
 @dataclass(frozen=True)
@@ -53,12 +86,9 @@ class ExploreView:
     tag: str | None = None
 
     def date_range(self, today: date) -> tuple[date | None, date | None]:
-        days = _PERIOD_DAYS.get(self.period)
-        if days is not None:
-            return today - timedelta(days=days - 1), today
         if self.period == "custom":
             return self.start, self.end
-        return None, None
+        return period_dates(self.period, today)
 
     def to_filters(self, today: date) -> Filters:
         start, end = self.date_range(today)
@@ -153,10 +183,11 @@ def describe_view(view: ExploreView, today: date) -> list[tuple[str, str]]:
     """(label, value) pairs summarising the active filters, for the Export page."""
     start, end = view.date_range(today)
     described = [
-        ("Sources", ", ".join(view.sources) or "all"),
-        ("Tiers", ", ".join(view.tiers) or "all"),
-        ("Categories", ", ".join(view.categories) or "all"),
-        ("Dates", f"{start or 'first'} to {end or 'latest'}" if (start or end) else "all time"),
+        ("Sources", ", ".join(source_label(s) for s in view.sources) or "All"),
+        ("Tiers", ", ".join(human_label(t) for t in view.tiers) or "All"),
+        ("Categories", ", ".join(human_label(c) for c in view.categories) or "All"),
+        ("Dates", f"{readable_date(start) if start else 'first'} to {readable_date(end) if end else 'latest'}"
+         if (start or end) else "All time"),
     ]
     if view.text.strip():
         described.append(("Search", view.text.strip()))
@@ -291,6 +322,78 @@ def human_label(value: str) -> str:
     return value.replace("_", " ").capitalize()
 
 
+SOURCE_LABELS: dict[str, str] = {"zendesk": "Zendesk", "intercom": "Intercom", "surveymonkey": "SurveyMonkey"}
+
+
+def source_label(source: str) -> str:
+    """A source's product name; a third-party source's own name otherwise."""
+    return SOURCE_LABELS.get(source, source)
+
+
+# -- one colour per category, tier and source, in every chart and every filter state ----------------------------------
+# Plotly would colour traces by their order, so filtering out one category would repaint all the others. The maps
+# below pin each value to a colour (Okabe-Ito based: distinguishable with the common colour-vision deficiencies).
+
+CATEGORY_COLORS: dict[str, str] = {
+    "bug_report": "#D55E00",
+    "feature_request": "#0072B2",
+    "support": "#56B4E9",
+    "question": "#E69F00",
+    "praise": "#009E73",
+    "complaint": "#CC79A7",
+    "other": "#999999",
+}
+TIER_COLORS: dict[str, str] = {
+    "enterprise": "#3B2C85",
+    "business": "#2A6FB0",
+    "professional": "#4FA3D9",
+    "free": "#A6D4EE",
+    UNKNOWN_TIER: "#C8C8C8",
+}
+SOURCE_COLORS: dict[str, str] = {"zendesk": "#03363D", "intercom": "#1F8DED", "surveymonkey": "#00BF6F"}
+OTHER_COLOR = "#7F7F7F"
+_PALETTES = {"category": CATEGORY_COLORS, "tier": TIER_COLORS, "source": SOURCE_COLORS}
+
+
+def color_for(kind: str, value: str) -> str:
+    """The fixed colour of a category, tier or source value ("category", "tier" or "source")."""
+    return _PALETTES[kind].get(value, OTHER_COLOR)
+
+
+# -- readable dates ---------------------------------------------------------------------------------------------------
+
+
+def readable_datetime(moment: datetime | None, tz: Any = None) -> str:
+    """"4 Dec 2026, 15:03" in the machine's local time (tz for tests): the app runs on the PM's own laptop."""
+    if moment is None:
+        return ""
+    local = (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(tz)
+    return f"{local.day} {local:%b %Y, %H:%M}"
+
+
+def readable_date(day: date | datetime | str | None) -> str:
+    """"4 Dec 2026"; ISO text is read first (stored dates are ISO), a moment is shown on its local day."""
+    if isinstance(day, str):
+        parsed = parse_timestamp(day) if "T" in day else _parse_date(day[:10])
+        if parsed is None:
+            return day
+        day = parsed
+    if day is None:
+        return ""
+    if isinstance(day, datetime):
+        day = day.astimezone()
+    return f"{day.day} {day:%b %Y}"
+
+
+_QUOTED = re.compile(r"`([^`]*)`")
+
+
+def plain_reason(reason: Any) -> str:
+    """A rule's reason as a sentence: the rules quote values in backticks (tag `bug`), shown as “bug”."""
+    text = _QUOTED.sub(lambda match: f"\u201c{match.group(1)}\u201d", str(reason or ""))
+    return " ".join(text.replace("`", "").split())
+
+
 # -- KPIs ------------------------------------------------------------------------------------------------------------
 
 
@@ -303,21 +406,24 @@ class Kpi:
 
 
 def kpi_row(kpis: Mapping[str, Any]) -> list[Kpi]:
+    """The four numbers on top of Explore; short labels (they must not be cut at 1280 px), the meaning in the help."""
     records = int(kpis["records"])
     previous = kpis.get("previous_records")
     if previous is None:
-        change = Kpi("Change vs previous period", "n/a", None, "Pick a date range to compare with the period before it.")
+        change = Kpi("Change", "n/a", None, "Pick a period to compare it with the same number of days just before.")
     elif previous == 0:
-        change = Kpi("Change vs previous period", "new" if records else "0", f"+{records}" if records else None,
-                     "No records in the previous period of the same length.")
+        change = Kpi("Change", "new" if records else "0", f"+{records:,}" if records else None,
+                     "There was no feedback in the same number of days just before this period.")
     else:
         percent = (records - previous) / previous * 100
-        change = Kpi("Change vs previous period", f"{percent:+.0f}%", f"{records - previous:+,} records",
-                     f"{previous:,} records in the previous period of the same length.")
+        change = Kpi("Change", f"{percent:+.0f}%", f"{records - previous:+,} records",
+                     f"Compared with the same number of days just before this period, which had {previous:,} "
+                     "records.")
     return [
-        Kpi("Records", f"{records:,}"),
-        Kpi("Distinct customers", f"{int(kpis['customers']):,}"),
-        Kpi("From enterprise tier", f"{float(kpis['enterprise_share']) * 100:.0f}%"),
+        Kpi("Records", f"{records:,}", help="Pieces of feedback that match the filters."),
+        Kpi("Customers", f"{int(kpis['customers']):,}", help="Different people who sent that feedback."),
+        Kpi("Enterprise", f"{float(kpis['enterprise_share']) * 100:.0f}%",
+            help="How much of that feedback comes from customers on the Enterprise plan."),
         change,
     ]
 
@@ -357,21 +463,32 @@ def parse_tags(value: Any) -> list[str]:
     return []
 
 
-def table_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Store rows shaped for the Explore table: parsed dates, safe links, tags as lists."""
+def table_rows(rows: Iterable[Mapping[str, Any]], links: bool = True) -> list[dict[str, Any]]:
+    """Store rows shaped for the Explore table: local dates, product names and labels, safe links.
+
+    `source` and `source_id` stay the raw keys (they open the record); the labelled columns are for display.
+    `links=False` (the demo workspace) drops the links: demo records point at vendor hosts that do not exist.
+    """
     shaped = []
     for row in rows:
+        created = parse_timestamp(row.get("created_at"))
+        source = str(row.get("source") or "")
+        tier = row.get("customer_tier") or UNKNOWN_TIER
+        category = str(row.get("category") or "")
         shaped.append(
             {
-                "created_at": parse_timestamp(row.get("created_at")),
-                "source": row.get("source"),
+                "created_at": created.astimezone() if created else None,
+                "source": source,
                 "source_id": row.get("source_id"),
+                "source_name": source_label(source),
                 "title": row.get("title") or snippet(row.get("content")),
+                "category_label": human_label(category),
+                "tier_label": human_label(tier),
                 "customer": row.get("customer_name") or row.get("customer_email") or "",
-                "tier": row.get("customer_tier") or UNKNOWN_TIER,
-                "category": row.get("category"),
+                "tier": tier,
+                "category": category,
                 "tags": parse_tags(row.get("tags")),
-                "link": safe_link(row.get("url")),
+                "link": safe_link(row.get("url")) if links else None,
             }
         )
     return shaped
@@ -393,20 +510,20 @@ def parse_timestamp(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def record_details(record: Mapping[str, Any]) -> list[tuple[str, str]]:
+def record_details(record: Mapping[str, Any], links: bool = True) -> list[tuple[str, str]]:
     """One record as (field, text) pairs for a plain-text detail view; metadata is shown separately as JSON."""
     fields = (
-        ("Source", record.get("source")),
+        ("Source", source_label(str(record.get("source") or ""))),
         ("ID", record.get("source_id")),
-        ("Created", record.get("created_at")),
-        ("Updated", record.get("updated_at")),
+        ("Created", readable_datetime(parse_timestamp(record.get("created_at")))),
+        ("Updated", readable_datetime(parse_timestamp(record.get("updated_at")))),
         ("Customer", record.get("customer_name")),
         ("Email", record.get("customer_email")),
         ("Customer ID", record.get("customer_id")),
-        ("Tier", record.get("customer_tier") or UNKNOWN_TIER),
-        ("Category", record.get("category")),
+        ("Tier", human_label(str(record.get("customer_tier") or UNKNOWN_TIER))),
+        ("Category", human_label(str(record.get("category") or ""))),
         ("Tags", ", ".join(parse_tags(record.get("tags")))),
-        ("Link", safe_link(record.get("url")) or ""),
+        ("Link", (safe_link(record.get("url")) or "") if links else ""),
     )
     metadata = record.get("metadata")
     redacted = metadata.get("redacted_parts") if isinstance(metadata, Mapping) else None

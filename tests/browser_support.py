@@ -31,9 +31,10 @@ def browser() -> Iterator[Browser]:
 
 
 @contextmanager
-def open_page(browser: Browser, app: RunningApp, *, height: int, **context_options: Any) -> Iterator[Page]:
+def open_page(browser: Browser, app: RunningApp, *, height: int, width: int = 1400,
+              **context_options: Any) -> Iterator[Page]:
     """A fresh page; on close, asserts the app never made the browser fetch anything from elsewhere."""
-    context = browser.new_context(viewport={"width": 1400, "height": height}, **context_options)
+    context = browser.new_context(viewport={"width": width, "height": height}, **context_options)
     opened = context.new_page()
     opened.set_default_timeout(TIMEOUT_MS)
     offsite: list[str] = []

@@ -35,6 +35,10 @@ def stored(env: AppEnv, source: str, field: str) -> str | None:
     return env.keyring.get_password(SERVICE_NAME, f"{source}.{field}")
 
 
+def press_test(at: AppTest, source: str) -> AppTest:
+    return at.button(key=f"FormSubmitter:form_{source}-Test connection").click().run()
+
+
 def fill_zendesk(at: AppTest, **values: str) -> AppTest:
     for name, value in values.items():
         at.text_input(key=f"field_zendesk_{name}").input(value)
@@ -52,7 +56,7 @@ def test_origins_are_shown_never_the_values(app_env: AppEnv, monkeypatch: pytest
         "ZENDESK_WEBHOOK_SECRET": "missing",
         "ZENDESK_BASE_URL": "missing",
     }
-    assert [w.value for w in at.warning if "Not connected" in w.value][0] == "Not connected: missing email."
+    assert [w.value for w in at.warning if "Not connected" in w.value][0] == "Not connected: missing agent email."
     assert not [s for s in visible_strings(at) if CANARY in s or s == "acme"]
 
 
@@ -119,18 +123,42 @@ def test_delete_removes_the_saved_values(app_env: AppEnv) -> None:
     assert set(origins(at, "zendesk").values()) == {"missing"}
 
 
-def test_unusable_keyring_is_explained_and_nothing_falls_back_to_plaintext(app_env: AppEnv) -> None:
+def test_unusable_keyring_offers_environment_or_a_confirmed_owner_only_dotenv(app_env: AppEnv) -> None:
     keyring.set_keyring(fail.Keyring())
     at = run_page(app_env, CONNECTIONS)
     assert any(w.value.startswith("**Keyring unavailable**") for w in at.warning)
-    at = fill_zendesk(at, subdomain="acme", email="pm@acme.example", api_token=CANARY)
-    assert len(at.error) == 1
-    message = at.error[0].value.replace("\\", "")
-    assert message.startswith("**Keyring unavailable**: No system keyring is available")
-    assert KEYRING_GUIDANCE.replace("\\", "") in message
-    assert stored(app_env, "zendesk", "api_token") is None
+    choices = [m.value.replace("\\", "") for m in at.markdown if "Environment variables" in m.value]
+    assert len(choices) == 1
+    assert "ZENDESK_API_TOKEN" in choices[0] and "readable only by your user (permissions 0600)" in choices[0]
+    dotenv = app_env.root / ".env"
+
+    # Without the confirmation nothing is written anywhere, and what was typed stays to be corrected.
+    for name, value in (("subdomain", "acme"), ("email", "pm@acme.example"), ("api_token", CANARY)):
+        at.text_input(key=f"field_zendesk_{name}").input(value)
+    at = at.button(key="FormSubmitter:form_zendesk-Save to .env file").click().run()
+    assert [w.value for w in at.warning if w.value.startswith("Nothing written")] == [
+        "Nothing written: tick the box to confirm that the values may go to the .env file."
+    ]
+    assert not dotenv.exists()
     written = [p for p in app_env.root.rglob("*") if p.is_file() and CANARY.encode() in p.read_bytes()]
     assert written == []
+
+    at.checkbox(key="connections_dotenv_consent_zendesk").check()
+    at = at.button(key="FormSubmitter:form_zendesk-Save to .env file").click().run()
+    assert not at.exception
+    assert [s.value.replace("\\", "") for s in at.success if s.value.startswith("Saved")] == [
+        f"Saved to {dotenv} (readable only by you): api_token, email, subdomain."
+    ]
+    assert dotenv.stat().st_mode & 0o777 == 0o600
+    assert dotenv.read_text() == (
+        "ZENDESK_SUBDOMAIN='acme'\nZENDESK_EMAIL='pm@acme.example'\n" f"ZENDESK_API_TOKEN='{CANARY}'\n"
+    )
+    assert origins(at, "zendesk") == {
+        "ZENDESK_SUBDOMAIN": ".env file", "ZENDESK_EMAIL": ".env file", "ZENDESK_API_TOKEN": ".env file",
+        "ZENDESK_WEBHOOK_SECRET": "missing", "ZENDESK_BASE_URL": "missing",
+    }
+    assert [t.value for t in at.text_input if t.key.startswith("field_zendesk_")] == ["", "", "", "", ""]
+    assert not [s for s in visible_strings(at) if CANARY in s]
 
 
 def diagnosis(at: AppTest) -> tuple[list[str], list[str], list[str]]:
@@ -148,7 +176,7 @@ def configure_zendesk(monkeypatch: pytest.MonkeyPatch, url: str, subdomain: str,
 def test_good_credentials_connect(app_env: AppEnv, emulator_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     configure_zendesk(monkeypatch, emulator_url, "demo", DEMO_ZENDESK_TOKEN)
     at = run_page(app_env, CONNECTIONS)
-    at.button(key="test_zendesk").click().run()
+    press_test(at, "zendesk")
     assert diagnosis(at) == (
         ["Connected to Zendesk Support as pm@demo\\.example \\(admin\\) on demo"], [], []
     )
@@ -167,7 +195,7 @@ def test_bad_connection_shows_the_diagnosis_and_what_to_do(
 ) -> None:
     configure_zendesk(monkeypatch, emulator_url, subdomain, token)
     at = run_page(app_env, CONNECTIONS)
-    at.button(key="test_zendesk").click().run()
+    press_test(at, "zendesk")
     connected, errors, hints = diagnosis(at)
     assert connected == []
     assert len(errors) == 1 and errors[0].startswith(f"**{title}**: ")
@@ -177,7 +205,7 @@ def test_bad_connection_shows_the_diagnosis_and_what_to_do(
 
 def test_unconfigured_source_says_what_is_missing(app_env: AppEnv) -> None:
     at = run_page(app_env, CONNECTIONS)
-    at.button(key="test_surveymonkey").click().run()
+    press_test(at, "surveymonkey")
     _, errors, hints = diagnosis(at)
     assert [e.replace("\\", "") for e in errors] == [
         "**Not configured**: surveymonkey: missing required configuration: access_token"
@@ -185,3 +213,41 @@ def test_unconfigured_source_says_what_is_missing(app_env: AppEnv) -> None:
     assert [h.replace("\\", "") for h in hints] == [
         "What to do: Fill in the missing fields on the Connections page or in the environment."
     ]
+
+
+def test_test_connection_uses_the_typed_unsaved_values(
+    app_env: AppEnv, emulator_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Saved: a working configuration. Typed over it, not saved: a wrong token.
+    for field, value in (("subdomain", "demo"), ("email", DEMO_ZENDESK_EMAIL), ("api_token", DEMO_ZENDESK_TOKEN),
+                         ("base_url", f"{emulator_url}/zendesk/{{subdomain}}")):
+        app_env.keyring.set_password(SERVICE_NAME, f"zendesk.{field}", value)
+    at = run_page(app_env, CONNECTIONS)
+    at.text_input(key="field_zendesk_api_token").input(CANARY)
+    at = press_test(at, "zendesk")
+    connected, errors, _ = diagnosis(at)
+    assert connected == [] and len(errors) == 1 and errors[0].startswith("**Bad token or email**: ")
+    assert "Tested the values typed above (not saved)." in [c.value for c in at.caption]
+    assert stored(app_env, "zendesk", "api_token") == DEMO_ZENDESK_TOKEN  # testing never saves
+    assert at.text_input(key="field_zendesk_api_token").value == CANARY  # still there to be saved or corrected
+
+    # Emptied again: the saved values are tested, and they work.
+    at.text_input(key="field_zendesk_api_token").input("")
+    at = press_test(at, "zendesk")
+    assert diagnosis(at)[0] == ["Connected to Zendesk Support as pm@demo\\.example \\(admin\\) on demo"]
+    assert "Tested the saved values." in [c.value for c in at.caption]
+
+
+def test_network_error_names_the_host_that_was_tried(app_env: AppEnv) -> None:
+    from helpers import free_port
+
+    port = free_port()
+    at = run_page(app_env, CONNECTIONS)
+    at.text_input(key="field_intercom_access_token").input(CANARY)
+    at.text_input(key="field_intercom_base_url").input(f"http://127.0.0.1:{port}")
+    at = press_test(at, "intercom")
+    _, errors, hints = diagnosis(at)
+    assert len(errors) == 1
+    assert errors[0].replace("\\", "").startswith(f"**Network problem**: intercom: could not reach 127.0.0.1:{port} ")
+    assert hints == ["What to do: Check your internet connection, proxy or VPN\\."]
+    assert stored(app_env, "intercom", "access_token") is None

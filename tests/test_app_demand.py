@@ -79,18 +79,18 @@ def test_feature_requests_this_quarter_ranked_by_weighted_accounts(demand: AppTe
     at = demand
     assert [t.value for t in at.title] == ["Demand"]
     assert themes(at) == [
-        {"theme": "feature_request · export", "score": 16.0, "accounts": 3, "records": 4, "intercom": 2,
+        {"theme": "Feature request · export", "score": 16.0, "accounts": 3, "records": 4, "intercom": 2,
          "zendesk": 2, "previous_score": 10.0, "trend": "+60%"},
-        {"theme": f"feature_request · {XSS_TAG}", "score": 10.0, "accounts": 1, "records": 1, "intercom": 0,
+        {"theme": f"Feature request · {XSS_TAG}", "score": 10.0, "accounts": 1, "records": 1, "intercom": 0,
          "zendesk": 1, "previous_score": 0.0, "trend": "new"},
-        {"theme": "feature_request · sso", "score": 10.0, "accounts": 1, "records": 1, "intercom": 1, "zendesk": 0,
+        {"theme": "Feature request · sso", "score": 10.0, "accounts": 1, "records": 1, "intercom": 1, "zendesk": 0,
          "previous_score": 0.0, "trend": "new"},
     ]
     # The top theme's accounts show at once.
-    assert account_rows(at) == [("acme.com", "domain", "enterprise", 10.0, 2, 2),
-                                ("globex.io", "domain", "business", 5.0, 1, 1),
-                                ("eve@gmail.com", "person", "free", 1.0, 1, 1)]
-    assert "feature_request · export" in texts(at)
+    assert account_rows(at) == [("acme.com", "domain", "Enterprise", 10.0, 2, 2),
+                                ("globex.io", "domain", "Business", 5.0, 1, 1),
+                                ("eve@gmail.com", "person", "Free", 1.0, 1, 1)]
+    assert "Feature request · export" in texts(at)
 
 
 def test_the_enterprise_preset_is_one_click(demand: AppTest) -> None:
@@ -102,25 +102,25 @@ def test_the_enterprise_preset_is_one_click(demand: AppTest) -> None:
     assert not at.exception
     assert (at.session_state["demand_period"], at.session_state["demand_categories"],
             at.session_state["demand_tiers"], at.session_state["demand_weight_enterprise"]) == (
-        "quarter", ["feature_request"], ["enterprise"], 10.0)
+        "this_quarter", ["feature_request"], ["enterprise"], 10.0)
     assert [(t["theme"], t["score"], t["accounts"], t["records"]) for t in themes(at)] == [
-        ("feature_request · export", 10.0, 1, 2), (f"feature_request · {XSS_TAG}", 10.0, 1, 1),
-        ("feature_request · sso", 10.0, 1, 1)]
-    assert account_rows(at) == [("acme.com", "domain", "enterprise", 10.0, 2, 2)]
+        ("Feature request · export", 10.0, 1, 2), (f"Feature request · {XSS_TAG}", 10.0, 1, 1),
+        ("Feature request · sso", 10.0, 1, 1)]
+    assert account_rows(at) == [("acme.com", "domain", "Enterprise", 10.0, 2, 2)]
 
 
 def test_selecting_a_theme_shows_its_accounts_and_opens_its_records_in_explore(demand: AppTest) -> None:
     at = demand
     at.session_state[at.dataframe[0].key] = {"selection": {"rows": [2], "columns": [], "cells": []}}
     at.run()
-    assert "feature_request · sso" in texts(at)
-    assert account_rows(at) == [("acme.com", "domain", "enterprise", 10.0, 1, 1)]
+    assert "Feature request · sso" in texts(at)
+    assert account_rows(at) == [("acme.com", "domain", "Enterprise", 10.0, 1, 1)]
     at.button(key="demand_open_theme").click().run()
     assert not at.exception
     start = quarter_start(day(0))
     assert at.session_state["explore_view"] == ExploreView(categories=("feature_request",), period="custom",
                                                            start=start, end=day(0), tag="sso")
-    assert [t.value for t in at.title] == ["Explore"]
+    assert [m.label for m in at.metric] == ["Records", "Customers", "Enterprise", "Change"]  # Explore's KPIs
     assert at.query_params == {"category": "feature_request", "period": "custom", "start": start.isoformat(),
                                "end": day(0).isoformat(), "tag": "sso"}
 
@@ -129,15 +129,15 @@ def test_weights_change_the_ranking(demand: AppTest) -> None:
     at = demand
     at.number_input(key="demand_weight_free").set_value(40.0).run()
     assert [(t["theme"], t["score"]) for t in themes(at)] == [
-        ("feature_request · export", 55.0), (f"feature_request · {XSS_TAG}", 10.0), ("feature_request · sso", 10.0)]
+        ("Feature request · export", 55.0), (f"Feature request · {XSS_TAG}", 10.0), ("Feature request · sso", 10.0)]
 
 
 def test_hostile_tags_only_reach_tables_and_plain_text(demand: AppTest) -> None:
     at = demand
     at.session_state[at.dataframe[0].key] = {"selection": {"rows": [1], "columns": [], "cells": []}}
     at.run()
-    assert f"feature_request · {XSS_TAG}" in texts(at)
-    assert account_rows(at) == [("evil.example", "domain", "enterprise", 10.0, 1, 1)]
+    assert f"Feature request · {XSS_TAG}" in texts(at)
+    assert account_rows(at) == [("evil.example", "domain", "Enterprise", 10.0, 1, 1)]
     for body in markdown_bodies(at) + [b.label for b in at.button]:
         for hostile in ("<b>", "onerror", "<script"):
             assert hostile not in body
@@ -214,7 +214,7 @@ def test_custom_period(demand: AppTest) -> None:
     assert [i.value for i in at.info] == [
         "No tagged feedback matches. Widen the period or the categories, or save a search as a theme."]
     at.date_input(key="demand_dates").set_value((day(-400), day(0) + timedelta(days=0))).run()
-    assert themes(at)[0]["theme"] == "feature_request · export"
+    assert themes(at)[0]["theme"] == "Feature request · export"
 
 
 def test_suggested_merges_fold_an_organization_into_its_domain(app_env: AppEnv) -> None:
@@ -225,12 +225,12 @@ def test_suggested_merges_fold_an_organization_into_its_domain(app_env: AppEnv) 
 
     seed(app_env.demo_db, [ticket("1", "ann@acme.com"), ticket("2", "bob@acme.com"), ticket("3", "cy@gmail.com")])
     at = run_page(app_env, DEMAND)
-    assert account_rows(at) == [("acme.com", "domain", "enterprise", 10.0, 2, 2),
-                                ("Acme Inc (zendesk organization 42)", "organization", "enterprise", 10.0, 1, 1)]
+    assert account_rows(at) == [("acme.com", "domain", "Enterprise", 10.0, 2, 2),
+                                ("Acme Inc (zendesk organization 42)", "organization", "Enterprise", 10.0, 1, 1)]
     at.radio(key="demand_view").set_value("merges").run()
     at.button(key="demand_suggest").click().run()
     assert at.dataframe[0].value.values.tolist() == [["org:zendesk:42", "acme.com", 2, 2]]
     at.button(key="demand_merge_suggested").click().run()
     assert at.dataframe[0].value[["alias", "account"]].values.tolist() == [["org:zendesk:42", "acme.com"]]
     at.radio(key="demand_view").set_value("themes").run()
-    assert account_rows(at) == [("acme.com", "domain", "enterprise", 10.0, 3, 3)]
+    assert account_rows(at) == [("acme.com", "domain", "Enterprise", 10.0, 3, 3)]

@@ -50,22 +50,32 @@ def test_empty_real_store_points_to_connections_and_sync(app_env: AppEnv) -> Non
 def test_kpis_and_table_for_the_whole_store(app_env: AppEnv) -> None:
     seed(app_env.demo_db)
     at = run_page(app_env, EXPLORE)
-    assert metrics(at) == {
-        "Records": "12",
-        "Distinct customers": "11",
-        "From enterprise tier": "25%",
-        "Change vs previous period": "n/a",
+    assert metrics(at) == {"Records": "12", "Customers": "11", "Enterprise": "25%", "Change": "n/a"}
+    assert {m.label: m.help for m in at.metric} == {
+        "Records": "Pieces of feedback that match the filters.",
+        "Customers": "Different people who sent that feedback.",
+        "Enterprise": "How much of that feedback comes from customers on the Enterprise plan.",
+        "Change": "Pick a period to compare it with the same number of days just before.",
     }
     frame = at.dataframe[0].value
-    assert list(frame.columns) == ["created_at", "source", "source_id", "title", "customer", "tier", "category",
-                                   "tags", "link"]
+    # Demo records link to vendor hosts that do not exist: the demo table has no link column.
+    assert list(frame.columns) == ["created_at", "source_name", "title", "category_label", "tier_label", "customer"]
     assert len(frame) == 12
     first = frame.iloc[0].to_dict()
-    assert (first["source"], first["source_id"], first["tier"], list(first["tags"])) == (
-        "intercom", "c1", "business", ["performance"])
-    hostile = frame[frame["source_id"] == "c3"].iloc[0]
-    assert pd.isna(hostile["link"])  # a javascript: URL never becomes a link
+    assert (first["source_name"], first["title"], first["category_label"], first["tier_label"]) == (
+        "Intercom", "Too slow", "Complaint", "Business")
     assert at.query_params == {}
+
+
+def test_real_table_links_only_to_http_urls(app_env: AppEnv) -> None:
+    seed(app_env.real_db)
+    at = run_page(app_env, EXPLORE, mode="real")
+    frame = at.dataframe[0].value
+    assert list(frame.columns) == ["created_at", "source_name", "title", "category_label", "tier_label", "customer",
+                                   "link"]
+    hostile = frame[frame["title"] == XSS_TITLE].iloc[0]
+    assert pd.isna(hostile["link"])  # a javascript: URL never becomes a link
+    assert frame[frame["title"] == "Export crashes"].iloc[0]["link"] == "https://demo.zendesk.com/agent/tickets/1"
 
 
 def test_filters_change_the_counts_and_land_in_the_url(app_env: AppEnv) -> None:
@@ -98,7 +108,7 @@ def test_relative_period_compares_with_the_previous_period(app_env: AppEnv) -> N
     assert at.selectbox(key="explore_period").value == "7d"
     # 8 records in the last 7 days, 1 in the 7 days before.
     assert metrics(at)["Records"] == "8"
-    assert metrics(at)["Change vs previous period"] == "+700%"
+    assert metrics(at)["Change"] == "+700%"
     at.selectbox(key="explore_period").set_value("30d").run()
     assert metrics(at)["Records"] == "9"
     assert at.query_params == {"period": "30d"}
@@ -202,9 +212,18 @@ def test_load_demo_data_fills_the_page_from_the_emulator(app_env: AppEnv) -> Non
     assert not app_env.real_db.exists()
 
 
-def test_detail_links_back_to_the_vendor(app_env: AppEnv) -> None:
+def test_demo_detail_has_no_link_to_a_host_that_does_not_exist(app_env: AppEnv) -> None:
     seed(app_env.demo_db)
     at = run_page(app_env, EXPLORE, query={"q": "crashes"})
+    at.session_state[at.dataframe[0].key] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert at.get("link_button") == []
+    assert dict(at.dataframe[1].value.values.tolist())["Link"] == ""
+
+
+def test_detail_links_back_to_the_vendor(app_env: AppEnv) -> None:
+    seed(app_env.real_db)
+    at = run_page(app_env, EXPLORE, mode="real", query={"q": "crashes"})
     at.session_state[at.dataframe[0].key] = {"selection": {"rows": [0], "columns": [], "cells": []}}
     at.run()
     [button] = at.get("link_button")

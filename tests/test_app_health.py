@@ -63,12 +63,12 @@ def test_every_source_gets_a_panel_with_its_facts(app_env: AppEnv) -> None:
     assert metrics(at) == [
         ("Last successful sync", "1 d 6 h ago"), ("Records stored", "54"), ("Vendor's total", "59"),
         ("Empty days (gaps)", "1"),
-        ("Last run", "complete"), ("Requests", "4"), ("Waited on rate limits", "2.2 s"), ("Fetched", "54"),
+        ("Last run", "Complete"), ("Requests", "4"), ("Waited on rate limits", "2.2 s"), ("Fetched", "54"),
         ("Last successful sync", "never"), ("Records stored", "0"), ("Vendor's total", "n/a"),
         ("Empty days (gaps)", "0"),
         ("Last successful sync", "never"), ("Records stored", "0"), ("Vendor's total", "n/a"),
         ("Empty days (gaps)", "0"),
-        ("Last run", "failed"), ("Requests", "9"), ("Waited on rate limits", "0.0 s"), ("Fetched", "0"),
+        ("Last run", "Failed"), ("Requests", "9"), ("Waited on rate limits", "0.0 s"), ("Fetched", "0"),
     ]
     assert len(at.error) == 1 and at.error[0].value.startswith("5 of 59 records reported by Zendesk")
     gaps = at.dataframe[0].value

@@ -24,6 +24,7 @@ from feedback_sources.models import Category, Tier
 from feedback_sources.rules_store import current_version
 from feedback_sources.store import Store
 from feedback_sources.sync import sync
+from feedback_sources.ui_support import source_label
 from feedback_sources.workspace import SOURCES, demo_workspace
 
 EXPLORE = "app_pages/explore.py"
@@ -117,6 +118,7 @@ def test_search_highlights_then_an_override_from_the_detail_view_survives_a_re_s
                                  (source, source_id)).fetchone()
     reason = [m.value for m in at.markdown if m.value.startswith("Category: **")]
     assert len(reason) == 1 and " — because " in reason[0]
+    assert "`" not in reason[0]  # the rule's quoted value reads as “value”, not as code
     new_category = "praise" if was[0] != "praise" else "question"
     key = f"explore_override_hit_category_{source}_{source_id}"
     at.selectbox(key=key).set_value(new_category)
@@ -125,7 +127,7 @@ def test_search_highlights_then_an_override_from_the_detail_view_survives_a_re_s
     assert [s.value for s in at.success] == [
         "Override saved: re-syncs, webhooks and rule changes keep it until you undo it."]
     assert [m.value for m in at.markdown if m.value.startswith("Category: **")] == [
-        f"Category: **{new_category}** — because manual override"]
+        f"Category: **{new_category.capitalize()}** — because manual override"]
     assert any(c.value.startswith("Overridden on ") for c in at.caption)
 
     # A re-sync from the demo emulator rewrites every record; the override stays on top.
@@ -147,7 +149,7 @@ def test_search_highlights_then_an_override_from_the_detail_view_survives_a_re_s
     # The Rules page lists it and undoes it.
     rules = run_page(app_env, RULES)
     assert frame(rules, "source", "id", "field")[["source", "id", "field", "set to"]].to_dict("records") == [
-        {"source": source, "id": source_id, "field": "category", "set to": new_category}]
+        {"source": source_label(source), "id": source_id, "field": "category", "set to": new_category.capitalize()}]
     rules.button(key="rules_undo").click().run()
     with Store(app_env.demo_db) as store:
         assert store.conn.execute("SELECT category, category_reason FROM feedback WHERE source = ? AND source_id = ?",
@@ -167,7 +169,7 @@ def test_bulk_override_of_the_filtered_set(app_env: AppEnv) -> None:
         [batch] = overrides.list_batches(store)
     assert tiers == {"1": "enterprise", "2": "enterprise", "3": "enterprise", "4": "enterprise"}
     assert (batch.field, batch.value, batch.records, batch.description) == (
-        "customer_tier", "enterprise", 4, "Sources: zendesk; Tiers: all; Categories: all; Dates: all time")
+        "customer_tier", "enterprise", 4, "Sources: Zendesk; Tiers: All; Categories: All; Dates: All time")
 
 
 def test_hostile_search_hits_render_as_escaped_literal_markdown(app_env: AppEnv) -> None:
@@ -183,3 +185,29 @@ def test_hostile_search_hits_render_as_escaped_literal_markdown(app_env: AppEnv)
         r"\[click\]\(javascript:small[]\:alert\(1\)\) \!\[\]\(http:small[]\:\/\/127:small[]\.0:small[]\.0:small[]\.9"
         r"\/pixel:small[]\.png\) \*\*bold\*\* \=cmd www:small[]\.evil:small[]\.example",
     ]
+
+
+def test_a_rule_that_moves_nothing_says_which_earlier_rule_decides_its_records(app_env: AppEnv) -> None:
+    tagged = [
+        record("zendesk", str(n), days_ago=n, category=Category.bug_report, content="the invoice is wrong",
+               tags=("bug",))
+        for n in (1, 2)
+    ]
+    seed(app_env.demo_db, [r.model_copy(update={"metadata": {**r.metadata, "category_reason": "tag `bug`"}})
+                           for r in tagged])
+    at = run_page(app_env, RULES)
+    at.text_input(key="rules_keywords_word").set_value("invoice")
+    at.selectbox(key="rules_keywords_value").set_value("question")
+    at.radio(key="rules_keywords_position").set_value("last")
+    at.button(key="FormSubmitter:rules_keywords_form-Set keyword rule").click().run()
+    assert not at.exception
+    assert "Applying the draft moves **0** records." in [m.value for m in at.markdown]
+    assert [i.value.replace("\\", "") for i in at.info] == [
+        "2 records have the keyword “invoice”, but an earlier rule already decides them: 2 by a tag rule."]
+
+    at.text_input(key="rules_tags_word").set_value("nothing-has-this")
+    at.selectbox(key="rules_tags_value").set_value("praise")
+    at.button(key="FormSubmitter:rules_tags_form-Set tag rule").click().run()
+    assert [i.value.replace("\\", "") for i in at.info] == [
+        "No record has the tag “nothing-has-this” yet, so its rule has nothing to decide.",
+        "2 records have the keyword “invoice”, but an earlier rule already decides them: 2 by a tag rule."]

@@ -132,12 +132,12 @@ def test_a_running_receiver_shows_its_port_events_and_rejections(app_env: AppEnv
         assert metrics(at) == {"Receiver": "Running", "Port": str(port), "Events today": "1", "Rejected today": "1"}
         rows = source_rows(at)
         assert [(r["source"], r["accepting"], r["events today"], r["last type"], r["last verdict"]) for r in rows] == [
-            ("Zendesk", "yes", 1, "zen:event-type:ticket.created", "stored"),
+            ("Zendesk", "yes", 1, "zen:event-type:ticket.created", "Stored"),
             ("Intercom", "yes", 0, "—", "—"),
             ("SurveyMonkey", "yes", 0, "—", "—"),
         ]
-        assert event_rows(at) == [{"source": "zendesk", "event_type": "zen:event-type:ticket.created",
-                                   "verdict": "stored", "record_id": ticket_id}]
+        assert event_rows(at) == [{"source": "Zendesk", "event_type": "zen:event-type:ticket.created",
+                                   "verdict": "Stored", "record_id": ticket_id}]
         # It runs inside this very process, so the page offers no stop button that would signal it.
         assert "webhooks_stop" not in [b.key for b in at.button]
         assert [s.value for s in at.success][0].startswith(f"Listening on http://127.0.0.1:{port}/webhooks/")
@@ -170,11 +170,11 @@ def test_test_events_arrive_and_land_in_the_store(app_env: AppEnv, demo_vendors:
 
         click(at, "webhooks_refresh")
         assert event_rows(at) == [
-            {"source": "surveymonkey", "event_type": "response_completed", "verdict": "queued",
+            {"source": "SurveyMonkey", "event_type": "response_completed", "verdict": "Queued",
              "record_id": expected["surveymonkey"]},
-            {"source": "intercom", "event_type": "conversation.user.created", "verdict": "stored",
+            {"source": "Intercom", "event_type": "conversation.user.created", "verdict": "Stored",
              "record_id": expected["intercom"]},
-            {"source": "zendesk", "event_type": "zen:event-type:ticket.created", "verdict": "stored",
+            {"source": "Zendesk", "event_type": "zen:event-type:ticket.created", "verdict": "Stored",
              "record_id": expected["zendesk"]},
         ]
         # The next test event picks a record the store does not have yet, so it shows up as new.

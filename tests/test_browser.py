@@ -73,7 +73,7 @@ def test_fresh_app_demo_sync_charts_filter_and_export(page: Page, app: RunningAp
     # Filter with the Source widget; the URL keeps it.
     page.get_by_test_id("stMultiSelect").filter(has_text="Source").click()
     page.get_by_role("option", name="Intercom").click()
-    page.locator("h1", has_text="Explore").click()  # closes the dropdown
+    page.get_by_test_id("stMetric").first.click()  # closes the dropdown
     with Store(app.demo_db) as store:
         intercom = store.count(Filters(sources=("intercom",)))
     expect(page.get_by_test_id("stMetricValue").first).to_have_text(f"{intercom:,}")

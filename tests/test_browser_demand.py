@@ -70,7 +70,7 @@ def test_one_click_shows_the_enterprise_accounts_behind_the_top_request(page: Pa
     page.get_by_role("button", name=PRESET).click()
     wait_idle(page)
     expect(page.get_by_text("Accounts behind the theme")).to_be_visible()
-    expect(page.get_by_test_id("stText").filter(has_text=themes[0].key.label)).to_be_visible()
+    expect(page.get_by_test_id("stText").filter(has_text=f"Feature request · {themes[0].key.tag}")).to_be_visible()
     expect(page.get_by_text(f"{len(accounts):,} accounts.", exact=False)).to_be_visible()
     # The accounts table draws on a canvas; the grid keeps its cells in a hidden table too: the first column, in order.
     expect(account_column(page)).to_have_text([account.label for account in accounts])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -18,12 +19,15 @@ from feedback_sources.ui_support import (
     TIER_VALUES,
     VOLUME_POINT,
     ExploreView,
+    OTHER_COLOR,
+    SOURCE_LABELS,
     Kpi,
     SourceStatus,
     SyncWindow,
     VolumeBar,
     apply_selection,
     chart_text,
+    color_for,
     describe_view,
     granularity_for,
     history_rows,
@@ -32,8 +36,12 @@ from feedback_sources.ui_support import (
     md_escape,
     page_count,
     page_offset,
+    period_dates,
+    plain_reason,
     progress_fraction,
     progress_text,
+    readable_date,
+    readable_datetime,
     record_details,
     relative_time,
     result_rows,
@@ -148,10 +156,10 @@ def test_any_custom_range_survives_the_url(start: date, length: int) -> None:
 def test_describe_view_lists_every_active_filter() -> None:
     view = ExploreView(sources=("zendesk",), period="7d", text="export", tag="csv")
     assert describe_view(view, TODAY) == [
-        ("Sources", "zendesk"),
-        ("Tiers", "all"),
-        ("Categories", "all"),
-        ("Dates", "2026-03-09 to 2026-03-15"),
+        ("Sources", "Zendesk"),
+        ("Tiers", "All"),
+        ("Categories", "All"),
+        ("Dates", "9 Mar 2026 to 15 Mar 2026"),
         ("Search", "export"),
         ("Tag", "csv"),
     ]
@@ -275,21 +283,28 @@ def test_chart_text_turns_markup_into_visible_characters() -> None:
 def test_kpis_with_a_previous_period() -> None:
     kpis = {"records": 150, "customers": 40, "enterprise_share": 0.25, "previous_records": 100}
     assert kpi_row(kpis) == [
-        Kpi("Records", "150"),
-        Kpi("Distinct customers", "40"),
-        Kpi("From enterprise tier", "25%"),
-        Kpi("Change vs previous period", "+50%", "+50 records", "100 records in the previous period of the same length."),
+        Kpi("Records", "150", None, "Pieces of feedback that match the filters."),
+        Kpi("Customers", "40", None, "Different people who sent that feedback."),
+        Kpi("Enterprise", "25%", None, "How much of that feedback comes from customers on the Enterprise plan."),
+        Kpi("Change", "+50%", "+50 records",
+            "Compared with the same number of days just before this period, which had 100 records."),
     ]
 
 
 def test_kpis_without_or_with_an_empty_previous_period() -> None:
     base = {"records": 3, "customers": 2, "enterprise_share": 0.0}
     assert kpi_row({**base, "previous_records": None})[3] == Kpi(
-        "Change vs previous period", "n/a", None, "Pick a date range to compare with the period before it."
+        "Change", "n/a", None, "Pick a period to compare it with the same number of days just before."
     )
     assert kpi_row({**base, "previous_records": 0})[3] == Kpi(
-        "Change vs previous period", "new", "+3", "No records in the previous period of the same length."
+        "Change", "new", "+3", "There was no feedback in the same number of days just before this period."
     )
+
+
+def test_kpi_labels_are_short_words_without_formulas() -> None:
+    kpis = kpi_row({"records": 1, "customers": 1, "enterprise_share": 1.0, "previous_records": 1})
+    assert all(len(k.label) <= 12 for k in kpis)
+    assert not [k for k in kpis if any(ch in k.label + k.help for ch in "=×÷/()`_")]
 
 
 # -- table ----------------------------------------------------------------------------------------------------------
@@ -330,7 +345,10 @@ def test_table_rows_shape_store_rows() -> None:
             "created_at": datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc),
             "source": "intercom",
             "source_id": "c3",
+            "source_name": "Intercom",
             "title": "Hi, the export breaks",
+            "category_label": "Praise",
+            "tier_label": "Unknown",
             "customer": "a@b.example",
             "tier": "unknown",
             "category": "praise",
@@ -340,21 +358,84 @@ def test_table_rows_shape_store_rows() -> None:
     ]
 
 
+def test_demo_rows_and_details_carry_no_link() -> None:
+    row = {"source": "zendesk", "source_id": "1", "created_at": "2026-03-01T10:00:00Z",
+           "url": "https://demo.zendesk.com/agent/tickets/1"}
+    assert table_rows([row])[0]["link"] == "https://demo.zendesk.com/agent/tickets/1"
+    assert table_rows([row], links=False)[0]["link"] is None
+    assert dict(record_details(row, links=False))["Link"] == ""
+
+
 def test_snippet_is_one_short_line() -> None:
     assert snippet(None) == ""
     assert snippet("a\n\n b") == "a b"
     assert snippet("word " * 40, length=20) == "word word word word…"
 
 
-def test_record_details_are_plain_strings() -> None:
+@pytest.fixture
+def madrid(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The machine's local time zone is Madrid (UTC+1 in March): dates are shown in it."""
+    import time
+
+    monkeypatch.setenv("TZ", "Europe/Madrid")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_readable_dates_are_local_and_short(madrid: None) -> None:
+    assert readable_datetime(datetime(2026, 12, 4, 14, 3, tzinfo=timezone.utc)) == "4 Dec 2026, 15:03"
+    assert readable_datetime(datetime(2026, 12, 4, 14, 3, tzinfo=timezone.utc), timezone.utc) == "4 Dec 2026, 14:03"
+    assert readable_datetime(None) == ""
+    assert [readable_date(v) for v in ("2026-03-09", date(2026, 3, 9), "2026-03-09T23:30:00Z", "garbage", None)] == [
+        "9 Mar 2026", "9 Mar 2026", "10 Mar 2026", "garbage", "",
+    ]
+    assert table_rows([{"created_at": "2026-03-01T10:00:00Z"}])[0]["created_at"].utcoffset() == timedelta(hours=1)
+
+
+def test_reasons_lose_their_backticks() -> None:
+    assert plain_reason("tag `bug`") == "tag \u201cbug\u201d"
+    assert plain_reason("requester plan `Acme Pro` matches `pro`") == "requester plan \u201cAcme Pro\u201d matches \u201cpro\u201d"
+    assert plain_reason("odd ` reason") == "odd reason"
+    assert plain_reason(None) == ""
+
+
+def test_every_category_tier_and_source_has_its_own_fixed_colour() -> None:
+    for kind, values in (("category", CATEGORY_VALUES), ("tier", TIER_VALUES), ("source", tuple(SOURCE_LABELS))):
+        colours = [color_for(kind, v) for v in values]
+        assert OTHER_COLOR not in colours and len(set(colours)) == len(values), kind
+    assert color_for("category", "something_new") == OTHER_COLOR
+
+
+def test_periods_are_calendar_and_rolling_ranges() -> None:
+    today = date(2026, 5, 15)
+    assert {p: period_dates(p, today) for p in PERIODS} == {
+        "this_month": (date(2026, 5, 1), today),
+        "last_month": (date(2026, 4, 1), date(2026, 4, 30)),
+        "this_quarter": (date(2026, 4, 1), today),
+        "last_quarter": (date(2026, 1, 1), date(2026, 3, 31)),
+        "7d": (date(2026, 5, 9), today),
+        "30d": (date(2026, 4, 16), today),
+        "90d": (date(2026, 2, 15), today),
+        "all": (None, None),
+        "custom": (None, None),
+    }
+    assert period_dates("last_quarter", date(2026, 1, 2)) == (date(2025, 10, 1), date(2025, 12, 31))
+    assert period_dates("last_month", date(2026, 3, 31)) == (date(2026, 2, 1), date(2026, 2, 28))
+    assert list(PERIODS.values()) == ["This month", "Last month", "This quarter", "Last quarter", "Last 7 days",
+                                      "Last 30 days", "Last 90 days", "All time", "Custom"]
+
+
+def test_record_details_are_plain_strings(madrid: None) -> None:
     record = {
         "source": "zendesk", "source_id": "1", "created_at": "2026-03-01T10:00:00Z", "updated_at": "2026-03-02T10:00:00Z",
         "customer_name": "Ann", "customer_email": None, "customer_id": "7", "customer_tier": "enterprise",
         "category": "bug_report", "tags": ["a", "b"], "url": "https://acme.zendesk.com/agent/tickets/1",
     }
     assert record_details(record) == [
-        ("Source", "zendesk"), ("ID", "1"), ("Created", "2026-03-01T10:00:00Z"), ("Updated", "2026-03-02T10:00:00Z"),
-        ("Customer", "Ann"), ("Email", ""), ("Customer ID", "7"), ("Tier", "enterprise"), ("Category", "bug_report"),
+        ("Source", "Zendesk"), ("ID", "1"), ("Created", "1 Mar 2026, 11:00"), ("Updated", "2 Mar 2026, 11:00"),
+        ("Customer", "Ann"), ("Email", ""), ("Customer ID", "7"), ("Tier", "Enterprise"), ("Category", "Bug report"),
         ("Tags", "a, b"), ("Link", "https://acme.zendesk.com/agent/tickets/1"),
     ]
 

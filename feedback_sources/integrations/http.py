@@ -461,11 +461,14 @@ class HttpClient:
                 ) from None
             except httpx.TimeoutException as error:
                 return None, SourceError(
-                    ErrorKind.timeout, f"the request timed out ({type(error).__name__})", source=self.source
+                    ErrorKind.timeout, f"{_host_of(error)} did not answer in time ({type(error).__name__})",
+                    source=self.source,
                 ), ticket
             except httpx.TransportError as error:
+                # The host tried, so a typo in a subdomain or base URL shows in the message itself.
                 return None, SourceError(
-                    ErrorKind.network, f"could not reach the server ({type(error).__name__})", source=self.source
+                    ErrorKind.network, f"could not reach {_host_of(error)} ({type(error).__name__})",
+                    source=self.source,
                 ), ticket
             except TimeoutError:
                 assert deadline is not None
@@ -628,3 +631,12 @@ def decode_json(body: bytes) -> Any:
 
 def utc_from_unix(value: float) -> datetime:
     return datetime.fromtimestamp(value, tz=timezone.utc)
+
+
+def _host_of(error: httpx.RequestError) -> str:
+    """The host a failed request was sent to (with its port when not the scheme's default), for the message."""
+    try:
+        url = error.request.url
+    except RuntimeError:  # an error raised outside a request carries none
+        return "the server"
+    return f"{url.host}:{url.port}" if url.port else url.host or "the server"
