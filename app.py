@@ -33,9 +33,12 @@ from app_pages._shared import (
     source_label,
     store_problem,
 )
-from feedback_sources.store import Store
+from app_pages._sync_status import SIDEBAR_REFRESH_SECONDS, scheduler, sidebar_status
+from feedback_sources.store import Store, StoreError
 from feedback_sources.ui_support import SourceStatus, source_status
 from feedback_sources.workspace import SOURCES
+
+SIDEBAR_SEEN_KEY = "sidebar_sync_seen"
 
 PAGES = [
     st.Page("app_pages/explore.py", title="Explore", icon=":material/insights:", default=True),
@@ -87,6 +90,25 @@ def status_badge(status: SourceStatus) -> str:
     return ":green-badge[:material/check: Fresh]"
 
 
+def sidebar_live(mode: str) -> None:
+    """The background sync's status and the per-source cards, redrawn every few seconds on every page.
+
+    A sync runs in its own process, so nothing else tells this page that records arrived: the fragment reads the
+    store again on its own, without rerunning (and so without disturbing) the page around it.
+    """
+    try:
+        job = sidebar_status(mode)
+        seen = (job.id, job.status, job.fetched()) if job else None
+        if st.session_state.get(SIDEBAR_SEEN_KEY) != seen:
+            # A sync moved on: count the records again. Otherwise the marker read by the last run still holds, and a
+            # quiet sidebar costs no scan of a big store every few seconds.
+            forget_data_versions()
+            st.session_state[SIDEBAR_SEEN_KEY] = seen
+        source_cards(st.container(), mode)
+    except (sqlite3.DatabaseError, StoreError):  # the store broke since the page was drawn: the page says why
+        st.caption("Sources: unavailable while the store cannot be read.")
+
+
 def switch_to(mode: str) -> None:
     st.session_state[MODE_KEY] = mode
 
@@ -121,14 +143,16 @@ mode = current_mode()
 page = st.navigation(PAGES)
 if mode == DEMO:
     demo_banner()
+scheduler()  # starts the scheduled sync of each workspace when it is due, while this app process runs
 cards = st.sidebar.container()
 # A damaged or unusable store is said so on every page, before any page reads from or writes to it.
 problem = store_problem(db_path(mode))
 if problem is None:
     try:
         page.run()
-        # Drawn after the page so a sync that just ran on it shows up at once.
-        source_cards(cards, mode)
+        # Drawn after the page so whatever the page just changed shows up at once; then redrawn every few seconds.
+        with cards:
+            st.fragment(sidebar_live, run_every=SIDEBAR_REFRESH_SECONDS)(mode)
     except sqlite3.DatabaseError as error:
         problem = database_problem(error, db_path(mode))
         if problem is None:

@@ -332,9 +332,25 @@ def run_sync(ws: Workspace, sources: Sequence[str], window: SyncWindow) -> list[
                 results.append(failed.as_dict())
                 bars[source].progress(1.0, text=md_escape(f"{source}: not configured (missing {missing})"))
         if integrations:
-            with Store(ws.db_path) as store:
-                outcome = sync(store, integrations, start=window.start, end=window.end,
-                               incremental=window.incremental, on_progress=on_progress)
+            from feedback_sources.jobs import JobSpec, SyncBusy, exclusive_sync
+
+            spec = JobSpec(sources=tuple(integrations), start=window.start, end=window.end,
+                           incremental=window.incremental, demo=ws.demo, label=window.label)
+            try:
+                # Under the store's one-sync lock and recorded as a job, like every other sync: the sidebar shows it.
+                with exclusive_sync(ws.db_path, spec, origin="app") as job, Store(ws.db_path) as store:
+                    def on_job_progress(progress: SourceProgress) -> None:
+                        job.on_progress(progress)
+                        on_progress(progress)
+
+                    outcome = sync(store, integrations, start=window.start, end=window.end,
+                                   incremental=window.incremental, on_progress=on_job_progress,
+                                   should_stop=job.should_stop, run_group=job.run_group)
+                    job.record([result.as_dict() for result in outcome.values()])
+            except SyncBusy as busy:
+                status.update(label="Not started: another sync is running", state="error", expanded=True)
+                flash("warning", md_escape(busy))  # the page may rerun at once; a flash survives that
+                return []
             results.extend(result.as_dict() for result in outcome.values())
             forget_data_versions()
         order = {source: index for index, source in enumerate(sources)}

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from .workspace import Workspace, demo_workspace, real_workspace
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# Another sync holds the store (sysexits' EX_TEMPFAIL: try again later), so cron can tell it from a failure.
+EXIT_BUSY = 75
 
 
 # Bound by _import_runtime once a command is chosen (module: names); a new top-level name the commands use goes here.
@@ -217,6 +219,25 @@ class ProgressPrinter:
         print(line, file=self.stream, flush=True)
 
 
+def _cancel_on_sigterm(cancel: Any) -> None:
+    """SIGTERM (systemd stopping the service, `kill`) ends the sync at the next page boundary, recorded as cancelled."""
+    import signal
+
+    try:
+        signal.signal(signal.SIGTERM, lambda *_: cancel.set())
+    except ValueError:  # not the main thread (the CLI called from a test or a tool): no signal handling there
+        pass
+
+
+def _window_label(args: argparse.Namespace) -> str:
+    """The window in the words the app's Sync page uses, so a CLI run reads the same there."""
+    if args.since:
+        return f"{args.since.isoformat()} to {args.until.isoformat()}" if args.until else f"since {args.since.isoformat()}"
+    if args.days is not None:
+        return f"the last {args.days} days"
+    return "the whole history" if args.full else "since the last sync"
+
+
 def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .integrations.http import RetryPolicy
     from .ranges import RangeError, sync_range
@@ -260,11 +281,27 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return EXIT_USAGE
     except StoreError as error:
         return report_store_error(error, err)
+    from .jobs import JobSpec, SyncBusy, exclusive_sync
+
+    spec = JobSpec(sources=tuple(sources), start=start, end=end, incremental=not args.full, demo=workspace.demo,
+                   label=_window_label(args))
+    printer = ProgressPrinter(err)
     try:
-        with workspace.store() as store:
+        # One sync per store, shared with the app and cron: the app shows this run and can cancel it.
+        with exclusive_sync(workspace.db_path, spec, origin="cli") as job, workspace.store() as store:
+            _cancel_on_sigterm(job.cancel)
             print(f"Syncing {', '.join(sources)} into {workspace.db_path}", file=err)
+
+            def on_progress(progress: Any) -> None:
+                job.on_progress(progress)
+                printer(progress)
+
             results = sync(store, integrations, start=start, end=end, incremental=not args.full,
-                           on_progress=ProgressPrinter(err))
+                           on_progress=on_progress, should_stop=job.should_stop, run_group=job.run_group)
+            job.record([result.as_dict() for result in results.values()])
+    except SyncBusy as busy:
+        print(str(busy), file=err)
+        return EXIT_BUSY
     except StoreError as error:
         return report_store_error(error, err)
     failed = False
@@ -279,6 +316,8 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if result.errors:
             failed = True
             print(f"  error: {result.errors}", file=out)
+        if result.status == "cancelled":
+            print("  cancelled: the next sync continues from the last stored page", file=out)
     return EXIT_FAILED if failed else EXIT_OK
 
 

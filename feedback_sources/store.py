@@ -569,6 +569,18 @@ _UNAVAILABLE_CODES = {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.
 _verified_lock = threading.Lock()
 _verified: dict[str, tuple[int, int, int, int]] = {}  # real path -> (device, inode, size, mtime_ns) that passed
 
+# POSIX drops every lock a process holds on a file when the process closes any descriptor of it. SQLite keeps its own
+# descriptors open for that reason; a plain open() and close() of the header here, while a connection of this process
+# has the file open, would drop that connection's locks: another process closing its last connection would then
+# checkpoint and delete the -wal under it, and its later commits would be lost. So the header is read only while this
+# process has no connection to the file (SQLite checks the pages it reads on the connections that are open).
+_connections_lock = threading.Lock()
+_connections: dict[str, int] = {}  # real path -> connections of this process that have it open
+
+
+def _file_key(path: str | Path) -> str:
+    return str(Path(path).expanduser().resolve())
+
 log = logging.getLogger(__name__)
 
 
@@ -654,12 +666,15 @@ def header_problem(path: Path) -> str | None:
 
     An empty file is a new store (SQLite writes its header with the first table).
     """
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as file:
-            header = file.read(HEADER_BYTES)
-    except FileNotFoundError:
-        return None
+    with _connections_lock:
+        if _connections.get(_file_key(path)):
+            return None  # read through a plain descriptor now, it would drop this process's SQLite locks
+        try:
+            size = path.stat().st_size
+            with path.open("rb") as file:
+                header = file.read(HEADER_BYTES)
+        except FileNotFoundError:
+            return None
     if size == 0:
         return None
     if len(header) < HEADER_BYTES:
@@ -858,9 +873,20 @@ class Store:
         self.path = str(path)
         self.migration_backup: Path | None = None  # the copy taken before this open migrated the schema
         self.open_check = "memory"  # new | full | bounded | remembered: how far the open check went
+        self._key: str | None = None
         if self.path != ":memory:":
-            self._verify_file()
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
+            try:
+                self._verify_file()
+            except BaseException:
+                self._release_key()
+                raise
+            self._register()
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                                   check_same_thread=False)
+        except BaseException:
+            self._release_key()
+            raise
         self._lock = threading.RLock()
         self.conn = conn
         try:
@@ -873,6 +899,7 @@ class Store:
                 self.migrate()
         except BaseException as error:
             conn.close()
+            self._release_key()
             typed = store_error_from(error, self.path)
             if typed is None or typed is error:
                 raise
@@ -893,6 +920,7 @@ class Store:
         header = header_problem(file)
         if header is not None:
             raise damaged(self.path, header)
+        self._register()  # the read-only check below is a connection too
         if not file.exists() or file.stat().st_size == 0:
             self.open_check = "new"
             return
@@ -936,6 +964,25 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+        self._release_key()
+
+    def _register(self) -> None:
+        """Count this store's connections (the open check's own included) before they open: from then on no header
+        read in this process closes a descriptor of the file."""
+        if self._key is None:
+            self._key = _file_key(self.path)
+            with _connections_lock:
+                _connections[self._key] = _connections.get(self._key, 0) + 1
+
+    def _release_key(self) -> None:
+        key, self._key = self._key, None
+        if key is not None:
+            with _connections_lock:
+                left = _connections.get(key, 0) - 1
+                if left > 0:
+                    _connections[key] = left
+                else:
+                    _connections.pop(key, None)
 
     def __enter__(self) -> Store:
         return self

@@ -36,7 +36,7 @@ INCREMENTAL_SCOPE = "incremental"
 @dataclass
 class SourceProgress:
     source: str
-    status: str = "starting"  # starting | running | complete | failed
+    status: str = "starting"  # starting | running | complete | failed | cancelled
     pages: int = 0
     fetched: int = 0
     new: int = 0
@@ -76,6 +76,8 @@ class SourceResult:
 
 
 ProgressCallback = Callable[[SourceProgress], None]
+# Asked after each committed page: True stops the source there (status "cancelled"; its scope resumes next time).
+StopCheck = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ async def sync_source(
     on_progress: ProgressCallback | None = None,
     run_group: str | None = None,
     now: datetime | None = None,
+    should_stop: StopCheck | None = None,
 ) -> SourceResult:
     source = integration.get_source_name()
     run_group = run_group or uuid.uuid4().hex
@@ -189,9 +192,11 @@ async def sync_source(
     run_id = store.start_run(run_group, source, plan.mode, _iso_or_none(plan.start), _iso_or_none(plan.end))
     store.begin_state(source, plan.scope, plan.params, plan.cursor)
     report("running", "resuming an interrupted sync" if plan.resumed else "")
+    cancelled = False
     try:
         pages = integration.iter_pages(start=plan.start, end=plan.end, cursor=plan.cursor)
-        async for page, upserted in _write_behind(store, pages, source, plan.scope):
+        written = _write_behind(store, pages, source, plan.scope, should_stop)
+        async for page, upserted in written:
             result.pages += 1
             result.fetched += len(page.records)
             result.new += upserted.new
@@ -204,13 +209,21 @@ async def sync_source(
             for name in ("pages", "fetched", "new", "updated", "unchanged", "skipped_stale", "removed", "vendor_total"):
                 setattr(progress, name, getattr(result, name))
             report()
+            # A page boundary: this page and its cursor are committed, so stopping here loses nothing.
+            if should_stop is not None and should_stop():
+                cancelled = True
+                break
+        await written.aclose()  # after a cancel: the fetch of the next page stops now, unstored
+    except _Stopped:  # while a page was on its way: everything committed so far stays, with its cursor
+        cancelled = True
+        result.status = "cancelled"
     except SourceError as error:
         result.status, result.errors, result.error_kind = "failed", str(error), str(error.kind)
     except Exception as error:  # one source failing must never stop the others
         logger.exception("%s: sync failed", source)
         result.status, result.errors, result.error_kind = "failed", f"{type(error).__name__}: {error}", "internal"
     else:
-        result.status = "complete"
+        result.status = "cancelled" if cancelled else "complete"
     finally:
         integration.on_rate_limit_wait = None
     result.duration_seconds = round(time.monotonic() - started, 3)
@@ -236,7 +249,7 @@ async def sync_source(
         vendor_total=result.vendor_total,
         rate_limit=result.rate_limit,
     )
-    report(result.status, result.errors or "")
+    report(result.status, result.errors or ("cancelled: the next sync continues from here" if cancelled else ""))
     return result
 
 
@@ -248,8 +261,16 @@ class _Failed:
 _END = object()
 
 
+class _Stopped(Exception):
+    """The stop check said yes while the next page was still being fetched: that page is dropped, unstored."""
+
+
+# How often a sync that is waiting for its next page asks the stop check (a Cancel should not wait for a slow page).
+STOP_POLL_SECONDS = 0.2
+
+
 async def _write_behind(
-    store: Store, pages: AsyncIterator[Page], source: str, scope: str
+    store: Store, pages: AsyncIterator[Page], source: str, scope: str, should_stop: StopCheck | None = None
 ) -> AsyncIterator[tuple[Page, UpsertResult]]:
     """Store each page, with its cursor, in a worker thread while the source fetches and maps the next one.
 
@@ -274,7 +295,16 @@ async def _write_behind(
     fetcher = asyncio.ensure_future(fetch())
     try:
         while True:
-            item = await ready.get()
+            if should_stop is None:
+                item = await ready.get()
+            else:
+                while True:
+                    try:
+                        item = await asyncio.wait_for(ready.get(), STOP_POLL_SECONDS)
+                        break
+                    except asyncio.TimeoutError:
+                        if should_stop():
+                            raise _Stopped from None
             if item is _END:
                 return
             if isinstance(item, _Failed):
@@ -303,14 +333,16 @@ async def sync_all(
     end: datetime | None = None,
     incremental: bool = True,
     on_progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+    run_group: str | None = None,
 ) -> dict[str, SourceResult]:
     """Every chosen source at once; each result says what happened to that source alone."""
-    run_group = uuid.uuid4().hex
+    run_group = run_group or uuid.uuid4().hex
     now = now_utc()
     tasks = [
         asyncio.ensure_future(sync_source(
             store, integration, start=start, end=end, incremental=incremental,
-            on_progress=on_progress, run_group=run_group, now=now,
+            on_progress=on_progress, run_group=run_group, now=now, should_stop=should_stop,
         ))
         for integration in integrations.values()
     ]
@@ -336,12 +368,15 @@ def sync(
     end: datetime | None = None,
     incremental: bool = True,
     on_progress: ProgressCallback | None = None,
+    should_stop: StopCheck | None = None,
+    run_group: str | None = None,
 ) -> dict[str, SourceResult]:
     """Blocking entry point: one event loop for the whole action, closed when it ends. New records are then scored
     for sentiment (if stored before it existed) and placed in the current themes."""
     with fewer_gc_passes():
         results = asyncio.run(
-            sync_all(store, integrations, start=start, end=end, incremental=incremental, on_progress=on_progress)
+            sync_all(store, integrations, start=start, end=end, incremental=incremental, on_progress=on_progress,
+                     should_stop=should_stop, run_group=run_group)
         )
     from .themes import after_sync
 

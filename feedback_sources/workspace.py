@@ -7,6 +7,7 @@ and keeps its records in a separate database file, so demo data never mixes with
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from .sources import SOURCES
 from .store import Store, default_db_path
 
 DEMO_BASE = "http://emulator.local"
+# Seconds every demo request waits before its answer: a slow vendor, for trying (and testing) long syncs.
+DEMO_LATENCY_ENV = "FEEDBACK_DEMO_LATENCY"
 
 _demo_lock = threading.Lock()
 _demo_emulator: Any = None
@@ -33,7 +36,24 @@ def demo_emulator() -> Any:
             from .emulator import Emulator, EmulatorConfig
 
             _demo_emulator = Emulator(EmulatorConfig())
+            latency = demo_latency()
+            if latency:
+                for vendor in SOURCES:  # the emulator's own "timeout" fault: wait, then answer normally
+                    _demo_emulator.faults.inject(vendor, ".", "timeout", times=None, seconds=latency)
         return _demo_emulator
+
+
+def demo_latency() -> float:
+    raw = os.environ.get(DEMO_LATENCY_ENV, "").strip()
+    if not raw:
+        return 0.0
+    try:
+        latency = float(raw)
+    except ValueError:
+        raise ValueError(f"{DEMO_LATENCY_ENV} must be a number of seconds, not {raw!r}") from None
+    if not 0 <= latency <= 60:
+        raise ValueError(f"{DEMO_LATENCY_ENV} must be between 0 and 60 seconds")
+    return latency
 
 
 def demo_configs(base_url: str = DEMO_BASE) -> dict[str, dict[str, str]]:

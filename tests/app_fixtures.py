@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 from feedback_sources.credentials import SOURCE_FIELDS, InMemoryKeyring
 from feedback_sources.models import Category, NormalizedRecord, Tier
 from feedback_sources.store import Store
-from tests.helpers import free_port
+from tests.helpers import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app.py"
@@ -146,6 +146,21 @@ def run_page(env: AppEnv, page: str, *, mode: str | None = None, query: dict[str
         at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def finish_sync(at: AppTest, db: Path, timeout: float = 120.0) -> AppTest:
+    """After the Sync page started a sync: wait for its background job to end, then draw the page again."""
+    from feedback_sources.jobs import latest_job
+
+    def ended() -> bool:
+        if not db.exists():
+            return False
+        with Store(db) as store:
+            job = latest_job(store)
+        return job is not None and not job.active
+
+    wait_for(ended, timeout)
+    return at.run()
 
 
 def texts(at: AppTest) -> list[str]:

@@ -12,6 +12,7 @@ from app_fixtures import (
     AppEnv,
     app_env,  # noqa: F401  (fixture)
     day,
+    finish_sync,
     record,
     run_page,
     seed,
@@ -134,6 +135,7 @@ def test_search_highlights_then_an_override_from_the_detail_view_survives_a_re_s
     sync_page.radio(key="sync_preset").set_value("custom")
     sync_page.date_input(key="sync_custom").set_value((day(-200), day(0)))
     sync_page.button(key="FormSubmitter:sync_form-Run sync").click().run()
+    finish_sync(sync_page, app_env.demo_db)  # the sync runs as a background job
     assert sync_page.status[0].state == "complete"
     results = sync_page.dataframe[0].value
     # Every record came again from the vendor (none new) and went through the store's one write path.

@@ -11,6 +11,7 @@ from app_fixtures import (
     app_env,  # noqa: F401  (fixture)
     day,
     emulator_url,  # noqa: F401  (fixture)
+    finish_sync,
     run_page,
 )
 from streamlit.testing.v1 import AppTest
@@ -38,6 +39,7 @@ def test_demo_sync_fills_the_demo_store_and_reports_each_source(app_env: AppEnv)
     assert at.multiselect(key="sync_sources").value == ["zendesk", "intercom", "surveymonkey"]
     at.radio(key="sync_preset").set_value("90d")
     at.button(key=RUN).click().run()
+    finish_sync(at, app_env.demo_db)  # the sync runs in the background now: the page shows it once it ends
     assert not at.exception
     [status] = at.status
     assert status.state == "complete"
@@ -64,7 +66,7 @@ def test_demo_sync_fills_the_demo_store_and_reports_each_source(app_env: AppEnv)
     at.run()
     assert last_run(at).equals(results)
     at.button(key=RUN).click().run()
-    again = last_run(at)
+    again = last_run(finish_sync(at, app_env.demo_db))
     assert list(again["new"]) == [0, 0, 0]
     assert len(tables(at)[1]) == 6
 
@@ -83,6 +85,7 @@ def test_a_failing_source_does_not_hide_the_others(
     assert at.multiselect(key="sync_sources").value == ["zendesk", "intercom"]
     at.multiselect(key="sync_sources").set_value(["zendesk", "intercom", "surveymonkey"])
     at.button(key=RUN).click().run()
+    finish_sync(at, app_env.real_db)
     [status] = at.status
     assert status.state == "error"
     assert status.label.startswith("Sync finished with errors in zendesk, surveymonkey")
@@ -118,7 +121,7 @@ def test_custom_range_syncs_only_that_range(app_env: AppEnv) -> None:
     at.radio(key="sync_preset").set_value("custom")
     at.date_input(key="sync_custom").set_value((day(-20), day(-11)))
     at.button(key=RUN).click().run()
-    results = last_run(at)
+    results = last_run(finish_sync(at, app_env.demo_db))
     assert list(results["mode"]) == ["range"] and list(results["status"]) == ["complete"]
     with Store(app_env.demo_db) as store:
         first, last = store.date_bounds()
