@@ -181,7 +181,7 @@ def open_in_explore(params: dict[str, str], key: str, label: str = "Open these r
 
 def theme_label(key: insights.ThemeKey) -> str:
     """"Feature request · export": the category as a PM reads it, the tag as the vendor sent it."""
-    if key.kind == "saved":
+    if key.kind in ("saved", "discovered"):
         return key.name
     return f"{human_label(key.category or '')} · {key.tag if key.tag is not None else insights.NO_TAG}"
 

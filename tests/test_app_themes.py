@@ -17,7 +17,7 @@ from app_fixtures import (
 
 from benchmarks.theme_quality import items, records
 from feedback_sources import themes
-from feedback_sources.models import NormalizedRecord
+from feedback_sources.models import NormalizedRecord, Tier
 from feedback_sources.store import Store
 from tests.helpers import wait_for
 
@@ -76,3 +76,31 @@ def test_a_theme_is_renamed_pinned_and_hidden_from_the_page(app_env: AppEnv) -> 
     assert at.dataframe[0].value["Theme"].iloc[0] == "Our own name"
     next(b for b in at.button if b.label == "Hide from rankings").click().run()
     assert "Our own name" not in list(at.dataframe[0].value["Theme"])
+
+
+def test_demand_answers_what_enterprise_customers_are_unhappy_about(app_env: AppEnv) -> None:
+    from feedback_sources import insights
+
+    records = recent_records()
+    # One enterprise account wrote the double-charge complaints.
+    now = datetime.now(timezone.utc)
+    records = [r.model_copy(update={"customer_tier": Tier.enterprise, "customer_email": "ap@bigcorp.example",
+                                    "created_at": now - timedelta(minutes=5)})
+               if r.source_id.startswith("charged_twice") else r for r in records]
+    seed(app_env.demo_db, records)
+    with Store(app_env.demo_db) as store:
+        themes.recompute(store)
+    at = run_page(app_env, "app_pages/demand.py", mode="demo")
+    next(b for b in at.button if b.label == "What are enterprise customers unhappy about this month?").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.radio(key="demand_kind").value == "discovered"
+    frame = at.dataframe[0].value
+    with Store(app_env.demo_db) as store:
+        expected = insights.rank_discovered_themes(store, insights.unhappy_enterprise_this_month(
+            datetime.now(timezone.utc).date()))
+    assert list(frame["theme"]) == [t.key.label for t in expected.themes]
+    assert set(frame["negative"]) == {"100%"}  # negative records only
+    assert "In their words" in [s.value for s in at.subheader]
+    quotes = [t for t in texts(at) if t.startswith("“")]
+    assert quotes and all("charg" in q.lower() or "bill" in q.lower() or "refund" in q.lower() or "paid" in q.lower()
+                          or "payment" in q.lower() for q in quotes)
