@@ -88,6 +88,10 @@ def apply_unhappy() -> None:
         state[f"demand_weight_{tier}"] = float(weight)
 
 
+def _widen() -> None:
+    st.session_state["demand_period"] = "90d"
+
+
 def _theme_kind() -> str:
     """Themes found in the words when there are any, else the category × tag themes."""
     with Store(db_path()) as store:
@@ -285,6 +289,11 @@ def themes_view(path: Any, version: Any, settings: Any, scope: insights.DemandSc
     if not themes:
         if kind == "saved":
             st.info("No saved themes yet: save a search as a theme under Saved themes.")
+        elif kind == "discovered":
+            st.info(f"No feedback matches in {readable_date(scope.start)} to {readable_date(scope.end)}: nothing "
+                    "to rank. That is an answer too; widen the period to see earlier feedback.")
+            st.button("Look at the last 90 days instead", key="demand_widen", on_click=_widen,
+                      icon=":material/date_range:")
         else:
             st.info("No tagged feedback matches. Widen the period or the categories, or save a search as a theme.")
         return
