@@ -12,9 +12,10 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app_pages._shared import current_mode, data_version, db_path, source_label, today
+from app_pages._shared import current_mode, data_version, db_path, set_view, source_label, today
 from feedback_sources import insights, themes
 from feedback_sources.store import Store
+from feedback_sources.ui_support import view_from_query_params
 
 EXPLORE = "app_pages/explore.py"
 PERIOD_DAYS = {"Last 30 days": 30, "Last 90 days": 90, "Last 12 months": 365}
@@ -122,7 +123,10 @@ def theme_card(path: str, theme: insights.Theme, info: themes.ThemeInfo | None, 
         box.text(f"“{words[:280]}{'…' if len(words) > 280 else ''}” — {source_label(quote['source'])}, "
                  f"{quote['created_at'][:10]}")
     params = insights.theme_explore_params(scope, theme.key)
-    box.page_link(EXPLORE, label="See its records in Explore", icon=":material/open_in_new:", query_params=params)
+    if box.button("See its records in Explore", key=f"theme_open_{theme.key.theme_id}", icon=":material/open_in_new:"):
+        # Explore keeps its filters in session state once visited: set them, then the URL follows.
+        set_view(view_from_query_params(params))
+        st.switch_page(EXPLORE, query_params=params)
 
 
 def main() -> None:

@@ -52,16 +52,22 @@ def main() -> None:
         page.get_by_role("link", name="Sync").click()
         page.get_by_text("Last 90 days", exact=True).click()
         page.get_by_role("button", name="Run sync").click()
-        expect(page.get_by_text("Sync complete:")).to_be_visible()
+        # The sync runs as a background job; its panel says when it is done.
+        expect(page.get_by_test_id("stMain").get_by_text("Sync complete:").first).to_be_visible(timeout=180_000)
         shoot(page, "sync")
 
-        page.get_by_role("link", name="Explore").click()
-        expect(page.get_by_test_id("stPlotlyChart")).to_have_count(4)
+        page.get_by_role("link", name="Themes").click()
+        page.get_by_role("button", name="Find themes").click()
+        expect(page.get_by_text("See its records in Explore").first).to_be_visible(timeout=180_000)
+        shoot(page, "themes")
+
+        page.get_by_role("link", name="Explore", exact=True).click()
+        expect(page.get_by_test_id("stPlotlyChart")).to_have_count(5)
         shoot(page, "explore")
 
         page.goto(f"{app.url}/?tier=enterprise&period=30d")
-        expect(page.get_by_test_id("stPlotlyChart")).to_have_count(4)
-        grid = page.get_by_test_id("stDataFrame").first
+        expect(page.get_by_test_id("stPlotlyChart")).to_have_count(5)
+        grid = page.get_by_test_id("stDataFrame").last  # the records (the themes table comes first)
         settle(page)
         grid.scroll_into_view_if_needed()  # below the first screen at 1280×800
         box = grid.bounding_box()

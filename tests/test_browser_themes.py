@@ -130,3 +130,14 @@ def test_explore_filters_by_sentiment_and_explains_a_record(page: Page, app: Run
     page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
     expect(page.get_by_text("Selected record")).to_be_visible()
     expect(page.get_by_test_id("stText").filter(has_text="Sentiment: Negative").first).to_be_visible()
+
+
+def test_a_theme_opens_its_records_in_explore(page: Page, app: RunningApp) -> None:
+    ensure_themes(app)
+    page.goto(app.url)  # Explore first: its filters then live in the session, as after any visit
+    expect(page.get_by_test_id("stMetricValue").first).to_be_visible()
+    page.get_by_role("link", name="Themes", exact=True).click()
+    page.get_by_text("Last 12 months", exact=True).click()
+    wait_idle(page)
+    page.get_by_role("button", name="See its records in Explore").first.click()
+    expect(page.get_by_test_id("stText").filter(has_text="Only records of one theme:")).to_be_visible()
