@@ -293,3 +293,21 @@ def running_app(root: Path, startup_seconds: float = 60.0) -> Iterator[RunningAp
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+def load_demo(app: RunningApp) -> None:
+    """Fill a running app's demo workspace from the emulator, as "Load demo data" would. Playwright's synchronous API
+    keeps an event loop running in the test's thread, so the sync gets a thread of its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from feedback_sources.sync import sync
+    from feedback_sources.workspace import demo_workspace
+
+    workspace = demo_workspace(app.demo_db)
+
+    def load() -> set[str]:
+        with workspace.store() as store:
+            return {r.status for r in sync(store, workspace.integrations(), incremental=False).values()}
+
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(load).result() == {"complete"}

@@ -6,18 +6,15 @@ The demo workspace is filled in-process from the emulator before the page opens;
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 
 import pytest
 from browser_support import CHROMIUM, TIMEOUT_MS, browser, open_page, requires_chromium, wait_idle  # noqa: F401
-from app_fixtures import RunningApp, day, record, running_app
+from app_fixtures import RunningApp, day, load_demo, record, running_app
 
 from feedback_sources import insights
 from feedback_sources.models import Category, Tier
 from feedback_sources.store import Store
-from feedback_sources.sync import sync
-from feedback_sources.workspace import demo_workspace
 
 pytestmark = requires_chromium
 
@@ -30,15 +27,7 @@ PRESET = "Top feature requests from enterprise accounts this quarter"
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     with running_app(tmp_path_factory.mktemp("browser-demand")) as running:
-        workspace = demo_workspace(running.demo_db)
-
-        def load() -> set[str]:
-            with workspace.store() as store:
-                return {r.status for r in sync(store, workspace.integrations(), incremental=False).values()}
-
-        # Playwright's synchronous API keeps an event loop running in this thread: the sync gets a thread of its own.
-        with ThreadPoolExecutor(1) as pool:
-            assert pool.submit(load).result() == {"complete"}
+        load_demo(running)
         yield running
 
 

@@ -7,16 +7,13 @@ The demo workspace is filled in-process from the emulator before the page opens;
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from app_fixtures import RunningApp, running_app
+from app_fixtures import RunningApp, load_demo, running_app
 from browser_support import CHROMIUM, TIMEOUT_MS, browser, open_page, requires_chromium, wait_idle  # noqa: F401
 
 from feedback_sources import themes
 from feedback_sources.store import Store
-from feedback_sources.sync import sync
-from feedback_sources.workspace import demo_workspace
 from tests.helpers import wait_for
 
 pytestmark = requires_chromium
@@ -28,14 +25,7 @@ if CHROMIUM is not None:
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     with running_app(tmp_path_factory.mktemp("browser-themes")) as running:
-        workspace = demo_workspace(running.demo_db)
-
-        def load() -> set[str]:
-            with workspace.store() as store:
-                return {r.status for r in sync(store, workspace.integrations(), incremental=False).values()}
-
-        with ThreadPoolExecutor(1) as pool:
-            assert pool.submit(load).result() == {"complete"}
+        load_demo(running)
         yield running
 
 
