@@ -197,7 +197,7 @@ def _job(row: Mapping[str, Any]) -> Job:
 
 def get_job(store: Store, job_id: int) -> Job | None:
     ensure_schema(store)
-    rows = list(store.db.query("SELECT * FROM sync_jobs WHERE id = ?", [job_id]))
+    rows = store.query("SELECT * FROM sync_jobs WHERE id = ?", [job_id])
     return _job(rows[0]) if rows else None
 
 
@@ -291,7 +291,7 @@ def reconcile(store: Store, now: datetime | None = None) -> None:
     """Record every job whose process is gone as interrupted (or failed, when it never started)."""
     ensure_schema(store)
     now = now or now_utc()
-    for row in list(store.db.query("SELECT * FROM sync_jobs WHERE status IN ('starting', 'running')")):
+    for row in store.query("SELECT * FROM sync_jobs WHERE status IN ('starting', 'running')"):
         job = _job(row)
         if not is_alive(job, now):
             _mark_dead(store, job, now)
@@ -299,15 +299,15 @@ def reconcile(store: Store, now: datetime | None = None) -> None:
 
 def active_job(store: Store, now: datetime | None = None) -> Job | None:
     reconcile(store, now)
-    rows = list(store.db.query(
-        "SELECT * FROM sync_jobs WHERE status IN ('starting', 'running') ORDER BY id DESC LIMIT 1"))
+    rows = store.query(
+        "SELECT * FROM sync_jobs WHERE status IN ('starting', 'running') ORDER BY id DESC LIMIT 1")
     return _job(rows[0]) if rows else None
 
 
 def latest_job(store: Store, now: datetime | None = None) -> Job | None:
     """The newest job that ran or runs (a start refused because another sync held the lock does not count)."""
     reconcile(store, now)
-    rows = list(store.db.query("SELECT * FROM sync_jobs WHERE status <> 'rejected' ORDER BY id DESC LIMIT 1"))
+    rows = store.query("SELECT * FROM sync_jobs WHERE status <> 'rejected' ORDER BY id DESC LIMIT 1")
     return _job(rows[0]) if rows else None
 
 
@@ -446,7 +446,7 @@ def exclusive_sync(
         try:
             now = now_utc()
             # We hold the lock, so whoever claimed a job before us has ended; unclaimed rows are judged by liveness.
-            for row in list(store.db.query("SELECT * FROM sync_jobs WHERE status = 'running'")):
+            for row in store.query("SELECT * FROM sync_jobs WHERE status = 'running'"):
                 _mark_dead(store, _job(row), now)
             reconcile(store, now)
             run_group = uuid.uuid4().hex

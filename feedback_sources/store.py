@@ -1346,6 +1346,13 @@ class Store:
         with self.write() as conn:
             conn.execute(f"UPDATE sync_runs SET {assignments} WHERE id = ?", [*fields.values(), run_id])
 
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows as dicts straight from sqlite3: what the sync's own bookkeeping reads, without importing sqlite-utils
+        (and with it pandas) into a cron'd sync."""
+        cursor = self.conn.execute(sql, list(params))
+        names = [column[0] for column in cursor.description or ()]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
     def recent_runs(self, limit: int = 50) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT * FROM sync_runs ORDER BY id DESC LIMIT ?", [limit]))
 

@@ -65,8 +65,8 @@ def test_fresh_app_demo_sync_charts_filter_and_export(page: Page, app: RunningAp
     page.get_by_role("link", name="Explore").click()
     expect(page.get_by_test_id("stMetricValue").first).to_have_text(f"{total:,}")
     charts = page.get_by_test_id("stPlotlyChart")
-    expect(charts).to_have_count(4)
-    for index in range(4):
+    expect(charts).to_have_count(5)  # volume, tags, source × tier, category × tier, negative share
+    for index in range(5):
         expect(charts.nth(index).locator("g.trace").first).to_be_attached()
     expect(page.get_by_test_id("stDataFrame")).to_have_count(1)
 

@@ -40,7 +40,7 @@ def loaded(browser: Browser, app: RunningApp) -> RunningApp:
         page.goto(app.url)
         page.get_by_role("button", name="Load demo data").click()
         # A few thousand records through the in-process emulator: longer than one page's usual wait.
-        expect(page.get_by_test_id("stPlotlyChart")).to_have_count(4, timeout=180_000)
+        expect(page.get_by_test_id("stPlotlyChart")).to_have_count(5, timeout=180_000)
     return app
 
 
@@ -53,7 +53,7 @@ def laptop(browser: Browser, loaded: RunningApp) -> Iterator[Page]:
 def explore(page: Page, app: RunningApp, query: str = "") -> None:
     page.goto(f"{app.url}/{query}")
     try:
-        expect(page.get_by_test_id("stPlotlyChart")).to_have_count(4, timeout=90_000)
+        expect(page.get_by_test_id("stPlotlyChart")).to_have_count(5, timeout=90_000)
     except AssertionError:
         page.screenshot(path=str(app.log.parent / "explore-failure.png"))
         raise AssertionError(f"Explore did not draw its charts; see {app.log} and explore-failure.png") from None
