@@ -341,20 +341,8 @@ class CredentialStore:
 
     def get_config(self, source: str) -> dict[str, str]:
         """Normalized values of every field set anywhere, plus defaults; ValueError names a malformed field."""
-        specs = _specs(source)
-        config: dict[str, str] = {}
-        for spec in specs:
-            value, origin = self._resolve_field(source, spec)
-            if value is None:
-                if spec.default is not None:
-                    config[spec.name] = spec.default
-                continue
-            try:
-                config[spec.name] = _normalize(source, spec, value)
-            except ValueError as error:
-                where = spec.env_var if origin == ORIGIN_ENVIRONMENT else f"{spec.env_var} in {origin}"
-                raise ValueError(f"{source} {error} (from {where})") from None
-        return ResolvedConfig(config, (spec.name for spec in specs if spec.secret))
+        config, _ = self.typed_config(source, {})
+        return config
 
     def field_origins(self, source: str) -> dict[str, str]:
         """Where each field's value comes from: "environment", ".env", "keyring" or "missing"."""
