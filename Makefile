@@ -8,16 +8,17 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test setup webhooks bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/streamlit run app.py
+	$(BIN)/feedback-hub app
 
 webhooks: $(STAMP)
 	$(BIN)/python -m feedback_sources serve-webhooks

@@ -27,7 +27,7 @@ import streamlit as st
 from feedback_sources.credentials import KeyringUnavailable
 from feedback_sources.integrations.base import ConfigError, WebhookSetupRequired
 from feedback_sources.integrations.http import SourceError
-from feedback_sources.integrations.intercom import WEBHOOK_TOPICS as INTERCOM_WEBHOOK_TOPICS
+from feedback_sources.sources.intercom.integration import WEBHOOK_TOPICS as INTERCOM_WEBHOOK_TOPICS
 from feedback_sources.store import Store
 from feedback_sources.ui_support import diagnosis_title, human_label, md_escape, parse_timestamp, readable_datetime
 from feedback_sources.webhooks import receiver_status, recent_events

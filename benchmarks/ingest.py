@@ -81,7 +81,7 @@ async def _fetch_pages(base_url: str, pages: int) -> tuple[list[bytes], float]:
 
 def _stage_rows(ctx: Context, emulator: EmulatorProcess,
                 sample_pages: int) -> tuple[list[Row], list[str], dict[str, float]]:
-    from feedback_sources.integrations.zendesk import index_by_id, map_ticket
+    from feedback_sources.sources.zendesk.integration import index_by_id, map_ticket
     from feedback_sources.rules import DEFAULT_RULES
     from feedback_sources.store import _FTS_INSERT, _UPSERT_SQL, FEEDBACK_COLUMNS, record_values
 
@@ -270,7 +270,7 @@ from datetime import datetime, timezone
 if sys.argv[1] == "short-circuit":
     sys.modules["sniffio"] = None
 from benchmarks.sources import fresh_store, integration_config
-from feedback_sources.integrations.intercom import IntercomIntegration
+from feedback_sources.sources.intercom.integration import IntercomIntegration
 from feedback_sources.sync import sync
 from pathlib import Path
 with fresh_store(Path(sys.argv[3])) as store:

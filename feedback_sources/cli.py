@@ -93,8 +93,11 @@ def _add_filter_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m feedback_sources", description="Feedback Hub command line")
+    parser = argparse.ArgumentParser(prog="feedback-hub", description="Feedback Hub command line")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("app", help="start the Streamlit app (demo mode when no source is configured); "
+                        "arguments after `app` go to `streamlit run`", add_help=False)
 
     sync = commands.add_parser("sync", help="pull feedback into the local store")
     sync.add_argument("--source", action="append", choices=SOURCES, help="repeat for several (default: all configured)")
@@ -603,7 +606,41 @@ COMMANDS = {
 }
 
 
+def app_script() -> Path:
+    """The Streamlit entry point: beside the package in a checkout, a top-level module once installed."""
+    beside = Path(__file__).resolve().parent.parent / "app.py"
+    if beside.is_file():
+        return beside
+    import importlib.util
+
+    found = importlib.util.find_spec("app")
+    if found is None or found.origin is None:
+        raise SystemExit("error: the app is not installed with this package (app.py not found)")
+    return Path(found.origin)
+
+
+def run_app(arguments: Sequence[str]) -> int:
+    """`feedback-hub app`: `streamlit run` on the app, from the app's folder so its .streamlit/config.toml applies."""
+    import os
+
+    script = app_script()
+    os.chdir(script.parent)
+    os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(script), *arguments])
+    return 0  # not reached: execv replaces this process
+
+
+def entry() -> None:
+    """The `feedback-hub` console script."""
+    arguments = sys.argv[1:]
+    if arguments[:1] == ["app"]:
+        sys.exit(run_app(arguments[1:]))
+    sys.exit(main(arguments))
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["app"]:
+        return run_app(argv[1:])
     args = build_parser().parse_args(argv)
     _import_runtime()
     out = out or sys.stdout

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedback_sources.integrations.intercom import (
+from feedback_sources.sources.intercom.integration import (
     customer_messages,
     html_to_text,
     map_conversation,
@@ -502,7 +502,7 @@ def test_register_webhook_explains_the_manual_steps():
     import asyncio
 
     from feedback_sources.integrations.base import WebhookSetupRequired
-    from feedback_sources.integrations.intercom import IntercomIntegration
+    from feedback_sources.sources.intercom.integration import IntercomIntegration
 
     integration = IntercomIntegration({"access_token": "tok"})
     with pytest.raises(WebhookSetupRequired) as raised:

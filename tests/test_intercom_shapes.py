@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from feedback_sources.integrations.intercom import (
+from feedback_sources.sources.intercom.integration import (
     conversation_removal,
     map_conversation,
     map_notification,

@@ -13,7 +13,7 @@ import pytest
 from feedback_sources.emulator import DEMO_INTERCOM_TOKEN, Emulator, EmulatorConfig, run_emulator_server
 from feedback_sources.integrations.base import ConfigError, Page
 from feedback_sources.integrations.http import ErrorKind, RetryPolicy, SourceError
-from feedback_sources.integrations.intercom import (
+from feedback_sources.sources.intercom.integration import (
     INTERCOM_VERSION,
     IntercomIntegration,
     SearchCursor,

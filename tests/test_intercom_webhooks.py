@@ -18,7 +18,7 @@ from feedback_sources.emulator import DEMO_INTERCOM_TOKEN, Emulator, EmulatorCon
 from feedback_sources.emulator.config import DEMO_INTERCOM_CLIENT_SECRET
 from feedback_sources.emulator.webhooks import Delivery, sign_intercom
 from feedback_sources.export import export_csv_bytes
-from feedback_sources.integrations.intercom import IntercomIntegration
+from feedback_sources.sources.intercom.integration import IntercomIntegration
 from feedback_sources.store import Filters, Store
 from feedback_sources.sync import sync
 from feedback_sources.webhooks import recent_events

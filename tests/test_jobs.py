@@ -19,7 +19,7 @@ from jobs_support import lock_holder
 
 from feedback_sources import cli
 from feedback_sources.emulator import DEMO_SURVEYMONKEY_TOKEN, Emulator, EmulatorConfig, run_emulator_server
-from feedback_sources.integrations.surveymonkey import SurveyMonkeyIntegration
+from feedback_sources.sources.surveymonkey.integration import SurveyMonkeyIntegration
 from feedback_sources.jobs import (
     EXIT_BUSY,
     Job,

@@ -13,7 +13,7 @@ from feedback_sources.emulator import Emulator, run_emulator_server
 from feedback_sources.emulator.data import zendesk_time
 from feedback_sources.emulator.webhooks import encode_payload, sign_zendesk
 from feedback_sources.export import export_csv_bytes
-from feedback_sources.integrations.zendesk import ZendeskIntegration
+from feedback_sources.sources.zendesk.integration import ZendeskIntegration
 from feedback_sources.models import Removal, RemovalReason
 from feedback_sources.overrides import override_record
 from feedback_sources.store import Filters, Store

@@ -14,7 +14,7 @@ import pytest
 from feedback_sources.emulator import DEMO_SURVEYMONKEY_TOKEN, Emulator, EmulatorConfig, run_emulator_server
 from feedback_sources.integrations.base import ConfigError, ConnectionResult, Page, parse_iso
 from feedback_sources.integrations.http import ErrorKind, SourceError
-from feedback_sources.integrations.surveymonkey import (
+from feedback_sources.sources.surveymonkey.integration import (
     CLOCK_SKEW_ALLOWANCE,
     map_response,
     SurveyMonkeyIntegration,

@@ -23,7 +23,7 @@ from feedback_sources.emulator import (
 )
 from feedback_sources.integrations.base import ConfigError, Page
 from feedback_sources.integrations.http import ErrorKind, RetryPolicy, SourceError
-from feedback_sources.integrations.zendesk import (
+from feedback_sources.sources.zendesk.integration import (
     DEFAULT_BASE_URL,
     SEVERITY_BY_PRIORITY as SEVERITY,
     ExportPosition,

@@ -18,11 +18,11 @@ from starlette.routing import Route
 
 from .core import Emulator, RequestRecord
 from .faults import Fault, hostile_body
-from .intercom import IntercomApi
-from .surveymonkey import SurveyMonkeyApi
+from ..sources.intercom.emulator import IntercomApi
+from ..sources.surveymonkey.emulator import SurveyMonkeyApi
 from .webhooks import WebhookApi
 from .wire import Call, Reply, VendorApi
-from .zendesk import ZendeskApi
+from ..sources.zendesk.emulator import ZendeskApi
 
 MALFORMED_BODY = b'{"data": [{"id": "1", "broken": tru'
 _HELP_CENTER_CLOSED = (

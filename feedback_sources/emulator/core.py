@@ -15,13 +15,13 @@ import httpx
 from .config import VENDORS, EmulatorConfig, FixedWindowLimit
 from .data import People
 from .faults import FaultQueue
-from .intercom import IntercomDataset
+from ..sources.intercom.emulator import IntercomDataset
 from .ratelimit import FixedWindowVendorLimiter, RateLimiters, build_fixed_window_limiters, build_rate_limiters
-from .surveymonkey import SurveyMonkeyDataset
+from ..sources.surveymonkey.emulator import SurveyMonkeyDataset
 from .webhooks import (
     INTERCOM_DEFAULT_TOPICS, INTERCOM_WEBHOOK_VERSION, Delivery, RegisteredWebhook, WebhookRegistry, build_delivery, newest_record_ids,
 )
-from .zendesk import ZendeskDataset
+from ..sources.zendesk.emulator import ZendeskDataset
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ import httpx
 
 from .config import VENDORS, EmulatorConfig
 from .data import to_unix, zendesk_time
-from .surveymonkey import SurveyMonkeyDataset
+from ..sources.surveymonkey.emulator import SurveyMonkeyDataset
 from .wire import Call, Reply, VendorApi, decode_cursor, encode_cursor
 
 if TYPE_CHECKING:

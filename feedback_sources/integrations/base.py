@@ -247,7 +247,9 @@ def _load_entry_points() -> None:
 
 
 def available_integrations() -> dict[str, type[BaseIntegration]]:
-    from . import intercom, surveymonkey, zendesk  # noqa: F401  (registers the built-in sources)
+    from ..sources import load_builtin_integrations
+
+    load_builtin_integrations()
 
     _load_entry_points()
     return dict(_REGISTRY)

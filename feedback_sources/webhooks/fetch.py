@@ -72,7 +72,7 @@ def _object(body: Any, what: str, source: str) -> dict[str, Any]:
 
 
 async def _fetch_ticket(integration: Any, job: FetchJob, cache: dict[str, Any]) -> list[NormalizedRecord]:
-    from ..integrations import zendesk
+    from ..sources.zendesk import integration as zendesk
 
     async with integration.client() as client:
         body = await client.get_json(
@@ -95,7 +95,7 @@ async def _fetch_ticket(integration: Any, job: FetchJob, cache: dict[str, Any]) 
 
 
 async def _fetch_conversation(integration: Any, job: FetchJob, cache: dict[str, Any]) -> list[NormalizedRecord]:
-    from ..integrations import intercom
+    from ..sources.intercom import integration as intercom
 
     async with integration.client() as client:
         try:
@@ -128,7 +128,7 @@ async def _fetch_conversation(integration: Any, job: FetchJob, cache: dict[str, 
 
 
 async def _fetch_response(integration: Any, job: FetchJob, cache: dict[str, Any]) -> list[NormalizedRecord]:
-    from ..integrations import surveymonkey
+    from ..sources.surveymonkey import integration as surveymonkey
 
     survey_id = job.params.get("survey_id")
     if not survey_id:

@@ -17,8 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..integrations import intercom, zendesk
-from ..integrations import surveymonkey
+from ..sources.intercom import integration as intercom
+from ..sources.zendesk import integration as zendesk
+from ..sources.surveymonkey import integration as surveymonkey
 from ..models import MappingError, NormalizedRecord, Removal, RemovalReason, clean_text
 from ..rules import Rules
 from .events import FetchJob

@@ -24,11 +24,11 @@ from typing import Any
 
 import httpx
 
-from ..models import MappingError, NormalizedRecord, Removal, RemovalReason
-from ..rules import Rules
-from .base import BaseIntegration, ConfigError, Page, WebhookSetupRequired, in_range, register, utc_bound
-from .http import ErrorKind, HttpClient, SourceError, header_number
-from .text import html_to_text
+from ...models import MappingError, NormalizedRecord, Removal, RemovalReason
+from ...rules import Rules
+from ...integrations.base import BaseIntegration, ConfigError, Page, WebhookSetupRequired, in_range, register, utc_bound
+from ...integrations.http import ErrorKind, HttpClient, SourceError, header_number
+from ...integrations.text import html_to_text
 
 logger = logging.getLogger("feedback_sources.intercom")
 

@@ -21,12 +21,12 @@ from typing import Any, Literal
 
 import httpx
 
-from ..models import MappingError, NormalizedRecord, Removal, RemovalReason
-from ..rules import Rules
-from .base import BaseIntegration, ConfigError, Page, in_range, parse_iso, register, utc_bound
-from .http import ErrorKind, HttpClient, SourceError, header_number, utc_from_unix
+from ...models import MappingError, NormalizedRecord, Removal, RemovalReason
+from ...rules import Rules
+from ...integrations.base import BaseIntegration, ConfigError, Page, in_range, parse_iso, register, utc_bound
+from ...integrations.http import ErrorKind, HttpClient, SourceError, header_number, utc_from_unix
 
-logger = logging.getLogger("feedback_sources.integrations.zendesk")
+logger = logging.getLogger("feedback_sources.sources.zendesk")
 
 SOURCE = "zendesk"
 DEFAULT_BASE_URL = "https://{subdomain}.zendesk.com"

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from .collection import Entry, LazyCollection
-from .config import EmulatorConfig
-from .data import (
+from ...emulator.collection import Entry, LazyCollection
+from ...emulator.config import EmulatorConfig
+from ...emulator.data import (
     AGENTS, DISPLAY_PLAN, SALT_ADDED, SALT_CONVERSATION, BlockCache, Customer, Feedback, People, follow_up,
     make_feedback, mix64, pick, record_rng, short_reply, to_unix,
 )
-from .wire import BadRequest, Call, Reply, VendorApi, decode_cursor, encode_cursor, request_id
+from ...emulator.wire import BadRequest, Call, Reply, VendorApi, decode_cursor, encode_cursor, request_id
 
 FIRST_CONVERSATION_ID = 1_000_001
 ADMIN_ID_BASE = 7_000_000

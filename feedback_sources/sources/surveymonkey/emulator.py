@@ -22,13 +22,13 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
-from .collection import Entry, LazyCollection
-from .config import EmulatorConfig
-from .data import (
+from ...emulator.collection import Entry, LazyCollection
+from ...emulator.config import EmulatorConfig
+from ...emulator.data import (
     DISPLAY_PLAN, SALT_ADDED, SALT_RESPONSE, TOPICS, BlockCache, People, make_feedback, mix64, offset_time, pick,
     record_rng, to_unix, unit_interval,
 )
-from .wire import BadRequest, Call, Reply, VendorApi, int_param
+from ...emulator.wire import BadRequest, Call, Reply, VendorApi, int_param
 
 MAX_RESPONSES_PER_PAGE = 100
 DEFAULT_PER_PAGE = 50

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from .collection import Entry, LazyCollection
-from .config import EmulatorConfig
-from .data import (
+from ...emulator.collection import Entry, LazyCollection
+from ...emulator.config import EmulatorConfig
+from ...emulator.data import (
     AGENTS, DISPLAY_PLAN, SALT_ADDED, SALT_TICKET, ZENDESK_PLAN_VALUES, BlockCache, Customer, People, make_feedback,
     pick, record_rng, to_unix, unit_interval, zendesk_time,
 )
-from .wire import BadRequest, Call, Reply, VendorApi, decode_cursor, encode_cursor, int_param, parse_basic_auth
+from ...emulator.wire import BadRequest, Call, Reply, VendorApi, decode_cursor, encode_cursor, int_param, parse_basic_auth
 
 FIRST_TICKET_ID = 1
 CUSTOMER_USER_BASE = 10_000_000

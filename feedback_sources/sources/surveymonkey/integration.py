@@ -25,13 +25,13 @@ from typing import Any, Literal
 import httpx
 from pydantic import ValidationError
 
-from ..models import Category, MappingError, NormalizedRecord, Removal, RemovalReason
-from ..rules import Decision, Rules
-from .base import BaseIntegration, ConfigError, Page, in_range, parse_iso, register, utc_bound
-from .http import ErrorKind, HttpClient, SourceError, header_number
-from .text import html_to_text
+from ...models import Category, MappingError, NormalizedRecord, Removal, RemovalReason
+from ...rules import Decision, Rules
+from ...integrations.base import BaseIntegration, ConfigError, Page, in_range, parse_iso, register, utc_bound
+from ...integrations.http import ErrorKind, HttpClient, SourceError, header_number
+from ...integrations.text import html_to_text
 
-logger = logging.getLogger("feedback_sources.integrations.surveymonkey")
+logger = logging.getLogger("feedback_sources.sources.surveymonkey")
 
 SOURCE = "surveymonkey"
 
