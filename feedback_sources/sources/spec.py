@@ -2,15 +2,16 @@
 
 Everything outside a source's package that needs to know about a source reads it from here: the CLI's choices, the
 Connections, Sync, Health and Webhooks pages, credentials, the workspace, the receiver's routes and the emulator.
-Heavy parts (the integration class, webhook handling, the emulator) are named as "module:attribute" strings and
-imported on first use, so reading the registry stays cheap.
+Heavy parts (the integration class, webhook handling, the emulator, a settings panel) are named as
+"module:attribute" strings and imported on first use, so reading the registry stays cheap (`feedback-hub --help`
+imports no httpx, pydantic or streamlit).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import Any
+from typing import Any, Literal
 
 
 def load_attribute(target: str) -> Any:
@@ -20,18 +21,90 @@ def load_attribute(target: str) -> Any:
 
 
 @dataclass(frozen=True)
-class SourceSpec:
-    """One source: its name, how it is shown, and where its parts live.
+class FieldSpec:
+    """One credential or setting field of a source, described as data so the UI, the CLI and validation share it.
 
-    `integration` is "module:Class" of its `BaseIntegration` subclass. The other parts are optional so that a
-    minimal plugin is a name, a label, its fields and an integration class.
+    `secret` fields go to the keyring (or the environment / .env) and are never shown; other fields are settings.
+    `normalize` is "module:function" taking the typed text and returning the value to store, raising ValueError
+    with a message a PM can act on.
+    """
+
+    name: str
+    env_var: str
+    secret: bool
+    required: bool
+    label: str
+    help: str
+    choices: tuple[str, ...] | None = None
+    # Used by get_config when the field is set nowhere; the origin still reads "missing".
+    default: str | None = None
+    normalize: str | None = None
+
+
+@dataclass(frozen=True)
+class AccountTraits:
+    """Where a source's records carry the customer's organization (for grouping people into accounts)."""
+
+    organization_id_field: str | None = None  # metadata key of the vendor's organization / company id
+    organization_name_field: str | None = None  # metadata key of its name
+
+
+@dataclass(frozen=True)
+class RuleTraits:
+    """What the tier/category rules may read in a source's records."""
+
+    content_only: bool = False  # no vendor category: the category comes from the words alone
+    nps: bool = False  # records may carry an NPS score that decides the category
+    organization: bool = False  # the organization name in metadata is a tier clue
+    vendor_type: bool = False  # metadata.type is the vendor's own ticket type (problem, incident, ...)
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One source: its name, how it is shown, its fields, and where its parts live.
+
+    Only `name`, `label`, `integration` and `fields` are needed for a working source; the rest is optional so a
+    minimal plugin stays small.
     """
 
     name: str
     label: str
+    # "module:Class" of the BaseIntegration subclass.
     integration: str
+    fields: tuple[FieldSpec, ...] = ()
     color: str = "#6B7280"
+    description: str = ""
+    # "api": pulls over HTTP with credentials; "file": reads files the PM provides (no network, no webhooks).
+    kind: Literal["api", "file"] = "api"
+    accounts: AccountTraits = field(default_factory=AccountTraits)
+    rules: RuleTraits = field(default_factory=RuleTraits)
+    # What the vendor's reported total means on the Health page ("" when it reports none).
+    total_meaning: str = ""
+    # "module:function(base_url) -> dict[str, str]": the demo workspace's configuration against the emulator.
+    demo_config: str | None = None
+    # "module:attribute" of the source's webhook handling (verify, interpret, fetch, register), None without one.
+    webhook: str | None = None
+    # "module:attribute" of the source's emulator vendor (dataset + HTTP API), None when it has none.
+    emulator: str | None = None
+    # "module:function(context)": an extra section the Connections page shows for this source (e.g. a column
+    # mapping with a preview); None for sources whose fields say everything.
+    settings_panel: str | None = None
+    # "module:attribute" of the source's harness for the standard acceptance suite (tests only).
+    harness: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def integration_class(self) -> Any:
         return load_attribute(self.integration)
+
+    def load(self, part: str) -> Any:
+        """The object a "module:attribute" part names, or None when the source has no such part."""
+        target = getattr(self, part)
+        return None if target is None else load_attribute(target)
+
+    @property
+    def required_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields if f.required)
+
+    @property
+    def secret_fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields if f.secret)
