@@ -133,6 +133,7 @@ class ErrorTable:
     code_path: str | None = None
     detail: str = " ({said})"
     secrets: Sequence[str] = field(default_factory=tuple)
+    source: str = ""  # set on the errors described; the client fills in its own when this is empty
 
     def context(self, response: httpx.Response, secrets: Iterable[str] = ()) -> ErrorContext:
         is_json, body = json_body(response)
@@ -154,12 +155,14 @@ class ErrorTable:
                     _render(row.message, context, detail),
                     status=context.status,
                     hint=_render(row.hint, context, detail),
+                    source=self.source,
                 )
         return None
 
     def extended(self, *rows: ErrorRow) -> ErrorTable:
         """The same table with `rows` tried first (an API that words some refusals its own way)."""
-        return ErrorTable([*rows, *self.rows], self.message_paths, self.code_path, self.detail, self.secrets)
+        return ErrorTable([*rows, *self.rows], self.message_paths, self.code_path, self.detail, self.secrets,
+                          self.source)
 
     def __call__(self, response: httpx.Response) -> SourceError | None:
         return self.describe(response)
