@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,17 +88,22 @@ def _key(values: dict[str, Any], heading: str, question_id: str) -> str:
     return heading if heading not in values else f"{heading} ({question_id})"
 
 
-def collect_answers(response: dict[str, Any], questions: dict[str, Question]) -> Answers:
-    collected = Answers()
-    for page in as_list(response.get("pages")):
+def questions_of(body: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(question id, question) for every question with an id on every page: of survey details and of a response."""
+    for page in as_list(as_dict(body).get("pages")):
         for question in as_list(as_dict(page).get("questions")):
             question = as_dict(question)
             question_id = identifier(question.get("id"))
-            if question_id is None:
-                continue
-            known = questions.get(question_id) or Question(id=question_id, heading=None, family=None)
-            answers = [as_dict(answer) for answer in as_list(question.get("answers"))]
-            _collect_question(collected, known, answers)
+            if question_id is not None:
+                yield question_id, question
+
+
+def collect_answers(response: dict[str, Any], questions: dict[str, Question]) -> Answers:
+    collected = Answers()
+    for question_id, question in questions_of(response):
+        known = questions.get(question_id) or Question(id=question_id, heading=None, family=None)
+        answers = [as_dict(answer) for answer in as_list(question.get("answers"))]
+        _collect_question(collected, known, answers)
     return collected
 
 

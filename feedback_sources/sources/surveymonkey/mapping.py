@@ -19,7 +19,7 @@ from ...integrations.coerce import as_dict, as_list, identifier
 from ...integrations.text import html_to_text
 from ...models import Category, MappingError, NormalizedRecord, Removal, RemovalReason
 from ...rules import Decision, Rules
-from .answers import Answers, Question, collect_answers
+from .answers import Answers, Question, collect_answers, questions_of
 
 SOURCE = "surveymonkey"
 
@@ -49,47 +49,42 @@ class SurveyIndex:
     def from_details(cls, details: Any) -> SurveyIndex:
         details = as_dict(details)
         questions: dict[str, Question] = {}
-        for page in as_list(details.get("pages")):
-            for question in as_list(as_dict(page).get("questions")):
-                question = as_dict(question)
-                question_id = identifier(question.get("id"))
-                if question_id is None:
-                    continue
-                heading = next(
-                    (text for h in as_list(question.get("headings")) if (text := _label(as_dict(h).get("heading")))),
-                    None,
-                )
-                answers = as_dict(question.get("answers"))
-                other = answers.get("other")
-                cols = {}
-                for col in as_list(answers.get("cols")):
-                    col = as_dict(col)
-                    col_id = identifier(col.get("id"))
-                    if col_id is not None:
-                        cols[col_id] = (_label(col.get("text")) or "", _options(col.get("choices")))
-                choices = as_list(answers.get("choices"))
-                questions[question_id] = Question(
-                    id=question_id,
-                    heading=heading,
-                    family=identifier(question.get("family")),
-                    subtype=identifier(question.get("subtype")),
-                    choices=_options(choices),
-                    na_choices=frozenset(
-                        cid for c in choices if as_dict(c).get("is_na") is True and (cid := identifier(as_dict(c).get("id")))
-                    ),
-                    rows=_options(answers.get("rows")),
-                    row_types={
-                        rid: kind.lower()
-                        for r in as_list(answers.get("rows"))
-                        if (rid := identifier(as_dict(r).get("id"))) and (kind := identifier(as_dict(r).get("type")))
-                    },
-                    cols=cols,
-                    others=_options(other if isinstance(other, list) else [other]),
-                    comment_ids=frozenset(
-                        oid for o in (other if isinstance(other, list) else [other])
-                        if as_dict(o).get("is_answer_choice") is False and (oid := identifier(as_dict(o).get("id")))
-                    ),
-                )
+        for question_id, question in questions_of(details):
+            heading = next(
+                (text for h in as_list(question.get("headings")) if (text := _label(as_dict(h).get("heading")))),
+                None,
+            )
+            answers = as_dict(question.get("answers"))
+            other = answers.get("other")
+            cols = {}
+            for col in as_list(answers.get("cols")):
+                col = as_dict(col)
+                col_id = identifier(col.get("id"))
+                if col_id is not None:
+                    cols[col_id] = (_label(col.get("text")) or "", _options(col.get("choices")))
+            choices = as_list(answers.get("choices"))
+            questions[question_id] = Question(
+                id=question_id,
+                heading=heading,
+                family=identifier(question.get("family")),
+                subtype=identifier(question.get("subtype")),
+                choices=_options(choices),
+                na_choices=frozenset(
+                    cid for c in choices if as_dict(c).get("is_na") is True and (cid := identifier(as_dict(c).get("id")))
+                ),
+                rows=_options(answers.get("rows")),
+                row_types={
+                    rid: kind.lower()
+                    for r in as_list(answers.get("rows"))
+                    if (rid := identifier(as_dict(r).get("id"))) and (kind := identifier(as_dict(r).get("type")))
+                },
+                cols=cols,
+                others=_options(other if isinstance(other, list) else [other]),
+                comment_ids=frozenset(
+                    oid for o in (other if isinstance(other, list) else [other])
+                    if as_dict(o).get("is_answer_choice") is False and (oid := identifier(as_dict(o).get("id")))
+                ),
+            )
         return cls(title=_label(details.get("title")), questions=questions)
 
 
