@@ -33,11 +33,12 @@ COMPLETENESS_BADGES = {
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _report(
-    path: str, marker: Any, minute: str, stale_hours: float, min_gap_median: float
+    path: str, marker: Any, minute: str, stale_hours: float, min_gap_median: float, sources: tuple[str, ...]
 ) -> list[health.SourceHealth]:
-    # `marker` (records and newest run) and `minute` only key the cache: ages move with the clock.
+    # `marker` (records and newest run) and `minute` only key the cache: ages move with the clock. The registered
+    # sources are part of the key, so a source plugin installed or removed shows at once.
     with Store(path) as store:
-        return health.health_report(store, source_names(), now=datetime.fromisoformat(minute),
+        return health.health_report(store, sources, now=datetime.fromisoformat(minute),
                                     stale_after=timedelta(hours=stale_hours), min_gap_median=min_gap_median)
 
 
@@ -110,7 +111,7 @@ def main() -> None:
     now = datetime.now(timezone.utc)
     minute = now.replace(second=0, microsecond=0).isoformat()
     marker = (data_version(path), run_marker(path))
-    for facts in _report(str(path), marker, minute, stale_hours, min_median):
+    for facts in _report(str(path), marker, minute, stale_hours, min_median, source_names()):
         source_panel(facts, now)
 
 

@@ -191,3 +191,9 @@ def test_sync_page_runs_the_plugin_in_a_background_job_and_health_shows_it(insta
     assert any(panel.startswith(f"**{LABEL}** :green-badge") for panel in panels), panels
     cards = [m.value for m in health.sidebar.markdown if m.value.startswith(f"**{LABEL}**")]
     assert cards, [m.value for m in health.sidebar.markdown]
+    explore = run_page(app_env, "app_pages/explore.py", mode="real")
+    source_filter = explore.multiselect(key="explore_sources")
+    assert NAME in source_filter.options or LABEL in source_filter.options
+    source_filter.set_value([NAME]).run()
+    assert not explore.exception
+    assert explore.multiselect(key="explore_sources").value == [NAME]
