@@ -2,7 +2,8 @@
 
 An integration turns one vendor's API into pages of `NormalizedRecord`s. Each page comes with the cursor to resume
 from once that page is stored, so a sync can commit page and cursor together and pick up exactly where it stopped.
-Third-party integrations register through the `feedback_sources.integrations` entry-point group.
+A source's integration is found through its `SourceSpec` (the `feedback_hub.sources` entry-point group, see
+`feedback_sources.sources`); a bare class under the older `feedback_sources.integrations` group is still accepted.
 """
 
 from __future__ import annotations
