@@ -31,6 +31,7 @@ from .models import NormalizedRecord, Removal
 from . import sentiment
 from .overrides import reapply_overrides
 from .search import to_fts_query
+from .sources import vendor_type_index_source
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -247,11 +248,11 @@ _MIGRATION_5 = """
 _MIGRATION_6 = ACCOUNT_KEY_MIGRATION
 
 # Rule re-application (rules_store.py) reads these small indexes instead of every wide row: who decided each
-# category and tier, and each Zendesk ticket's type. A plan over a million records then takes seconds, not tens.
-_MIGRATION_7 = """
+# category and tier, and each ticket's vendor type. A plan over a million records then takes seconds, not tens.
+_MIGRATION_7 = f"""
         CREATE INDEX IF NOT EXISTS idx_feedback_category_reason ON feedback (category_reason, category, source);
         CREATE INDEX IF NOT EXISTS idx_feedback_tier_reason ON feedback (tier_reason, customer_tier);
-        CREATE INDEX IF NOT EXISTS idx_feedback_vendor_type ON feedback (json_extract(metadata, '$.type')) WHERE source = 'zendesk';
+        CREATE INDEX IF NOT EXISTS idx_feedback_vendor_type ON feedback (json_extract(metadata, '$.type')) WHERE source = '{vendor_type_index_source()}';
 """
 
 # What the vendors removed (deleted or spam tickets, deleted conversations, deleted or disqualified responses): one
