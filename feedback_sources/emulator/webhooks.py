@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .config import VENDORS, EmulatorConfig
-from .data import to_unix, zendesk_time
+from .data import to_unix, utc_z_time
 from ..sources.surveymonkey.emulator import SurveyMonkeyDataset
 from .wire import Call, Reply, VendorApi, decode_cursor, encode_cursor
 
@@ -261,7 +261,7 @@ class WebhookApi:
                                        "json", "/webhook/http_method")
         hook = self.registry.add(RegisteredWebhook(
             vendor="zendesk", id=self.registry.new_id("zendesk"), name=webhook["name"].strip(),
-            url=webhook["endpoint"], events=tuple(subscriptions), created_at=zendesk_time(self._now()),
+            url=webhook["endpoint"], events=tuple(subscriptions), created_at=utc_z_time(self._now()),
             status=status, http_method=http_method, request_format=request_format,
         ))
         return Reply(201, {"webhook": _zendesk_view(hook)})
@@ -342,7 +342,7 @@ class WebhookApi:
                                        f"{url} did not.")
         hook = self.registry.add(RegisteredWebhook(
             vendor="surveymonkey", id=self.registry.new_id("surveymonkey"), name=name, url=url,
-            events=(event_type,), created_at=zendesk_time(self._now()), object_type=object_type,
+            events=(event_type,), created_at=utc_z_time(self._now()), object_type=object_type,
             object_ids=tuple(object_ids),
         ))
         return Reply(201, _surveymonkey_view(hook, call.base_url))
@@ -493,7 +493,7 @@ def zendesk_event(ticket: Mapping[str, Any], kind: str, *, event_id: str, at: fl
         "type": event_type,
         "account_id": account_id,
         "id": event_id,
-        "time": zendesk_time(int(at)),
+        "time": utc_z_time(int(at)),
         "zendesk_event_version": ZENDESK_EVENT_VERSION,
         "subject": f"zen:ticket:{ticket['id']}",
         "detail": detail,
@@ -676,7 +676,7 @@ def build_delivery(emulator: Emulator, vendor: str, kind: str, record_id: str | 
         payload = zendesk_event(ticket, kind, event_id=event_id, at=moment, account_id=config.zendesk_account_id,
                                 requester_name=(requester or {}).get("name"))
         body = encode_payload(payload)
-        timestamp = zendesk_time(int(moment))
+        timestamp = utc_z_time(int(moment))
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": "Zendesk Webhook",

@@ -127,7 +127,7 @@ class IntercomDataset:
             "browser_language": "en",
             "os": "OS X",
             "location": {"type": "location", "country": customer.country, "region": None, "city": customer.city},
-            "custom_attributes": {} if customer.intercom_plan is None else {"plan": customer.intercom_plan},
+            "custom_attributes": {} if customer.plan_label is None else {"plan": customer.plan_label},
             "avatar": None,
             "tags": {"type": "list", "data": [], "url": f"/contacts/{contact_id}/tags", "total_count": 0,
                      "has_more": False},

@@ -12,8 +12,8 @@ from typing import Any
 from ...emulator.collection import Entry, LazyCollection
 from ...emulator.config import EmulatorConfig
 from ...emulator.data import (
-    AGENTS, DISPLAY_PLAN, SALT_ADDED, SALT_TICKET, ZENDESK_PLAN_VALUES, BlockCache, Customer, People, make_feedback,
-    pick, record_rng, to_unix, unit_interval, zendesk_time,
+    AGENTS, DISPLAY_PLAN, SALT_ADDED, SALT_TICKET, PLAN_TAGS, BlockCache, Customer, People, make_feedback,
+    pick, record_rng, to_unix, unit_interval, utc_z_time,
 )
 from ...emulator.wire import BadRequest, Call, Reply, VendorApi, decode_cursor, encode_cursor, int_param, parse_basic_auth
 
@@ -103,7 +103,7 @@ class ZendeskDataset:
     def _build_ticket(self, rng: random.Random, ticket_id: int, created: int, updated: int,
                       deleted: bool) -> dict[str, Any]:
         customer = self.people.pick_customer(rng)
-        plan = ZENDESK_PLAN_VALUES[customer.tier]
+        plan = PLAN_TAGS[customer.tier]
         feedback = make_feedback(rng, customer.first_name, DISPLAY_PLAN[customer.tier])
         kind = feedback.kind
         requester_id = (MISSING_USER_BASE + ticket_id if rng.random() < 0.02
@@ -142,8 +142,8 @@ class ZendeskDataset:
             "id": ticket_id,
             "external_id": None,
             "via": _VIA[channel],
-            "created_at": zendesk_time(created),
-            "updated_at": zendesk_time(updated),
+            "created_at": utc_z_time(created),
+            "updated_at": utc_z_time(updated),
             "generated_timestamp": updated,
             "type": pick(rng, _TYPES[kind]),
             "subject": subject,
@@ -185,13 +185,13 @@ class ZendeskDataset:
 
     def _customer_user(self, customer: Customer) -> dict[str, Any]:
         signed_up = self.config.start_ts - customer.signed_up_offset_days * 86400
-        plan = ZENDESK_PLAN_VALUES[customer.tier] if customer.intercom_plan is not None else None
+        plan = PLAN_TAGS[customer.tier] if customer.plan_label is not None else None
         return {
             "id": CUSTOMER_USER_BASE + customer.index,
             "name": customer.name,
             "email": customer.email,
-            "created_at": zendesk_time(signed_up),
-            "updated_at": zendesk_time(signed_up + 86400),
+            "created_at": utc_z_time(signed_up),
+            "updated_at": utc_z_time(signed_up + 86400),
             "time_zone": "UTC",
             "iana_time_zone": "Etc/UTC",
             "phone": None,
@@ -222,7 +222,7 @@ class ZendeskDataset:
             name, email, role = agent.name, agent.email, "agent"
         else:
             return None
-        created = zendesk_time(self.config.start_ts - 400 * 86400)
+        created = utc_z_time(self.config.start_ts - 400 * 86400)
         return {
             "id": user_id, "name": name, "email": email, "created_at": created, "updated_at": created,
             "time_zone": "UTC", "iana_time_zone": "Etc/UTC", "phone": None, "photo": None, "locale": "en-US",
@@ -248,11 +248,11 @@ class ZendeskDataset:
         if not 0 <= index < 80:
             return None
         company = self.people.company(index)
-        created = zendesk_time(self.config.start_ts - 500 * 86400)
+        created = utc_z_time(self.config.start_ts - 500 * 86400)
         return {
             "id": organization_id, "name": company.name, "shared_tickets": False, "shared_comments": False,
             "external_id": None, "created_at": created, "updated_at": created, "domain_names": [company.domain],
-            "details": "", "notes": "", "group_id": None, "tags": [ZENDESK_PLAN_VALUES[company.tier]],
+            "details": "", "notes": "", "group_id": None, "tags": [PLAN_TAGS[company.tier]],
             "organization_fields": {"plan": DISPLAY_PLAN[company.tier], "employees": company.employees},
         }
 
@@ -335,8 +335,8 @@ class ZendeskDataset:
         if "subject" in fields and "raw_subject" not in fields:
             fields["raw_subject"] = fields["subject"]
         record.update(fields)
-        record["created_at"] = zendesk_time(created)
-        record["updated_at"] = zendesk_time(updated)
+        record["created_at"] = utc_z_time(created)
+        record["updated_at"] = utc_z_time(updated)
         record["generated_timestamp"] = updated
         self.tickets.put(ticket_id, record, updated, created)
         return record
@@ -392,7 +392,7 @@ class ZendeskApi(VendorApi):
             return self._export(call)
         if endpoint == "/api/v2/tickets/count.json":
             return Reply(200, {"count": {"value": self.data.live_ticket_count(),
-                                         "refreshed_at": zendesk_time(self._now())}})
+                                         "refreshed_at": utc_z_time(self._now())}})
         match = re.fullmatch(r"/api/v2/(tickets|users|organizations)/(\d+)\.json", endpoint)
         if match:
             return self._show(call, match.group(1), int(match.group(2)))
