@@ -8,4 +8,5 @@ SPEC = SourceSpec(
     integration="feedback_sources.sources.intercom.integration:IntercomIntegration",
     color="#1F8DED",
     webhook="feedback_sources.sources.intercom.webhooks:HANDLER",
+    emulator="feedback_sources.sources.intercom.emulator:VENDOR",
 )

@@ -8,4 +8,5 @@ SPEC = SourceSpec(
     integration="feedback_sources.sources.surveymonkey.integration:SurveyMonkeyIntegration",
     color="#00BF6F",
     webhook="feedback_sources.sources.surveymonkey.webhooks:HANDLER",
+    emulator="feedback_sources.sources.surveymonkey.emulator:VENDOR",
 )

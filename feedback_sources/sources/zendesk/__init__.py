@@ -8,4 +8,5 @@ SPEC = SourceSpec(
     integration="feedback_sources.sources.zendesk.integration:ZendeskIntegration",
     color="#03363D",
     webhook="feedback_sources.sources.zendesk.webhooks:HANDLER",
+    emulator="feedback_sources.sources.zendesk.emulator:VENDOR",
 )

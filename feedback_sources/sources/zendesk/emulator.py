@@ -506,3 +506,118 @@ class ZendeskApi(VendorApi):
             if user is not None:  # deleted requesters are simply absent, as in Zendesk
                 users.append(self._with_url(call, "users", user))
         return users
+
+
+# -- emulator vendor: settings, rate limits, webhooks ------------------------------------------------------------
+
+from ...emulator.ratelimit import RateDecision, Scale, WindowLimiter  # noqa: E402
+from ...emulator.vendor import EmulatorVendor, RateLimitProfile  # noqa: E402
+from .emulator_webhooks import WEBHOOKS  # noqa: E402
+
+DEMO_ZENDESK_SUBDOMAIN = "demo"
+DEMO_ZENDESK_EMAIL = "pm@demo.example"
+DEMO_ZENDESK_TOKEN = "demo-zendesk-token"
+# What Zendesk hands out per webhook (one for every webhook here).
+DEMO_ZENDESK_WEBHOOK_SECRET = "demo-zendesk-webhook-signing-secret"
+# Zendesk's own spelling of a UTC time, kept under its old name for callers of the emulator's data module.
+zendesk_time = utc_z_time
+
+SETTINGS: dict[str, Any] = {
+    "zendesk_tickets": 2000,
+    "zendesk_subdomain": DEMO_ZENDESK_SUBDOMAIN,
+    "zendesk_email": DEMO_ZENDESK_EMAIL,
+    "zendesk_token": DEMO_ZENDESK_TOKEN,
+    # The signing secret the signing_secret endpoint hands out, and the account id deliveries name.
+    "zendesk_webhook_secret": DEMO_ZENDESK_WEBHOOK_SECRET,
+    "zendesk_account_id": 88_888_888,
+    # Requests per vendor minute (see EmulatorConfig.time_scale).
+    "zendesk_account_rate_limit": 700,
+    "zendesk_export_rate_limit": 10,
+    # Real Zendesk leaves out of the export whatever changed in the last minute; 0 serves changes at once.
+    "zendesk_export_hold_back_seconds": 0,
+}
+
+_HELP_CENTER_CLOSED = (
+    "<!DOCTYPE html><html><head><title>Help Center Closed | Zendesk</title></head>"
+    "<body><h1>Oops! This help center no longer exists</h1>"
+    "<p>The page you were looking for doesn't exist.</p></body></html>"
+)
+
+
+class ZendeskLimiter:
+    def __init__(self, config: EmulatorConfig, scale: Scale) -> None:
+        self.scale = scale
+        minute = scale.seconds_per_minute
+        self.account = WindowLimiter(config.zendesk_account_rate_limit, minute)
+        self.export = WindowLimiter(config.zendesk_export_rate_limit, minute)
+
+    def check(self, is_export: bool, now: float) -> RateDecision:
+        blocked_by: WindowLimiter | None = None
+        if not self.account.has_room(now):
+            blocked_by = self.account
+        elif is_export and not self.export.has_room(now):
+            blocked_by = self.export
+        if blocked_by is None:
+            self.account.consume(now)
+            if is_export:
+                self.export.consume(now)
+        headers = self._headers(is_export, now)
+        if blocked_by is not None:
+            wait = blocked_by.reset_at(now) - now
+            headers["Retry-After"] = self.scale.duration(wait)
+            reason = ("Number of allowed incremental export API requests per minute exceeded"
+                      if blocked_by is self.export else "Number of allowed API requests per minute exceeded")
+            return RateDecision(False, headers, wait, reason)
+        return RateDecision(True, headers)
+
+    def _headers(self, is_export: bool, now: float) -> dict[str, str]:
+        remaining = str(self.account.remaining(now))
+        headers = {
+            "X-Rate-Limit": str(self.account.limit),
+            "X-Rate-Limit-Remaining": remaining,
+            "ratelimit-limit": str(self.account.limit),
+            "ratelimit-remaining": remaining,
+            "ratelimit-reset": self.scale.duration(self.account.reset_at(now) - now),
+        }
+        if is_export:
+            headers["Zendesk-RateLimit-incremental-exports"] = (
+                f"total={self.export.limit}; remaining={self.export.remaining(now)}; "
+                f"resets={self.scale.duration(self.export.reset_at(now) - now)}"
+            )
+        return headers
+
+
+def _fixed_headers(is_export: bool, limit: str, remaining: int, reset_at: float, reset_in: float) -> dict[str, str]:
+    headers = {
+        "X-Rate-Limit": limit,
+        "X-Rate-Limit-Remaining": str(remaining),
+        "ratelimit-limit": limit,
+        "ratelimit-remaining": str(remaining),
+        "ratelimit-reset": f"{reset_in:.2f}",
+    }
+    if is_export:
+        headers["Zendesk-RateLimit-incremental-exports"] = f"total={limit}; remaining={remaining}; resets={reset_in:.2f}"
+    return headers
+
+
+def _help_center_closed() -> Reply:
+    # A subdomain that is not the account's: Zendesk answers with its help-center page, not JSON.
+    return Reply(404, _HELP_CENTER_CLOSED, media_type="text/html; charset=utf-8")
+
+
+VENDOR = EmulatorVendor(
+    name="zendesk",
+    dataset=ZendeskDataset,
+    api=ZendeskApi,
+    base_path=lambda config: f"/zendesk/{config.zendesk_subdomain}",
+    record_count=lambda config: config.zendesk_tickets,
+    settings=SETTINGS,
+    rate_limits=RateLimitProfile(
+        limiter=ZendeskLimiter,
+        fixed_headers=_fixed_headers,
+        fixed_retry_after=True,
+        fixed_reason="Number of allowed API requests per minute exceeded",
+    ),
+    webhooks=WEBHOOKS,
+    misaddressed=_help_center_closed,
+)
