@@ -108,32 +108,27 @@ class EmulatorVendor:
     misaddressed: Callable[[], Reply] | None = None
 
 
-_VENDORS: dict[str, EmulatorVendor] | None = None
+_VENDORS: tuple[object, dict[str, EmulatorVendor]] | None = None
 
 
 def emulator_vendors() -> dict[str, EmulatorVendor]:
-    """The emulator vendor of every registered source that has one, in registry order."""
+    """The emulator vendor of every registered source that has one, in registry order (loaded once per registry)."""
     global _VENDORS
     from ..sources import registry
 
-    if _VENDORS is not None:
-        return _VENDORS
+    specs = registry()
+    if _VENDORS is not None and _VENDORS[0] is specs:
+        return _VENDORS[1]
     vendors: dict[str, EmulatorVendor] = {}
-    for name, spec in registry().items():
+    for name, spec in specs.items():
         if spec.emulator is None:
             continue
         vendor = spec.load("emulator")
         if not isinstance(vendor, EmulatorVendor):
             raise TypeError(f"{spec.emulator} is not an EmulatorVendor")
         vendors[name] = vendor
-    _VENDORS = vendors
+    _VENDORS = (specs, vendors)
     return vendors
-
-
-def reset_emulator_vendors() -> None:
-    """Forget the loaded vendors (after the source registry changed)."""
-    global _VENDORS
-    _VENDORS = None
 
 
 def vendor_names() -> tuple[str, ...]:

@@ -60,18 +60,27 @@ class WebhookHandler:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
+_CACHE: tuple[object, dict[str, WebhookHandler]] | None = None
+
+
 def webhook_handlers() -> dict[str, WebhookHandler]:
-    """The webhook handler of every registered source that has one, in registry order."""
+    """The webhook handler of every registered source that has one, in registry order (loaded once per registry:
+    every delivery asks)."""
+    global _CACHE
     from ..sources import registry
 
+    specs = registry()
+    if _CACHE is not None and _CACHE[0] is specs:
+        return _CACHE[1]
     handlers: dict[str, WebhookHandler] = {}
-    for name, spec in registry().items():
+    for name, spec in specs.items():
         if spec.webhook is None or spec.kind != "api":
             continue
         handler = spec.load("webhook")
         if not isinstance(handler, WebhookHandler):
             raise TypeError(f"{spec.webhook} is not a WebhookHandler")
         handlers[name] = handler
+    _CACHE = (specs, handlers)
     return handlers
 
 
