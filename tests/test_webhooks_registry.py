@@ -117,7 +117,8 @@ def test_a_plugin_with_a_webhook_handler_gets_its_route_and_its_checks(with_ping
     assert (signed.status_code, signed.json()["verdict"]) == (200, "ignored")
     assert (again.status_code, again.json()["verdict"]) == (200, "duplicate")
     with Store(tmp_path / "feedback.db") as store:
-        assert [(e["source"], e["event_id"], e["deliveries"]) for e in recent_events(store)] == [("pinger", "ping-1", 2)]
+        events = recent_events(store)
+    assert [(e["source"], e["event_id"], e["deliveries"]) for e in events] == [("pinger", "ping-1", 2)]
 
 
 def test_startup_lines_name_the_plugin_s_own_variables(with_pinger: None):

@@ -44,7 +44,8 @@ class Emulator:
 
     def __init__(self, config: EmulatorConfig | None = None) -> None:
         self.config = config or EmulatorConfig()
-        # The data clock (incremental exports' start_time rules, updated_at of mutations). May return a unix time or a datetime.
+        # The data clock (incremental exports' start_time rules, updated_at of mutations). May return a unix time or
+        # a datetime.
         self.clock: Callable[[], float | datetime] = time.time
         # The rate limiters' clock: real time, so that clients can sleep on the reset headers.
         self.rate_clock: Callable[[], float] = time.time

@@ -2,11 +2,10 @@
 
 The routes come from the source registry: every source whose spec names a `WebhookHandler` gets
 `/webhooks/<source>`; a source without one has no route at all. Each delivery goes through the cheap checks first
-and the expensive ones last, so junk costs almost nothing:
-signature headers (401: missing, malformed, or a signature timestamp outside the window, decided before a body byte
-is read) → body size, streamed and cut off at the cap (413) and read within a deadline (408) → signature over the raw
-bytes (401) → the source's rate limit (429) → JSON (400) → deduplication by event id → the sync's own mapper → the
-store's upsert (newest version wins). What an event only points at is queued and fetched by a background worker, so
+and the expensive ones last, so junk costs almost nothing: signature headers (401: missing, malformed, or a
+signature timestamp outside the window, decided before a body byte is read) → body size, streamed and cut off at
+the cap (413) and read within a deadline (408) → signature over the raw bytes (401) → the source's rate limit (429)
+→ JSON (400) → deduplication by event id → the sync's own mapper → the store's upsert (newest version wins). What an event only points at is queued and fetched by a background worker, so
 the vendor gets its 200 in milliseconds.
 
 The source's rate-limit token is spent only by a delivery whose signature holds: a flood of unsigned or forged

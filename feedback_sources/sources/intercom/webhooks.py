@@ -128,7 +128,9 @@ def interpret_intercom(payload: dict[str, Any], context: MappingContext) -> Inte
 async def fetch_conversation(integration: Any, job: FetchJob, cache: dict[str, Any]) -> list[NormalizedRecord]:
     async with integration.client() as client:
         try:
-            found_conversation = await client.get_json(intercom.CONVERSATION.url(conversation_id=path_id(job.object_id)))
+            found_conversation = await client.get_json(
+                intercom.CONVERSATION.url(conversation_id=path_id(job.object_id))
+            )
         except SourceError as error:
             if error.kind is ErrorKind.not_found:
                 # Intercom answers 404 for a deleted conversation: it leaves the store, as a deletion event would.

@@ -596,7 +596,9 @@ def _fixed_headers(is_export: bool, limit: str, remaining: int, reset_at: float,
         "ratelimit-reset": f"{reset_in:.2f}",
     }
     if is_export:
-        headers["Zendesk-RateLimit-incremental-exports"] = f"total={limit}; remaining={remaining}; resets={reset_in:.2f}"
+        headers["Zendesk-RateLimit-incremental-exports"] = (
+            f"total={limit}; remaining={remaining}; resets={reset_in:.2f}"
+        )
     return headers
 
 
