@@ -203,13 +203,16 @@ def register(source: str) -> None:
     mode = current_mode()
     try:
         integration = workspace(mode).integration(source)
-        registered = asyncio.run(integration.register_webhook(url))
     except ConfigError as error:
-        flash("warning", f"{label} is not connected (missing {', '.join(error.missing)}): add it on the "
-                         "Connections page first.")
+        not_connected(label, error)
         return
     except ValueError as error:
         flash("error", f"A saved setting is invalid: {md_escape(error)}. Fix it on the Connections page.")
+        return
+    try:
+        registered = asyncio.run(integration.register_webhook(url))
+    except ConfigError as error:
+        not_connected(label, error)
         return
     except WebhookSetupRequired as setup:
         show_manual_steps(mode, source, url, [md_escape(line) for line in setup.steps])
@@ -229,6 +232,11 @@ def register(source: str) -> None:
     else:
         flash("success", handler.registered_message.format(label=label, events=handler.events_phrase,
                                                            url=md_escape(url)))
+
+
+def not_connected(label: str, error: ConfigError) -> None:
+    flash("warning", f"{label} is not connected (missing {', '.join(error.missing)}): add it on the "
+                     "Connections page first.")
 
 
 def help_key(source: str) -> str:
