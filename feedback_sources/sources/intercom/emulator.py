@@ -127,7 +127,7 @@ class IntercomDataset:
             "browser_language": "en",
             "os": "OS X",
             "location": {"type": "location", "country": customer.country, "region": None, "city": customer.city},
-            "custom_attributes": {} if customer.intercom_plan is None else {"plan": customer.intercom_plan},
+            "custom_attributes": {} if customer.plan_label is None else {"plan": customer.plan_label},
             "avatar": None,
             "tags": {"type": "list", "data": [], "url": f"/contacts/{contact_id}/tags", "total_count": 0,
                      "has_more": False},
@@ -714,3 +714,68 @@ def _position_after(entries: list[Entry], key: tuple[int, int]) -> int:
         else:
             lo = mid + 1
     return lo
+
+
+# -- emulator vendor: settings, rate limits, webhooks ------------------------------------------------------------
+
+from ...emulator.ratelimit import RateDecision, Scale, WindowLimiter  # noqa: E402
+from ...emulator.vendor import EmulatorVendor, RateLimitProfile  # noqa: E402
+from .emulator_webhooks import WEBHOOKS  # noqa: E402
+
+DEMO_INTERCOM_TOKEN = "demo-intercom-token"
+# The app's client secret, which signs deliveries.
+DEMO_INTERCOM_CLIENT_SECRET = "demo-intercom-client-secret"
+
+SETTINGS: dict[str, Any] = {
+    "intercom_conversations": 800,
+    "intercom_token": DEMO_INTERCOM_TOKEN,
+    # Tokens that authenticate but lack the read scopes (answered 403 token_unauthorized).
+    "intercom_scopeless_tokens": frozenset(),
+    "intercom_app_id_code": "demoapp1",
+    "intercom_client_secret": DEMO_INTERCOM_CLIENT_SECRET,
+    # Requests per vendor minute (see EmulatorConfig.time_scale).
+    "intercom_rate_limit": 10_000,
+}
+
+
+class IntercomLimiter:
+    """Intercom spreads the per-minute allowance over six 10-second windows and sends no Retry-After."""
+
+    def __init__(self, config: EmulatorConfig, scale: Scale) -> None:
+        self.scale = scale
+        self.window = WindowLimiter(math.ceil(config.intercom_rate_limit / 6), scale.seconds_per_minute / 6)
+
+    def check(self, is_export: bool, now: float) -> RateDecision:
+        allowed = self.window.has_room(now)
+        if allowed:
+            self.window.consume(now)
+        reset_at = self.window.reset_at(now)
+        headers = {
+            "X-RateLimit-Limit": str(self.window.limit),
+            "X-RateLimit-Remaining": str(self.window.remaining(now)),
+            "X-RateLimit-Reset": self.scale.instant(reset_at),
+        }
+        return RateDecision(allowed, headers, None if allowed else reset_at - now)
+
+
+def _fixed_headers(is_export: bool, limit: str, remaining: int, reset_at: float, reset_in: float) -> dict[str, str]:
+    # A 429 carries only X-RateLimit-Reset (a unix time), no Retry-After.
+    return {"X-RateLimit-Limit": limit, "X-RateLimit-Remaining": str(remaining), "X-RateLimit-Reset": f"{reset_at:.3f}"}
+
+
+def _injected_429_headers(reset_at: float) -> dict[str, str]:
+    return {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": f"{reset_at:.3f}"}
+
+
+VENDOR = EmulatorVendor(
+    name="intercom",
+    dataset=IntercomDataset,
+    api=IntercomApi,
+    base_path=lambda config: "/intercom",
+    record_count=lambda config: config.intercom_conversations,
+    settings=SETTINGS,
+    rate_limits=RateLimitProfile(
+        limiter=IntercomLimiter, fixed_headers=_fixed_headers, injected_429_headers=_injected_429_headers,
+    ),
+    webhooks=WEBHOOKS,
+)
