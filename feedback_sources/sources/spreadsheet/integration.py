@@ -172,11 +172,12 @@ class SpreadsheetIntegration(FileIntegration):
         for record in records:
             known = stored.get(record.source_id)
             if known is None:
-                version = modified
+                version = modified.replace(microsecond=0)
             elif known[1] == record.metadata["row_hash"]:
                 version = known[0]
             else:
-                version = max(modified, known[0] + timedelta(microseconds=1))
+                # The store keeps whole seconds: one second later is the smallest newer version it can tell apart.
+                version = max(modified.replace(microsecond=0), known[0] + timedelta(seconds=1))
             metadata = {**record.metadata, "updated_at": version.isoformat()}
             out.append(record.model_copy(update={"metadata": metadata}))
         return out

@@ -27,7 +27,7 @@ FIELD_LABELS: dict[str, str] = {
 }
 # Header words that suggest a field, most telling first; matched on lower-cased words of the header.
 GUESSES: dict[str, tuple[str, ...]] = {
-    "id": ("review id", "response id", "ticket id", "network id", "token", "call id", "id", "#"),
+    "id": ("review id", "response id", "ticket id", "call id", "token", "#", "id"),
     "title": ("review title", "title", "subject", "summary", "headline", "what do you like best"),
     "content": ("review", "content", "body", "feedback", "comment", "comments", "notes", "note", "text",
                 "message", "description", "answer", "what do you dislike"),
