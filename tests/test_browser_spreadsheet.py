@@ -44,8 +44,8 @@ def spreadsheet_rows(app: RunningApp) -> list[dict]:
         if db.exists():
             with Store(db) as store:
                 found += store.rows(Filters(sources=("spreadsheet",)), columns=("source_id", "title", "content"),
-                                    limit=None, order="source_id")
-    return found
+                                    limit=None)
+    return sorted(found, key=lambda row: row["source_id"])
 
 
 def test_upload_map_preview_import_then_explore(browser: Browser, app: RunningApp, tmp_path: Path) -> None:
@@ -59,8 +59,7 @@ def test_upload_map_preview_import_then_explore(browser: Browser, app: RunningAp
         wait_idle(page)
         # The guessed mapping and the preview of the mapped rows.
         expect(page.get_by_text("g2_reviews.csv: CSV, 9 columns, utf-8-sig, comma-separated")).to_be_visible()
-        expect(page.get_by_test_id("stSelectbox").filter(has_text="Feedback text")).to_contain_text(
-            "What do you dislike?")
+        expect(page.get_by_role("combobox", name="Feedback text")).to_have_value("What do you dislike?")
         expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
         assert spreadsheet_rows(app) == []  # the preview stores nothing
         page.get_by_role("button", name="Import").click()
