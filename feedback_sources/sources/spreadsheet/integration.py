@@ -66,6 +66,9 @@ class SpreadsheetIntegration(FileIntegration):
         )
         # The store the records go to, read (never written) to tell unchanged rows from changed ones.
         self.versions_from = Path(versions_from) if versions_from is not None else None
+        # The last check's result, reused by the sync when neither the file nor the position moved since: the import
+        # checks before it touches the store, and a million rows need not be checked twice.
+        self._checked: tuple[tuple[Any, ...], tuple[Table, int, int, DatasetPosition]] | None = None
 
     # -- checks ---------------------------------------------------------------------------------------------------
 
@@ -91,6 +94,15 @@ class SpreadsheetIntegration(FileIntegration):
 
         Returns the table, the rows to skip (already imported), the number of rows to import and the position the
         import ends at."""
+        stat = self.path.stat() if self.path.is_file() else None
+        key = (json.dumps(cursor, sort_keys=True, default=str), stat and stat.st_size, stat and stat.st_mtime_ns)
+        if self._checked is not None and self._checked[0] == key:
+            return self._checked[1]
+        result = self._validate(cursor)
+        self._checked = (key, result)
+        return result
+
+    def _validate(self, cursor: dict[str, Any] | None) -> tuple[Table, int, int, DatasetPosition]:
         table = self.open_table()
         previous = position(cursor, self.dataset)
         current, prefix = fingerprint(self.path, prefix_size=previous.size if previous else None)
