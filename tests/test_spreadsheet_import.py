@@ -292,3 +292,19 @@ def test_module_command_line(tmp_path: Path, g2: Path) -> None:
     assert bad.returncode == 2 and "row 2, column 'Rating'" in bad.stderr
     wrong = subprocess.run(command + ["--map", "body=Review"], capture_output=True, text=True, env=env, timeout=120)
     assert wrong.returncode == 2 and "--map takes field=Column pairs" in wrong.stderr
+
+
+async def test_the_integrations_rules_decide_category_and_tier(tmp_path: Path) -> None:
+    from feedback_sources.models import Category, Tier
+    from feedback_sources.rules import Rules
+
+    path = tmp_path / "calls.csv"
+    path.write_text("Notes,Account plan\nWants SSO for the whole org,Gold\n", encoding="utf-8")
+    rules = Rules(keyword_categories=(("sso", Category.feature_request),), plan_tiers=(("gold", Tier.enterprise),))
+    config = entry(path, ColumnMap(content="Notes", tier="Account plan"), "calls").config()
+    pages = [page async for page in SpreadsheetIntegration(config, rules=rules).iter_pages()]
+    record = pages[0].records[0]
+    assert (record.category, record.customer_tier) == (Category.feature_request, Tier.enterprise)
+    assert record.metadata["category_reason"] == "keyword `sso`"
+    assert [len(page.records) for page in pages] == [1, 0]
+    assert pages[-1].cursor["datasets"]["calls"]["complete"] is True

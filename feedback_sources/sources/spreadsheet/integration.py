@@ -121,7 +121,7 @@ class SpreadsheetIntegration(FileIntegration):
             count += 1
             try:
                 map_row(row, number, self.columns, dataset=self.dataset, file_name=self.path.name,
-                        default_created=default_created)
+                        default_created=default_created, rules=self.rules)
             except RowProblem as problem:
                 total += 1
                 if len(problems) < MAX_LISTED_PROBLEMS:
@@ -172,7 +172,7 @@ class SpreadsheetIntegration(FileIntegration):
                 continue
             try:
                 record = map_row(row, number, self.columns, dataset=self.dataset, file_name=self.path.name,
-                                 default_created=default_created)
+                                 default_created=default_created, rules=self.rules)
             except RowProblem as problem:  # the file changed between the check and the import
                 raise SpreadsheetError([problem.problem]) from None
             yield number, record
