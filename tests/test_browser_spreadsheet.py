@@ -54,13 +54,14 @@ def test_upload_map_preview_import_then_explore(browser: Browser, app: RunningAp
     with open_page(browser, app, height=1000) as page:
         page.goto(app.url)
         page.get_by_role("link", name="Connections").click()
+        page.get_by_role("tab", name="Spreadsheet").click()
         expect(page.get_by_text("Import a spreadsheet")).to_be_visible()
         page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files(str(upload))
         wait_idle(page)
         # The guessed mapping and the preview of the mapped rows.
         expect(page.get_by_text("g2_reviews.csv: CSV, 9 columns, utf-8-sig, comma-separated")).to_be_visible()
         expect(page.get_by_role("combobox", name="Feedback text")).to_have_value("What do you dislike?")
-        expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+        expect(page.locator("[data-testid=stDataFrame]:visible").last).to_be_visible()  # the preview, below the fields
         assert spreadsheet_rows(app) == []  # the preview stores nothing
         page.get_by_role("button", name="Import").click()
         expect(page.get_by_text("Imported: 3 rows read, 3 new, 0 updated, 0 unchanged.")).to_be_visible(

@@ -195,9 +195,12 @@ def test_large_file_streams_in_pages_and_resumes(tmp_path: Path) -> None:
                     encoding="utf-8")
     config = entry(path, ColumnMap(id="id", content="body", date="date"), "big").config()
     db = tmp_path / "feedback.db"
+    stored_pages: list[int] = []
     with Store(db) as store:
+        # Stop at the first page boundary (not while the first page is still being checked and read).
         stopped = sync(store, {"spreadsheet": SpreadsheetIntegration(config, versions_from=db)},
-                       should_stop=lambda: True)
+                       on_progress=lambda progress: stored_pages.append(progress.pages),
+                       should_stop=lambda: bool(stored_pages) and stored_pages[-1] >= 1)
     assert stopped["spreadsheet"].status == "cancelled"
     assert stopped["spreadsheet"].fetched == PAGE_SIZE and len(dump(db)) == PAGE_SIZE
     with Store(db) as store:
