@@ -71,7 +71,7 @@ EXPECTED_ROWS = [
     *(("9", rf"{vendor}: full sync of [\d,]+ records, project / bare httpx \+ sqlite loop")
       for vendor in ("Zendesk", "Intercom", "SurveyMonkey")),
     ("9", r"Sentiment scoring of new or changed text \(VADER, inside Store.upsert_records\), per record"),
-    ("9", r"Start-up: imports of `python -m feedback_sources --help`"),
+    ("9", r"Start-up: imports of `feedback-hub --help` \(the console script\)"),
     ("9", r"Start-up: imports of a no-change incremental CLI sync"),
     ("9", r"No-change incremental CLI sync of all three sources \(cron\), wall time"),
 ]
