@@ -74,13 +74,15 @@ EXPECTED_ROWS = [
     ("9", r"Start-up: imports of `feedback-hub --help` \(the console script\)"),
     ("9", r"Start-up: imports of a no-change incremental CLI sync"),
     ("9", r"No-change incremental CLI sync of all three sources \(cron\), wall time"),
+    *(("10", rf"Facets source, tier, category, {scope}: Datasette / project Store") for scope in (
+        "all records", r"filtered \(zendesk, enterprise, bug_report, 90 days\)")),
 ]
 
 
 def table_rows(markdown: str) -> list[list[str]]:
     rows = []
     for line in markdown.splitlines():
-        if re.match(r"^\| \d ", line):
+        if re.match(r"^\| \d+ ", line):
             rows.append([cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]])
     return rows
 
