@@ -76,6 +76,10 @@ EXPECTED_ROWS = [
     ("9", r"No-change incremental CLI sync of all three sources \(cron\), wall time"),
     *(("10", rf"Facets source, tier, category, {scope}: Datasette / project Store") for scope in (
         "all records", r"filtered \(zendesk, enterprise, bug_report, 90 days\)")),
+    ("11", r"Browser: first render of Explore \(cold server cache\)"),
+    ("11", r"Browser: first render of Explore, second visit \(server cache warm\)"),
+    ("11", r"Browser: filter change \(Source = Intercom\)"),
+    ("11", r"Browser: peak RSS of the Streamlit process"),
 ]
 
 
