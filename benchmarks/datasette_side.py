@@ -115,9 +115,10 @@ def run(ctx: Context) -> FigureResult:
         import datasette
     except ImportError:
         ctx.log("figure 10 skipped: datasette is not installed (pip install -r requirements-dev.txt)")
-        return FigureResult("10", title, [Row("10", "Datasette facets (source, tier, category) / project Store",
-                                              "skipped: datasette not installed", "reported (no target)", None,
-                                              "pip install -r requirements-dev.txt to run it")])
+        return FigureResult("10", title, [
+            Row("10", f"Facets source, tier, category, {label}: Datasette / project Store",
+                "skipped: datasette not installed", "reported (no target)", None,
+                "pip install -r requirements-dev.txt to run it") for label, _, _ in scenarios(date.today())])
     count = ctx.size(1_000_000, 10_000)
     runs = ctx.repeats(5)
     path, today, _built = ensure_store(ctx.work_dir, count, ctx.log)
