@@ -167,9 +167,9 @@ def run(ctx: Context) -> FigureResult:
         chromium = None
     if chromium is None:
         ctx.log("figure 11 skipped: Debian's chromium or playwright is not installed")
-        return FigureResult("11", title, [Row("11", name, "skipped: chromium or playwright not installed", target, None,
-                                              "apt-get install chromium; pip install -r requirements-dev.txt")
-                                          for name, target in ROW_NAMES])
+        return FigureResult("11", title, [
+            Row("11", name, "skipped: chromium or playwright not installed", target, None,
+                "apt-get install chromium; pip install -r requirements-dev.txt") for name, target in ROW_NAMES])
     count = ctx.size(1_000_000, 10_000)
     runs = ctx.repeats(3)
     path, _today, _built = ensure_store(ctx.work_dir, count, ctx.log)

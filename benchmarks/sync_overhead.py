@@ -8,8 +8,9 @@ against the same emulator process, interleaved with the project's sync run by ru
 load. The ratio of the medians is the overhead of everything the project adds: retries and pacing, HTML to text,
 rules, validation, overrides, tombstones and the store's indexes.
 
-Start-up: the import time of `feedback-hub --help` (the console script's entry point) and of a no-change incremental CLI sync (the sum of
-`python -X importtime`'s own times), and the wall time of that cron'd sync against a local emulator.
+Start-up: the import time of `feedback-hub --help` (the console script's entry point) and of a no-change
+incremental CLI sync (the sum of `python -X importtime`'s own times), and the wall time of that cron'd sync against
+a local emulator.
 """
 
 from __future__ import annotations
