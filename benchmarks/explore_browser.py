@@ -208,8 +208,8 @@ def run(ctx: Context) -> FigureResult:
                     warm.append(warm_marks[-1]["charts"])
                     filtered.append(filter_change(browser, url, total, intercom))
                     peaks.append(_peak_rss_mb(process.pid))
-                ctx.log(f"  run {attempt + 1}: reference {reference[-1]:.2f} s, first render {cold[-1]:.2f} s (again {warm[-1]:.2f} s), filter "
-                        f"change {filtered[-1]:.2f} s, peak RSS {peaks[-1]:.0f} MB")
+                ctx.log(f"  run {attempt + 1}: reference {reference[-1]:.2f} s, first render {cold[-1]:.2f} s "
+                        f"(again {warm[-1]:.2f} s), filter change {filtered[-1]:.2f} s, peak RSS {peaks[-1]:.0f} MB")
         finally:
             browser.close()
             with Store(served) as store:
