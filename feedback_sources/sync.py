@@ -378,6 +378,8 @@ def sync(
             sync_all(store, integrations, start=start, end=end, incremental=incremental, on_progress=on_progress,
                      should_stop=should_stop, run_group=run_group)
         )
+    if not _analysis_due(store, results):
+        return results
     from .themes import after_sync
 
     try:
@@ -385,6 +387,15 @@ def sync(
     except Exception:  # noqa: BLE001 - the records are stored; themes catch up on the next run
         logger.exception("placing new records in themes failed")
     return results
+
+
+def _analysis_due(store: Store, results: Mapping[str, SourceResult]) -> bool:
+    """Whether the themes and sentiment step has work: records stored by this sync, or records from before sentiment
+    existed. A cron'd sync that found no changes then never imports the themes module (nor what it pulls in); the
+    unscored check is the same query score_unscored starts with, so it costs no more than running the step."""
+    if any(result.new or result.updated for result in results.values()):
+        return True
+    return store.conn.execute("SELECT 1 FROM feedback WHERE sentiment IS NULL LIMIT 1").fetchone() is not None
 
 
 # A sync allocates millions of short-lived, acyclic objects (decoded pages, records, rows); with the default
