@@ -322,10 +322,21 @@ _MIGRATION_9 = """
         );
 """
 
+# intercom_contacts: Intercom contacts kept between syncs, so a re-sync asks only for the ones that changed
+# (feedback_sources/sources/intercom/contacts.py); `updated_at` is Intercom's, `fetched_at` when we asked.
+_MIGRATION_INTERCOM_CONTACTS = """
+        CREATE TABLE intercom_contacts (
+            contact_id TEXT PRIMARY KEY,
+            contact TEXT NOT NULL,
+            updated_at INTEGER,
+            fetched_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+"""
+
 # Each migration is one script; it runs with the version bump inside one transaction.
 MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_1, _MIGRATION_2, _MIGRATION_3, _MIGRATION_4, _MIGRATION_5, _MIGRATION_6, _MIGRATION_7, _MIGRATION_8,
-    _MIGRATION_9,
+    _MIGRATION_9, _MIGRATION_INTERCOM_CONTACTS,
 )
 
 # With more full-text matches than this, queries scan an index and check ids against the matches instead of reading

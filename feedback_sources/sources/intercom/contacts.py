@@ -82,7 +82,7 @@ class MemoryContactCache:
 class StoreContactCache:
     """A ContactCache in the store's `intercom_contacts` table (created by the store's migration of that name).
 
-    `store` is a feedback_sources Store; its `transaction()` makes each write one commit."""
+    `store` is a feedback_sources Store: reads go through `query`, each write is one `write()` transaction."""
 
     def __init__(self, store: Any) -> None:
         self.store = store
@@ -92,14 +92,14 @@ class StoreContactCache:
         found: dict[str, CachedContact] = {}
         for offset in range(0, len(wanted), 500):
             chunk = wanted[offset : offset + 500]
-            rows = self.store.conn.execute(
+            rows = self.store.query(
                 "SELECT contact_id, contact, fetched_at FROM intercom_contacts WHERE contact_id IN "
                 f"({','.join('?' * len(chunk))})",
                 chunk,
-            ).fetchall()
-            for contact_id, contact, fetched_at in rows:
+            )
+            for row in rows:
                 try:
-                    found[contact_id] = CachedContact(json.loads(contact), int(fetched_at))
+                    found[row["contact_id"]] = CachedContact(json.loads(row["contact"]), int(row["fetched_at"]))
                 except (ValueError, TypeError):
                     continue  # an unreadable row is fetched again
         return found
@@ -107,8 +107,8 @@ class StoreContactCache:
     def put_many(self, contacts: Mapping[str, CachedContact]) -> None:
         if not contacts:
             return
-        with self.store.transaction():
-            self.store.conn.executemany(
+        with self.store.write() as conn:
+            conn.executemany(
                 "INSERT INTO intercom_contacts (contact_id, contact, updated_at, fetched_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(contact_id) DO UPDATE SET contact = excluded.contact, updated_at = excluded.updated_at, "
                 "fetched_at = excluded.fetched_at",
@@ -119,12 +119,12 @@ class StoreContactCache:
             )
 
     def checked_at(self) -> int | None:
-        row = self.store.conn.execute("SELECT value FROM store_meta WHERE key = ?", (CHECKED_AT_KEY,)).fetchone()
-        return int(row[0]) if row is not None else None
+        rows = self.store.query("SELECT value FROM store_meta WHERE key = ?", (CHECKED_AT_KEY,))
+        return int(rows[0]["value"]) if rows else None
 
     def set_checked_at(self, at: int) -> None:
-        with self.store.transaction():
-            self.store.conn.execute(
+        with self.store.write() as conn:
+            conn.execute(
                 "INSERT INTO store_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (CHECKED_AT_KEY, at),
             )
@@ -148,6 +148,8 @@ class ContactBook:
         self.started = math.floor(now())
         self._refreshed: asyncio.Task[None] | None = None
         self._tasks: dict[str, asyncio.Task[dict[str, Any] | None]] = {}
+        # Fetched contacts wait here and are written together (`flush`): one write per page, not one per contact.
+        self._pending: dict[str, CachedContact] = {}
         self.fetched = 0  # contacts asked for one by one
         self.changed = 0  # contacts the search said changed
 
@@ -200,8 +202,13 @@ class ContactBook:
         contact = await fetch_contact(self.client, contact_id, bucket=self.bucket)
         self.fetched += 1
         if contact is not None:
-            self.cache.put_many({contact_id: CachedContact(contact, math.floor(self.now()))})
+            self._pending[contact_id] = CachedContact(contact, math.floor(self.now()))
         return contact
+
+    def flush(self) -> None:
+        """Keep the contacts fetched since the last flush."""
+        pending, self._pending = self._pending, {}
+        self.cache.put_many(pending)
 
 
 async def fetch_contact(client: HttpClient, contact_id: str, *, bucket: str) -> dict[str, Any] | None:

@@ -182,6 +182,7 @@ class IntercomIntegration(BaseIntegration):
                     yield page
             finally:
                 await _cancel_pending(contacts.tasks)
+                contacts.flush()
                 self.last_stats = {
                     "http": client.stats.as_dict(),
                     "contacts_fetched": contacts.fetched,
@@ -233,6 +234,7 @@ class IntercomIntegration(BaseIntegration):
                     high_water = max(high_water, changed)
             records, removals = await self._page_records(client, found, start, end, contacts, skipped)
             vendor_total = integer(body.get("total_count"))
+            contacts.flush()
             if not paginator.has_next_page:
                 # Continue from just below the newest change seen, so a conversation changed again within that
                 # same second is fetched again (the store dedupes it) rather than skipped.
