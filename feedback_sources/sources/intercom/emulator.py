@@ -692,7 +692,9 @@ class IntercomApi(VendorApi):
             "has_inbox_seat": True,
         }
 
-    def _search(self, call: Call) -> Reply:
+    @staticmethod
+    def _search_request(call: Call) -> tuple[SearchQuery, dict[str, Any], int]:
+        """A search body's query, pagination and page size, refused as Intercom refuses them."""
         body = call.body
         if not isinstance(body, dict) or "query" not in body:
             raise BadRequest("query is required", code="parameter_not_found")
@@ -705,7 +707,11 @@ class IntercomApi(VendorApi):
             raise BadRequest("per_page must be a positive integer")
         if per_page > MAX_PER_PAGE:
             raise BadRequest(f"per_page must be at most {MAX_PER_PAGE}", code="per_page_too_big")
-        sort = body.get("sort") or {"field": "updated_at", "order": "ascending"}
+        return query, pagination, per_page
+
+    def _search(self, call: Call) -> Reply:
+        query, pagination, per_page = self._search_request(call)
+        sort = call.body.get("sort") or {"field": "updated_at", "order": "ascending"}
         if sort.get("field", "updated_at") != "updated_at" or sort.get("order", "ascending") != "ascending":
             raise BadRequest("this server sorts by updated_at ascending only")
 
@@ -739,14 +745,7 @@ class IntercomApi(VendorApi):
 
     def _search_contacts(self, call: Call) -> Reply:
         """POST /contacts/search: a `list` of full contact objects, paged by `starting_after` like conversations."""
-        body = call.body
-        if not isinstance(body, dict) or "query" not in body:
-            raise BadRequest("query is required", code="parameter_not_found")
-        query = SearchQuery(body["query"])
-        pagination = body.get("pagination") or {}
-        per_page = pagination.get("per_page", DEFAULT_PER_PAGE) if isinstance(pagination, dict) else None
-        if isinstance(per_page, bool) or not isinstance(per_page, int) or not 1 <= per_page <= MAX_PER_PAGE:
-            raise BadRequest(f"per_page must be a whole number from 1 to {MAX_PER_PAGE}")
+        query, pagination, per_page = self._search_request(call)
         contacts = self.data.contacts_matching(query)
         start, page = 0, 1
         if pagination.get("starting_after") is not None:
