@@ -7,4 +7,5 @@ SPEC = SourceSpec(
     label="Intercom",
     integration="feedback_sources.sources.intercom.integration:IntercomIntegration",
     color="#1F8DED",
+    harness="feedback_sources.sources.harness:INTERCOM",
 )

@@ -7,4 +7,5 @@ SPEC = SourceSpec(
     label="SurveyMonkey",
     integration="feedback_sources.sources.surveymonkey.integration:SurveyMonkeyIntegration",
     color="#00BF6F",
+    harness="feedback_sources.sources.harness:SURVEYMONKEY",
 )

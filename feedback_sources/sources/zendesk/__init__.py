@@ -7,4 +7,5 @@ SPEC = SourceSpec(
     label="Zendesk",
     integration="feedback_sources.sources.zendesk.integration:ZendeskIntegration",
     color="#03363D",
+    harness="feedback_sources.sources.harness:ZENDESK",
 )
