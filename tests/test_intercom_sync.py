@@ -453,14 +453,6 @@ async def test_cursor_from_the_future_yields_nothing_and_stays(emulator, base_ur
 
 
 @pytest.mark.asyncio
-async def test_corrupted_cursor_is_a_client_error_before_any_request(emulator, base_url):
-    with pytest.raises(SourceError) as raised:
-        await collect(connect(base_url), cursor={"after_cursor": "MTU3NjYxMzUzOS4wfHw0Njd8"})
-    assert raised.value.kind is ErrorKind.client
-    assert emulator.requests == []
-
-
-@pytest.mark.asyncio
 async def test_connection_test_reports_the_workspace(emulator, base_url):
     result = await connect(base_url).test_connection()
 

@@ -110,7 +110,8 @@ ZENDESK = EmulatorHarness(
                                 "api_token": e.config.zendesk_token, "base_url": url},
     record_ids=lambda e: [str(i) for i in e.zendesk.tickets_in_range(None, None)],
     future_cursor={"after_cursor": None, "start_time": YEAR_2100},
-    corrupted_cursors=(*GENERALLY_CORRUPTED, {"after_cursor": 7, "start_time": "yesterday"}),
+    corrupted_cursors=(*GENERALLY_CORRUPTED, {"after_cursor": 7, "start_time": "yesterday"},
+                       {"after_cursor": 1, "start_time": "x"}),
     options={"page_size": 40},
     dataset={"zendesk_tickets": 100},
 )
@@ -123,7 +124,7 @@ INTERCOM = EmulatorHarness(
     future_cursor={"updated_after": YEAR_2100, "updated_before": None, "starting_after": None,
                    "high_water": YEAR_2100},
     corrupted_cursors=(*GENERALLY_CORRUPTED, {"updated_after": -5, "updated_before": None, "starting_after": None,
-                                              "high_water": "x"}),
+                                              "high_water": "x"}, {"after_cursor": "MTU3NjYxMzUzOS4wfHw0Njd8"}),
     options={"page_size": 40},
     dataset={"intercom_conversations": 100},
 )
@@ -136,6 +137,6 @@ SURVEYMONKEY = EmulatorHarness(
     future_cursor={"modified_after": "2100-01-01T00:00:00+00:00", "created_start": None, "created_end": None,
                    "surveys": [], "survey_id": None, "page": None, "high_water": None, "pass_started_at": None},
     corrupted_cursors=(*GENERALLY_CORRUPTED, {"modified_after": "not a date", "surveys": [], "survey_id": None,
-                                              "page": None}),
+                                              "page": None}, {"after_cursor": "abc"}),
     dataset={"surveymonkey_surveys": 2, "surveymonkey_responses_per_survey": 120},
 )
