@@ -143,3 +143,24 @@ ERRORS = ErrorTable(
 def describe_error(response: httpx.Response) -> SourceError | None:
     """Intercom's `error.list` bodies as errors a PM can act on. Never echoes request headers (the token)."""
     return ERRORS.describe(response)
+
+
+# The customer's words arrive with the first two; the last two make the store forget what Intercom deleted.
+WEBHOOK_TOPICS = (
+    "conversation.user.created",
+    "conversation.user.replied",
+    "conversation.admin.closed",
+    "conversation_part.redacted",
+    "conversation.deleted",
+)
+
+
+def intercom_webhook_steps(url: str) -> list[str]:
+    return [
+        "Intercom webhooks are set up by hand in the Developer Hub (there is no API for it):",
+        "1. Open https://app.intercom.com/a/apps/_/developer-hub and choose your app.",
+        "2. Go to Configure → Webhooks and enter the endpoint URL: " + url,
+        "3. Tick the topics: " + ", ".join(WEBHOOK_TOPICS) + ".",
+        "4. Save, then copy the app's client secret from Basic information and store it as the Intercom "
+        "`client_secret` credential (or INTERCOM_CLIENT_SECRET) so the receiver can verify X-Hub-Signature.",
+    ]

@@ -27,7 +27,8 @@ from ...integrations.paging import BodyCursorPaginator, PageRequest, StallGuard
 from ...models import MappingError, Removal, RemovalReason
 from .api import (  # noqa: F401  (ENDPOINTS, describe_error, read_rate_limits: re-exported for callers and tests)
     BASE_URL_ENV, CONTACT, CONVERSATION, ENDPOINTS, ERRORS, INTERCOM_VERSION, MAX_PAGE_SIZE, MAX_STALE_PAGES, ME,
-    REGION_BASE_URLS, SEARCH_CONVERSATIONS, describe_error, read_rate_limits, search_body,
+    REGION_BASE_URLS, SEARCH_CONVERSATIONS, WEBHOOK_TOPICS, describe_error, intercom_webhook_steps,
+    read_rate_limits, search_body,
 )
 from .contacts import ContactBook, ContactCache, MemoryContactCache, StoreContactCache, fetch_contact
 from .cursor import SearchCursor
@@ -306,28 +307,6 @@ class IntercomIntegration(BaseIntegration):
     async def register_webhook(self, url: str) -> bool:
         """Intercom has no public API to create webhooks: raise the Developer Hub steps instead of pretending."""
         raise WebhookSetupRequired(self.name, intercom_webhook_steps(url))
-
-
-# The customer's words arrive with the first two; the last two make the store forget what Intercom deleted.
-WEBHOOK_TOPICS = (
-    "conversation.user.created",
-    "conversation.user.replied",
-    "conversation.admin.closed",
-    "conversation_part.redacted",
-    "conversation.deleted",
-)
-
-
-def intercom_webhook_steps(url: str) -> list[str]:
-    return [
-        "Intercom webhooks are set up by hand in the Developer Hub (there is no API for it):",
-        "1. Open https://app.intercom.com/a/apps/_/developer-hub and choose your app.",
-        "2. Go to Configure → Webhooks and enter the endpoint URL: " + url,
-        "3. Tick the topics: " + ", ".join(WEBHOOK_TOPICS) + ".",
-        "4. Save, then copy the app's client secret from Basic information and store it as the Intercom "
-        "`client_secret` credential (or INTERCOM_CLIENT_SECRET) so the receiver can verify X-Hub-Signature.",
-    ]
-
 
 
 async def _bounded(slots: asyncio.Semaphore, work: Callable[..., Awaitable[Any]], *args: Any) -> Any:

@@ -1,8 +1,7 @@
 """Intercom conversations, webhook deliveries and deletions as feedback records and removals.
 
-Pure transforms, shared by the sync (`integration.py`) and the webhook receiver, whose deliveries carry the
-conversation object in `data.item`. Message-level work (customer parts, redactions) is in `parts.py` and is
-re-exported here, so callers import every transform from this module.
+Pure transforms shared by the sync and the webhook receiver (deliveries carry the conversation in `data.item`).
+Message-level work (customer parts, redactions) is in `parts.py`, re-exported so callers import from here.
 """
 
 from __future__ import annotations
@@ -18,9 +17,9 @@ from ...integrations.text import html_to_text
 from ...models import MappingError, NormalizedRecord, Removal, RemovalReason
 from ...rules import Rules
 from .parts import (
-    PART_SEPARATOR,
-    REDACTED_BODY_TEXT,
-    SOURCE_KEY,
+    PART_SEPARATOR,  # noqa: F401  (re-exported, as are the message constants below)
+    REDACTED_BODY_TEXT,  # noqa: F401
+    SOURCE_KEY,  # noqa: F401
     CustomerPart,
     _content,
     _is_customer,
@@ -36,12 +35,9 @@ from .parts import (
     redacted_keys,
 )
 
-__all__ = [
-    "PART_SEPARATOR", "REDACTED_BODY_TEXT", "SOURCE_KEY", "CustomerPart", "conversation_from_notification",
-    "conversation_removal", "conversation_url", "created_in_range", "customer_messages", "customer_parts",
-    "first_contact_id",
-    "html_to_text", "map_conversation", "map_notification", "merge_delivered", "redacted_keys",
-]
+__all__ = ["CustomerPart", "conversation_from_notification", "conversation_removal", "conversation_url",
+           "created_in_range", "customer_messages", "customer_parts", "first_contact_id", "html_to_text",
+           "map_conversation", "map_notification", "merge_delivered", "redacted_keys"]
 
 SOURCE = "intercom"
 AGENT_UI_URL = "https://app.intercom.com/a/apps/{app_id}/inbox/inbox/conversation/{conversation_id}"
