@@ -101,3 +101,27 @@ def test_vendor_message_is_cut_short() -> None:
 
 def test_redact() -> None:
     assert redact("a secret and secret", ["secret", ""]) == "a [redacted] and [redacted]"
+
+
+LISTED = ErrorTable(
+    rows=[ErrorRow(ErrorKind.forbidden, "missing scope{detail}", codes={"token_unauthorized"}),
+          ErrorRow(ErrorKind.client, "refused{detail}")],
+    message_paths=("errors[].message",),
+    code_path="errors[].code",
+)
+
+
+def test_a_code_anywhere_in_an_error_list_matches() -> None:
+    body = {"type": "error.list", "errors": [{"code": "parameter_invalid", "message": "x"},
+                                            {"code": "token_unauthorized", "message": "Not allowed"}]}
+    error = LISTED.describe(answer(401, body))
+    assert error is not None and (error.kind, error.message) == (ErrorKind.forbidden, "missing scope (x: Not allowed)")
+    context = LISTED.context(answer(401, body))
+    assert (context.code, context.codes) == ("parameter_invalid", ("parameter_invalid", "token_unauthorized"))
+
+
+@pytest.mark.parametrize("body", [{"errors": []}, {"errors": [{"code": ""}, {"code": True}]}, [], None, {"errors": "x"}])
+def test_no_usable_code_matches_no_code_row(body: Any) -> None:
+    error = LISTED.describe(answer(400, body))
+    assert error is not None and error.kind == ErrorKind.client
+    assert LISTED.context(answer(400, body)).code is None

@@ -72,8 +72,8 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 @dataclass(frozen=True)
 class ErrorContext:
-    """What a row can look at: the response, its JSON body (None when it is not JSON), the vendor's error code and
-    what the vendor said (already cut and redacted)."""
+    """What a row can look at: the response, its JSON body (None when it is not JSON), the vendor's error code (the
+    first one when the body lists several; `codes` has them all) and what the vendor said (cut and redacted)."""
 
     response: httpx.Response
     status: int
@@ -81,6 +81,7 @@ class ErrorContext:
     body: Any
     code: str | None
     said: str
+    codes: tuple[str, ...] = ()
 
 
 Message = str | Callable[[ErrorContext], str]
@@ -105,7 +106,7 @@ class ErrorRow:
                     return False
             elif context.status not in self.status:
                 return False
-        if self.codes is not None and context.code not in self.codes:
+        if self.codes is not None and not any(code in self.codes for code in context.codes):
             return False
         return self.when is None or self.when(context)
 
@@ -137,12 +138,14 @@ class ErrorTable:
 
     def context(self, response: httpx.Response, secrets: Iterable[str] = ()) -> ErrorContext:
         is_json, body = json_body(response)
-        code = None
-        if self.code_path is not None:
-            raw = _values_at(body, self.code_path)[0]
-            code = str(raw).strip() or None if isinstance(raw, str | int) and not isinstance(raw, bool) else None
+        codes: list[str] = []
+        for raw in _values_at(body, self.code_path) if self.code_path is not None else []:
+            code = str(raw).strip() if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
+            if code:
+                codes.append(code)
         said = redact(vendor_message(body, self.message_paths), (*self.secrets, *secrets))
-        return ErrorContext(response, response.status_code, is_json, body, code, said)
+        return ErrorContext(response, response.status_code, is_json, body, codes[0] if codes else None, said,
+                            tuple(codes))
 
     def describe(self, response: httpx.Response, *, secrets: Iterable[str] = ()) -> SourceError | None:
         """The first matching row as a SourceError; None when no row matches (the client's generic wording)."""
