@@ -132,6 +132,30 @@ class Queries:
         # Milliseconds even for a word in every other record: FTS5 counts from its own index.
         return int(self.conn.execute("SELECT COUNT(*) FROM feedback_fts WHERE feedback_fts MATCH ?", (fts,)).fetchone()[0])
 
+    def _daily_scope(self, filters: Filters) -> tuple[str, list[Any]] | None:
+        """WHERE over feedback_daily for these filters, or None when the per-day counts cannot answer them (a text
+        search or a tag, which the counts do not hold): the caller reads the records then."""
+        if filters.text.strip() or filters.tag or any(int(t) == 0 for t in filters.theme_ids):
+            return None  # theme 0 in the counts also stands for "no theme yet"
+        clauses: list[str] = ["records > 0"]  # counts fallen to zero stay as rows until a rebuild
+        params: list[Any] = []
+        for column, values in (("source", filters.sources), ("category", filters.categories),
+                               ("sentiment", filters.sentiments), ("theme_id", tuple(int(t) for t in filters.theme_ids))):
+            if values:
+                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+                params.extend(values)
+        if filters.tiers:
+            tiers = ["" if t == UNKNOWN_TIER else t for t in filters.tiers]
+            clauses.append(f"tier IN ({', '.join('?' * len(tiers))})")
+            params.extend(tiers)
+        if filters.start is not None:
+            clauses.append("day >= ?")
+            params.append(filters.start.isoformat())
+        if filters.end is not None:
+            clauses.append("day <= ?")
+            params.append(filters.end.isoformat())
+        return " AND ".join(clauses), params
+
     def count(self, filters: Filters = Filters()) -> int:
         if filters == Filters(text=filters.text):
             fts = to_fts_query(filters.text) if filters.text.strip() else None
@@ -139,6 +163,11 @@ class Queries:
                 # Text alone: the full-text index holds exactly one entry per record (upsert_records and the delete
                 # trigger keep it so), so its count is the answer without reading any row.
                 return self._text_matches(fts)
+        daily = self._daily_scope(filters)
+        if daily is not None:
+            where, params = daily
+            return int(self.conn.execute(f"SELECT ifnull(SUM(records), 0) FROM feedback_daily WHERE {where}",
+                                         params).fetchone()[0])
         source, where, params = self._aggregate_scope(filters)
         return int(self.conn.execute(f"SELECT COUNT(*) FROM {source} WHERE {where}", params).fetchone()[0])
 
@@ -161,6 +190,12 @@ class Queries:
 
     def volume_by_day(self, filters: Filters = Filters(), by: str = "category") -> list[dict[str, Any]]:
         column = _group_column(by)
+        daily = self._daily_scope(filters)
+        if daily is not None and by in _DAILY_GROUPABLE:
+            where, params = daily
+            return list(self.db.query(
+                f"SELECT day, {_DAILY_GROUPABLE[by]} AS grp, SUM(records) AS records FROM feedback_daily "
+                f"WHERE {where} GROUP BY day, grp HAVING SUM(records) > 0 ORDER BY day", params))
         source, where, params = self._aggregate_scope(filters)
         return list(
             self.db.query(
@@ -174,6 +209,14 @@ class Queries:
         """Per day and group: records and how many of them are negative. Reads the accounts index, which holds
         the sentiment label beside the facets (a million records take one index scan, no row reads)."""
         column = _group_column(by)
+        daily = self._daily_scope(filters)
+        if daily is not None and by in _DAILY_GROUPABLE:
+            where, params = daily
+            return list(self.db.query(
+                f"SELECT day, {_DAILY_GROUPABLE[by]} AS grp, SUM(records) AS records, "
+                "SUM(CASE sentiment WHEN 'negative' THEN records WHEN '' THEN NULL ELSE 0 END) AS negative "
+                "FROM feedback_daily "
+                f"WHERE {where} GROUP BY day, grp HAVING SUM(records) > 0 ORDER BY day", params))
         if self._starts_from_text(filters):
             where, params = filters.where()
             source = "feedback"
@@ -191,6 +234,15 @@ class Queries:
 
     def theme_counts(self, filters: Filters = Filters(), limit: int = 10) -> list[dict[str, Any]]:
         """The themes of the filtered records: records and negative records per theme, biggest first."""
+        daily = self._daily_scope(filters)
+        if daily is not None:
+            where, params = daily
+            return list(self.db.query(
+                "SELECT theme_id, SUM(records) AS records, "
+                "SUM(CASE sentiment WHEN 'negative' THEN records WHEN '' THEN NULL ELSE 0 END) AS negative "
+                "FROM feedback_daily "
+                f"WHERE {where} AND theme_id > 0 GROUP BY theme_id HAVING SUM(records) > 0 "
+                "ORDER BY records DESC LIMIT ?", [*params, limit]))
         where, params = filters.where()
         return list(
             self.db.query(
@@ -202,6 +254,13 @@ class Queries:
 
     def breakdown(self, filters: Filters, first: str, second: str) -> list[dict[str, Any]]:
         a, b = _group_column(first), _group_column(second)
+        daily = self._daily_scope(filters)
+        if daily is not None and first in _DAILY_GROUPABLE and second in _DAILY_GROUPABLE:
+            where, params = daily
+            return list(self.db.query(
+                f"SELECT {_DAILY_GROUPABLE[first]} AS {first}, {_DAILY_GROUPABLE[second]} AS {second}, "
+                f"SUM(records) AS records FROM feedback_daily WHERE {where} GROUP BY 1, 2 HAVING SUM(records) > 0 "
+                "ORDER BY records DESC", params))
         source, where, params = self._aggregate_scope(filters)
         return list(
             self.db.query(
@@ -336,6 +395,14 @@ _GROUPABLE = {
     "source": "source",
     "customer_tier": f"COALESCE(customer_tier, '{UNKNOWN_TIER}')",
     "tier": f"COALESCE(customer_tier, '{UNKNOWN_TIER}')",
+}
+
+# The same groups over feedback_daily, where a missing tier is ''.
+_DAILY_GROUPABLE = {
+    "category": "category",
+    "source": "source",
+    "customer_tier": f"CASE tier WHEN '' THEN '{UNKNOWN_TIER}' ELSE tier END",
+    "tier": f"CASE tier WHEN '' THEN '{UNKNOWN_TIER}' ELSE tier END",
 }
 
 

@@ -420,9 +420,59 @@ _MIGRATION_13 = """
         CREATE TABLE IF NOT EXISTS sync_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
+# Per-day counts for Explore's charts (queries.py reads them when the filters allow): records per day, source, tier,
+# category, sentiment and theme. A missing tier or sentiment is '' and a missing theme 0, so each combination has one
+# key. Triggers keep the counts in the transaction of every change of a record, whichever code makes it (the upsert,
+# removals, overrides, rule re-application, theme assignment): an insert counts the record, a delete uncounts it, and
+# an update that changes one of the keys moves it. Counts that fall to zero stay as rows until the next rebuild;
+# readers skip them.
+_MIGRATION_14 = """
+        CREATE TABLE feedback_daily (
+            day TEXT NOT NULL,
+            source TEXT NOT NULL,
+            tier TEXT NOT NULL,
+            category TEXT NOT NULL,
+            sentiment TEXT NOT NULL,
+            theme_id INTEGER NOT NULL,
+            records INTEGER NOT NULL,
+            PRIMARY KEY (day, source, tier, category, sentiment, theme_id)
+        ) WITHOUT ROWID;
+        INSERT INTO feedback_daily (day, source, tier, category, sentiment, theme_id, records)
+            SELECT substr(created_at, 1, 10), source, ifnull(customer_tier, ''), category, ifnull(sentiment_label, ''),
+                   ifnull(theme_id, 0), COUNT(*)
+            FROM feedback GROUP BY 1, 2, 3, 4, 5, 6;
+        CREATE TRIGGER feedback_daily_insert AFTER INSERT ON feedback BEGIN
+            INSERT INTO feedback_daily (day, source, tier, category, sentiment, theme_id, records)
+            VALUES (substr(new.created_at, 1, 10), new.source, ifnull(new.customer_tier, ''), new.category,
+                    ifnull(new.sentiment_label, ''), ifnull(new.theme_id, 0), 1)
+            ON CONFLICT DO UPDATE SET records = records + 1;
+        END;
+        CREATE TRIGGER feedback_daily_delete AFTER DELETE ON feedback BEGIN
+            UPDATE feedback_daily SET records = records - 1
+            WHERE day = substr(old.created_at, 1, 10) AND source = old.source AND tier = ifnull(old.customer_tier, '')
+              AND category = old.category AND sentiment = ifnull(old.sentiment_label, '')
+              AND theme_id = ifnull(old.theme_id, 0);
+        END;
+        CREATE TRIGGER feedback_daily_update
+        AFTER UPDATE OF created_at, source, customer_tier, category, sentiment_label, theme_id ON feedback
+        WHEN substr(old.created_at, 1, 10) IS NOT substr(new.created_at, 1, 10) OR old.source IS NOT new.source
+          OR old.customer_tier IS NOT new.customer_tier OR old.category IS NOT new.category
+          OR old.sentiment_label IS NOT new.sentiment_label OR old.theme_id IS NOT new.theme_id
+        BEGIN
+            UPDATE feedback_daily SET records = records - 1
+            WHERE day = substr(old.created_at, 1, 10) AND source = old.source AND tier = ifnull(old.customer_tier, '')
+              AND category = old.category AND sentiment = ifnull(old.sentiment_label, '')
+              AND theme_id = ifnull(old.theme_id, 0);
+            INSERT INTO feedback_daily (day, source, tier, category, sentiment, theme_id, records)
+            VALUES (substr(new.created_at, 1, 10), new.source, ifnull(new.customer_tier, ''), new.category,
+                    ifnull(new.sentiment_label, ''), ifnull(new.theme_id, 0), 1)
+            ON CONFLICT DO UPDATE SET records = records + 1;
+        END;
+"""
+
 # Intercom contacts kept between syncs, so a re-sync asks only for the ones that changed
 # (sources/intercom/contacts.py): `updated_at` is Intercom's, `fetched_at` when we asked (unix seconds).
-_MIGRATION_14_INTERCOM_CONTACTS = """
+_MIGRATION_15_INTERCOM_CONTACTS = """
         CREATE TABLE IF NOT EXISTS intercom_contacts (
             contact_id TEXT PRIMARY KEY,
             contact TEXT NOT NULL,
@@ -434,7 +484,8 @@ _MIGRATION_14_INTERCOM_CONTACTS = """
 # Each migration is one script; it runs with the version bump inside one transaction.
 MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_1, _MIGRATION_2, _MIGRATION_3, _MIGRATION_4, _MIGRATION_5, _MIGRATION_6, _MIGRATION_7, _MIGRATION_8,
-    _MIGRATION_9, _MIGRATION_10, _MIGRATION_11, _MIGRATION_12, _MIGRATION_13, _MIGRATION_14_INTERCOM_CONTACTS,
+    _MIGRATION_9, _MIGRATION_10, _MIGRATION_11, _MIGRATION_12, _MIGRATION_13,
+    _MIGRATION_14, _MIGRATION_15_INTERCOM_CONTACTS,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
