@@ -133,6 +133,7 @@ def test_bad_token_is_an_auth_error_that_mentions_the_region():
         ("/conversations/search", "token_unauthorized", "the `Read conversations` permission"),
         ("/conversations/1911149811", "forbidden", "the `Read conversations` permission"),
         ("/intercom/contacts/6762f14a", "token_unauthorized", "the `Read and list users and companies` permission"),
+        ("/contacts/search", "token_unauthorized", "the `Read and list users and companies` permission"),
         (
             "/me",
             "forbidden",

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 
-from ...integrations.coerce import as_dict, as_list
 from ...integrations.errors import SERVER_ERRORS, ErrorContext, ErrorRow, ErrorTable
 from ...integrations.http import ErrorKind, SourceError
 from ...integrations.ratelimits import HeaderWindow, RateLimits
@@ -110,12 +109,9 @@ def _permission_needed(context: ErrorContext) -> str:
     return f"the `Read conversations` and `{CONTACTS_PERMISSION}` permissions"
 
 
-def _error_codes(context: ErrorContext) -> set[str]:
-    return {str(as_dict(error).get("code") or "") for error in as_list(as_dict(context.body).get("errors"))}
-
-
 ERRORS = ErrorTable(
     message_paths=("errors[].message",),
+    code_path="errors[].code",
     detail=" ({said})",
     source=SOURCE,
     rows=[
@@ -124,7 +120,7 @@ ERRORS = ErrorTable(
                  "workspace is hosted in Europe or Australia, set the region to eu or au: a token only works in "
                  "its region."),
         ErrorRow(ErrorKind.forbidden, "this Intercom workspace's plan does not include API access{detail}",
-                 status=403, when=lambda context: "api_plan_restricted" in _error_codes(context),
+                 status=403, codes={"api_plan_restricted"},
                  hint="Ask a workspace admin to enable API access on the Intercom plan."),
         ErrorRow(ErrorKind.forbidden, lambda c: f"the Intercom access token lacks {_permission_needed(c)}{{detail}}",
                  status=403, hint=lambda c: f"In the Developer Hub, open your app → Authentication → Edit, grant "
