@@ -129,6 +129,20 @@ def test_a_changed_contact_comes_from_the_search_and_reaches_the_record(
         assert cached.contact["custom_attributes"] == {"plan": "Enterprise"}
 
 
+def test_without_the_contact_search_every_contact_is_fetched_again(
+    tmp_path: Path, emulator: Emulator, base_url: str
+) -> None:
+    with Store(tmp_path / "feedback.db") as store:
+        first = run(store, base_url, emulator, incremental=False)
+        checked = StoreContactCache(store).checked_at()
+        emulator.faults.inject("intercom", r"^/contacts/search$", 404, times=None)
+        next_second()
+        again = run(store, base_url, emulator, incremental=False)
+        # As before the cache existed: one GET per contact, and the cache is not marked as checked.
+        assert (again["contact_gets"], again["contact_searches"]) == (first["contact_gets"], 1)
+        assert StoreContactCache(store).checked_at() == checked
+
+
 def test_a_contact_new_to_the_cache_is_fetched_once(emulator: Emulator, base_url: str) -> None:
     """Without a store the cache lives as long as the integration object: its second run asks for nothing new."""
     cache = MemoryContactCache()

@@ -152,6 +152,7 @@ class ContactBook:
         self._pending: dict[str, CachedContact] = {}
         self.fetched = 0  # contacts asked for one by one
         self.changed = 0  # contacts the search said changed
+        self.trusted = True  # whether cached contacts are known to be current
 
     @property
     def tasks(self) -> list[asyncio.Task[Any]]:
@@ -172,7 +173,16 @@ class ContactBook:
     async def _refresh(self) -> None:
         since = self.cache.checked_at()
         if since is not None:
-            changed = await self._changed_since(since)
+            try:
+                changed = await self._changed_since(since)
+            except SourceError as error:
+                if error.kind is not ErrorKind.not_found:
+                    raise
+                # An API without the contact search (a proxy, an older version): nothing cached can be trusted,
+                # so this run fetches every contact as before and the cache stays unchecked.
+                logger.warning("intercom: the contact search is not available, contacts are fetched again: %s", error)
+                self.trusted = False
+                return
             self.changed = len(changed)
             self.cache.put_many({key: CachedContact(contact, self.started) for key, contact in changed.items()})
         # Everything changed before the run started is now known: the next run searches from here.
@@ -196,7 +206,7 @@ class ContactBook:
         return found
 
     async def _lookup(self, contact_id: str) -> dict[str, Any] | None:
-        cached = self.cache.get_many([contact_id]).get(contact_id)
+        cached = self.cache.get_many([contact_id]).get(contact_id) if self.trusted else None
         if cached is not None:
             return cached.contact
         contact = await fetch_contact(self.client, contact_id, bucket=self.bucket)
