@@ -26,12 +26,12 @@ CATEGORIES = tuple(Category)
 
 GROUPED = """
     SELECT substr(created_at, 1, 10), source, ifnull(customer_tier, ''), category, ifnull(sentiment_label, ''),
-           ifnull(theme_id, 0), COUNT(*)
-    FROM feedback GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 1, 2, 3, 4, 5, 6
+           COUNT(*)
+    FROM feedback GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5
 """
 DAILY = """
-    SELECT day, source, tier, category, sentiment, theme_id, records FROM feedback_daily WHERE records <> 0
-    ORDER BY 1, 2, 3, 4, 5, 6
+    SELECT day, source, tier, category, sentiment, records FROM feedback_daily WHERE records <> 0
+    ORDER BY 1, 2, 3, 4, 5
 """
 
 
@@ -52,8 +52,7 @@ operations = st.one_of(
     st.tuples(st.just("upsert"), st.lists(records_st, min_size=1, max_size=6)),
     st.tuples(st.just("remove"), st.sampled_from(SOURCES), st.integers(1, 8), st.integers(0, 6)),
     st.tuples(st.just("override"), st.sampled_from(SOURCES), st.integers(1, 8),
-              st.sampled_from((("category", c.value) for c in CATEGORIES) if False else
-                              [*(("category", c.value) for c in CATEGORIES),
+              st.sampled_from([*(("category", c.value) for c in CATEGORIES),
                                *(("customer_tier", t.value) for t in Tier), ("customer_tier", "unknown")])),
     st.tuples(st.just("undo"), st.sampled_from(SOURCES), st.integers(1, 8)),
     st.tuples(st.just("rules"), st.sampled_from(WORDS), st.sampled_from(CATEGORIES)),

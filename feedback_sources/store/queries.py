@@ -134,13 +134,13 @@ class Queries:
 
     def _daily_scope(self, filters: Filters) -> tuple[str, list[Any]] | None:
         """WHERE over feedback_daily for these filters, or None when the per-day counts cannot answer them (a text
-        search or a tag, which the counts do not hold): the caller reads the records then."""
-        if filters.text.strip() or filters.tag or any(int(t) == 0 for t in filters.theme_ids):
-            return None  # theme 0 in the counts also stands for "no theme yet"
+        search, a tag or a theme, which the counts do not hold): the caller reads the records then."""
+        if filters.text.strip() or filters.tag or filters.theme_ids:
+            return None
         clauses: list[str] = ["records > 0"]  # counts fallen to zero stay as rows until a rebuild
         params: list[Any] = []
         for column, values in (("source", filters.sources), ("category", filters.categories),
-                               ("sentiment", filters.sentiments), ("theme_id", tuple(int(t) for t in filters.theme_ids))):
+                               ("sentiment", filters.sentiments)):
             if values:
                 clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
                 params.extend(values)
@@ -234,15 +234,6 @@ class Queries:
 
     def theme_counts(self, filters: Filters = Filters(), limit: int = 10) -> list[dict[str, Any]]:
         """The themes of the filtered records: records and negative records per theme, biggest first."""
-        daily = self._daily_scope(filters)
-        if daily is not None:
-            where, params = daily
-            return list(self.db.query(
-                "SELECT theme_id, SUM(records) AS records, "
-                "SUM(CASE sentiment WHEN 'negative' THEN records WHEN '' THEN NULL ELSE 0 END) AS negative "
-                "FROM feedback_daily "
-                f"WHERE {where} AND theme_id > 0 GROUP BY theme_id HAVING SUM(records) > 0 "
-                "ORDER BY records DESC LIMIT ?", [*params, limit]))
         where, params = filters.where()
         return list(
             self.db.query(

@@ -421,8 +421,8 @@ _MIGRATION_13 = """
 """
 
 # Per-day counts for Explore's charts (queries.py reads them when the filters allow): records per day, source, tier,
-# category, sentiment and theme. A missing tier or sentiment is '' and a missing theme 0, so each combination has one
-# key. Triggers keep the counts in the transaction of every change of a record, whichever code makes it (the upsert,
+# category and sentiment (about 100,000 rows at most for a year: no theme, which would make a row of nearly every
+# record). A missing tier or sentiment is '', so each combination has one key. Triggers keep the counts in the transaction of every change of a record, whichever code makes it (the upsert,
 # removals, overrides, rule re-application, theme assignment): an insert counts the record, a delete uncounts it, and
 # an update that changes one of the keys moves it. Counts that fall to zero stay as rows until the next rebuild;
 # readers skip them.
@@ -433,39 +433,36 @@ _MIGRATION_14 = """
             tier TEXT NOT NULL,
             category TEXT NOT NULL,
             sentiment TEXT NOT NULL,
-            theme_id INTEGER NOT NULL,
             records INTEGER NOT NULL,
-            PRIMARY KEY (day, source, tier, category, sentiment, theme_id)
+            PRIMARY KEY (day, source, tier, category, sentiment)
         ) WITHOUT ROWID;
-        INSERT INTO feedback_daily (day, source, tier, category, sentiment, theme_id, records)
+        INSERT INTO feedback_daily (day, source, tier, category, sentiment, records)
             SELECT substr(created_at, 1, 10), source, ifnull(customer_tier, ''), category, ifnull(sentiment_label, ''),
-                   ifnull(theme_id, 0), COUNT(*)
-            FROM feedback GROUP BY 1, 2, 3, 4, 5, 6;
+                   COUNT(*)
+            FROM feedback GROUP BY 1, 2, 3, 4, 5;
         CREATE TRIGGER feedback_daily_insert AFTER INSERT ON feedback BEGIN
-            INSERT INTO feedback_daily (day, source, tier, category, sentiment, theme_id, records)
+            INSERT INTO feedback_daily (day, source, tier, category, sentiment, records)
             VALUES (substr(new.created_at, 1, 10), new.source, ifnull(new.customer_tier, ''), new.category,
-                    ifnull(new.sentiment_label, ''), ifnull(new.theme_id, 0), 1)
+                    ifnull(new.sentiment_label, ''), 1)
             ON CONFLICT DO UPDATE SET records = records + 1;
         END;
         CREATE TRIGGER feedback_daily_delete AFTER DELETE ON feedback BEGIN
             UPDATE feedback_daily SET records = records - 1
             WHERE day = substr(old.created_at, 1, 10) AND source = old.source AND tier = ifnull(old.customer_tier, '')
-              AND category = old.category AND sentiment = ifnull(old.sentiment_label, '')
-              AND theme_id = ifnull(old.theme_id, 0);
+              AND category = old.category AND sentiment = ifnull(old.sentiment_label, '');
         END;
         CREATE TRIGGER feedback_daily_update
-        AFTER UPDATE OF created_at, source, customer_tier, category, sentiment_label, theme_id ON feedback
+        AFTER UPDATE OF created_at, source, customer_tier, category, sentiment_label ON feedback
         WHEN substr(old.created_at, 1, 10) IS NOT substr(new.created_at, 1, 10) OR old.source IS NOT new.source
           OR old.customer_tier IS NOT new.customer_tier OR old.category IS NOT new.category
-          OR old.sentiment_label IS NOT new.sentiment_label OR old.theme_id IS NOT new.theme_id
+          OR old.sentiment_label IS NOT new.sentiment_label
         BEGIN
             UPDATE feedback_daily SET records = records - 1
             WHERE day = substr(old.created_at, 1, 10) AND source = old.source AND tier = ifnull(old.customer_tier, '')
-              AND category = old.category AND sentiment = ifnull(old.sentiment_label, '')
-              AND theme_id = ifnull(old.theme_id, 0);
-            INSERT INTO feedback_daily (day, source, tier, category, sentiment, theme_id, records)
+              AND category = old.category AND sentiment = ifnull(old.sentiment_label, '');
+            INSERT INTO feedback_daily (day, source, tier, category, sentiment, records)
             VALUES (substr(new.created_at, 1, 10), new.source, ifnull(new.customer_tier, ''), new.category,
-                    ifnull(new.sentiment_label, ''), ifnull(new.theme_id, 0), 1)
+                    ifnull(new.sentiment_label, ''), 1)
             ON CONFLICT DO UPDATE SET records = records + 1;
         END;
 """
