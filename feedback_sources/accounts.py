@@ -196,19 +196,6 @@ ACCOUNT_KEY_MIGRATION = f"""
 
 # -- manual merges -------------------------------------------------------------------------------------------------
 
-_MERGES_TABLE = """
-    CREATE TABLE IF NOT EXISTS account_merges (
-        alias TEXT PRIMARY KEY,
-        account TEXT NOT NULL CHECK (account <> alias),
-        created_at TEXT NOT NULL
-    ) WITHOUT ROWID
-"""
-
-
-def ensure_merges_table(conn: sqlite3.Connection) -> None:
-    conn.execute(_MERGES_TABLE)
-
-
 def has_merges_table(conn: sqlite3.Connection) -> bool:
     row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'account_merges'").fetchone()
     return row is not None
@@ -241,7 +228,6 @@ def merge(store: Store, alias: str, into: str) -> Merge:
     if alias == into:
         raise MergeError("An account cannot be merged into itself.")
     with store.write() as conn:
-        ensure_merges_table(conn)
         row = conn.execute("SELECT account FROM account_merges WHERE alias = ?", (into,)).fetchone()
         target = row[0] if row else into  # merged-away targets resolve to where they went
         if target == alias:
@@ -260,7 +246,6 @@ def merge(store: Store, alias: str, into: str) -> Merge:
 def unmerge(store: Store, alias: str) -> bool:
     """Undo a merge; True when there was one."""
     with store.write() as conn:
-        ensure_merges_table(conn)
         return conn.execute("DELETE FROM account_merges WHERE alias = ?", (alias.strip(),)).rowcount > 0
 
 

@@ -365,14 +365,7 @@ def rank_tag_themes(store: Store, scope: DemandScope, *, limit: int = 25) -> Dem
 
 # -- saved searches as themes -----------------------------------------------------------------------------------------
 
-_SAVED_THEMES_TABLE = """
-    CREATE TABLE IF NOT EXISTS saved_themes (
-        id INTEGER PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE CHECK (name <> ''),
-        query TEXT NOT NULL CHECK (query <> ''),
-        created_at TEXT NOT NULL
-    )
-"""
+# The saved_themes table is part of the store's schema (store/schema.py).
 
 
 @dataclass(frozen=True)
@@ -395,7 +388,6 @@ def save_theme(store: Store, name: str, query: str) -> SavedTheme:
         raise ThemeError(f"The search is not understood: {error}") from None
     created_at = iso_utc(now_utc())
     with store.write() as conn:
-        conn.execute(_SAVED_THEMES_TABLE)
         conn.execute(
             "INSERT INTO saved_themes (name, query, created_at) VALUES (?, ?, ?) "
             "ON CONFLICT (name) DO UPDATE SET query = excluded.query, created_at = excluded.created_at",
@@ -407,7 +399,6 @@ def save_theme(store: Store, name: str, query: str) -> SavedTheme:
 
 def delete_theme(store: Store, theme_id: int) -> bool:
     with store.write() as conn:
-        conn.execute(_SAVED_THEMES_TABLE)
         return conn.execute("DELETE FROM saved_themes WHERE id = ?", (theme_id,)).rowcount > 0
 
 

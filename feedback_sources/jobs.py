@@ -52,28 +52,7 @@ try:  # POSIX (Linux, macOS): flock is released by the kernel when its holder di
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS sync_jobs (
-        id INTEGER PRIMARY KEY,
-        origin TEXT NOT NULL,
-        status TEXT NOT NULL,
-        sources TEXT NOT NULL,
-        spec TEXT NOT NULL,
-        pid INTEGER,
-        created_at TEXT NOT NULL,
-        started_at TEXT,
-        heartbeat_at TEXT,
-        finished_at TEXT,
-        cancel_requested INTEGER NOT NULL DEFAULT 0,
-        run_group TEXT,
-        progress TEXT NOT NULL DEFAULT '{}',
-        results TEXT,
-        message TEXT,
-        log_path TEXT
-    )""",
-    "CREATE INDEX IF NOT EXISTS idx_sync_jobs_status ON sync_jobs (status)",
-    "CREATE TABLE IF NOT EXISTS sync_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-)
+# The sync_jobs and sync_settings tables are part of the store's schema (store/schema.py).
 
 
 class JobSpec(BaseModel):
@@ -154,19 +133,6 @@ class SyncBusy(RuntimeError):
 # -- schema and rows ----------------------------------------------------------------------------------------------------
 
 
-def ensure_schema(store: Store) -> None:
-    """The job tables, created on first use. Checked with a read: every page asks every few seconds, and a write
-    transaction each time would queue behind the running sync's page writes."""
-    present = store.conn.execute(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN ('sync_jobs', 'sync_settings')"
-    ).fetchone()[0]
-    if present == 2:
-        return
-    with store.write() as conn:
-        for statement in _SCHEMA:
-            conn.execute(statement)
-
-
 def _parse(text: str | None) -> datetime | None:
     if not text:
         return None
@@ -196,7 +162,6 @@ def _job(row: Mapping[str, Any]) -> Job:
 
 
 def get_job(store: Store, job_id: int) -> Job | None:
-    ensure_schema(store)
     rows = store.query("SELECT * FROM sync_jobs WHERE id = ?", [job_id])
     return _job(rows[0]) if rows else None
 
@@ -205,7 +170,6 @@ def create_job(store: Store, spec: JobSpec, origin: str, *, log_path: Path | Non
     """A job row in state "starting"; the process that takes the lock claims it."""
     if origin not in ORIGINS:
         raise ValueError(f"unknown origin {origin!r}; expected one of {ORIGINS}")
-    ensure_schema(store)
     now = iso_utc(now_utc())
     with store.write() as conn:
         cursor = conn.execute(
@@ -227,7 +191,6 @@ def set_pid(store: Store, job_id: int, pid: int) -> None:
 
 def request_cancel(store: Store, job_id: int) -> bool:
     """Ask a job to stop at its next page boundary. False when it is no longer active."""
-    ensure_schema(store)
     with store.write() as conn:
         changed = conn.execute(
             "UPDATE sync_jobs SET cancel_requested = 1 WHERE id = ? AND status IN ('starting', 'running')", (job_id,)
@@ -289,7 +252,6 @@ def _mark_dead(store: Store, job: Job, now: datetime) -> None:
 
 def reconcile(store: Store, now: datetime | None = None) -> None:
     """Record every job whose process is gone as interrupted (or failed, when it never started)."""
-    ensure_schema(store)
     now = now or now_utc()
     for row in store.query("SELECT * FROM sync_jobs WHERE status IN ('starting', 'running')"):
         job = _job(row)
@@ -435,7 +397,6 @@ def exclusive_sync(
     """
     lock = SyncLock(db_path)
     with Store(db_path) as store:
-        ensure_schema(store)
         if not lock.acquire():
             now = now_utc()
             if job_id is not None:
@@ -565,7 +526,6 @@ def resume_spec(job: Job) -> JobSpec:
 
 def get_schedule(store: Store) -> float | None:
     """Hours between automatic syncs while the app runs; None when off."""
-    ensure_schema(store)
     row = store.conn.execute("SELECT value FROM sync_settings WHERE key = ?", (SCHEDULE_KEY,)).fetchone()
     if row is None:
         return None
@@ -576,7 +536,6 @@ def get_schedule(store: Store) -> float | None:
 def set_schedule(store: Store, hours: float | None) -> None:
     if hours is not None and not (0 < hours <= 24 * 30):
         raise ValueError("The schedule takes a number of hours between 0 and 720.")
-    ensure_schema(store)
     with store.write() as conn:
         if hours is None:
             conn.execute("DELETE FROM sync_settings WHERE key = ?", (SCHEDULE_KEY,))
@@ -587,7 +546,6 @@ def set_schedule(store: Store, hours: float | None) -> None:
 
 def last_sync_started(store: Store) -> datetime | None:
     """When the newest sync of any origin started (jobs, and runs recorded before jobs existed)."""
-    ensure_schema(store)
     row = store.conn.execute(
         "SELECT MAX(t) FROM (SELECT MAX(created_at) AS t FROM sync_jobs WHERE status <> 'rejected' "
         "UNION ALL SELECT MAX(started_at) FROM sync_runs)"

@@ -194,6 +194,9 @@ async def sync_source(
     report("running", "resuming an interrupted sync" if plan.resumed else "")
     cancelled = False
     try:
+        attach_store = getattr(integration, "attach_store", None)
+        if attach_store is not None:  # a source that keeps vendor data between runs (Intercom's contacts)
+            attach_store(store)
         pages = integration.iter_pages(start=plan.start, end=plan.end, cursor=plan.cursor)
         written = _write_behind(store, pages, source, plan.scope, should_stop)
         async for page, upserted in written:

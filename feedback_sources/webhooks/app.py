@@ -42,7 +42,6 @@ from .events import (
     EventEntry,
     StoreRunner,
     add_counts,
-    ensure_tables,
     is_known_event,
     log_event,
     note_redelivery,
@@ -237,7 +236,6 @@ class Receiver:
         self.context = MappingContext(rules=rules or DEFAULT_RULES, fetchable=self.fetchable, settings=settings)
 
         store = Store(db_path)
-        ensure_tables(store)
         self.runner = StoreRunner(store)
         self.worker = FetchWorker(self.runner, factory, sources=self.fetchable, clock=clock, policy=fetch_policy)
         self.started_at = utc_text(clock())

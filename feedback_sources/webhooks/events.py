@@ -8,8 +8,8 @@
   limited, malformed). Counted in memory and written with the heartbeat, so a flood of forgeries costs no writes.
 - `webhook_receiver`: one heartbeat row (host, port, pid, started_at, last_seen) for the Webhooks page.
 
-Tables are created with CREATE TABLE IF NOT EXISTS inside the store's immediate write transactions; readers for
-the app check that they exist first, so opening the page never writes.
+The tables are part of the store's schema (store/schema.py); readers check that they exist first, for a store
+opened without migrating.
 """
 
 from __future__ import annotations
@@ -30,78 +30,11 @@ from ..store import Store, iso_utc
 
 T = TypeVar("T")
 
-_TABLES = (
-    """
-    CREATE TABLE IF NOT EXISTS webhook_events (
-        id INTEGER PRIMARY KEY,
-        source TEXT NOT NULL CHECK (source <> ''),
-        event_id TEXT NOT NULL CHECK (event_id <> ''),
-        event_type TEXT,
-        verdict TEXT NOT NULL,
-        record_id TEXT,
-        fetch_queued INTEGER NOT NULL DEFAULT 0,
-        detail TEXT,
-        received_at TEXT NOT NULL,
-        latency_ms REAL,
-        deliveries INTEGER NOT NULL DEFAULT 1,
-        last_delivery_at TEXT NOT NULL,
-        UNIQUE (source, event_id)
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS idx_webhook_events_received ON webhook_events (received_at)",
-    """
-    CREATE TABLE IF NOT EXISTS webhook_fetches (
-        id INTEGER PRIMARY KEY,
-        source TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        object_id TEXT NOT NULL CHECK (object_id <> ''),
-        params TEXT NOT NULL DEFAULT '{}',
-        event_id TEXT,
-        status TEXT NOT NULL DEFAULT 'pending',
-        attempts INTEGER NOT NULL DEFAULT 0,
-        generation INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at REAL NOT NULL,
-        last_error TEXT,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        UNIQUE (source, kind, object_id)
-    )
-    """,
-    "CREATE INDEX IF NOT EXISTS idx_webhook_fetches_due ON webhook_fetches (status, next_attempt_at)",
-    """
-    CREATE TABLE IF NOT EXISTS webhook_counters (
-        source TEXT NOT NULL,
-        day TEXT NOT NULL,
-        verdict TEXT NOT NULL,
-        count INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (source, day, verdict)
-    ) WITHOUT ROWID
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS webhook_receiver (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        host TEXT,
-        port INTEGER,
-        pid INTEGER NOT NULL,
-        started_at TEXT NOT NULL,
-        last_seen TEXT NOT NULL,
-        stopped_at TEXT,
-        sources TEXT NOT NULL DEFAULT '{}'
-    )
-    """,
-)
-
 # Verdicts of refused requests, counted in webhook_counters rather than logged row by row.
 REFUSED_VERDICTS = ("rejected", "too_large", "rate_limited", "malformed")
 
 # A receiver whose heartbeat is older than this is reported as not running.
 STALE_HEARTBEAT_SECONDS = 30.0
-
-
-def ensure_tables(store: Store) -> None:
-    with store.write() as conn:
-        for statement in _TABLES:
-            conn.execute(statement)
 
 
 def _tables_exist(store: Store) -> bool:
