@@ -25,7 +25,8 @@ from ...webhooks.payloads import (
     Interpretation, MappingContext, dict_of, event_id_of, id_text, mapping_failure, safe_id, text_of, verdict_of,
 )
 from ...webhooks.signatures import SignatureError, header, same
-from . import integration as intercom
+from . import api
+from . import mapping as intercom
 
 INTERCOM_SIGNATURE_HEADER = "X-Hub-Signature"
 # Conversation topics, and the part topics (`conversation_part.redacted`, `conversation_part.tag.created`).
@@ -129,7 +130,7 @@ async def fetch_conversation(integration: Any, job: FetchJob, cache: dict[str, A
     async with integration.client() as client:
         try:
             found_conversation = await client.get_json(
-                intercom.CONVERSATION.url(conversation_id=path_id(job.object_id))
+                api.CONVERSATION.url(conversation_id=path_id(job.object_id))
             )
         except SourceError as error:
             if error.kind is ErrorKind.not_found:
@@ -146,7 +147,7 @@ async def fetch_conversation(integration: Any, job: FetchJob, cache: dict[str, A
         contact_id = first.get("id") if first else None
         if isinstance(contact_id, str | int) and not isinstance(contact_id, bool) and str(contact_id):
             try:
-                found = await client.get_json(intercom.CONTACT.url(contact_id=path_id(str(contact_id))))
+                found = await client.get_json(api.CONTACT.url(contact_id=path_id(str(contact_id))))
             except SourceError as error:
                 if error.kind is not ErrorKind.not_found:
                     raise
@@ -167,6 +168,6 @@ HANDLER = WebhookHandler(
     register_caption="Set up in Intercom's Developer Hub: this shows the steps.",
     events_phrase="conversation events",
     registered_message="{label} will post conversation events to {url}.",
-    manual_events=intercom.WEBHOOK_TOPICS,
+    manual_events=api.WEBHOOK_TOPICS,
     test_event_kind="user.created",
 )

@@ -23,7 +23,8 @@ from ...webhooks.fetch import RecordGone, path_id, response_object
 from ...webhooks.handler import WebhookHandler
 from ...webhooks.payloads import Interpretation, MappingContext, dict_of, event_id_of, safe_id, text_of
 from ...webhooks.signatures import SignatureError, header, same
-from . import integration as surveymonkey
+from . import mapping as surveymonkey
+from .integration import SURVEY_DETAILS
 
 SURVEYMONKEY_SIGNATURE_HEADER = "Sm-Signature"
 SURVEYMONKEY_APIKEY_HEADER = "Sm-Apikey"
@@ -128,7 +129,7 @@ async def fetch_response(integration: Any, job: FetchJob, cache: dict[str, Any])
             index = cached[1]
         else:
             try:
-                details = await client.get_json(surveymonkey.SURVEY_DETAILS.url(survey_id=path_id(survey_id)))
+                details = await client.get_json(SURVEY_DETAILS.url(survey_id=path_id(survey_id)))
             except SourceError as error:
                 if error.kind is not ErrorKind.not_found:
                     raise

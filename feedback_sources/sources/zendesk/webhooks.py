@@ -28,7 +28,7 @@ from ...webhooks.payloads import (
     Interpretation, MappingContext, event_id_of, id_text, mapping_failure, text_of, verdict_of,
 )
 from ...webhooks.signatures import SignatureError, header, same
-from . import integration as zendesk
+from . import mapping as zendesk
 
 ZENDESK_SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
 ZENDESK_TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"
