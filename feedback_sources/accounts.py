@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # store.py imports this module for its migration: no import of the store at run time
+if TYPE_CHECKING:  # the store keeps a frozen copy of ACCOUNT_KEY_MIGRATION: neither imports the other at run time
     from .store import Store
 
 # Consumer mailbox providers: an address there says nothing about the company. Exact domains, then families whose
