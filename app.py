@@ -36,7 +36,8 @@ from app_pages._shared import (
 from app_pages._sync_status import SIDEBAR_REFRESH_SECONDS, scheduler, sidebar_status
 from feedback_sources.store import Store, StoreError
 from feedback_sources.ui_support import SourceStatus, source_status
-from feedback_sources.workspace import SOURCES
+from feedback_sources.sources import source_names
+from feedback_sources.workspace import demo_sources
 
 SIDEBAR_SEEN_KEY = "sidebar_sync_seen"
 
@@ -55,9 +56,9 @@ PAGES = [
 
 def connected_sources(mode: str) -> set[str]:
     if mode == DEMO:
-        return set(SOURCES)
+        return set(demo_sources())
     creds = credential_store()
-    return {source for source in SOURCES if creds.is_configured(source)}
+    return {source for source in source_names() if creds.is_configured(source)}
 
 
 def source_cards(container: st.delta_generator.DeltaGenerator, mode: str) -> None:
@@ -70,7 +71,7 @@ def source_cards(container: st.delta_generator.DeltaGenerator, mode: str) -> Non
     connected = connected_sources(mode)
     now = datetime.now(timezone.utc)
     container.caption("Sources")
-    for source in SOURCES:
+    for source in source_names():
         status = source_status(source, source in connected, summary.get(source), now)
         box = container.container(border=True)
         # Name and badge share one line of the app's own markdown; a narrow sidebar wraps the badge, not the name.

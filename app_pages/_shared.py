@@ -37,7 +37,8 @@ from feedback_sources.ui_support import (
     view_from_query_params,
     view_to_query_params,
 )
-from feedback_sources.workspace import SOURCES, Workspace, demo_workspace, has_any_credentials, real_workspace
+from feedback_sources.sources import source_names
+from feedback_sources.workspace import Workspace, demo_workspace, has_any_credentials, real_workspace
 
 MODE_KEY = "workspace_mode"
 DEMO, REAL = "demo", "real"
@@ -240,7 +241,7 @@ def filter_bar(prefix: str, known_sources: Sequence[str], bounds: tuple[str | No
     shown_start, shown_end = view.date_range(today())
     custom_default = (shown_start or first or today(), shown_end or last or today())
     change: Callable[[], None] = lambda: _on_filter_change(prefix, custom_default)  # noqa: E731
-    source_options = list(dict.fromkeys([*SOURCES, *known_sources, *view.sources]))
+    source_options = list(dict.fromkeys([*source_names(), *known_sources, *view.sources]))
 
     top = st.columns([1, 1, 1.3, 1])
     top[0].multiselect("Source", source_options, key=f"{prefix}_sources", on_change=change,

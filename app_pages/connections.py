@@ -6,10 +6,12 @@ import pandas as pd
 import streamlit as st
 
 from app_pages._shared import DEMO, MODE_KEY, REAL, credential_store, current_mode, db_path, flash, show_flashes, source_label
-from feedback_sources.credentials import SOURCE_FIELDS, CredentialStore, KeyringUnavailable
+from feedback_sources.credentials import CredentialStore, KeyringUnavailable
 from feedback_sources.integrations.base import HINTS, ConnectionResult
 from feedback_sources.ui_support import diagnosis_title, md_escape, origin_label
-from feedback_sources.workspace import SOURCES, Workspace
+from feedback_sources.sources import get_spec, registry, source_names
+from feedback_sources.sources.spec import SettingsPanelContext
+from feedback_sources.workspace import Workspace
 
 TEST_RESULT_KEY = "connection_test_results"
 DOTENV_CONSENT_KEY = "connections_dotenv_consent_{source}"
@@ -95,7 +97,7 @@ def current_choice(creds: CredentialStore, source: str, name: str, choices: tupl
 def typed_values(creds: CredentialStore, source: str) -> dict[str, str]:
     """What the form holds now; an unchanged choice counts as not typed (it keeps following the saved value)."""
     values: dict[str, str] = {}
-    for spec in SOURCE_FIELDS[source]:
+    for spec in get_spec(source).fields:
         value = str(st.session_state.get(field_key(source, spec.name)) or "")
         if spec.choices and value == current_choice(creds, source, spec.name, spec.choices):
             value = ""
@@ -111,7 +113,7 @@ def submit_form(source: str, to_dotenv: bool) -> None:
         return
     if not save(creds, source, typed_values(creds, source), to_dotenv):
         return  # keep what was typed so it can be corrected
-    for spec in SOURCE_FIELDS[source]:
+    for spec in get_spec(source).fields:
         key = field_key(source, spec.name)
         if spec.choices:
             st.session_state.pop(key, None)
@@ -127,6 +129,15 @@ def test_form(source: str) -> None:
     st.session_state.setdefault(TEST_RESULT_KEY, {})[source] = result
 
 
+def example_variables() -> str:
+    """The required variables of the first source that has any, as the example of setting them in the environment."""
+    for spec in registry().values():
+        names = [field.env_var for field in spec.fields if field.required]
+        if names:
+            return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+    return "the variables listed below"
+
+
 def no_keyring_choices(creds: CredentialStore) -> None:
     """The two honest ways to keep credentials on a machine without a keyring."""
     path = creds.dotenv_file()
@@ -134,7 +145,7 @@ def no_keyring_choices(creds: CredentialStore) -> None:
         st.markdown("**No keyring here: two ways to keep your credentials**")
         st.markdown(
             "1. **Environment variables** (nothing written by the app): set them before starting it, for example "
-            f"{md_escape('ZENDESK_SUBDOMAIN, ZENDESK_EMAIL and ZENDESK_API_TOKEN')}. Each source's table below "
+            f"{md_escape(example_variables())}. Each source's table below "
             "lists its variables.\n"
             f"2. **A .env file** at {md_escape(path)}: the app can write the values you type there, readable only by "
             "your user (permissions 0600). The tokens are stored in plain text, so it asks you to confirm first."
@@ -149,8 +160,32 @@ def placeholder(origin: str) -> str:
     return f"set in the {origin_label(origin)} — leave empty to keep"
 
 
+def settings_panel(creds: CredentialStore, source: str) -> None:
+    """The source's own section (e.g. a column mapping), when its spec names one; its failure stays in its tab."""
+    spec = get_spec(source)
+    if spec.settings_panel is None:
+        return
+    mode = current_mode()
+    context = SettingsPanelContext(source=source, mode=DEMO if mode == DEMO else REAL, credentials=creds,
+                                   db_path=db_path(mode))
+    try:
+        draw = spec.load("settings_panel")
+        draw(context)
+    except Exception as error:  # noqa: BLE001 - a plugin's panel must not take the other sources' tabs down
+        st.error(f"**{md_escape(spec.label)} settings could not be shown**: {md_escape(type(error).__name__)}: "
+                 f"{md_escape(error)}", icon=":material/error:")
+
+
 def source_panel(creds: CredentialStore, source: str, keyring_usable: bool) -> None:
-    specs = SOURCE_FIELDS[source]
+    spec = get_spec(source)
+    if spec.description:
+        st.caption(md_escape(spec.description))
+    if not spec.fields:
+        # A file source that reads what the PM provides may have nothing to fill in here.
+        st.success("Nothing to set up: this source needs no account.", icon=":material/link:")
+        settings_panel(creds, source)
+        return
+    specs = spec.fields
     origins = creds.field_origins(source)
     missing = creds.missing_required(source)
     if missing:
@@ -203,6 +238,7 @@ def source_panel(creds: CredentialStore, source: str, keyring_usable: bool) -> N
     outcome = st.session_state.get(TEST_RESULT_KEY, {}).get(source)
     if outcome is not None:
         show_result(*outcome)
+    settings_panel(creds, source)
 
 
 def main() -> None:
@@ -220,8 +256,8 @@ def main() -> None:
         st.warning(f"**{diagnosis_title('keyring')}**: {md_escape(status.message)}", icon=":material/lock_open:")
         no_keyring_choices(creds)
     show_flashes()
-    tabs = st.tabs([source_label(source) for source in SOURCES])
-    for tab, source in zip(tabs, SOURCES):
+    tabs = st.tabs([source_label(source) for source in source_names()])
+    for tab, source in zip(tabs, source_names()):
         with tab:
             source_panel(creds, source, status.usable)
 

@@ -28,7 +28,7 @@ from feedback_sources.ui_support import (
     readable_date,
     view_from_query_params,
 )
-from feedback_sources.workspace import SOURCES
+from feedback_sources.sources import source_names
 
 EXPLORE = "app_pages/explore.py"
 VIEWS = {"themes": "Themes", "emerging": "Emerging topics", "saved": "Saved themes", "merges": "Account merges"}
@@ -146,7 +146,7 @@ def controls(known_sources: list[str], bounds: tuple[str | None, str | None]) ->
     top[2].multiselect("Account tier", list(TIER_VALUES), format_func=human_label, key="demand_tiers",
                        placeholder="All tiers", help="An account's tier is the highest plan seen on its feedback in "
                                                      "the period.")
-    top[3].multiselect("Source", list(dict.fromkeys([*SOURCES, *known_sources])), format_func=source_label,
+    top[3].multiselect("Source", list(dict.fromkeys([*source_names(), *known_sources])), format_func=source_label,
                        key="demand_sources", placeholder="All sources")
     top[4].multiselect("Sentiment", list(SENTIMENT_VALUES), format_func=human_label, key="demand_sentiments",
                        placeholder="Any sentiment", help="The records' own sentiment, from their words.")
@@ -449,14 +449,20 @@ def suggestions_section(path: Any) -> None:
         st.rerun()
 
 
+def _organization_example() -> str:
+    """An organization key as the first source with organizations writes it (org:<source>:<id>)."""
+    source = next(iter(accounts.ORGANIZATION_FIELDS), "source")
+    return f"org:{source}:123"
+
+
 def merges_view(path: Any) -> None:
     st.caption("An account is the e-mail domain (free mail aside), else the vendor's organization, else the person. "
-               "Merge what no rule can see: a second domain, a Zendesk organization whose people use gmail.com. "
+               "Merge what no rule can see: a second domain, a vendor's organization whose people use gmail.com. "
                "Use the account keys from the accounts table.")
     with st.form("demand_merge", clear_on_submit=True, border=True):
         cols = st.columns(2)
         alias = cols[0].text_input("Merge this account key", key="demand_merge_alias",
-                                   placeholder="org:zendesk:123 or person:ann@gmail.com")
+                                   placeholder=f"{_organization_example()} or person:ann@gmail.com")
         into = cols[1].text_input("into this account", key="demand_merge_into", placeholder="acme.com")
         if st.form_submit_button("Merge", icon=":material/merge:"):
             try:

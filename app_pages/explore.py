@@ -65,7 +65,7 @@ from feedback_sources.ui_support import (
     table_rows,
     volume_bars,
 )
-from feedback_sources.workspace import SOURCES
+from feedback_sources.sources import source_names
 
 CHART_GENERATION_KEY = "explore_chart_generation"
 FOCUS_KEY = "explore_focus"  # (filters digest, source, source_id) of the record opened from a search hit
@@ -163,7 +163,7 @@ def themes_table(path: Any, version: Any, filters: Filters) -> None:
 
 
 def breakdown_chart(rows: list[dict[str, Any]]) -> None:
-    sources, tiers, values = matrix(rows, "source", "tier", SOURCES, TIER_VALUES)
+    sources, tiers, values = matrix(rows, "source", "tier", source_names(), TIER_VALUES)
     figure = go.Figure()
     for column, tier in enumerate(tiers):
         figure.add_bar(
@@ -225,7 +225,8 @@ def empty_store(mode: str) -> None:
         st.markdown("Load the demo data set: about 3,500 generated tickets, conversations and survey answers from the "
                  "built-in emulator. It takes a few seconds and needs no account.")
         if st.button("Load demo data", type="primary", icon=":material/play_arrow:", key="explore_load_demo"):
-            run_sync(workspace(DEMO), list(SOURCES), DEMO_WINDOW)
+            demo = workspace(DEMO)
+            run_sync(demo, demo.configured_sources(), DEMO_WINDOW)
             st.rerun()
     else:
         st.markdown("Connect a source on the Connections page, then pull its feedback on the Sync page.")

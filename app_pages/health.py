@@ -15,7 +15,7 @@ from app_pages._shared import current_mode, data_version, db_path, source_label
 from feedback_sources import health
 from feedback_sources.store import Store
 from feedback_sources.ui_support import md_escape, readable_date, readable_datetime
-from feedback_sources.workspace import SOURCES
+from feedback_sources.sources import source_names
 
 BADGES = {
     "fresh": ":green-badge[:material/check: Fresh]",
@@ -33,11 +33,12 @@ COMPLETENESS_BADGES = {
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _report(
-    path: str, marker: Any, minute: str, stale_hours: float, min_gap_median: float
+    path: str, marker: Any, minute: str, stale_hours: float, min_gap_median: float, sources: tuple[str, ...]
 ) -> list[health.SourceHealth]:
-    # `marker` (records and newest run) and `minute` only key the cache: ages move with the clock.
+    # `marker` (records and newest run) and `minute` only key the cache: ages move with the clock. The registered
+    # sources are part of the key, so a source plugin installed or removed shows at once.
     with Store(path) as store:
-        return health.health_report(store, SOURCES, now=datetime.fromisoformat(minute),
+        return health.health_report(store, sources, now=datetime.fromisoformat(minute),
                                     stale_after=timedelta(hours=stale_hours), min_gap_median=min_gap_median)
 
 
@@ -49,9 +50,9 @@ def run_marker(path: Any) -> Any:
 
 def source_panel(facts: health.SourceHealth, now: datetime) -> None:
     box = st.container(border=True)
-    box.markdown(f"**{source_label(facts.source) if facts.source in SOURCES else 'Other source'}** "
+    box.markdown(f"**{source_label(facts.source) if facts.source in source_names() else 'Other source'}** "
                  f"{BADGES[facts.status]} {COMPLETENESS_BADGES[facts.completeness.status]}")
-    if facts.source not in SOURCES:
+    if facts.source not in source_names():
         box.text(facts.source)
     columns = box.columns(4)
     # The report is cached for a minute; the age is read off the clock now.
@@ -110,7 +111,7 @@ def main() -> None:
     now = datetime.now(timezone.utc)
     minute = now.replace(second=0, microsecond=0).isoformat()
     marker = (data_version(path), run_marker(path))
-    for facts in _report(str(path), marker, minute, stale_hours, min_median):
+    for facts in _report(str(path), marker, minute, stale_hours, min_median, source_names()):
         source_panel(facts, now)
 
 

@@ -18,6 +18,7 @@ from feedback_sources import overrides as overrides_store
 from feedback_sources.highlight import literal_markdown
 from feedback_sources.models import Category, Tier
 from feedback_sources.rules import DEFAULT_RULES, Rules
+from feedback_sources.sources import registry
 from feedback_sources.rules_store import (
     Impact,
     RulesError,
@@ -75,6 +76,12 @@ def _decided_by(path: str, version: Any) -> list[dict[str, Any]]:
                 key = (field, reason_kind(reason))
                 counts[key] = counts.get(key, 0) + int(records)
     return [{"decides": field, "decided by": kind, "records": n} for (field, kind), n in sorted(counts.items())]
+
+
+def _ticket_type_sources() -> str:
+    """The labels of the sources whose records carry a vendor ticket type (their specs' RuleTraits say so)."""
+    labels = [spec.label for spec in registry().values() if spec.rules.vendor_type]
+    return " and ".join(labels) if labels else "The vendor"
 
 
 def _when(stamp: str | None) -> str:
@@ -421,7 +428,7 @@ def main() -> None:
         _quick_form("keywords", saved, "Set keyword rule", "A word or phrase looked for in the title and text.")
         edited["keywords"] = _editor("keywords", tables)
     with tabs[2]:
-        _quick_form("types", saved, "Set ticket type rule", "Zendesk's ticket type: problem, incident, question, task.")
+        _quick_form("types", saved, "Set ticket type rule", f"{_ticket_type_sources()}'s ticket type: problem, incident, question, task.")
         edited["types"] = _editor("types", tables)
     with tabs[3]:
         _quick_form("plans", saved, "Set plan rule", "A word in a plan or organization name, e.g. enterprise.")

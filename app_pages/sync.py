@@ -34,7 +34,7 @@ from app_pages._sync_status import (
 from feedback_sources.jobs import JobSpec, SyncBusy, get_schedule, next_scheduled, request_cancel, set_schedule
 from feedback_sources.store import Store
 from feedback_sources.ui_support import SYNC_PRESETS, history_rows, md_escape, result_rows, sync_window
-from feedback_sources.workspace import SOURCES
+from feedback_sources.sources import source_names
 
 NUMBER = st.column_config.NumberColumn
 RESULT_CONFIG = {
@@ -163,7 +163,7 @@ def main() -> None:
         st.page_link("app_pages/connections.py", label="Connections", icon=":material/key:")
     st.fragment(job_panel, run_every=PANEL_REFRESH_SECONDS)(mode)
     with st.form("sync_form", border=True):
-        sources = st.multiselect("Sources", list(SOURCES), default=configured, format_func=source_label,
+        sources = st.multiselect("Sources", list(source_names()), default=configured, format_func=source_label,
                                  key="sync_sources")
         preset = st.radio("Date range", list(SYNC_PRESETS), format_func=SYNC_PRESETS.get, horizontal=True,
                           key="sync_preset")

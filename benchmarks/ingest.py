@@ -81,7 +81,7 @@ async def _fetch_pages(base_url: str, pages: int) -> tuple[list[bytes], float]:
 
 def _stage_rows(ctx: Context, emulator: EmulatorProcess,
                 sample_pages: int) -> tuple[list[Row], list[str], dict[str, float]]:
-    from feedback_sources.sources.zendesk.integration import index_by_id, map_ticket
+    from feedback_sources.sources.zendesk.mapping import index_by_id, map_ticket
     from feedback_sources.rules import DEFAULT_RULES
     from feedback_sources.store import _FTS_INSERT, _UPSERT_SQL, FEEDBACK_COLUMNS, record_values
 

@@ -360,7 +360,7 @@ def zendesk_stages(ctx: Context, emulator: EmulatorProcess) -> tuple[Row, str]:
     """Client CPU per record of each stage, in this process, on the same export pages: best of 3."""
     from feedback_sources import sentiment
     from feedback_sources.integrations.http import decode_json
-    from feedback_sources.sources.zendesk.integration import index_by_id, map_ticket
+    from feedback_sources.sources.zendesk.mapping import index_by_id, map_ticket
     from feedback_sources.rules import DEFAULT_RULES
 
     async def fetch(pages: int) -> list[bytes]:

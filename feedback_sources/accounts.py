@@ -2,13 +2,13 @@
 
 A record's account is, in order:
 1. its customer's e-mail domain (`acme.com`), unless that is a free-mail provider such as gmail.com;
-2. the vendor's organization id (Zendesk `organization_id`; Intercom `company_id` when a mapper provides one),
+2. the vendor's organization id (the metadata key each source's `AccountTraits` names, when its mapper provides one),
    as `org:<source>:<id>`;
 3. the person: `person:<email>`, else `person:<source>:<customer id>`;
 4. nobody known (an anonymous survey answer): `anonymous:<source>:<record id>`, so each counts once.
 
 A manual merge maps one key (an alias) to another account, for what no rule can see: a company with two domains,
-a Zendesk organization whose people write from gmail.com. Merges live in `account_merges` and are resolved when
+a vendor's organization whose people write from gmail.com. Merges live in `account_merges` and are resolved when
 they are made, so a lookup is one join, never a chain.
 
 The key is an SQL expression over the row (`account_key_sql`), so the Demand view groups a million records by
@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
+
+from .sources import builtin_specs
 
 if TYPE_CHECKING:  # the store keeps a frozen copy of ACCOUNT_KEY_MIGRATION: neither imports the other at run time
     from .store import Store
@@ -45,9 +47,17 @@ FREE_MAIL_DOMAINS: frozenset[str] = frozenset(
 )
 FREE_MAIL_FAMILIES: tuple[str, ...] = ("gmx.", "yahoo.", "hotmail.", "outlook.", "live.", "yandex.", "windowslive.")
 
-# Where each vendor's mapper puts the customer's organization id in a record's metadata.
-ORGANIZATION_FIELDS: dict[str, str] = {"zendesk": "organization_id", "intercom": "company_id"}
-ORGANIZATION_NAME_FIELDS: dict[str, str] = {"zendesk": "organization_name", "intercom": "company_name"}
+# Where each built-in source's mapper puts the customer's organization id (and name) in a record's metadata, from its
+# spec's AccountTraits. Built-in sources only: the account key is a column the schema computes, so it cannot change
+# when a plugin is installed.
+ORGANIZATION_FIELDS: dict[str, str] = {
+    spec.name: spec.accounts.organization_id_field for spec in builtin_specs() if spec.accounts.organization_id_field
+}
+ORGANIZATION_NAME_FIELDS: dict[str, str] = {
+    spec.name: spec.accounts.organization_name_field
+    for spec in builtin_specs()
+    if spec.accounts.organization_name_field
+}
 
 # SQLite's lower() folds ASCII only; the Python rule folds exactly the same letters so both agree on every key.
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -263,7 +273,7 @@ class Suggestion:
 def suggested_merges(store: Store, *, min_share: float = 0.5) -> list[Suggestion]:
     """Organization keys in use whose colleagues on a company domain point to one account.
 
-    A Zendesk organization becomes an account of its own only through people writing from free mail; the same
+    A vendor's organization becomes an account of its own only through people writing from free mail; the same
     organization's other people write from the company's domain. Reads every record of the sources with
     organizations (a full pass over their metadata), so it runs on request, not with each view.
     """

@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from .sources import SOURCES
+from .sources import source_names
 
 if TYPE_CHECKING:
     from .integrations.base import ConfigError
@@ -83,7 +83,7 @@ def _add_workspace_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_filter_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", action="append", choices=SOURCES, help="repeat for several")
+    parser.add_argument("--source", action="append", choices=source_names(), help="repeat for several")
     parser.add_argument("--tier", action="append", help="enterprise, business, professional, free or unknown")
     parser.add_argument("--category", action="append", help="bug_report, feature_request, support, ...")
     parser.add_argument("--since", type=_parse_day, help="first day (YYYY-MM-DD), inclusive")
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "arguments after `app` go to `streamlit run`", add_help=False)
 
     sync = commands.add_parser("sync", help="pull feedback into the local store")
-    sync.add_argument("--source", action="append", choices=SOURCES, help="repeat for several (default: all configured)")
+    sync.add_argument("--source", action="append", choices=source_names(), help="repeat for several (default: all configured)")
     window = sync.add_mutually_exclusive_group()
     window.add_argument("--since", type=_parse_day, help="re-pull records created from this day (YYYY-MM-DD)")
     window.add_argument("--days", type=int, help="re-pull the last N days")
@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_workspace_options(sync)
 
     test = commands.add_parser("test-connection", help="check credentials and say what to fix")
-    test.add_argument("--source", action="append", choices=SOURCES)
+    test.add_argument("--source", action="append", choices=source_names())
     _add_workspace_options(test)
 
     export = commands.add_parser("export", help="write the filtered records as CSV")
@@ -130,12 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
         "values are read from it instead, one per line in prompt order or as FIELD=value lines; "
         "never from arguments, which would end up in the shell history.",
     )
-    set_.add_argument("source", choices=SOURCES)
+    set_.add_argument("source", choices=source_names())
     set_.add_argument("--stdin", action="store_true", help="read the values from standard input even from a terminal")
     set_.add_argument("--dotenv", action="store_true",
                       help="write to ./.env (mode 0600, plain text) instead of the keyring: for machines without one")
     delete = actions.add_parser("delete", help="remove a source's fields from the keyring")
-    delete.add_argument("source", choices=SOURCES)
+    delete.add_argument("source", choices=source_names())
     actions.add_parser("status", help="where each field comes from (never its value)")
 
     status = commands.add_parser(
@@ -269,8 +269,8 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     sources = args.source or workspace.configured_sources()
     if not sources:
         print(
-            "No source is configured. Run `python -m feedback_sources credentials set zendesk` (or intercom, "
-            "surveymonkey), set the environment variables from the README, or try `--demo`.",
+            f"No source is configured. Run `feedback-hub credentials set SOURCE` (SOURCE one of "
+            f"{', '.join(source_names())}), set the environment variables from the README, or try `--demo`.",
             file=err,
         )
         return EXIT_USAGE
@@ -327,7 +327,7 @@ def cmd_sync(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_test_connection(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     workspace = _workspace(args)
     _configure_logging(args, workspace)
-    sources = args.source or list(SOURCES)
+    sources = args.source or list(source_names())
     failed = False
     for source in sources:
         result = workspace.test_connection(source)
@@ -379,7 +379,7 @@ def cmd_credentials(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     status = credentials.keyring_status()
     if args.action == "status":
         print(f"keyring: {'usable' if status.usable else 'NOT usable'} ({status.backend}) {status.message}", file=out)
-        for source in SOURCES:
+        for source in source_names():
             origins = credentials.field_origins(source)
             listed = ", ".join(f"{field}={origin}" for field, origin in origins.items())
             state = "configured" if credentials.is_configured(source) else "incomplete"
@@ -439,13 +439,13 @@ def cmd_status(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     now = datetime.now(timezone.utc)
     try:
         with open_store(workspace, err) as store:
-            report = health_report(store, SOURCES, now=now, stale_after=timedelta(hours=args.stale_after),
+            report = health_report(store, source_names(), now=now, stale_after=timedelta(hours=args.stale_after),
                                    min_gap_median=args.min_gap_median)
             schema = store.schema_version
             removed = store.removal_counts()
     except StoreError as error:
         return report_store_error(error, err)
-    configured = {source: workspace.is_configured(source) for source in SOURCES}
+    configured = {source: workspace.is_configured(source) for source in source_names()}
     if args.json:
         facts = [
             {**dataclasses.asdict(health), "status": health.status, "configured": configured.get(health.source, False),

@@ -8,7 +8,6 @@ reported as unusable instead of silently storing secrets on disk.
 
 from __future__ import annotations
 
-import base64
 import io
 import logging
 import os
@@ -26,6 +25,9 @@ import keyring.errors
 from dotenv import dotenv_values
 from keyring.backends import chainer, fail, null
 
+from .sources import registry
+from .sources.spec import FieldSpec, load_attribute
+
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "feedback-hub"
@@ -39,131 +41,32 @@ ORIGIN_MISSING = "missing"
 REDACTED = "***"
 
 
-@dataclass(frozen=True)
-class FieldSpec:
-    """One credential field of a source, described as data so the UI, the CLI and validation share it."""
-
-    name: str
-    env_var: str
-    secret: bool
-    required: bool
-    label: str
-    help: str
-    choices: tuple[str, ...] | None = None
-    # Used by get_config when the field is set nowhere; the origin still reads "missing".
-    default: str | None = None
-
-
-def _base_url_field(env_var: str, example: str) -> FieldSpec:
-    return FieldSpec(
-        name="base_url",
-        env_var=env_var,
-        secret=False,
-        required=False,
-        label="Base URL override",
-        help=f"Only for testing against another server, e.g. {example}. Leave empty for the vendor's API.",
+def _keyring_guidance() -> str:
+    """What to do without a keyring, naming a real variable of the first registered source as the example."""
+    example = next(
+        (f.env_var for spec in registry().values() for f in spec.fields if f.secret and f.required),
+        "the variables each source lists",
+    )
+    return (
+        "Install or unlock a system keyring (Linux: gnome-keyring or KWallet via Secret Service; macOS: Keychain; "
+        "Windows: Credential Locker), or provide the credentials as environment variables "
+        f"(e.g. {example}) or in a .env file instead."
     )
 
 
-SOURCE_FIELDS: dict[str, tuple[FieldSpec, ...]] = {
-    "zendesk": (
-        FieldSpec(
-            name="subdomain",
-            env_var="ZENDESK_SUBDOMAIN",
-            secret=False,
-            required=True,
-            label="Subdomain",
-            help='The part before .zendesk.com: "acme" for https://acme.zendesk.com.',
-        ),
-        FieldSpec(
-            name="email",
-            env_var="ZENDESK_EMAIL",
-            secret=False,
-            required=True,
-            label="Agent email",
-            help="Email of the Zendesk user the API token belongs to.",
-        ),
-        FieldSpec(
-            name="api_token",
-            env_var="ZENDESK_API_TOKEN",
-            secret=True,
-            required=True,
-            label="API token",
-            help="Admin Center > Apps and integrations > Zendesk API > API tokens.",
-        ),
-        FieldSpec(
-            name="webhook_secret",
-            env_var="ZENDESK_WEBHOOK_SECRET",
-            secret=True,
-            required=False,
-            label="Webhook signing secret",
-            help="Only needed to receive webhooks: the signing secret shown for the webhook in Admin Center.",
-        ),
-        _base_url_field("ZENDESK_BASE_URL", "http://127.0.0.1:8765/zendesk/demo"),
-    ),
-    "intercom": (
-        FieldSpec(
-            name="access_token",
-            env_var="INTERCOM_ACCESS_TOKEN",
-            secret=True,
-            required=True,
-            label="Access token",
-            help="Developer Hub > your app > Authentication > Access token.",
-        ),
-        FieldSpec(
-            name="region",
-            env_var="INTERCOM_REGION",
-            secret=False,
-            required=False,
-            label="Data region",
-            help="Where your workspace is hosted: us (default), eu or au.",
-            choices=("us", "eu", "au"),
-            default="us",
-        ),
-        FieldSpec(
-            name="client_secret",
-            env_var="INTERCOM_CLIENT_SECRET",
-            secret=True,
-            required=False,
-            label="App client secret",
-            help="Only needed to receive webhooks: Developer Hub > your app > Basic information > Client secret.",
-        ),
-        _base_url_field("INTERCOM_BASE_URL", "http://127.0.0.1:8765/intercom"),
-    ),
-    "surveymonkey": (
-        FieldSpec(
-            name="access_token",
-            env_var="SURVEYMONKEY_ACCESS_TOKEN",
-            secret=True,
-            required=True,
-            label="Access token",
-            help="developer.surveymonkey.com > My Apps > your app > Settings > Access Token.",
-        ),
-        FieldSpec(
-            name="client_id",
-            env_var="SURVEYMONKEY_CLIENT_ID",
-            secret=True,
-            required=False,
-            label="App client ID",
-            help="Only needed to receive webhooks (part of the signing key): your app's Settings page.",
-        ),
-        FieldSpec(
-            name="client_secret",
-            env_var="SURVEYMONKEY_CLIENT_SECRET",
-            secret=True,
-            required=False,
-            label="App client secret",
-            help="Only needed to receive webhooks (part of the signing key): your app's Settings page.",
-        ),
-        _base_url_field("SURVEYMONKEY_BASE_URL", "http://127.0.0.1:8765/surveymonkey/v3"),
-    ),
-}
+def source_fields() -> dict[str, tuple[FieldSpec, ...]]:
+    """Every registered source's fields, by source name (read from the registry, so plugins' fields are in it)."""
+    return {name: spec.fields for name, spec in registry().items()}
 
-KEYRING_GUIDANCE = (
-    "Install or unlock a system keyring (Linux: gnome-keyring or KWallet via Secret Service; macOS: Keychain; "
-    "Windows: Credential Locker), or provide the credentials as environment variables "
-    "(e.g. ZENDESK_API_TOKEN) or in a .env file instead."
-)
+
+def __getattr__(name: str) -> object:
+    # Computed from the registry when first used, so importing this module loads no source.
+    if name == "SOURCE_FIELDS":
+        return source_fields()
+    if name == "KEYRING_GUIDANCE":
+        return _keyring_guidance()
+    raise AttributeError(name)
+
 
 DOTENV_MODE = 0o600  # owner read/write only: the file holds tokens in plain text
 
@@ -222,27 +125,6 @@ class ResolvedConfig(dict[str, str]):
     __str__ = __repr__
 
 
-_SUBDOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_EMAIL_RE = re.compile(r"^[^@\s/]+@[^@\s/]+\.[^@\s/]+$")
-
-
-def normalize_zendesk_subdomain(value: str) -> str:
-    """Accept "acme", "acme.zendesk.com" or "https://acme.zendesk.com/" and return "acme"."""
-    text = value.strip().lower()
-    for prefix in ("https://", "http://"):
-        if text.startswith(prefix):
-            text = text[len(prefix) :]
-    text = text.rstrip("/")
-    if text.endswith(".zendesk.com"):
-        text = text[: -len(".zendesk.com")]
-    if not _SUBDOMAIN_RE.match(text):
-        raise ValueError(
-            f"subdomain: {value.strip()!r} is not a Zendesk subdomain. Enter the part before .zendesk.com, "
-            'e.g. "acme" for https://acme.zendesk.com (letters, digits and hyphens only).'
-        )
-    return text
-
-
 def _normalize(source: str, spec: FieldSpec, raw: str) -> str:
     """Validate and normalize one value; errors name the field and never quote a secret."""
     value = raw.strip()
@@ -255,15 +137,9 @@ def _normalize(source: str, spec: FieldSpec, raw: str) -> str:
         if lowered not in spec.choices:
             raise ValueError(f"{spec.name}: {value!r} is not one of {', '.join(spec.choices)}.")
         return lowered
-    if source == "zendesk" and spec.name == "subdomain":
-        return normalize_zendesk_subdomain(value)
-    if source == "zendesk" and spec.name == "email":
-        # People often paste the Basic-auth user name ("me@acme.com/token") rather than the email.
-        if value.endswith("/token"):
-            value = value[: -len("/token")]
-        if not _EMAIL_RE.match(value):
-            raise ValueError(f"email: {value!r} is not an email address, e.g. pm@acme.com.")
-        return value
+    if spec.normalize is not None:
+        # The source's own rule (e.g. a subdomain typed as a whole URL); its ValueError names the field.
+        return str(load_attribute(spec.normalize)(value))
     if spec.name == "base_url":
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -358,17 +234,16 @@ class CredentialStore:
     def secret_values(self) -> list[str]:
         """Every resolved secret, plus the encoded forms it travels in (for log redaction)."""
         values: set[str] = set()
-        for source, specs in SOURCE_FIELDS.items():
-            resolved = {spec.name: self._resolve_field(source, spec)[0] for spec in specs}
-            for spec in specs:
+        for source, source_spec in registry().items():
+            resolved = {spec.name: self._resolve_field(source, spec)[0] for spec in source_spec.fields}
+            for spec in source_spec.fields:
                 value = resolved[spec.name]
                 if spec.secret and value:
                     values.add(value.strip())
-            email, token = resolved.get("email"), resolved.get("api_token")
-            if source == "zendesk" and email and token:
-                # Zendesk Basic auth sends base64("{email}/token:{api_token}"); the token is not visible in it.
-                pair = f"{email.strip()}/token:{token.strip()}".encode()
-                values.add(base64.b64encode(pair).decode("ascii"))
+            if source_spec.secret_encodings is not None:
+                # A source whose secrets travel encoded (a Basic-auth header) says how, so logs hide that form too.
+                present = {name: value for name, value in resolved.items() if value}
+                values.update(v for v in load_attribute(source_spec.secret_encodings)(present) if v)
         return sorted(values)
 
     # ---- writing -------------------------------------------------------------------------------------------
@@ -500,14 +375,14 @@ class CredentialStore:
         try:
             backend = self._backend()
         except Exception as error:  # keyring's own detection can fail on broken desktop setups
-            message = f"The keyring could not be loaded ({type(error).__name__}). {KEYRING_GUIDANCE}"
+            message = f"The keyring could not be loaded ({type(error).__name__}). {_keyring_guidance()}"
             return KeyringStatus(False, "unknown", message)
         name = _backend_name(backend)
         reason = _unusable_reason(backend)
         if reason is not None:
-            return KeyringStatus(False, name, f"{reason} {KEYRING_GUIDANCE}")
+            return KeyringStatus(False, name, f"{reason} {_keyring_guidance()}")
         if self._last_keyring_error is not None:
-            return KeyringStatus(False, name, f"The keyring failed: {self._last_keyring_error} {KEYRING_GUIDANCE}")
+            return KeyringStatus(False, name, f"The keyring failed: {self._last_keyring_error} {_keyring_guidance()}")
         if isinstance(backend, InMemoryKeyring):
             return KeyringStatus(True, name, "In-memory keyring: stored values last until the app stops.")
         return KeyringStatus(True, name, f"Credentials are stored in the system keyring ({name}).")
@@ -521,11 +396,11 @@ class CredentialStore:
             backend = self._backend()
         except Exception as error:
             raise KeyringUnavailable(
-                f"The keyring could not be loaded ({type(error).__name__}). {KEYRING_GUIDANCE}"
+                f"The keyring could not be loaded ({type(error).__name__}). {_keyring_guidance()}"
             ) from None
         reason = _unusable_reason(backend)
         if reason is not None:
-            raise KeyringUnavailable(f"{reason} {KEYRING_GUIDANCE}")
+            raise KeyringUnavailable(f"{reason} {_keyring_guidance()}")
         return backend
 
     def _call_backend(self, method: Any, *args: str, secrets: Iterable[str] = ()) -> Any:
@@ -537,7 +412,7 @@ class CredentialStore:
             detail = self._describe_error(error, secrets)
             self._last_keyring_error = detail
             # Built here but raised below so the original exception (which may echo the value) is not chained.
-            failure = KeyringUnavailable(f"The keyring failed: {detail} {KEYRING_GUIDANCE}")
+            failure = KeyringUnavailable(f"The keyring failed: {detail} {_keyring_guidance()}")
         if failure is not None:
             raise failure
         self._last_keyring_error = None
@@ -552,7 +427,7 @@ class CredentialStore:
 
     def _secret_values_quietly(self) -> list[str]:
         values = []
-        for specs in SOURCE_FIELDS.values():
+        for specs in source_fields().values():
             for spec in specs:
                 if spec.secret:
                     value = self._env_or_dotenv(spec)[0]
@@ -615,8 +490,8 @@ def parse_piped_values(source: str, text: str) -> dict[str, str]:
     would land in the shell history and the process list):
 
     - one value per line in the order the prompts ask (blank line = skip an optional field; trailing ones may be
-      left out), e.g. for zendesk: subdomain, email, API token, webhook secret;
-    - or `FIELD=value` lines, FIELD being a field name (`api_token`) or its variable (`ZENDESK_API_TOKEN`),
+      left out), e.g. subdomain, email, API token, webhook secret for a source with those four fields;
+    - or `FIELD=value` lines, FIELD being a field name (`api_token`) or its variable (`ACME_API_TOKEN`),
       any order, `#` comments allowed.
 
     A line counts as `FIELD=value` only when FIELD is one of the source's names, so a token ending in "=" is still
@@ -714,7 +589,8 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 
 def _specs(source: str) -> tuple[FieldSpec, ...]:
+    specs = registry()
     try:
-        return SOURCE_FIELDS[source]
+        return specs[source].fields
     except KeyError:
-        raise ValueError(f"unknown source {source!r}; expected one of {', '.join(SOURCE_FIELDS)}.") from None
+        raise ValueError(f"unknown source {source!r}; expected one of {', '.join(specs)}.") from None

@@ -2,10 +2,11 @@
 
 Per source, from `sync_runs` and the records themselves:
 - the last successful sync and its age, stale past a configurable age;
-- completeness: the records stored against the total the vendor reported for the same range (Zendesk's ticket count
-  on a full sync, Intercom's `total_count`, SurveyMonkey's `total` per survey), with what that total means;
+- completeness: the records stored against the total the vendor reported for the same range, with what that total
+  means (each source's spec says: `total_meaning`, `total_upper_bound`, `total_hint`);
 - gaps: runs of days inside the synced range with no record at all while the days around them have many;
-- the last run's errors, requests and time waited on rate limits, and SurveyMonkey's remaining daily budget.
+- the last run's errors, requests and time waited on rate limits, and the remaining daily budget of a vendor that
+  reports one.
 
 Everything here is read-only and computed from what earlier syncs recorded; nothing calls a vendor.
 """
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from .sources import registry
+from .sources.spec import SourceSpec
 from .store import Store, iso_utc
 from .sync import FULL_HISTORY_START as _FULL_HISTORY_START
 
@@ -30,9 +33,16 @@ FULL_HISTORY_START = iso_utc(_FULL_HISTORY_START)  # a run from here covers ever
 # Runs whose vendor total describes a known range: not a resumed run (which sums only what it saw after the resume)
 # and not a cursor-based incremental run (whose range starts at the saved cursor, not at a recorded date).
 _COMPARABLE_MODES = ("full", "since", "range")
-# What each vendor's reported total counts, when it is not simply "records created in the range".
-_UPPER_BOUND_SOURCES = {"intercom": "conversations changed in the range (older conversations updated since count too)"}
-VENDOR_NAMES = {"zendesk": "Zendesk", "intercom": "Intercom", "surveymonkey": "SurveyMonkey"}
+
+
+def _spec(source: str) -> SourceSpec | None:
+    """The source's spec, or None for a source no longer registered (its records and runs stay in the store)."""
+    return registry().get(source)
+
+
+def vendor_name(source: str) -> str:
+    spec = _spec(source)
+    return spec.label if spec is not None else source
 
 
 def parse_moment(text: str | None) -> datetime | None:
@@ -164,9 +174,10 @@ def completeness(store: Store, source: str) -> Completeness:
         "ORDER BY id DESC LIMIT 1",
         (source, *_COMPARABLE_MODES),
     ).fetchone()
-    vendor = VENDOR_NAMES.get(source, source)
+    spec = _spec(source)
+    vendor = vendor_name(source)
     if run is None:
-        hint = " (Zendesk reports one on a full sync)" if source == "zendesk" else ""
+        hint = f" ({spec.total_hint})" if spec is not None and spec.total_hint else ""
         return Completeness("unknown", None, None, None, None, None,
                             f"No completed sync has reported {vendor}'s own total yet{hint}.")
     range_start, range_end, started_at, total = run
@@ -185,10 +196,11 @@ def completeness(store: Store, source: str) -> Completeness:
         note = f" ({extra:,} more than the vendor counts: deleted there, or added by webhooks)" if extra else ""
         return Completeness("complete", total, stored, range_start, end, started_at,
                             f"{stored:,} stored of {total:,} reported by {vendor} for {span}{note}.")
-    if source in _UPPER_BOUND_SOURCES and not covers_all:
+    if spec is not None and spec.total_upper_bound and not covers_all:
+        # What the total counts is more than the records created in the range (the spec's `total_meaning`).
         return Completeness(
             "upper_bound", total, stored, range_start, end, started_at,
-            f"{stored:,} stored for {span}; {vendor} reported {total:,} {_UPPER_BOUND_SOURCES[source]}, so the "
+            f"{stored:,} stored for {span}; {vendor} reported {total:,} {spec.total_meaning}, so the "
             "difference need not be missing records. A full sync gives an exact check.",
         )
     return Completeness("missing", total, stored, range_start, end, started_at,
@@ -275,7 +287,7 @@ def last_run(store: Store, source: str) -> RunFacts | None:
 
 
 def daily_budget(store: Store, source: str, now: datetime) -> Budget | None:
-    """The day window's remaining requests as the newest run that saw one left it (SurveyMonkey sends one)."""
+    """The day window's remaining requests as the newest run that saw one left it (a vendor with a daily budget sends one)."""
     rows = store.conn.execute(
         "SELECT rate_limit, COALESCE(finished_at, started_at) FROM sync_runs "
         "WHERE source = ? AND rate_limit LIKE '%\"day\"%' ORDER BY id DESC LIMIT 5",

@@ -587,7 +587,8 @@ def run_job(db_path: str | Path, job_id: int, settings: Mapping[str, Any] | None
     from .logging_setup import configure_logging
     from .rules_store import rules_at
     from .sync import SourceResult, sync
-    from .workspace import SOURCES, Workspace, demo_workspace, real_workspace
+    from .sources import source_names
+    from .workspace import Workspace, demo_workspace, real_workspace
 
     with Store(db_path) as store:
         job = get_job(store, job_id)
@@ -599,7 +600,7 @@ def run_job(db_path: str | Path, job_id: int, settings: Mapping[str, Any] | None
         workspace = demo_workspace(db_path)
         secrets: list[str] = []
     elif settings is not None:
-        configs = {source: dict(settings.get("configs", {}).get(source) or {}) for source in SOURCES}
+        configs = {source: dict(settings.get("configs", {}).get(source) or {}) for source in source_names()}
         workspace = Workspace(demo=False, db_path=Path(db_path), configs=configs)
         secrets = [str(s) for s in settings.get("secrets", [])]
     else:

@@ -8,7 +8,7 @@ a Python loop over rows. Precedence, lowest first, as Rules.categorize decides a
     source default (NPS for surveys) < keyword (first in list order wins) < vendor ticket type < tag < manual override
 
 Tiers are re-decided from the plan value each record's `tier_reason` names ("requester plan `Acme Pro` matches
-`pro`") and, for Zendesk, the organization name kept in metadata. A value a changed rule no longer matches stays in
+`pro`") and, for sources with organizations, the organization name kept in metadata. A value a changed rule no longer matches stays in
 the reason ("requester plan `Acme Pro` matches no plan rule"), so restoring the rule restores the tier. Plan values
 that matched no rule at sync time are not kept by the integrations: a new plan word reaches those records at their
 next sync.
@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from .models import Category, Tier
 from .overrides import CATEGORY, TIER
 from .rules import DEFAULT_RULES, Rules
+from .sources import registry, vendor_type_index_source
 
 if TYPE_CHECKING:
     from .store import Store
@@ -44,15 +45,27 @@ UNKNOWN_TIER = "unknown"
 DEFAULT_REASON = "default for this source"
 NO_PLAN_REASON = "no plan information"
 
-# The source that hands a vendor ticket type to Rules.categorize (its mapper stores it as metadata.type; the store
-# indexes it for this source).
-VENDOR_TYPE_SOURCE = "zendesk"
-# Which sources categorize on the content alone (a survey's title is the survey's, not the respondent's).
-CONTENT_ONLY_SOURCES = ("surveymonkey",)
-# Which sources fall back to a Net Promoter score (metadata.nps) when no rule decides.
-NPS_SOURCES = ("surveymonkey",)
-# Which sources keep an organization name (metadata.organization_name) that their mapper offers as a last tier clue.
-ORGANIZATION_SOURCES = ("zendesk",)
+
+
+# What the rules may read in each source's records comes from its spec's RuleTraits:
+def vendor_type_sources() -> tuple[str, ...]:
+    """Sources that hand a vendor ticket type to Rules.categorize (their mapper stores it as metadata.type)."""
+    return tuple(name for name, spec in registry().items() if spec.rules.vendor_type)
+
+
+def content_only_sources() -> tuple[str, ...]:
+    """Sources that categorize on the content alone (a survey's title is the survey's, not the respondent's)."""
+    return tuple(name for name, spec in registry().items() if spec.rules.content_only)
+
+
+def nps_sources() -> tuple[str, ...]:
+    """Sources that fall back to a Net Promoter score (metadata.nps) when no rule decides."""
+    return tuple(name for name, spec in registry().items() if spec.rules.nps)
+
+
+def organization_sources() -> tuple[str, ...]:
+    """Sources whose mapper keeps an organization name (metadata.organization_name) as a last tier clue."""
+    return tuple(name for name, spec in registry().items() if spec.rules.organization)
 
 # "requester plan `Acme Pro` matches `pro`" as Rules.tier writes it, or "... matches no plan rule" as written here.
 # The value is the last quoted part before "matches": a label may quote a survey question itself.
@@ -350,7 +363,7 @@ def _fallback(category: str, reason: str) -> tuple[str, str]:
     """The source's own decision when no rule matches, as SQL over feedback `f` and the current category/reason."""
     category, reason = f"({category})", f"({reason})"
     nps = "json_extract(f.metadata, '$.nps')"
-    surveys = f"f.source IN ({_sql_list(NPS_SOURCES)})"
+    surveys = f"f.source IN ({_sql_list(nps_sources())})"
     # The heading of the question that made the score an NPS, as the mapper names it in its reason: `nps_question`,
     # or in records stored before it existed, the first answer (then a list of {question, answer}) about recommending.
     heading = (
@@ -446,19 +459,23 @@ def _plan_categories(conn: sqlite3.Connection, rules: Rules) -> None:
         "  WHERE h.id IN (SELECT id FROM rule_tag_hits GROUP BY id HAVING COUNT(*) > 1) GROUP BY h.id)"
     )
 
-    # Vendor ticket types, read through the index on Zendesk's metadata.type.
+    # Vendor ticket types, read through the store's partial index on the built-in vendor-type source's
+    # metadata.type; a plugin source with ticket types too is read without it.
     if rules.type_categories:
         conn.execute("CREATE TEMP TABLE rule_types (type TEXT PRIMARY KEY, category TEXT NOT NULL) WITHOUT ROWID")
         conn.executemany("INSERT INTO rule_types VALUES (?, ?)", [(k, v.value) for k, v in rules.type_categories.items()])
-        conn.execute(
-            "INSERT OR IGNORE INTO rule_decided (id, category, reason) "
-            "SELECT f.id, r.category, 'vendor type `' || r.type || '`' FROM rule_types AS r "
-            "CROSS JOIN feedback AS f INDEXED BY idx_feedback_vendor_type "
-            f"ON json_extract(f.metadata, '$.type') = r.type AND f.source = '{VENDOR_TYPE_SOURCE}'"
-        )
+        indexed = vendor_type_index_source()
+        for source in vendor_type_sources():
+            through = "INDEXED BY idx_feedback_vendor_type " if source == indexed else ""
+            conn.execute(
+                "INSERT OR IGNORE INTO rule_decided (id, category, reason) "
+                "SELECT f.id, r.category, 'vendor type `' || r.type || '`' FROM rule_types AS r "
+                f"CROSS JOIN feedback AS f {through}"
+                f"ON json_extract(f.metadata, '$.type') = r.type AND f.source = {_sql_list((source,))}"
+            )
 
     # Keywords in list order: the first one found decides. Surveys are matched on their content only.
-    content_only = _sql_list(CONTENT_ONLY_SOURCES)
+    content_only = _sql_list(content_only_sources())
     for words, category in rules.keyword_categories:
         reason = f"keyword `{words}`"
         phrase = _quoted_phrase(words)
@@ -516,7 +533,7 @@ def _plan_category_changes(conn: sqlite3.Connection) -> None:
 def _tier_decisions(conn: sqlite3.Connection, rules: Rules) -> list[tuple[str, str, str | None, str]]:
     """(reason now, organization or '', tier, new reason) for every reason the rules now read differently.
 
-    One decision per distinct reason (a few hundred at most) and per Zendesk organization name left undecided:
+    One decision per distinct reason (a few hundred at most) and per vendor organization name left undecided:
     the records themselves are then changed by one set-based join, never a loop over rows.
     """
     # Each reason with the tiers its records hold now, read off the covering reason index.
@@ -544,12 +561,12 @@ def _tier_decisions(conn: sqlite3.Connection, rules: Rules) -> list[tuple[str, s
         if label != "organization name":
             unresolved.append(reason)
     if unresolved:
-        # The mapper's last clue for Zendesk is the organization's name, kept in metadata.
+        # The last clue of a source with organizations is the organization's name, kept in metadata.
         placeholders = ", ".join("?" * len(unresolved))
         for reason, organization in conn.execute(
             "SELECT tier_reason, org FROM (SELECT f.tier_reason AS tier_reason, "
             "json_extract(f.metadata, '$.organization_name') AS org FROM feedback AS f "
-            f"WHERE f.tier_reason IN ({placeholders}) AND f.source IN ({_sql_list(ORGANIZATION_SOURCES)})) "
+            f"WHERE f.tier_reason IN ({placeholders}) AND f.source IN ({_sql_list(organization_sources())})) "
             "WHERE org IS NOT NULL GROUP BY 1, 2",
             unresolved,
         ):
@@ -570,7 +587,7 @@ def _plan_tier_changes(conn: sqlite3.Connection, rules: Rules) -> None:
     conn.execute("CREATE TEMP TABLE rule_tier_map (reason TEXT NOT NULL, org TEXT NOT NULL, tier TEXT, "
                  "new_reason TEXT NOT NULL, PRIMARY KEY (reason, org)) WITHOUT ROWID")
     conn.executemany("INSERT INTO rule_tier_map VALUES (?, ?, ?, ?)", changing)
-    organizations = f"f.source IN ({_sql_list(ORGANIZATION_SOURCES)})"
+    organizations = f"f.source IN ({_sql_list(organization_sources())})"
     # Records found through the reason index (or, when their tier is overridden, through their override), each
     # given the decision for its own organization first, else the one for its reason.
     reasons = "(SELECT reason, MAX(org <> '') AS by_org FROM rule_tier_map GROUP BY reason) AS m"

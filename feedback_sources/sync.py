@@ -388,7 +388,7 @@ def sync(
 
 
 # A sync allocates millions of short-lived, acyclic objects (decoded pages, records, rows); with the default
-# threshold (700) the cycle collector runs thousands of times over them and took 15-20 % of a Zendesk sync's CPU.
+# threshold (700) the cycle collector runs thousands of times over them and took 15-20 % of a large ticket sync's CPU.
 _SYNC_GC_THRESHOLDS = (50_000, 20, 10)
 _gc_lock = threading.Lock()
 _gc_users = 0

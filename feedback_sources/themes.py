@@ -36,6 +36,7 @@ from typing import Any
 
 from .models import Category, Tier
 from .sentiment import without_pleasantries
+from .sources import registry
 from .store import Store, iso_utc, now_utc
 
 MAX_TEXT = 2_000
@@ -54,7 +55,7 @@ _DOMAIN_STOP = {
     *(c.value.replace("_", " ") for c in Category), *(c.value for c in Category), *(t.value for t in Tier),
     "bug", "bugs", "report", "reports", "feature", "features", "request", "requests", "requested", "issue", "issues",
     "problem", "problems", "question", "questions", "feedback", "complaint", "praise", "support", "ticket", "tickets",
-    "plan", "plans", "customer", "customers", "account", "zendesk", "intercom", "surveymonkey", "survey", "team",
+    "plan", "plans", "customer", "customers", "account", "survey", "team",
     "please", "thanks", "thank", "hi", "hello", "hey", "morning", "afternoon", "evening", "regards", "cheers",
     "helpful", "great", "good", "nice", "love", "awesome", "really", "would", "could", "like", "just", "also", "us",
     "we", "our", "hope", "soon", "asap", "possible", "able", "anyone", "someone", "help", "wondering", "know",
@@ -64,12 +65,17 @@ _DOMAIN_STOP = {
 _TOKEN_PATTERN = r"(?u)\b[^\W\d_][^\W\d_]+\b"
 
 
+def _source_words() -> set[str]:
+    """Every registered source's name and label: a record's source is a filter, never a theme."""
+    return {word.lower() for name, spec in registry().items() for word in (name, spec.label)}
+
+
 def stop_words() -> list[str]:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     from .insights import STOP_WORDS
 
-    words = set(ENGLISH_STOP_WORDS) | set(STOP_WORDS) | _DOMAIN_STOP
+    words = set(ENGLISH_STOP_WORDS) | set(STOP_WORDS) | _DOMAIN_STOP | _source_words()
     return sorted(w for word in words for w in re.findall(r"[^\W\d_]+", word.lower()))
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta, timezone
@@ -15,6 +16,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .models import Category, Tier
+from .sources import registry
+from .sources.spec import SourceSpec
 from .ranges import sync_range
 from .store import UNKNOWN_TIER, Filters
 
@@ -357,12 +360,15 @@ def human_label(value: str) -> str:
     return value.replace("_", " ").capitalize()
 
 
-SOURCE_LABELS: dict[str, str] = {"zendesk": "Zendesk", "intercom": "Intercom", "surveymonkey": "SurveyMonkey"}
+def source_labels() -> dict[str, str]:
+    """Every registered source's product name (its spec's label), by source name."""
+    return {name: spec.label for name, spec in registry().items()}
 
 
 def source_label(source: str) -> str:
-    """A source's product name; a third-party source's own name otherwise."""
-    return SOURCE_LABELS.get(source, source)
+    """A source's product name from its spec; the stored name of a source no longer registered."""
+    spec = registry().get(source)
+    return spec.label if spec is not None else source
 
 
 # -- one colour per category, tier and source, in every chart and every filter state ----------------------------------
@@ -385,14 +391,45 @@ TIER_COLORS: dict[str, str] = {
     "free": "#A6D4EE",
     UNKNOWN_TIER: "#C8C8C8",
 }
-SOURCE_COLORS: dict[str, str] = {"zendesk": "#03363D", "intercom": "#1F8DED", "surveymonkey": "#00BF6F"}
 OTHER_COLOR = "#7F7F7F"
-_PALETTES = {"category": CATEGORY_COLORS, "tier": TIER_COLORS, "source": SOURCE_COLORS}
+_DEFAULT_SOURCE_COLOR = SourceSpec.__dataclass_fields__["color"].default
+# For a source whose spec keeps the default colour: one of these, picked by its name, so two such plugins differ and
+# each keeps its colour from run to run (the order sources are registered in does not matter).
+SOURCE_FALLBACK_COLORS: tuple[str, ...] = ("#8C564B", "#BCBD22", "#17BECF", "#9467BD", "#E377C2", "#FF7F0E")
+
+
+def source_color(source: str) -> str:
+    """A source's colour: its spec's, else a fallback fixed by its name; OTHER_COLOR for an unregistered source."""
+    spec = registry().get(source)
+    if spec is None:
+        return OTHER_COLOR
+    if spec.color != _DEFAULT_SOURCE_COLOR:
+        return spec.color
+    return SOURCE_FALLBACK_COLORS[zlib.crc32(source.encode("utf-8")) % len(SOURCE_FALLBACK_COLORS)]
+
+
+def source_colors() -> dict[str, str]:
+    """Every registered source's colour, by source name."""
+    return {name: source_color(name) for name in registry()}
+
+
+_PALETTES = {"category": CATEGORY_COLORS, "tier": TIER_COLORS}
 
 
 def color_for(kind: str, value: str) -> str:
     """The fixed colour of a category, tier or source value ("category", "tier" or "source")."""
+    if kind == "source":
+        return source_color(value)
     return _PALETTES[kind].get(value, OTHER_COLOR)
+
+
+def __getattr__(name: str) -> object:
+    # The registry is read when these are first used, not when this module is imported.
+    if name == "SOURCE_LABELS":
+        return source_labels()
+    if name == "SOURCE_COLORS":
+        return source_colors()
+    raise AttributeError(name)
 
 
 # -- readable dates ---------------------------------------------------------------------------------------------------
@@ -563,7 +600,7 @@ def record_details(record: Mapping[str, Any], links: bool = True) -> list[tuple[
     metadata = record.get("metadata")
     redacted = metadata.get("redacted_parts") if isinstance(metadata, Mapping) else None
     if isinstance(redacted, list) and redacted:
-        # Messages the vendor redacted (Intercom): their text is gone from the record, their count is not.
+        # Messages the vendor redacted: their text is gone from the record, their count is not.
         fields += (("Redacted messages", len(redacted)),)
     return [(label, "" if value is None else str(value)) for label, value in fields]
 

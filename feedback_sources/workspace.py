@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from .integrations.base import BaseIntegration, ConfigError, ConnectionResult, get_integration_class
-from .sources import SOURCES
+from .sources import registry, source_names
 from .store import Store, default_db_path
 
 DEMO_BASE = "http://emulator.local"
@@ -38,9 +38,20 @@ def demo_emulator() -> Any:
             _demo_emulator = Emulator(EmulatorConfig())
             latency = demo_latency()
             if latency:
-                for vendor in SOURCES:  # the emulator's own "timeout" fault: wait, then answer normally
+                for vendor in _emulated_sources():  # the emulator's own "timeout" fault: wait, then answer normally
                     _demo_emulator.faults.inject(vendor, ".", "timeout", times=None, seconds=latency)
         return _demo_emulator
+
+
+def _emulated_sources() -> list[str]:
+    """The sources the demo emulator answers for: those whose spec names a demo configuration."""
+    return [name for name, spec in registry().items() if spec.demo_config is not None]
+
+
+def demo_sources() -> list[str]:
+    """The sources the demo workspace can sync without asking for anything: a demo configuration, or no required
+    field at all (a plugin that needs no account)."""
+    return [name for name, spec in registry().items() if spec.demo_config is not None or not spec.required_fields]
 
 
 def demo_latency() -> float:
@@ -57,40 +68,17 @@ def demo_latency() -> float:
 
 
 def demo_configs(base_url: str = DEMO_BASE) -> dict[str, dict[str, str]]:
-    from .emulator import (
-        DEMO_INTERCOM_CLIENT_SECRET,
-        DEMO_INTERCOM_TOKEN,
-        DEMO_SURVEYMONKEY_CLIENT_ID,
-        DEMO_SURVEYMONKEY_CLIENT_SECRET,
-        DEMO_SURVEYMONKEY_TOKEN,
-        DEMO_ZENDESK_EMAIL,
-        DEMO_ZENDESK_SUBDOMAIN,
-        DEMO_ZENDESK_TOKEN,
-        DEMO_ZENDESK_WEBHOOK_SECRET,
-    )
+    """Each source's demo configuration against the emulator at `base_url`, from its spec's `demo_config`.
 
-    # The webhook signing fields are the emulator's own, so a receiver run on the demo workspace
-    # (`serve-webhooks --demo`) accepts the events the emulator signs.
-    return {
-        "zendesk": {
-            "subdomain": DEMO_ZENDESK_SUBDOMAIN,
-            "email": DEMO_ZENDESK_EMAIL,
-            "api_token": DEMO_ZENDESK_TOKEN,
-            "webhook_secret": DEMO_ZENDESK_WEBHOOK_SECRET,
-            "base_url": f"{base_url}/zendesk/{{subdomain}}",
-        },
-        "intercom": {
-            "access_token": DEMO_INTERCOM_TOKEN,
-            "client_secret": DEMO_INTERCOM_CLIENT_SECRET,
-            "base_url": f"{base_url}/intercom",
-        },
-        "surveymonkey": {
-            "access_token": DEMO_SURVEYMONKEY_TOKEN,
-            "client_id": DEMO_SURVEYMONKEY_CLIENT_ID,
-            "client_secret": DEMO_SURVEYMONKEY_CLIENT_SECRET,
-            "base_url": f"{base_url}/surveymonkey/v3",
-        },
-    }
+    The webhook signing fields are the emulator's own, so a receiver run on the demo workspace
+    (`serve-webhooks --demo`) accepts the events the emulator signs. A source without a demo configuration (a file
+    source, or a plugin the emulator does not imitate) gets an empty one.
+    """
+    configs: dict[str, dict[str, str]] = {}
+    for name, spec in registry().items():
+        make = spec.load("demo_config")
+        configs[name] = dict(make(base_url)) if make is not None else {}
+    return configs
 
 
 @dataclass
@@ -118,7 +106,7 @@ class Workspace:
         return []
 
     def configured_sources(self) -> list[str]:
-        return [s for s in SOURCES if self.is_configured(s)]
+        return [s for s in source_names() if self.is_configured(s)]
 
     def integration(self, source: str, **options: Any) -> BaseIntegration:
         cls = get_integration_class(source)
@@ -163,7 +151,7 @@ def real_workspace(credentials: Any = None, db_path: str | Path | None = None) -
     return Workspace(
         demo=False,
         db_path=Path(db_path) if db_path else default_db_path(demo=False),
-        configs={source: credentials.get_config(source) for source in SOURCES},
+        configs={source: credentials.get_config(source) for source in source_names()},
     )
 
 
@@ -171,4 +159,11 @@ def has_any_credentials(credentials: Any = None) -> bool:
     from .credentials import CredentialStore
 
     credentials = credentials or CredentialStore()
-    return any(credentials.is_configured(source) for source in SOURCES)
+    return any(credentials.is_configured(source) for source in source_names())
+
+
+def __getattr__(name: str) -> object:
+    # `SOURCES` (every registered source's name) reads the registry when first used.
+    if name == "SOURCES":
+        return source_names()
+    raise AttributeError(name)

@@ -26,7 +26,7 @@ from feedback_sources.emulator import Emulator, create_app, run_emulator_server
 from feedback_sources.integrations import ConfigError, RetryPolicy, SourceError, available_integrations
 from feedback_sources.integrations.base import BaseIntegration, parse_iso
 from feedback_sources.models import NormalizedRecord
-from feedback_sources.sources.surveymonkey.integration import SyncCursor
+from feedback_sources.sources.surveymonkey.cursor import SyncCursor
 from feedback_sources.store import Store
 from feedback_sources.sync import INCREMENTAL_SCOPE, SourceResult, sync
 from tests.helpers import RecordingSleep, free_port

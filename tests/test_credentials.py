@@ -22,8 +22,8 @@ from feedback_sources.credentials import (
     InMemoryKeyring,
     KeyringStatus,
     KeyringUnavailable,
-    normalize_zendesk_subdomain,
 )
+from feedback_sources.sources.zendesk.config import normalize_subdomain as normalize_zendesk_subdomain
 
 ZD_TOKEN = "canary-zd-7f3a91"
 ZD_WEBHOOK = "canary-zdwh-5e12aa"

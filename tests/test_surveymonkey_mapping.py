@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedback_sources.sources.surveymonkey.integration import SurveyIndex, heading_text, map_response
+from feedback_sources.sources.surveymonkey.mapping import SurveyIndex, heading_text, map_response
 from feedback_sources.models import Category, MappingError, NormalizedRecord, Tier
 from feedback_sources.rules import DEFAULT_RULES, Rules
 

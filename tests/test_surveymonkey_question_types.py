@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from feedback_sources.sources.surveymonkey.integration import SurveyIndex, map_response, response_removal
+from feedback_sources.sources.surveymonkey.mapping import SurveyIndex, map_response, response_removal
 from feedback_sources.models import Category, MappingError, NormalizedRecord, Removal, RemovalReason, Tier
 from feedback_sources.rules import DEFAULT_RULES
 from feedback_sources.webhooks.payloads import MappingContext, interpret

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from feedback_sources.integrations.text import html_to_text
-from feedback_sources.sources.zendesk.integration import index_by_id, is_deleted, map_ticket, ticket_removal
+from feedback_sources.sources.zendesk.mapping import index_by_id, is_deleted, map_ticket, ticket_removal
 from feedback_sources.models import Category, MappingError, NormalizedRecord, RemovalReason
 from feedback_sources.rules import DEFAULT_RULES, Rules
 

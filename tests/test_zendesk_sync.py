@@ -23,15 +23,15 @@ from feedback_sources.emulator import (
 )
 from feedback_sources.integrations.base import ConfigError, Page
 from feedback_sources.integrations.http import ErrorKind, RetryPolicy, SourceError
+from feedback_sources.integrations.ratelimits import parse_limit_header
+from feedback_sources.sources.zendesk.cursor import ExportPosition
 from feedback_sources.sources.zendesk.integration import (
     DEFAULT_BASE_URL,
-    SEVERITY_BY_PRIORITY as SEVERITY,
-    ExportPosition,
     ZendeskIntegration,
     describe_error,
-    parse_limit_header,
     read_rate_limits,
 )
+from feedback_sources.sources.zendesk.mapping import SEVERITY_BY_PRIORITY as SEVERITY
 from tests.helpers import RecordingSleep
 
 CONFIG = {"subdomain": "acme", "email": "pm@acme.example", "api_token": "canary-token-5f3a9e"}

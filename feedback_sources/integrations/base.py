@@ -2,7 +2,8 @@
 
 An integration turns one vendor's API into pages of `NormalizedRecord`s. Each page comes with the cursor to resume
 from once that page is stored, so a sync can commit page and cursor together and pick up exactly where it stopped.
-Third-party integrations register through the `feedback_sources.integrations` entry-point group.
+A source's integration is found through its `SourceSpec` (the `feedback_hub.sources` entry-point group, see
+`feedback_sources.sources`); a bare class under the older `feedback_sources.integrations` group is still accepted.
 """
 
 from __future__ import annotations
@@ -66,9 +67,10 @@ class ConnectionResult:
 
 
 HINTS: dict[str, str] = {
-    ErrorKind.auth: "Check the token (and for Zendesk the email) and save it again; tokens can be revoked or expire.",
+    ErrorKind.auth: "Check the token (and the email, where the source asks for one) and save it again; tokens can be "
+    "revoked or expire.",
     ErrorKind.forbidden: "Give the token the missing permission (scope) in the vendor's developer settings.",
-    ErrorKind.wrong_subdomain: "Check the subdomain: for https://acme.zendesk.com it is `acme`.",
+    ErrorKind.wrong_subdomain: "Check the subdomain: for https://acme.example.com it is `acme`.",
     ErrorKind.not_found: "Check the base URL or region setting.",
     ErrorKind.rate_limited: "The vendor is rate limiting this account; wait a minute and try again.",
     ErrorKind.server: "The vendor's service is failing; try again later or check its status page.",
@@ -249,7 +251,10 @@ def _load_entry_points() -> None:
 def available_integrations() -> dict[str, type[BaseIntegration]]:
     from ..sources import load_builtin_integrations
 
-    load_builtin_integrations()
+    for name, cls in load_builtin_integrations().items():
+        # A plugin's class is found through its spec, registered or not.
+        if isinstance(cls, type) and issubclass(cls, BaseIntegration):
+            _REGISTRY.setdefault(name, cls)
 
     _load_entry_points()
     return dict(_REGISTRY)

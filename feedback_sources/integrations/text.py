@@ -121,7 +121,7 @@ def html_to_text(value: str | None) -> str:
     """Plain text from an HTML fragment: paragraphs and line breaks kept, entities decoded, tags and scripts gone.
 
     Text that has no tags or entities is returned unchanged apart from surrounding whitespace, so plain-text bodies
-    (Zendesk's `description` usually is one) keep their exact line breaks.
+    (a ticket's plain-text description usually is one) keep their exact line breaks.
     """
     if not value:
         return ""

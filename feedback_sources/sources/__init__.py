@@ -71,6 +71,20 @@ def reset_registry() -> None:
     _SPECS = None
 
 
+def builtin_specs() -> tuple[SourceSpec, ...]:
+    """The built-in sources only, in `DEFAULT_SOURCES` order.
+
+    What the store's schema is built from (the accounts column, the vendor-type index): a schema cannot change
+    when a plugin is installed or removed, so it never reads the entry points.
+    """
+    return tuple(_load(target) for target in DEFAULT_SOURCES)
+
+
+def vendor_type_index_source() -> str:
+    """The built-in source whose `metadata.type` the store indexes for the ticket-type rules."""
+    return next(spec.name for spec in builtin_specs() if spec.rules.vendor_type)
+
+
 def source_names() -> tuple[str, ...]:
     return tuple(registry())
 
@@ -83,10 +97,15 @@ def get_spec(name: str) -> SourceSpec:
         raise ValueError(f"unknown source {name!r}; known sources: {', '.join(specs)}") from None
 
 
-def load_builtin_integrations() -> None:
-    """Import every registered source's integration class, which registers it with the integration registry."""
+def load_builtin_integrations() -> dict[str, object]:
+    """Every registered source's integration class by source name (importing a class also registers it)."""
+    classes: dict[str, object] = {}
     for spec in registry().values():
-        spec.integration_class()
+        try:
+            classes[spec.name] = spec.integration_class()
+        except Exception:  # a plugin whose integration cannot be imported must not hide the others
+            logger.exception("could not import the integration of source %s", spec.name)
+    return classes
 
 
 def __getattr__(name: str) -> object:

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:  # only for the annotation: reading the registry imports no keyring
+    from ..credentials import CredentialStore
 
 
 def load_attribute(target: str) -> Any:
@@ -60,6 +64,21 @@ class RuleTraits:
 
 
 @dataclass(frozen=True)
+class SettingsPanelContext:
+    """What the Connections page hands a source's `settings_panel` function, which draws into the current tab.
+
+    `mode` is "demo" or "real" (the workspace shown); `credentials` is where the source's fields are saved and read
+    (`credentials.get_config(source)`, `credentials.set(source, {...})`); `db_path` is that workspace's store, for a
+    panel that previews records or keeps settings next to them.
+    """
+
+    source: str
+    mode: Literal["demo", "real"]
+    credentials: CredentialStore
+    db_path: Path
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """One source: its name, how it is shown, its fields, and where its parts live.
 
@@ -92,6 +111,14 @@ class SourceSpec:
     # "module:attribute" of the source's harness for the standard acceptance suite (tests only).
     harness: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # The reported total counts more than the records created in the range (`total_meaning` says what), so a
+    # shortfall on a partial range is an upper bound, not missing records.
+    total_upper_bound: bool = False
+    # When the vendor reports a total, for the Health page while none is known yet ("" when it always does or never).
+    total_hint: str = ""
+    # "module:function(config: Mapping[str, str]) -> list[str]": the encoded forms the source's secrets travel in
+    # (e.g. a Basic-auth header value), so log redaction hides them too; None when secrets travel as they are.
+    secret_encodings: str | None = None
 
     def integration_class(self) -> Any:
         return load_attribute(self.integration)
@@ -108,3 +135,15 @@ class SourceSpec:
     @property
     def secret_fields(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields if f.secret)
+
+
+def base_url_field(env_var: str, example: str) -> FieldSpec:
+    """The optional base URL override every API source offers (another server for tests or a proxy)."""
+    return FieldSpec(
+        name="base_url",
+        env_var=env_var,
+        secret=False,
+        required=False,
+        label="Base URL override",
+        help=f"Only for testing against another server, e.g. {example}. Leave empty for the vendor's API.",
+    )

@@ -4,11 +4,13 @@ The export is Zendesk's bulk-sync endpoint: one request returns up to 1000 ticke
 with the users they reference side-loaded, and an opaque `after_cursor` that is also where the next sync resumes.
 It has its own, much tighter rate limit (10 requests a minute), so it is paced on a bucket of its own.
 The export is ordered by update time, so a date range on *created* time is applied here, on the client side.
+
+What is Zendesk's own lives here as data: the endpoints, the export paginator, the rate-limit headers and the error
+rows. Mapping is in `mapping.py`, the stored cursor in `cursor.py`; paging, pacing and errors are the kit's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
@@ -21,14 +23,35 @@ from typing import Any, Literal
 
 import httpx
 
-from ...models import MappingError, NormalizedRecord, Removal, RemovalReason
-from ...rules import Rules
-from ...integrations.base import BaseIntegration, ConfigError, Page, in_range, parse_iso, register, utc_bound
-from ...integrations.http import ErrorKind, HttpClient, SourceError, header_number, utc_from_unix
+from ...integrations.base import BaseIntegration, ConfigError, Page, in_range, register, utc_bound
+from ...integrations.coerce import identifier, lower_text, text
+from ...integrations.errors import CLIENT_ERRORS, SERVER_ERRORS, ErrorRow, ErrorTable
+from ...integrations.http import ErrorKind, HttpClient, SourceError
+from ...integrations.paging import ExportCursorPaginator, PageRequest, StallGuard, paginate
+from ...integrations.ratelimits import HeaderWindow, RateLimits, StructuredWindow, parse_limit_header
+from ...models import MappingError, NormalizedRecord, Removal
+from .cursor import ExportPosition
+from .mapping import (
+    SEVERITY_BY_PRIORITY,
+    SOURCE,
+    index_by_id,
+    is_deleted,
+    map_ticket,
+    parse_moment,
+    ticket_removal,
+    ticket_url,
+    ticket_watermark,
+)
+
+# The pure transforms and the cursor are re-exported: code written against this module keeps working.
+__all__ = [
+    "SEVERITY_BY_PRIORITY", "ExportPosition", "ZendeskIntegration", "describe_error", "describe_webhook_error",
+    "index_by_id", "is_deleted", "map_ticket", "parse_limit_header", "parse_moment", "read_rate_limits",
+    "ticket_removal", "ticket_url",
+]
 
 logger = logging.getLogger("feedback_sources.sources.zendesk")
 
-SOURCE = "zendesk"
 DEFAULT_BASE_URL = "https://{subdomain}.zendesk.com"
 BASE_URL_ENV = "ZENDESK_BASE_URL"
 
@@ -88,371 +111,65 @@ WEBHOOK_SUBSCRIPTIONS = (
 MAX_WEBHOOK_LIST_PAGES = 20
 
 
-# -- pure mapping ------------------------------------------------------------------------------------------------------
-
-SEVERITY_BY_PRIORITY: dict[str, str] = {"urgent": "critical", "high": "high", "normal": "medium", "low": "low"}
-
-# Custom user/organization fields that commonly hold the customer's plan, most specific first.
-PLAN_FIELD_KEYS: tuple[str, ...] = ("plan", "tier", "subscription")
-
-
-def _text(value: Any) -> str | None:
-    """A stripped, non-empty string, or None for anything else."""
-    if isinstance(value, str):
-        stripped = value.strip()
-        return stripped or None
-    return None
-
-
-def _lower_text(value: Any) -> str | None:
-    text = _text(value)
-    return text.lower() if text is not None else None
-
-
-def _identifier(value: Any) -> str | None:
-    """A Zendesk id as a string. The export sends integers, event webhooks send strings; "0" means 'none' there."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value) if value != 0 else None
-    text = _text(value)
-    if text is None or text == "0":
-        return None
-    return text
-
-
-def _ticket_id(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    return _text(value)
-
-
-def _lookup(table: Mapping[Any, Any] | None, key: str | None) -> dict[str, Any]:
-    """Find a side-loaded object by id whether the table is keyed by int (the export) or by str."""
-    if not table or key is None:
-        return {}
-    found = table.get(key)
-    if found is None and key.isdigit():
-        found = table.get(int(key))
-    return found if isinstance(found, dict) else {}
-
-
-def parse_moment(value: Any) -> datetime | None:
-    """A UTC datetime from an ISO 8601 string or unix seconds; None when absent or unreadable."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        try:
-            return utc_from_unix(value)
-        except (OverflowError, OSError, ValueError):
-            return None
-    if isinstance(value, str):
-        return parse_iso(value.strip())
-    return None
-
-
-def _tags(value: Any) -> list[str]:
-    if not isinstance(value, list):
-        return []
-    return [tag.strip() for tag in value if isinstance(tag, str) and tag.strip()]
-
-
-def _plan_candidates(user: Mapping[str, Any], organization: Mapping[str, Any]) -> list[tuple[str, str | None]]:
-    candidates: list[tuple[str, str | None]] = []
-    for owner, fields in (
-        ("requester", user.get("user_fields")),
-        ("organization", organization.get("organization_fields")),
-    ):
-        if isinstance(fields, dict):
-            for key in PLAN_FIELD_KEYS:
-                value = fields.get(key)
-                if isinstance(value, str) and value.strip():
-                    candidates.append((f"{owner} {key}", value.strip()))
-    # Last resort: organizations are often named after the plan tier they bought ("Acme — Enterprise").
-    organization_name = _text(organization.get("name"))
-    if organization_name:
-        candidates.append(("organization name", organization_name))
-    return candidates
-
-
-def ticket_url(subdomain: str, ticket_id: str) -> str:
-    """The ticket in Zendesk's agent UI."""
-    return f"https://{subdomain}.zendesk.com/agent/tickets/{ticket_id}"
-
-
-def is_deleted(ticket: Mapping[str, Any]) -> bool:
-    """Deleted tickets are not feedback; the sync and the webhook receiver both skip them."""
-    return _lower_text(ticket.get("status")) == "deleted"
-
-
-def map_ticket(
-    ticket: dict[str, Any],
-    users_by_id: Mapping[Any, dict[str, Any]],
-    *,
-    subdomain: str,
-    rules: Rules,
-    organizations_by_id: Mapping[Any, dict[str, Any]] | None = None,
-) -> NormalizedRecord:
-    """Map one Zendesk ticket (an export row, or the `detail` of a ticket event webhook) to a record.
-
-    `users_by_id` and `organizations_by_id` are the side-loaded users and organizations keyed by id; the requester's
-    name, email and plan come from them and are None when the requester was not side-loaded.
-    Raises MappingError when the ticket has no usable id or no readable creation time. Pure: no I/O.
-    """
-    if not isinstance(ticket, Mapping):
-        raise MappingError(SOURCE, f"a ticket must be a JSON object, not {type(ticket).__name__}")
-    ticket_id = _ticket_id(ticket.get("id"))
-    if ticket_id is None:
-        raise MappingError(SOURCE, "ticket without an id")
-
-    created_at = parse_moment(ticket.get("created_at"))
-    updated_at = parse_moment(ticket.get("updated_at"))
-    if created_at is None:
-        # A webhook may carry only the update time; it still places the ticket in time.
-        created_at = updated_at
-    if created_at is None:
-        raise MappingError(SOURCE, f"ticket {ticket_id} has no readable created_at")
-    if updated_at is None:
-        updated_at = created_at
-
-    title = _text(ticket.get("subject")) or _text(ticket.get("raw_subject"))
-    # `description` is the first comment's plain text (its HTML is the comment's `html_body`): customers type `<`,
-    # `&`, `<b>` and `=` in it, and all of it is theirs. Stored verbatim; showing it inert is the renderer's job.
-    description = ticket.get("description")
-    content = description if isinstance(description, str) else ""
-
-    requester_id = _identifier(ticket.get("requester_id"))
-    requester = _lookup(users_by_id, requester_id)
-    organization_id = _identifier(ticket.get("organization_id")) or _identifier(requester.get("organization_id"))
-    organization = _lookup(organizations_by_id, organization_id)
-
-    priority = _lower_text(ticket.get("priority"))
-    ticket_type = _lower_text(ticket.get("type"))
-    tags = _tags(ticket.get("tags"))
-    via = ticket.get("via")
-    via_channel = _text(via.get("channel")) if isinstance(via, dict) else None
-    rating = ticket.get("satisfaction_rating")
-    rating = rating if isinstance(rating, dict) else {}
-
-    category = rules.categorize(tags=tags, vendor_type=ticket_type, text=f"{title or ''}\n{content}")
-    tier = rules.tier(*_plan_candidates(requester, organization))
-
-    try:
-        return NormalizedRecord(
-            source=SOURCE,
-            source_id=ticket_id,
-            title=title,
-            content=content,
-            customer_id=requester_id,
-            customer_email=_text(requester.get("email")),
-            customer_name=_text(requester.get("name")),
-            customer_tier=tier.value,
-            category=category.value,
-            created_at=created_at,
-            metadata={
-                "status": _lower_text(ticket.get("status")),
-                "priority": priority,
-                "severity": SEVERITY_BY_PRIORITY.get(priority) if priority else None,
-                "type": ticket_type,
-                "via_channel": via_channel,
-                "tags": tags,
-                "url": ticket_url(subdomain, ticket_id),
-                "updated_at": updated_at.isoformat(),
-                "requester_id": requester_id,
-                "organization_id": organization_id,
-                "organization_name": _text(organization.get("name")),
-                "satisfaction": _lower_text(rating.get("score")),
-                "satisfaction_comment": _text(rating.get("comment")),
-                "category_reason": category.reason,
-                "tier_reason": tier.reason,
-            },
-        )
-    except ValueError as error:  # pydantic's ValidationError is a ValueError
-        raise MappingError(SOURCE, f"ticket {ticket_id} could not be normalized: {error}") from error
-
-
-def ticket_removal(ticket: Mapping[str, Any], *, reason: RemovalReason = RemovalReason.deleted,
-                   at: datetime | None = None) -> Removal | None:
-    """The removal a deleted ticket stands for (None when the ticket has no usable id or time). Pure.
-
-    The export lists a deleted or spam ticket with status "deleted" and its deletion as the last update, so that
-    update time is when it was removed; an event's own time is passed as `at`."""
-    ticket_id = _ticket_id(ticket.get("id"))
-    when = at or parse_moment(ticket.get("updated_at")) or parse_moment(ticket.get("created_at"))
-    if ticket_id is None or when is None:
-        return None
-    return Removal(source=SOURCE, source_id=ticket_id, reason=reason, removed_at=when)
-
-
-def index_by_id(items: Any) -> dict[int | str, dict[str, Any]]:
-    """Side-loaded objects (`users`, `organizations`) keyed by id; malformed entries are ignored."""
-    table: dict[int | str, dict[str, Any]] = {}
-    if not isinstance(items, list):
-        return table
-    for item in items:
-        if isinstance(item, dict):
-            key = item.get("id")
-            if isinstance(key, int | str) and not isinstance(key, bool):
-                table[key] = item
-    return table
-
-
 # -- rate limits and errors --------------------------------------------------------------------------------------------
 
-_LIMIT_FIELD = re.compile(r"\s*([a-zA-Z_]+)\s*=\s*(-?\d+(?:\.\d+)?)\s*")
-
-
-def parse_limit_header(value: str) -> dict[str, float]:
-    """`total=10; remaining=9; resets=42` → {"total": 10.0, "remaining": 9.0, "resets": 42.0}."""
-    fields: dict[str, float] = {}
-    for part in value.split(";"):
-        match = _LIMIT_FIELD.fullmatch(part)
-        if match:
-            fields[match.group(1).lower()] = float(match.group(2))
-    return fields
-
-
-def read_rate_limits(response: httpx.Response, wall_now: float) -> list[tuple[str, int | None, int, float]]:
-    """The account bucket and the incremental-export bucket, from whichever headers the response carries.
-
-    Account: `ratelimit-limit/-remaining/-reset` (newer) or `X-Rate-Limit`/`X-Rate-Limit-Remaining` (older, no
-    reset: assume the minute window). Export: `Zendesk-RateLimit-incremental-exports` (and its `-cursor` variant)
-    with `total=..; remaining=..; resets=..`.
-    """
-    headers = response.headers
-    windows: list[tuple[str, int | None, int, float]] = []
-
-    remaining = header_number(headers, "ratelimit-remaining")
-    if remaining is None:
-        remaining = header_number(headers, "X-Rate-Limit-Remaining")
-    if remaining is not None:
-        limit = header_number(headers, "ratelimit-limit")
-        if limit is None:
-            limit = header_number(headers, "X-Rate-Limit")
-        reset = header_number(headers, "ratelimit-reset")
-        windows.append(
-            (
-                ACCOUNT_BUCKET,
-                int(limit) if limit is not None else None,
-                max(0, int(remaining)),
-                max(0.0, reset) if reset is not None else ACCOUNT_WINDOW_SECONDS,
-            )
-        )
-
-    export_windows = []
-    for name, value in headers.items():
-        if name.lower().startswith("zendesk-ratelimit-incremental-exports"):
-            fields = parse_limit_header(value)
-            if "remaining" in fields:
-                export_windows.append(
-                    (
-                        INCREMENTAL_BUCKET,
-                        int(fields["total"]) if "total" in fields else None,
-                        max(0, int(fields["remaining"])),
-                        max(0.0, fields.get("resets", ACCOUNT_WINDOW_SECONDS)),
-                    )
-                )
-    if export_windows:
-        # Two variants may both be present; the stricter one decides.
-        windows.append(min(export_windows, key=lambda window: window[2]))
-    return windows
-
-
-def _vendor_message(response: httpx.Response) -> str:
-    """A short human message from Zendesk's several error shapes, or '' when the body says nothing useful."""
-    try:
-        body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return ""
-    if not isinstance(body, dict):
-        return ""
-    error = body.get("error")
-    description = body.get("description")
-    if isinstance(error, dict):
-        parts = [error.get("title"), error.get("message")]
-    else:
-        parts = [error, description]
-    errors = body.get("errors")
-    if isinstance(errors, list):
-        for item in errors[:3]:
-            if isinstance(item, dict):
-                parts.extend([item.get("title"), item.get("detail")])
-    texts = [part.strip() for part in parts if isinstance(part, str) and part.strip()]
-    return ": ".join(dict.fromkeys(texts))[:300]
-
-
-def _is_json(response: httpx.Response) -> bool:
-    try:
-        response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return False
-    return True
-
+# Account: `ratelimit-limit/-remaining/-reset` (newer) or `X-Rate-Limit`/`X-Rate-Limit-Remaining` (older, no reset:
+# the minute window). Export: `Zendesk-RateLimit-incremental-exports` (and its `-cursor` variant), `total=..;
+# remaining=..; resets=..`, the stricter variant deciding.
+read_rate_limits = RateLimits(
+    HeaderWindow(ACCOUNT_BUCKET, remaining=("ratelimit-remaining", "X-Rate-Limit-Remaining"),
+                 limit=("ratelimit-limit", "X-Rate-Limit"), reset=("ratelimit-reset",),
+                 default_reset=ACCOUNT_WINDOW_SECONDS),
+    StructuredWindow(INCREMENTAL_BUCKET, "zendesk-ratelimit-incremental-exports", ACCOUNT_WINDOW_SECONDS),
+)
 
 WRONG_SUBDOMAIN_HINT = "Check the subdomain: for https://acme.zendesk.com it is `acme`."
+
+# Zendesk's several error shapes: {"error": "...", "description": "..."}, {"error": {"title", "message"}} and
+# {"errors": [{"title", "detail"}]}.
+ERRORS = ErrorTable(
+    message_paths=("error.title", "error.message", "error", "description", "errors[].title|detail"),
+    detail=" (Zendesk said: {said})",
+    rows=[
+        ErrorRow(ErrorKind.auth, "Zendesk did not accept the email and API token{detail}", status=401,
+                 hint="Check the email of the Zendesk user and the API token (Admin Center → Apps and integrations → "
+                 "Zendesk API), and that token access is enabled."),
+        ErrorRow(ErrorKind.forbidden, "Zendesk refused the request for this user{detail}", status=403,
+                 hint="The incremental ticket export needs an admin's API token; use an admin's email and token."),
+        # An unknown subdomain answers with a "help center closed" web page, never with the API's JSON.
+        ErrorRow(ErrorKind.wrong_subdomain,
+                 "Zendesk has no help desk at this address (the answer was a web page, not the API)",
+                 status=404, when=lambda context: not context.is_json, hint=WRONG_SUBDOMAIN_HINT),
+        ErrorRow(ErrorKind.not_found, "Zendesk has no such record{detail}", status=404,
+                 hint="The ticket or user may have been deleted; if every request fails, check the base URL."),
+        ErrorRow(ErrorKind.client, "Zendesk refused the export parameters{detail}", status=422,
+                 hint="The export start time must be more than a minute in the past; try the sync again."),
+        ErrorRow(ErrorKind.rate_limited, "Zendesk kept rate limiting the requests{detail}", status=429,
+                 hint="The ticket export allows 10 requests a minute; wait a minute and sync again."),
+        ErrorRow(ErrorKind.server, "Zendesk's servers kept failing{detail}", status=SERVER_ERRORS,
+                 hint="Try again later or check https://status.zendesk.com."),
+        ErrorRow(ErrorKind.client, "Zendesk refused the request{detail}", status=CLIENT_ERRORS),
+    ],
+)
+
+# Refusals of the Webhooks API, worded for creating a webhook; anything else as for any Zendesk call.
+WEBHOOK_ERRORS = ERRORS.extended(
+    ErrorRow(ErrorKind.forbidden, "Zendesk refused to manage webhooks for this user{detail}", status=403,
+             hint="Only admins can create webhooks: save an admin's email and API token on the Connections page, or "
+             "create the webhook in Admin Center → Apps and integrations → Webhooks."),
+    ErrorRow(ErrorKind.client, "Zendesk did not accept the webhook{detail}", status=(400, 422),
+             hint="Check the receiver address: a full https:// URL that Zendesk can reach from the internet."),
+)
 
 
 def describe_error(response: httpx.Response) -> SourceError | None:
     """Zendesk's error responses as typed errors a product manager can act on."""
-    status = response.status_code
-    said = _vendor_message(response)
-    detail = f" (Zendesk said: {said})" if said else ""
-    if status == 401:
-        return SourceError(
-            ErrorKind.auth,
-            f"Zendesk did not accept the email and API token{detail}",
-            status=status,
-            hint="Check the email of the Zendesk user and the API token (Admin Center → Apps and integrations → "
-            "Zendesk API), and that token access is enabled.",
-        )
-    if status == 403:
-        return SourceError(
-            ErrorKind.forbidden,
-            f"Zendesk refused the request for this user{detail}",
-            status=status,
-            hint="The incremental ticket export needs an admin's API token; use an admin's email and token.",
-        )
-    if status == 404 and not _is_json(response):
-        # An unknown subdomain answers with a "help center closed" web page, never with the API's JSON.
-        return SourceError(
-            ErrorKind.wrong_subdomain,
-            "Zendesk has no help desk at this address (the answer was a web page, not the API)",
-            status=status,
-            hint=WRONG_SUBDOMAIN_HINT,
-        )
-    if status == 404:
-        return SourceError(
-            ErrorKind.not_found,
-            f"Zendesk has no such record{detail}",
-            status=status,
-            hint="The ticket or user may have been deleted; if every request fails, check the base URL.",
-        )
-    if status == 422:
-        return SourceError(
-            ErrorKind.client,
-            f"Zendesk refused the export parameters{detail}",
-            status=status,
-            hint="The export start time must be more than a minute in the past; try the sync again.",
-        )
-    if status == 429:
-        return SourceError(
-            ErrorKind.rate_limited,
-            f"Zendesk kept rate limiting the requests{detail}",
-            status=status,
-            hint="The ticket export allows 10 requests a minute; wait a minute and sync again.",
-        )
-    if status >= 500:
-        return SourceError(
-            ErrorKind.server,
-            f"Zendesk's servers kept failing{detail}",
-            status=status,
-            hint="Try again later or check https://status.zendesk.com.",
-        )
-    if 400 <= status < 500:
-        return SourceError(ErrorKind.client, f"Zendesk refused the request{detail}", status=status)
-    return None
+    return ERRORS.describe(response)
+
+
+def describe_webhook_error(response: httpx.Response) -> SourceError | None:
+    """Refusals of the Webhooks API, worded for creating a webhook."""
+    return WEBHOOK_ERRORS.describe(response)
 
 
 def _check_webhook_url(url: str) -> None:
@@ -466,29 +183,6 @@ def _check_webhook_url(url: str) -> None:
         )
 
 
-def describe_webhook_error(response: httpx.Response) -> SourceError | None:
-    """Refusals of the Webhooks API, worded for creating a webhook; anything else as for any Zendesk call."""
-    status = response.status_code
-    said = _vendor_message(response)
-    detail = f" (Zendesk said: {said})" if said else ""
-    if status == 403:
-        return SourceError(
-            ErrorKind.forbidden,
-            f"Zendesk refused to manage webhooks for this user{detail}",
-            status=status,
-            hint="Only admins can create webhooks: save an admin's email and API token on the Connections page, or "
-            "create the webhook in Admin Center → Apps and integrations → Webhooks.",
-        )
-    if status in (400, 422):
-        return SourceError(
-            ErrorKind.client,
-            f"Zendesk did not accept the webhook{detail}",
-            status=status,
-            hint="Check the receiver address: a full https:// URL that Zendesk can reach from the internet.",
-        )
-    return describe_error(response)
-
-
 # -- configuration -----------------------------------------------------------------------------------------------------
 
 _SUBDOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -496,58 +190,19 @@ _SUBDOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 
 def normalize_subdomain(value: str) -> str:
     """Accept `acme`, `acme.zendesk.com` or `https://acme.zendesk.com/agent` and return `acme`."""
-    text = value.strip().lower()
-    without_scheme = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text)
+    lowered = value.strip().lower()
+    without_scheme = re.sub(r"^[a-z][a-z0-9+.-]*://", "", lowered)
     host, has_path, _ = without_scheme.partition("/")
-    is_address = without_scheme != text or host.endswith(".zendesk.com")
-    text = host.removesuffix(".zendesk.com")
-    if (has_path and not is_address) or not _SUBDOMAIN.fullmatch(text):
+    is_address = without_scheme != lowered or host.endswith(".zendesk.com")
+    subdomain = host.removesuffix(".zendesk.com")
+    if (has_path and not is_address) or not _SUBDOMAIN.fullmatch(subdomain):
         raise ConfigError(
             SOURCE,
             ["subdomain"],
             f"{SOURCE}: the subdomain must be the first part of your Zendesk address (for https://acme.zendesk.com "
             "it is `acme`)",
         )
-    return text
-
-
-# -- the export cursor -------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExportPosition:
-    """Where the export resumes: Zendesk's opaque cursor when we have one, else a unix start time.
-
-    `start_time` is also a watermark (the newest ticket update seen), so a position without a cursor still
-    resumes at the right time; tickets tied with it come again, which the store dedupes.
-    """
-
-    after_cursor: str | None
-    start_time: int
-
-    def as_cursor(self) -> dict[str, Any]:
-        return {"after_cursor": self.after_cursor, "start_time": self.start_time}
-
-    @classmethod
-    def from_cursor(cls, cursor: Any) -> ExportPosition:
-        problem = None
-        if not isinstance(cursor, Mapping):
-            problem = f"expected an object, got {type(cursor).__name__}"
-        elif "after_cursor" not in cursor or "start_time" not in cursor:
-            problem = f"expected keys after_cursor and start_time, got {sorted(map(str, cursor))}"
-        else:
-            after_cursor, start_time = cursor["after_cursor"], cursor["start_time"]
-            if not (after_cursor is None or (isinstance(after_cursor, str) and after_cursor)):
-                problem = "after_cursor must be a non-empty string or null"
-            elif isinstance(start_time, bool) or not isinstance(start_time, int) or start_time < 0:
-                problem = "start_time must be a non-negative integer (unix seconds)"
-        if problem:
-            raise SourceError(
-                ErrorKind.client,
-                f"the saved Zendesk sync position is corrupted ({problem}); reset it to run a full sync",
-                source=SOURCE,
-            )
-        return cls(after_cursor=cursor["after_cursor"], start_time=cursor["start_time"])
+    return subdomain
 
 
 # Zendesk opened in 2007: a range starting earlier (the sync's "full history") bounds nothing.
@@ -559,37 +214,9 @@ def _covers_every_ticket(start: datetime | None, end: datetime | None, cursor: d
     return cursor is None and end is None and (start is None or start <= ZENDESK_EPOCH)
 
 
-def _ticket_watermark(ticket: Mapping[str, Any]) -> int | None:
-    """When the export last saw this ticket change: `generated_timestamp`, else `updated_at`."""
-    stamp = ticket.get("generated_timestamp")
-    if isinstance(stamp, int) and not isinstance(stamp, bool) and stamp >= 0:
-        return stamp
-    moment = parse_moment(ticket.get("updated_at"))
-    return int(moment.timestamp()) if moment is not None and moment.timestamp() >= 0 else None
-
-
-def _export_body(body: Any) -> tuple[list[Any], list[Any], list[Any], str | None, bool]:
-    """Validate one export page: (tickets, users, organizations, after_cursor, end_of_stream)."""
-
-    def bad(reason: str) -> SourceError:
-        return SourceError(
-            ErrorKind.bad_response, f"the ticket export answered an unexpected page ({reason})", source=SOURCE
-        )
-
-    if not isinstance(body, dict):
-        raise bad("not a JSON object")
-    tickets = body.get("tickets")
-    if not isinstance(tickets, list):
-        raise bad("no `tickets` list")
-    end_of_stream = body.get("end_of_stream")
-    if not isinstance(end_of_stream, bool):
-        raise bad("no `end_of_stream` flag")
-    after_cursor = body.get("after_cursor")
-    if after_cursor is not None and not (isinstance(after_cursor, str) and after_cursor):
-        raise bad("`after_cursor` is not a string")
-    users = body.get("users") if isinstance(body.get("users"), list) else []
-    organizations = body.get("organizations") if isinstance(body.get("organizations"), list) else []
-    return tickets, users, organizations, after_cursor, end_of_stream
+def _side_loaded(body: dict[str, Any], key: str) -> list[Any]:
+    found = body.get(key)
+    return found if isinstance(found, list) else []
 
 
 # -- the integration ---------------------------------------------------------------------------------------------------
@@ -632,25 +259,19 @@ class ZendeskIntegration(BaseIntegration):
         template = self.config.get("base_url") or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
         return template.replace("{subdomain}", self.subdomain).rstrip("/")
 
-    def client(self) -> HttpClient:
+    def client(self, errors: ErrorTable = ERRORS) -> HttpClient:
+        # Error bodies never echo the token, but a message must not carry it even if one did.
+        token = str(self.config["api_token"])
         return self._http_client(
             base_url=self.base_url,
             headers={"Accept": "application/json"},
-            auth=httpx.BasicAuth(f"{self.config['email']}/token", str(self.config["api_token"])),
+            auth=httpx.BasicAuth(f"{self.config['email']}/token", token),
             rate_limit_reader=read_rate_limits,
-            describe_error=self._describe_error,
+            describe_error=lambda response: errors.describe(response, secrets=(token,)),
         )
 
     def _describe_error(self, response: httpx.Response) -> SourceError | None:
-        return self._redacted(describe_error(response))
-
-    def _redacted(self, error: SourceError | None) -> SourceError | None:
-        if error is not None:
-            # Error bodies never echo the token, but a message must not carry it even if one did.
-            token = str(self.config.get("api_token") or "")
-            if token and token in error.message:
-                error.message = error.message.replace(token, "[redacted]")
-        return error
+        return ERRORS.describe(response, secrets=(str(self.config.get("api_token") or ""),))
 
     async def _connection_probe(self, client: HttpClient) -> tuple[str, dict[str, Any]]:
         try:
@@ -691,9 +312,10 @@ class ZendeskIntegration(BaseIntegration):
                 status=response.status_code,
                 source=self.name,
             )
-        role = _lower_text(user.get("role"))
-        if _identifier(user.get("id")) is None or role == "end-user":
-            who = "an anonymous visitor" if _identifier(user.get("id")) is None else "an end user"
+        role = lower_text(user.get("role"))
+        user_id = identifier(user.get("id"), zero_is_none=True)
+        if user_id is None or role == "end-user":
+            who = "an anonymous visitor" if user_id is None else "an end user"
             raise SourceError(
                 ErrorKind.auth,
                 f"Zendesk treated these credentials as {who}: the email and API token were not accepted as an "
@@ -703,11 +325,11 @@ class ZendeskIntegration(BaseIntegration):
                 hint="Use the email of an agent or admin together with an API token from Admin Center → Apps and "
                 "integrations → Zendesk API, and check that token access is enabled.",
             )
-        email = _text(user.get("email"))
+        email = text(user.get("email"))
         details = {
             "subdomain": self.subdomain,
-            "user_id": _identifier(user.get("id")),
-            "name": _text(user.get("name")),
+            "user_id": user_id,
+            "name": text(user.get("name")),
             "email": email,
             "role": role,
         }
@@ -753,11 +375,11 @@ class ZendeskIntegration(BaseIntegration):
                     and webhook.get("endpoint") == url
                     and webhook.get("status") == "active"
                     and set(WEBHOOK_SUBSCRIPTIONS) <= set(webhook.get("subscriptions") or [])
-                    and _text(webhook.get("id"))
+                    and text(webhook.get("id"))
                 ):
                     return str(webhook["id"]).strip()
             meta = body.get("meta") if isinstance(body, dict) else None
-            after = _text(meta.get("after_cursor")) if isinstance(meta, dict) and meta.get("has_more") else None
+            after = text(meta.get("after_cursor")) if isinstance(meta, dict) and meta.get("has_more") else None
             if after is None:
                 return None
             # The next page by its cursor on the same path: credentials never follow a link to another host.
@@ -778,7 +400,7 @@ class ZendeskIntegration(BaseIntegration):
         }
         body = await self._webhook_call(client, "POST", WEBHOOKS.path, json_body=payload)
         webhook = body.get("webhook") if isinstance(body, dict) else None
-        webhook_id = _text(webhook.get("id")) if isinstance(webhook, dict) else None
+        webhook_id = text(webhook.get("id")) if isinstance(webhook, dict) else None
         if webhook_id is None:
             raise SourceError(
                 ErrorKind.bad_response, "Zendesk answered the webhook creation without a webhook id", source=self.name
@@ -789,7 +411,7 @@ class ZendeskIntegration(BaseIntegration):
         path = WEBHOOK_SIGNING_SECRET.format(webhook_id=webhook_id)
         body = await self._webhook_call(client, "GET", path)
         found = body.get("signing_secret") if isinstance(body, dict) else None
-        secret = _text(found.get("secret")) if isinstance(found, dict) else None
+        secret = text(found.get("secret")) if isinstance(found, dict) else None
         if secret is None:
             raise SourceError(
                 ErrorKind.bad_response, "Zendesk answered without the webhook's signing secret", source=self.name
@@ -804,13 +426,7 @@ class ZendeskIntegration(BaseIntegration):
 
     def webhook_client(self) -> HttpClient:
         """A client for the Webhooks API, whose refusals say what to do about webhooks rather than the export."""
-        return self._http_client(
-            base_url=self.base_url,
-            headers={"Accept": "application/json"},
-            auth=httpx.BasicAuth(f"{self.config['email']}/token", str(self.config["api_token"])),
-            rate_limit_reader=read_rate_limits,
-            describe_error=lambda response: self._redacted(describe_webhook_error(response)),
-        )
+        return self.client(WEBHOOK_ERRORS)
 
     async def _webhook_call(
         self,
@@ -857,94 +473,53 @@ class ZendeskIntegration(BaseIntegration):
         else:
             position = ExportPosition(after_cursor=None, start_time=max(0, int(start.timestamp())) if start else 0)
 
-        now = self._wall_clock()
-        if position.after_cursor is None and position.start_time > now:
+        if position.after_cursor is None and position.start_time > self._wall_clock():
             return  # a position in the future: nothing has changed there yet
 
         skipped = self.skipped = {"deleted": 0, "malformed": 0, "out_of_range": 0}
+        paginator = ExportCursorPaginator(source=self.name, what="the ticket export", cursor=position.after_cursor,
+                                          items_key="tickets")
+        # A page that leaves the cursor where it was (an empty page, or a stale copy of the last one) is asked
+        # again; only an export that never moves on is an error.
+        guard = StallGuard(source=self.name, raise_after=MAX_STALLED_PAGES,
+                           message="the ticket export returned {stalled} pages in a row without moving its cursor")
         async with self.client() as client:
             vendor_total = await self._ticket_count(client) if _covers_every_ticket(start, end, cursor) else None
-            stalled = 0
-            # The next page, asked for as soon as this one names its cursor: the vendor prepares it while this page
-            # is mapped. Still one request per page, in order; a sync that stops early cancels it.
-            following: asyncio.Task[Any] | None = None
+            # The next page is asked for as soon as this one names its cursor: the vendor prepares it while this
+            # page is mapped. Still one request per page, in order; a sync that stops early cancels it.
+            pages = paginate(client, self._export_request(position), paginator, guard=guard, prefetch=True)
             try:
-                while True:
-                    if following is not None:
-                        body, following = await following, None
-                    else:
-                        body = await client.get_json(TICKET_EXPORT.path, params=self._export_params(position),
-                                                     bucket=TICKET_EXPORT.bucket)
-                    tickets, users, organizations, after_cursor, end_of_stream = _export_body(body)
-                    if not end_of_stream and after_cursor is None:
-                        raise SourceError(
-                            ErrorKind.bad_response,
-                            "the ticket export said more pages follow but gave no cursor to fetch them",
-                            source=self.name,
-                        )
-                    next_cursor = after_cursor or position.after_cursor
-                    if not end_of_stream and next_cursor is not None:
-                        following = asyncio.ensure_future(client.get_json(
-                            TICKET_EXPORT.path, params=self._export_params(ExportPosition(next_cursor, 0)),
-                            bucket=TICKET_EXPORT.bucket,
-                        ))
-
-                    records, removals, watermark = self._records_from_page(
-                        tickets, users, organizations, start, end, skipped
-                    )
-                    next_position = ExportPosition(
-                        after_cursor=after_cursor or position.after_cursor,
+                async for body in pages:
+                    records, removals, watermark = self._records_from_page(body, start, end, skipped)
+                    position = ExportPosition(
+                        after_cursor=paginator.cursor,
                         start_time=max(position.start_time, watermark if watermark is not None else 0),
                     )
-                    yield Page(
-                        records=records, cursor=next_position.as_cursor(), vendor_total=vendor_total, removals=removals
-                    )
-                    if end_of_stream:
-                        return
-
-                    # A page that leaves the cursor where it was (an empty page, or a stale copy of the last one)
-                    # is asked again; only an export that never moves on is an error.
-                    stalled = stalled + 1 if next_position.after_cursor == position.after_cursor else 0
-                    if stalled >= MAX_STALLED_PAGES:
-                        raise SourceError(
-                            ErrorKind.bad_response,
-                            f"the ticket export returned {stalled} pages in a row without moving its cursor",
-                            source=self.name,
-                        )
-                    position = next_position
+                    yield Page(records=records, cursor=position.as_cursor(), vendor_total=vendor_total,
+                               removals=removals)
             finally:
-                if following is not None:
-                    following.cancel()
-                    await asyncio.gather(following, return_exceptions=True)
+                await pages.aclose()
                 if any(skipped.values()):
                     logger.info("%s: tickets left out of this run: %s", self.name, skipped)
 
-    def _export_params(self, position: ExportPosition) -> dict[str, Any]:
+    def _export_request(self, position: ExportPosition) -> PageRequest:
         params: dict[str, Any] = {**TICKET_EXPORT.params, "per_page": self.page_size}
-        if position.after_cursor is not None:
-            params["cursor"] = position.after_cursor
-        else:
+        if position.after_cursor is None:
             latest_allowed = int(self._wall_clock()) - START_TIME_MARGIN_SECONDS
             params["start_time"] = max(0, min(position.start_time, latest_allowed))
-        return params
+        return PageRequest(TICKET_EXPORT.path, params, bucket=TICKET_EXPORT.bucket)
 
     def _records_from_page(
-        self,
-        tickets: list[Any],
-        users: list[Any],
-        organizations: list[Any],
-        start: datetime | None,
-        end: datetime | None,
-        skipped: dict[str, int],
+        self, body: dict[str, Any], start: datetime | None, end: datetime | None, skipped: dict[str, int]
     ) -> tuple[list[NormalizedRecord], list[Removal], int | None]:
-        users_by_id = index_by_id(users)
-        organizations_by_id = index_by_id(organizations)
+        users_by_id = index_by_id(_side_loaded(body, "users"))
+        organizations_by_id = index_by_id(_side_loaded(body, "organizations"))
         records: list[NormalizedRecord] = []
         removals: list[Removal] = []
         watermark: int | None = None
-        for ticket in tickets:
+        for ticket in body["tickets"]:
             if isinstance(ticket, dict):
-                stamp = _ticket_watermark(ticket)
+                stamp = ticket_watermark(ticket)
                 if stamp is not None:
                     watermark = stamp if watermark is None else max(watermark, stamp)
             if isinstance(ticket, dict) and is_deleted(ticket):
@@ -955,13 +530,8 @@ class ZendeskIntegration(BaseIntegration):
                 skipped["deleted"] += 1
                 continue
             try:
-                record = map_ticket(
-                    ticket,
-                    users_by_id,
-                    subdomain=self.subdomain,
-                    rules=self.rules,
-                    organizations_by_id=organizations_by_id,
-                )
+                record = map_ticket(ticket, users_by_id, subdomain=self.subdomain, rules=self.rules,
+                                    organizations_by_id=organizations_by_id)
             except MappingError as error:
                 # One broken ticket must not hold the whole export back: the cursor moves past it.
                 skipped["malformed"] += 1
@@ -972,4 +542,3 @@ class ZendeskIntegration(BaseIntegration):
                 continue
             records.append(record)
         return records, removals, watermark
-
