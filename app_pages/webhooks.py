@@ -27,11 +27,11 @@ import streamlit as st
 from feedback_sources.credentials import KeyringUnavailable
 from feedback_sources.integrations.base import ConfigError, WebhookSetupRequired
 from feedback_sources.integrations.http import SourceError
-from feedback_sources.sources.intercom.integration import WEBHOOK_TOPICS as INTERCOM_WEBHOOK_TOPICS
 from feedback_sources.store import Store
 from feedback_sources.ui_support import diagnosis_title, human_label, md_escape, parse_timestamp, readable_datetime
 from feedback_sources.webhooks import receiver_status, recent_events
-from feedback_sources.workspace import SOURCES, demo_emulator
+from feedback_sources.webhooks.handler import get_handler, webhook_handlers
+from feedback_sources.workspace import demo_emulator
 from app_pages._shared import DEMO, credential_store, current_mode, db_path, flash, show_flashes, source_label, workspace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,13 +39,10 @@ DEFAULT_PORT = 8787
 PORT_KEY = "webhooks_port"
 ADDRESS_KEY = "webhooks_public_address"
 SUGGESTED_ADDRESS_KEY = "webhooks_suggested_address"
-INTERCOM_HELP_KEY = "webhooks_intercom_help"
+HELP_KEY_PREFIX = "webhooks_help_"
 START_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 10.0
 LOG_NAME = "webhook-receiver.log"
-
-# What each test event announces: a new ticket, a customer starting a conversation, a completed survey response.
-TEST_EVENT_KINDS = {"zendesk": "created", "intercom": "user.created", "surveymonkey": "response_completed"}
 
 EVENT_COLUMNS = {
     "received_at": st.column_config.TextColumn("Received"),
@@ -195,96 +192,98 @@ def show_source_error(source: str, error: SourceError) -> None:
 
 
 def register(source: str) -> None:
+    """Register the receiver with `source` the way its handler says: through the vendor's API (keeping a signing
+    secret it hands out), or, for a vendor without one, by showing the manual steps (the demo emulator does them)."""
     url = endpoint(source)
     if url is None:
         flash("warning", "Enter the receiver's public address first.")
         return
+    handler = get_handler(source)
+    label = source_label(source)
     mode = current_mode()
     try:
         integration = workspace(mode).integration(source)
     except ConfigError as error:
-        flash("warning", f"{source_label(source)} is not connected (missing {', '.join(error.missing)}): add it on "
-                         "the Connections page first.")
+        not_connected(label, error)
         return
     except ValueError as error:
         flash("error", f"A saved setting is invalid: {md_escape(error)}. Fix it on the Connections page.")
         return
     try:
         registered = asyncio.run(integration.register_webhook(url))
+    except ConfigError as error:
+        not_connected(label, error)
+        return
+    except WebhookSetupRequired as setup:
+        show_manual_steps(mode, source, url, [md_escape(line) for line in setup.steps])
+        return
     except SourceError as error:
         show_source_error(source, error)
         return
     if not registered:
-        flash("warning", f"{source_label(source)} did not confirm the webhook.")
+        if handler.manual_events:
+            show_manual_steps(mode, source, url, [f"{label} did not confirm the webhook for {md_escape(url)}."])
+        else:
+            flash("warning", f"{label} did not confirm the webhook.")
         return
-    if source == "zendesk":
-        keep_zendesk_secret(mode, getattr(integration, "webhook_secret", None))
+    st.session_state.pop(help_key(source), None)
+    if handler.returned_secret:
+        keep_secret(mode, source, handler.returned_secret, getattr(integration, handler.returned_secret, None))
     else:
-        flash("success", f"SurveyMonkey will announce completed, updated, disqualified and deleted responses of "
-                         f"every survey to {md_escape(url)}. "
-                         "Deliveries are signed with your app's client ID and secret: set both on the Connections "
-                         "page if the receiver says it rejects SurveyMonkey.")
+        flash("success", handler.registered_message.format(label=label, events=handler.events_phrase,
+                                                           url=md_escape(url)))
 
 
-def keep_zendesk_secret(mode: str, secret: str | None) -> None:
+def not_connected(label: str, error: ConfigError) -> None:
+    flash("warning", f"{label} is not connected (missing {', '.join(error.missing)}): add it on the "
+                     "Connections page first.")
+
+
+def help_key(source: str) -> str:
+    return f"{HELP_KEY_PREFIX}{source}"
+
+
+def show_manual_steps(mode: str, source: str, url: str, steps: list[str]) -> None:
+    """Keep the steps a person follows in the vendor's own console on screen (in the demo the emulator does them)."""
+    handler = get_handler(source)
+    if mode == DEMO:
+        # The emulator stands in for the vendor's console, so the demo carries on without it.
+        demo_emulator().add_webhook(source, url, handler.manual_events)
+        steps.append("In the demo workspace the emulator has done this for you.")
+    elif current_status(db_path(mode))["running"]:
+        fields = " and ".join(name.replace("_", " ") for name in handler.secret_fields)
+        steps.append(f"Then restart the receiver so it verifies deliveries with the {fields}.")
+    st.session_state[help_key(source)] = "\n\n".join(steps)
+
+
+def keep_secret(mode: str, source: str, field: str, secret: str | None) -> None:
+    """Save the signing secret the vendor handed out on registration as the source's `field` credential."""
+    handler = get_handler(source)
+    label = source_label(source)
+    events = handler.events_phrase
     running = current_status(db_path(mode))["running"]
     restart = " Restart the receiver so it verifies deliveries with it." if running else ""
     if mode == DEMO:
-        flash("success", "Zendesk will post ticket events to the receiver. The demo receiver already knows the "
+        flash("success", f"{label} will post {events} to the receiver. The demo receiver already knows the "
                          "emulator's signing secret.")
         return
     if not secret:
-        flash("error", "Zendesk created the webhook but gave no signing secret; deliveries will be refused.")
+        flash("error", f"{label} created the webhook but gave no signing secret; deliveries will be refused.")
         return
+    env_var = handler.secret_env_vars[handler.secret_fields.index(field)] if field in handler.secret_fields else field
     creds = credential_store()
     try:
-        creds.set("zendesk", {"webhook_secret": secret})
+        creds.set(source, {field: secret})
     except (KeyringUnavailable, ValueError) as error:
-        flash("error", f"Zendesk will post ticket events, but its signing secret could not be saved: "
-                       f"{md_escape(error)}. Copy it from Admin Center → Apps and integrations → Webhooks → "
-                       "Feedback Hub into ZENDESK_WEBHOOK_SECRET (environment or .env).")
+        where = f" from {handler.secret_location}" if handler.secret_location else ""
+        flash("error", f"{label} will post {events}, but its signing secret could not be saved: "
+                       f"{md_escape(error)}. Copy it{where} into {env_var} (environment or .env).")
         return
-    flash("success", f"Zendesk will post ticket events to the receiver; its signing secret is saved in the "
+    flash("success", f"{label} will post {events} to the receiver; its signing secret is saved in the "
                      f"keyring.{restart}")
-    if creds.field_origins("zendesk").get("webhook_secret") in ("environment", ".env"):
-        flash("warning", "ZENDESK_WEBHOOK_SECRET is also set in the environment or .env, which takes precedence "
+    if creds.field_origins(source).get(field) in ("environment", ".env"):
+        flash("warning", f"{env_var} is also set in the environment or .env, which takes precedence "
                          "over the keyring: update or remove it.")
-
-
-def register_intercom() -> None:
-    url = endpoint("intercom")
-    if url is None:
-        flash("warning", "Enter the receiver's public address first.")
-        return
-    mode = current_mode()
-    try:
-        integration = workspace(mode).integration("intercom")
-        registered = asyncio.run(integration.register_webhook(url))
-    except ConfigError as error:
-        flash("warning", f"Intercom is not connected (missing {', '.join(error.missing)}): add it on the "
-                         "Connections page first.")
-        return
-    except ValueError as error:
-        flash("error", f"A saved setting is invalid: {md_escape(error)}. Fix it on the Connections page.")
-        return
-    except WebhookSetupRequired as setup:
-        steps = [md_escape(line) for line in setup.steps]
-    except SourceError as error:
-        show_source_error("intercom", error)
-        return
-    else:
-        if registered:
-            flash("success", f"Intercom will post conversation events to {md_escape(url)}.")
-            st.session_state.pop(INTERCOM_HELP_KEY, None)
-            return
-        steps = [f"Intercom did not confirm the webhook for {md_escape(url)}."]
-    if mode == DEMO:
-        # The emulator stands in for the Developer Hub step, so the demo carries on without it.
-        demo_emulator().add_intercom_webhook(url, INTERCOM_WEBHOOK_TOPICS)
-        steps.append("In the demo workspace the emulator has done this for you.")
-    elif current_status(db_path(mode))["running"]:
-        steps.append("Then restart the receiver so it verifies deliveries with the client secret.")
-    st.session_state[INTERCOM_HELP_KEY] = "\n\n".join(steps)
 
 
 # -- demo test events ------------------------------------------------------------------------------------------------
@@ -310,7 +309,8 @@ def pick_test_record(source: str, path: Path) -> str:
 
 
 def send_test_event(source: str, address: str, path: Path) -> None:
-    kind = TEST_EVENT_KINDS[source]
+    handler = get_handler(source)
+    kind = handler.test_event_kind or ""
     record_id = pick_test_record(source, path)
     try:
         response = demo_emulator().send_event(source, kind, record_id, url=f"{address}/webhooks/{source}")
@@ -328,7 +328,7 @@ def send_test_event(source: str, address: str, path: Path) -> None:
                        f"({md_escape(verdict)}).")
         return
     if verdict == "queued":
-        note = "SurveyMonkey events carry ids only, so the receiver is fetching the response now"
+        note = handler.queued_note.format(label=label)
     else:
         note = "the record is in the store"
     flash("success", f"Sent a {label} `{kind}` event about record {md_escape(record_id)}: the receiver answered "
@@ -349,7 +349,7 @@ def status_section(status: dict[str, Any]) -> None:
                       help="Deliveries refused because their signature did not verify: forgeries, or a wrong secret.")
     states = heartbeat.get("sources") or {}
     rows = []
-    for source in SOURCES:
+    for source in webhook_handlers():
         state = states.get(source) or {}
         last = status["last_event"].get(source) or {}
         if not running:
@@ -412,25 +412,18 @@ def register_section(mode: str, status: dict[str, Any]) -> None:
     if mode != DEMO and address and is_local_address(address):
         st.warning("Vendors post from the internet and cannot reach this address: use the public https address "
                    "of a tunnel (see below).", icon=":material/public_off:")
-    columns = st.columns(3)
-    for column, source in zip(columns, SOURCES):
+    handlers = webhook_handlers()
+    columns = st.columns(max(1, len(handlers)))
+    for column, (source, handler) in zip(columns, handlers.items()):
         box = column.container(border=True)
         box.markdown(f"**{source_label(source)}**")
-        if source == "zendesk":
-            box.caption("Creates a webhook for new tickets, comments and status changes, and saves its signing "
-                        "secret.")
-            box.button("Register Zendesk", key="webhooks_register_zendesk", on_click=register, args=("zendesk",))
-        elif source == "surveymonkey":
-            box.caption("Subscribes every survey's completed, updated, disqualified and deleted responses. "
-                        "SurveyMonkey checks the address first.")
-            box.button("Register SurveyMonkey", key="webhooks_register_surveymonkey", on_click=register,
-                       args=("surveymonkey",))
-        else:
-            box.caption("Set up in Intercom's Developer Hub: this shows the steps.")
-            box.button("Register Intercom", key="webhooks_register_intercom", on_click=register_intercom)
-    help_text = st.session_state.get(INTERCOM_HELP_KEY)
-    if help_text:
-        st.info(help_text, icon=":material/integration_instructions:")
+        box.caption(handler.register_caption)
+        box.button(f"Register {source_label(source)}", key=f"webhooks_register_{source}", on_click=register,
+                   args=(source,))
+    for source in handlers:
+        help_text = st.session_state.get(help_key(source))
+        if help_text:
+            st.info(help_text, icon=":material/integration_instructions:")
 
 
 def test_event_section(path: Path, status: dict[str, Any]) -> None:
@@ -441,8 +434,9 @@ def test_event_section(path: Path, status: dict[str, Any]) -> None:
     address = receiver_address(status["heartbeat"])
     st.caption("The emulator signs an event about one of its records exactly like the vendor would and posts it to "
                "the receiver; the record then shows up in Explore.")
-    columns = st.columns(3)
-    for column, source in zip(columns, SOURCES):
+    sources = [source for source, handler in webhook_handlers().items() if handler.test_event_kind]
+    columns = st.columns(max(1, len(sources)))
+    for column, source in zip(columns, sources):
         column.button(f"Send a test {source_label(source)} event", key=f"webhooks_test_{source}",
                       on_click=send_test_event, args=(source, address, path))
 
@@ -461,10 +455,15 @@ def events_section(path: Path) -> None:
     st.dataframe(frame, hide_index=True, width="stretch", column_config=EVENT_COLUMNS, key="webhook_events_table")
 
 
+def vendor_names() -> str:
+    labels = [source_label(source) for source in webhook_handlers()] or ["Vendors"]
+    return labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+
+
 def tunnel_section() -> None:
     with st.expander("Making the receiver reachable from the internet", icon=":material/public:"):
         st.markdown(
-            "Zendesk, Intercom and SurveyMonkey post from their own servers, so they cannot reach `127.0.0.1` or an "
+            f"{vendor_names()} post from their own servers, so they cannot reach `127.0.0.1` or an "
             "address inside your network. Expose the receiver's port through a tunnel and register the **https** "
             "address it prints, for example:"
         )

@@ -12,6 +12,8 @@ test uses it). One module per figure, each with `run(ctx) -> FigureResult`:
 7. insights     search with highlights, rule re-application and Demand on the 1M store
 8. themes       themes and sentiment: quality on labelled feedback, speed on the 1M store
 9. sync_overhead  each source's full sync against a bare httpx + sqlite loop; start-up and a no-change sync
+10. datasette_side  facet counts (source, tier, category) against Datasette on the same 1M-record file
+11. explore_browser  Explore in headless chromium on the 1M store: first render, a filter change, server peak RSS
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ FIGURES: dict[str, str] = {
     "7": "insights",
     "8": "themes",
     "9": "sync_overhead",
+    "10": "datasette_side",
+    "11": "explore_browser",
 }
 
 

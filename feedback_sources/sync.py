@@ -194,6 +194,9 @@ async def sync_source(
     report("running", "resuming an interrupted sync" if plan.resumed else "")
     cancelled = False
     try:
+        attach_store = getattr(integration, "attach_store", None)
+        if attach_store is not None:  # a source that keeps vendor data between runs (Intercom's contacts)
+            attach_store(store)
         pages = integration.iter_pages(start=plan.start, end=plan.end, cursor=plan.cursor)
         written = _write_behind(store, pages, source, plan.scope, should_stop)
         async for page, upserted in written:
@@ -378,6 +381,8 @@ def sync(
             sync_all(store, integrations, start=start, end=end, incremental=incremental, on_progress=on_progress,
                      should_stop=should_stop, run_group=run_group)
         )
+    if not _analysis_due(store, results):
+        return results
     from .themes import after_sync
 
     try:
@@ -385,6 +390,15 @@ def sync(
     except Exception:  # noqa: BLE001 - the records are stored; themes catch up on the next run
         logger.exception("placing new records in themes failed")
     return results
+
+
+def _analysis_due(store: Store, results: Mapping[str, SourceResult]) -> bool:
+    """Whether the themes and sentiment step has work: records stored by this sync, or records from before sentiment
+    existed. A cron'd sync that found no changes then never imports the themes module (nor what it pulls in); the
+    unscored check is the same query score_unscored starts with, so it costs no more than running the step."""
+    if any(result.new or result.updated for result in results.values()):
+        return True
+    return store.conn.execute("SELECT 1 FROM feedback WHERE sentiment IS NULL LIMIT 1").fetchone() is not None
 
 
 # A sync allocates millions of short-lived, acyclic objects (decoded pages, records, rows); with the default

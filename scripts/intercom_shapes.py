@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from feedback_sources.emulator import Emulator, EmulatorConfig  # noqa: E402
-from feedback_sources.sources.intercom.integration import map_conversation  # noqa: E402
+from feedback_sources.sources.intercom.mapping import map_conversation  # noqa: E402
 from feedback_sources.rules import DEFAULT_RULES  # noqa: E402
 
 

@@ -47,11 +47,9 @@ if str(ROOT) not in sys.path:
 import httpx  # noqa: E402
 
 from feedback_sources.webhooks.server import ConnectionLimits, raise_fd_limit  # noqa: E402
-from feedback_sources.webhooks.signatures import (  # noqa: E402
-    intercom_signature,
-    surveymonkey_signature,
-    zendesk_signature,
-)
+from feedback_sources.sources.intercom.webhooks import intercom_signature  # noqa: E402
+from feedback_sources.sources.surveymonkey.webhooks import surveymonkey_signature  # noqa: E402
+from feedback_sources.sources.zendesk.webhooks import zendesk_signature  # noqa: E402
 
 SOURCES = ("zendesk", "intercom", "surveymonkey")
 # Far above any load this script makes: the limiter must not be what the figures measure.

@@ -17,12 +17,9 @@ from streamlit.testing.v1 import AppTest
 
 from feedback_sources import workspace as workspace_module
 from feedback_sources.credentials import SERVICE_NAME
-from feedback_sources.emulator import (
-    DEMO_ZENDESK_EMAIL,
-    DEMO_ZENDESK_TOKEN,
-    DEMO_ZENDESK_WEBHOOK_SECRET,
-    Emulator,
-    EmulatorConfig,
+from feedback_sources.emulator import Emulator, EmulatorConfig
+from feedback_sources.sources.zendesk.emulator import (
+    DEMO_ZENDESK_EMAIL, DEMO_ZENDESK_TOKEN, DEMO_ZENDESK_WEBHOOK_SECRET,
 )
 from feedback_sources.store import Store
 from feedback_sources.ui_support import md_escape

@@ -71,16 +71,22 @@ EXPECTED_ROWS = [
     *(("9", rf"{vendor}: full sync of [\d,]+ records, project / bare httpx \+ sqlite loop")
       for vendor in ("Zendesk", "Intercom", "SurveyMonkey")),
     ("9", r"Sentiment scoring of new or changed text \(VADER, inside Store.upsert_records\), per record"),
-    ("9", r"Start-up: imports of `python -m feedback_sources --help`"),
+    ("9", r"Start-up: imports of `feedback-hub --help` \(the console script\)"),
     ("9", r"Start-up: imports of a no-change incremental CLI sync"),
     ("9", r"No-change incremental CLI sync of all three sources \(cron\), wall time"),
+    *(("10", rf"Facets source, tier, category, {scope}: Datasette / project Store") for scope in (
+        "all records", r"filtered \(zendesk, enterprise, bug_report, 90 days\)")),
+    ("11", r"Browser: first render of Explore \(cold server cache\)"),
+    ("11", r"Browser: first render of Explore, second visit \(server cache warm\)"),
+    ("11", r"Browser: filter change \(Source = Intercom\)"),
+    ("11", r"Browser: peak RSS of the Streamlit process"),
 ]
 
 
 def table_rows(markdown: str) -> list[list[str]]:
     rows = []
     for line in markdown.splitlines():
-        if re.match(r"^\| \d ", line):
+        if re.match(r"^\| \d+ ", line):
             rows.append([cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]])
     return rows
 

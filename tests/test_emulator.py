@@ -15,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from feedback_sources.emulator import (
-    DEMO_INTERCOM_TOKEN, DEMO_SURVEYMONKEY_TOKEN, DEMO_ZENDESK_EMAIL, DEMO_ZENDESK_SUBDOMAIN, DEMO_ZENDESK_TOKEN,
-    ConnectionDropped, Emulator, EmulatorConfig, create_app, run_emulator_server,
-)
+from feedback_sources.emulator import ConnectionDropped, Emulator, EmulatorConfig, create_app, run_emulator_server
+from feedback_sources.sources.intercom.emulator import DEMO_INTERCOM_TOKEN
+from feedback_sources.sources.surveymonkey.emulator import DEMO_SURVEYMONKEY_TOKEN
+from feedback_sources.sources.zendesk.emulator import DEMO_ZENDESK_EMAIL, DEMO_ZENDESK_SUBDOMAIN, DEMO_ZENDESK_TOKEN
 
 START = datetime(2024, 1, 1, tzinfo=timezone.utc)
 END = datetime(2024, 3, 1, tzinfo=timezone.utc)

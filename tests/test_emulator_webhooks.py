@@ -21,17 +21,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from feedback_sources.emulator import (
-    DEMO_INTERCOM_CLIENT_SECRET,
-    DEMO_SURVEYMONKEY_CLIENT_ID,
-    DEMO_SURVEYMONKEY_CLIENT_SECRET,
-    DEMO_SURVEYMONKEY_TOKEN,
-    DEMO_ZENDESK_EMAIL,
-    DEMO_ZENDESK_TOKEN,
-    DEMO_ZENDESK_WEBHOOK_SECRET,
-    Emulator,
-    EmulatorConfig,
-    run_emulator_server,
+from feedback_sources.emulator import Emulator, EmulatorConfig, run_emulator_server
+from feedback_sources.sources.intercom.emulator import DEMO_INTERCOM_CLIENT_SECRET
+from feedback_sources.sources.surveymonkey.emulator import (
+    DEMO_SURVEYMONKEY_CLIENT_ID, DEMO_SURVEYMONKEY_CLIENT_SECRET, DEMO_SURVEYMONKEY_TOKEN,
+)
+from feedback_sources.sources.zendesk.emulator import (
+    DEMO_ZENDESK_EMAIL, DEMO_ZENDESK_TOKEN, DEMO_ZENDESK_WEBHOOK_SECRET,
 )
 from feedback_sources.webhooks.server import running_receiver
 from feedback_sources.webhooks.signatures import SignatureError, verify

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedback_sources.sources.intercom.integration import (
+from feedback_sources.sources.intercom.mapping import (
     customer_messages,
     html_to_text,
     map_conversation,

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from feedback_sources.sources.intercom.integration import (
+from feedback_sources.sources.intercom.mapping import (
     conversation_removal,
     map_conversation,
     map_notification,

@@ -70,3 +70,4 @@ def test_no_change_incremental_sync_imports_no_analysis_stack(tmp_path: Path) ->
     for source in ("zendesk", "intercom", "surveymonkey"):
         assert rows[source][1] == "complete" and rows[source][3] == "0" and rows[source][4] == "0", out  # no change
     assert heavy(names) == []
+    assert "feedback_sources.themes" not in names  # nothing new to score or place

@@ -525,13 +525,6 @@ async def test_a_cursor_from_the_future_yields_nothing_and_stays(make, emulator:
     assert not [r for r in emulator.requests if r.endpoint.endswith("/details")]
 
 
-async def test_a_corrupted_cursor_fails_before_any_request(make, emulator: Emulator) -> None:
-    with pytest.raises(SourceError) as raised:
-        await collect(make(), cursor={"after_cursor": "abc"})
-    assert raised.value.kind == ErrorKind.client
-    assert emulator.requests == []
-
-
 async def test_server_errors_throttling_and_broken_bodies_are_retried(
     make, emulator: Emulator, sleep: RecordingSleep
 ) -> None:

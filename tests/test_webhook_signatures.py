@@ -7,18 +7,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from feedback_sources.webhooks.signatures import (
-    SignatureError,
-    intercom_signature,
-    missing_secret_fields,
-    parse_zendesk_timestamp,
-    surveymonkey_signature,
-    verify,
-    verify_intercom,
-    verify_surveymonkey,
-    verify_zendesk,
-    zendesk_signature,
-)
+from feedback_sources.sources.intercom.webhooks import intercom_signature, verify_intercom
+from feedback_sources.sources.surveymonkey.webhooks import surveymonkey_signature, verify_surveymonkey
+from feedback_sources.sources.zendesk.webhooks import parse_zendesk_timestamp, verify_zendesk, zendesk_signature
+from feedback_sources.webhooks.signatures import SignatureError, missing_secret_fields, verify
 
 # Expected values were computed outside Python with OpenSSL, e.g.
 #   printf '%s' '2021-03-25T05:09:27Z{"type":...}' | openssl dgst -sha256 -hmac 'zendesk-test-signing-secret' -binary | openssl base64 -A

@@ -24,15 +24,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from feedback_sources.emulator import (
-    DEMO_INTERCOM_TOKEN,
-    DEMO_SURVEYMONKEY_TOKEN,
-    DEMO_ZENDESK_EMAIL,
-    DEMO_ZENDESK_SUBDOMAIN,
-    DEMO_ZENDESK_TOKEN,
-    Emulator,
-    EmulatorConfig,
-    run_emulator_server,
+from feedback_sources.emulator import Emulator, EmulatorConfig, run_emulator_server
+from feedback_sources.sources.intercom.emulator import DEMO_INTERCOM_TOKEN
+from feedback_sources.sources.surveymonkey.emulator import DEMO_SURVEYMONKEY_TOKEN
+from feedback_sources.sources.zendesk.emulator import (
+    DEMO_ZENDESK_EMAIL, DEMO_ZENDESK_SUBDOMAIN, DEMO_ZENDESK_TOKEN,
 )
 from feedback_sources.integrations.http import RetryPolicy
 from feedback_sources.sources.intercom.integration import IntercomIntegration, map_conversation
@@ -44,7 +40,9 @@ from feedback_sources.webhooks import receiver_status, recent_events
 from feedback_sources.webhooks.app import create_receiver_app
 from feedback_sources.webhooks.fetch import FetchPolicy
 from feedback_sources.webhooks.server import running_receiver, serve
-from feedback_sources.webhooks.signatures import intercom_signature, surveymonkey_signature, zendesk_signature
+from feedback_sources.sources.intercom.webhooks import intercom_signature
+from feedback_sources.sources.surveymonkey.webhooks import surveymonkey_signature
+from feedback_sources.sources.zendesk.webhooks import zendesk_signature
 from tests.helpers import wait_for
 
 ZENDESK_SECRET = "zd-signing-secret-canary-81f2"

@@ -250,17 +250,6 @@ def test_a_corrupted_cursor_is_a_clear_client_error(cursor: object) -> None:
     assert "sync position is corrupted" in raised.value.message
 
 
-@pytest.mark.asyncio
-async def test_iter_pages_rejects_a_corrupted_cursor_before_any_request() -> None:
-    calls: list[httpx.Request] = []
-    transport = httpx.MockTransport(lambda request: calls.append(request) or httpx.Response(500))
-    integration = ZendeskIntegration(CONFIG, transport=transport)
-    with pytest.raises(SourceError) as raised:
-        async for _ in integration.iter_pages(cursor={"after_cursor": 1, "start_time": "x"}):
-            pass
-    assert (raised.value.kind, calls) == (ErrorKind.client, [])
-
-
 # -- against the emulator, over HTTP on 127.0.0.1 ----------------------------------------------------------------------
 
 TIER_OF_PLAN = {"enterprise": "enterprise", "business": "business", "pro": "professional", "free": "free"}

@@ -1,27 +1,33 @@
-"""An emulator of the Zendesk Support, Intercom and SurveyMonkey APIs, with their real wire formats.
+"""An emulator of the registered sources' vendor APIs, with their real wire formats.
 
 Used by the integration tests (over HTTP on 127.0.0.1), by the benchmarks and by the app's demo mode (in-process
 through httpx.ASGITransport). It serves a deterministic, lazily generated dataset and can inject faults, enforce
 scaled rate limits, mutate records for incremental-sync tests, register webhooks and send signed webhook events
-(`Emulator.send_event`). Paths, one app for all three vendors:
-
-    {root}/zendesk/{subdomain}/api/v2/...   {root}/intercom/...   {root}/surveymonkey/v3/...
+(`Emulator.send_event`). Each vendor is a source's `EmulatorVendor` (`SourceSpec.emulator`), mounted in one app
+under its own base path, `{root}/<vendor>/...`.
 """
 
+from typing import Any
+
 from .app import ConnectionDropped, create_app
-from .config import (
-    DEMO_INTERCOM_CLIENT_SECRET, DEMO_INTERCOM_TOKEN, DEMO_SURVEYMONKEY_CLIENT_ID, DEMO_SURVEYMONKEY_CLIENT_SECRET,
-    DEMO_SURVEYMONKEY_TOKEN, DEMO_ZENDESK_EMAIL, DEMO_ZENDESK_SUBDOMAIN, DEMO_ZENDESK_TOKEN,
-    DEMO_ZENDESK_WEBHOOK_SECRET, VENDORS, EmulatorConfig, FixedWindowLimit,
-)
+from .config import EmulatorConfig, FixedWindowLimit
 from .core import Emulator, RequestRecord
 from .faults import FAULT_KINDS, Fault, FaultQueue
 from .server import run_emulator_server
+from .vendor import EmulatorVendor, EmulatorWebhooks, RateLimitProfile, emulator_vendors, vendor_attribute, vendor_names
 from .webhooks import Delivery
 
+
+def __getattr__(name: str) -> Any:
+    # `VENDORS` is read from the registry when first used; each vendor's demo credentials (`DEMO_<VENDOR>_...`)
+    # live in its own emulator module.
+    if name == "VENDORS":
+        return vendor_names()
+    return vendor_attribute(name)
+
+
 __all__ = [
-    "DEMO_INTERCOM_CLIENT_SECRET", "DEMO_INTERCOM_TOKEN", "DEMO_SURVEYMONKEY_CLIENT_ID",
-    "DEMO_SURVEYMONKEY_CLIENT_SECRET", "DEMO_SURVEYMONKEY_TOKEN", "DEMO_ZENDESK_EMAIL", "DEMO_ZENDESK_SUBDOMAIN",
-    "DEMO_ZENDESK_TOKEN", "DEMO_ZENDESK_WEBHOOK_SECRET", "FAULT_KINDS", "VENDORS", "ConnectionDropped", "Delivery",
-    "Emulator", "EmulatorConfig", "Fault", "FixedWindowLimit", "FaultQueue", "RequestRecord", "create_app", "run_emulator_server",
+    "FAULT_KINDS", "ConnectionDropped", "Delivery", "Emulator", "EmulatorConfig", "EmulatorVendor", "EmulatorWebhooks",
+    "Fault", "FixedWindowLimit", "FaultQueue", "RateLimitProfile", "RequestRecord", "create_app", "emulator_vendors",
+    "run_emulator_server",
 ]

@@ -8,6 +8,7 @@ import socket
 import struct
 import time
 from email.utils import formatdate
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -18,20 +19,10 @@ from starlette.routing import Route
 
 from .core import Emulator, RequestRecord
 from .faults import Fault, hostile_body
-from ..sources.intercom.emulator import IntercomApi
-from ..sources.surveymonkey.emulator import SurveyMonkeyApi
-from .webhooks import WebhookApi
+from .vendor import RegistrationApi
 from .wire import Call, Reply, VendorApi
-from ..sources.zendesk.emulator import ZendeskApi
 
 MALFORMED_BODY = b'{"data": [{"id": "1", "broken": tru'
-_HELP_CENTER_CLOSED = (
-    "<!DOCTYPE html><html><head><title>Help Center Closed | Zendesk</title></head>"
-    "<body><h1>Oops! This help center no longer exists</h1>"
-    "<p>The page you were looking for doesn't exist.</p></body></html>"
-)
-
-
 class ConnectionDropped(httpx.ReadError):
     """The "reset" fault in-process (httpx.ASGITransport), where there is no socket to drop.
 
@@ -43,36 +34,50 @@ class ConnectionDropped(httpx.ReadError):
 
 
 def _apis(emulator: Emulator) -> dict[str, VendorApi]:
+    def expired(name: str) -> Callable[[], bool]:
+        return lambda: emulator.token_expired(name)
+
     return {
-        "zendesk": ZendeskApi(emulator.config, emulator.zendesk, emulator.now_ts,
-                              lambda: emulator.token_expired("zendesk")),
-        "intercom": IntercomApi(emulator.config, emulator.intercom, emulator.now_ts,
-                                lambda: emulator.token_expired("intercom")),
-        "surveymonkey": SurveyMonkeyApi(emulator.config, emulator.surveymonkey, emulator.now_ts,
-                                        lambda: emulator.token_expired("surveymonkey")),
+        name: vendor.api(emulator.config, emulator.vendor(name), emulator.now_ts, expired(name))
+        for name, vendor in emulator.vendors.items()
     }
 
 
-def _split_path(path: str) -> tuple[str, str, str] | None:
-    """(vendor, vendor prefix, endpoint below it), or None for a path no vendor serves."""
+def _registrations(emulator: Emulator, apis: dict[str, VendorApi]) -> dict[str, RegistrationApi]:
+    """The webhook registration endpoints of the vendors that have an API for them."""
+    found = {}
+    for name, vendor in emulator.vendors.items():
+        if vendor.webhooks is not None and vendor.webhooks.registration is not None:
+            found[name] = vendor.webhooks.registration(emulator, apis[name])
+    return found
+
+
+def _split_path(emulator: Emulator, path: str) -> tuple[str, str, str, bool] | None:
+    """(vendor, vendor prefix, endpoint below it, misaddressed), or None for a path no vendor serves.
+
+    A path under "/<vendor>/" that misses the vendor's base path (another account's address) is misaddressed when
+    the vendor has its own answer for that; otherwise it is served by no one.
+    """
     parts = path.split("/", 3)  # "", vendor, next segment, rest
     if len(parts) < 3:
         return None
-    vendor = parts[1]
-    if vendor == "zendesk":
-        prefix = f"/zendesk/{parts[2]}"
-        return vendor, prefix, path[len(prefix):]
-    if vendor == "intercom":
-        return vendor, "/intercom", path[len("/intercom"):]
-    if vendor == "surveymonkey" and parts[2] == "v3":
-        return vendor, "/surveymonkey/v3", path[len("/surveymonkey/v3"):]
+    name = parts[1]
+    vendor = emulator.vendors.get(name)
+    if vendor is None:
+        return None
+    base = vendor.base_path(emulator.config)
+    if path == base or path.startswith(base + "/"):
+        return name, base, path[len(base):], False
+    if vendor.misaddressed is not None:
+        prefix = f"/{name}/{parts[2]}"
+        return name, prefix, path[len(prefix):], True
     return None
 
 
 def create_app(emulator: Emulator | None = None) -> Starlette:
     emulator = emulator or Emulator()
     apis = _apis(emulator)
-    webhooks = WebhookApi(emulator.config, emulator.webhooks, emulator.surveymonkey, emulator.now_ts, apis)
+    webhooks = _registrations(emulator, apis)
 
     async def dispatch(request: Request) -> Response:
         return await _serve(emulator, apis, webhooks, request)
@@ -83,22 +88,26 @@ def create_app(emulator: Emulator | None = None) -> Starlette:
     return app
 
 
-async def _serve(emulator: Emulator, apis: dict[str, VendorApi], webhooks: WebhookApi, request: Request) -> Response:
+async def _serve(emulator: Emulator, apis: dict[str, VendorApi], webhooks: dict[str, RegistrationApi],
+                 request: Request) -> Response:
     arrived = time.time()
     path = request.url.path
-    split = _split_path(path)
+    split = _split_path(emulator, path)
     if split is None:
         return Response("Not Found", status_code=404, media_type="text/plain")
-    vendor, prefix, endpoint = split
+    vendor, prefix, endpoint, misaddressed = split
     query = dict(request.query_params)
 
     def log(status: int | None, fault: Fault | None = None, body: Any = None) -> None:
         emulator.log(RequestRecord(vendor, request.method, path, endpoint, query, status, arrived,
                                    str(fault.kind) if fault else None, body))
 
-    if vendor == "zendesk" and prefix != f"/zendesk/{emulator.config.zendesk_subdomain}":
-        log(404)
-        return Response(_HELP_CENTER_CLOSED, status_code=404, media_type="text/html; charset=utf-8")
+    if misaddressed:
+        answer = emulator.vendors[vendor].misaddressed
+        assert answer is not None
+        reply = answer()
+        log(reply.status)
+        return _response(reply)
 
     raw_body = await request.body()
     body: Any = None
@@ -139,7 +148,7 @@ async def _serve(emulator: Emulator, apis: dict[str, VendorApi], webhooks: Webho
     rate_headers: dict[str, str] = {}
     limiters = emulator.rate_limiters
     fixed = emulator.fixed_window_limiters.get(vendor)
-    # Zendesk answers an unauthenticated users/me as the anonymous user; that call counts against no account.
+    # An unauthenticated request (a vendor may answer "who am I" anonymously) counts against no account.
     if fixed is not None and "authorization" in request.headers:
         decision = fixed.check(api.is_export(call), emulator.rate_clock())
         if not decision.allowed:
@@ -147,14 +156,8 @@ async def _serve(emulator: Emulator, apis: dict[str, VendorApi], webhooks: Webho
             log(reply.status, fault, body)
             return _response(reply)
         rate_headers = decision.headers
-    elif limiters is not None and "authorization" in request.headers:
-        now = emulator.rate_clock()
-        if vendor == "zendesk":
-            decision = limiters.zendesk.check(api.is_export(call), now)
-        elif vendor == "intercom":
-            decision = limiters.intercom.check(now)
-        else:
-            decision = limiters.surveymonkey.check(now)
+    elif limiters is not None and vendor in limiters and "authorization" in request.headers:
+        decision = limiters[vendor].check(api.is_export(call), emulator.rate_clock())
         if not decision.allowed:
             reply = api.rate_limited(decision.headers, decision.reason)
             log(reply.status, fault, body)
@@ -165,8 +168,8 @@ async def _serve(emulator: Emulator, apis: dict[str, VendorApi], webhooks: Webho
     if repeated is not None:
         content, media_type = repeated
         reply = Reply(200, content, media_type=media_type)
-    elif webhooks.serves(call):
-        reply = await webhooks.handle(call)
+    elif vendor in webhooks and webhooks[vendor].serves(call):
+        reply = await webhooks[vendor].handle(call)
     else:
         reply = api.handle_safely(call)
     reply.headers.update(rate_headers)
@@ -192,9 +195,9 @@ def _apply_fault(emulator: Emulator, api: VendorApi, call: Call, fault: Fault) -
     kind = fault.kind
     if isinstance(kind, int):
         reply = api.error(kind)
-        if kind == 429 and api.vendor == "intercom":
-            reply.headers["X-RateLimit-Remaining"] = "0"
-            reply.headers["X-RateLimit-Reset"] = f"{time.time() + float(fault.opts.get('reset_in', 0)):.3f}"
+        profile = emulator.vendors[call.vendor].rate_limits
+        if kind == 429 and profile is not None and profile.injected_429_headers is not None:
+            reply.headers.update(profile.injected_429_headers(time.time() + float(fault.opts.get("reset_in", 0))))
         return _response(reply)
     seconds = float(fault.opts.get("seconds", 1))
     if kind == "retry_after_seconds":

@@ -1,22 +1,18 @@
-"""Settings of one emulator instance: dataset size and span, credentials, rate limits."""
+"""Settings of one emulator instance: dataset span, seed, rate-limit scale, and each vendor's own options.
+
+The shared options are fields of `EmulatorConfig`; each vendor adds its own (dataset size, demo credentials, rate
+limits) through `EmulatorVendor.settings`. Both kinds are keyword arguments of the constructor and attributes of the
+config (`EmulatorConfig(seed=3, <vendor>_<option>=10).<vendor>_<option>`), and `dataclasses.asdict` keeps the
+vendor options in `vendor_settings`, so a config can be rebuilt in another process with `EmulatorConfig(**fields)`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
-DEMO_ZENDESK_SUBDOMAIN = "demo"
-DEMO_ZENDESK_EMAIL = "pm@demo.example"
-DEMO_ZENDESK_TOKEN = "demo-zendesk-token"
-DEMO_INTERCOM_TOKEN = "demo-intercom-token"
-DEMO_SURVEYMONKEY_TOKEN = "demo-surveymonkey-token"
-# Webhook signing material: what Zendesk hands out per webhook, and each app's client credentials.
-DEMO_ZENDESK_WEBHOOK_SECRET = "demo-zendesk-webhook-signing-secret"
-DEMO_INTERCOM_CLIENT_SECRET = "demo-intercom-client-secret"
-DEMO_SURVEYMONKEY_CLIENT_ID = "demo-surveymonkey-client-id"
-DEMO_SURVEYMONKEY_CLIENT_SECRET = "demo-surveymonkey-client-secret"
-
-VENDORS = ("zendesk", "intercom", "surveymonkey")
+from .vendor import emulator_vendors, vendor_attribute, vendor_names
 
 DEFAULT_SPAN = timedelta(days=120)
 
@@ -44,7 +40,7 @@ class FixedWindowLimit:
             raise ValueError("FixedWindowLimit.advertised must be at least 1, or None")
 
 
-@dataclass
+@dataclass(init=False)
 class EmulatorConfig:
     """What the emulator serves. Defaults: a demo-sized dataset over the 120 days ending now.
 
@@ -53,49 +49,54 @@ class EmulatorConfig:
     """
 
     seed: int = 7
-    zendesk_tickets: int = 2000
-    intercom_conversations: int = 800
-    surveymonkey_surveys: int = 3
-    surveymonkey_responses_per_survey: int = 250
     start: datetime | None = None
     end: datetime | None = None
     time_scale: float | None = None
     # Distinct customers behind the feedback; None derives it from the dataset size.
     customers: int | None = None
-
-    zendesk_subdomain: str = DEMO_ZENDESK_SUBDOMAIN
-    zendesk_email: str = DEMO_ZENDESK_EMAIL
-    zendesk_token: str = DEMO_ZENDESK_TOKEN
-    intercom_token: str = DEMO_INTERCOM_TOKEN
-    surveymonkey_token: str = DEMO_SURVEYMONKEY_TOKEN
-    # Tokens that authenticate but lack the read scopes (Intercom answers 403 token_unauthorized, SurveyMonkey 403).
-    intercom_scopeless_tokens: frozenset[str] | set[str] = field(default_factory=frozenset)
-    surveymonkey_scopeless_tokens: frozenset[str] | set[str] = field(default_factory=frozenset)
-    intercom_app_id_code: str = "demoapp1"
-
-    # Webhooks: the signing secret Zendesk's signing_secret endpoint hands out (one for every webhook here), the
-    # Intercom app's client secret and the SurveyMonkey app's client id and secret that sign deliveries.
-    zendesk_webhook_secret: str = DEMO_ZENDESK_WEBHOOK_SECRET
-    intercom_client_secret: str = DEMO_INTERCOM_CLIENT_SECRET
-    surveymonkey_client_id: str = DEMO_SURVEYMONKEY_CLIENT_ID
-    surveymonkey_client_secret: str = DEMO_SURVEYMONKEY_CLIENT_SECRET
-    zendesk_account_id: int = 88_888_888
-    # How long SurveyMonkey's HEAD check of a subscription URL may take before the URL counts as unreachable.
+    # How long a vendor's check of a webhook URL (a HEAD request) may take before the URL counts as unreachable.
     webhook_check_timeout: float = 5.0
-
-    # Requests per vendor minute (see time_scale).
-    zendesk_account_rate_limit: int = 700
-    zendesk_export_rate_limit: int = 10
-    intercom_rate_limit: int = 10_000
-    surveymonkey_minute_limit: int = 120
-    surveymonkey_day_limit: int = 500
-
-    # Real Zendesk leaves out of the export whatever changed in the last minute; 0 serves changes at once.
-    zendesk_export_hold_back_seconds: int = 0
-
     # Per vendor, a tight fixed-window limit in real seconds that replaces the vendor's usual limiter (see
     # FixedWindowLimit); Emulator.set_rate_limit changes it while serving.
     fixed_window_limits: dict[str, FixedWindowLimit] = field(default_factory=dict)
+    # Every vendor's own options (see EmulatorVendor.settings), also readable as attributes.
+    vendor_settings: dict[str, Any] = field(default_factory=dict)
+
+    def __init__(self, **options: Any) -> None:
+        shared = {f.name: f for f in fields(self)}
+        defaults: dict[str, Any] = {}
+        for vendor in emulator_vendors().values():
+            defaults.update(vendor.settings)
+        given_vendor = dict(options.pop("vendor_settings", None) or {})
+        unknown = sorted(name for name in {*options, *given_vendor} if name not in shared and name not in defaults)
+        if unknown:
+            raise TypeError(f"EmulatorConfig got unknown option(s) {unknown}")
+        for name, spec in shared.items():
+            if name == "vendor_settings":
+                continue
+            if name in options:
+                value = options[name]
+            elif spec.default_factory is not MISSING:
+                value = spec.default_factory()
+            else:
+                value = spec.default
+            object.__setattr__(self, name, value)
+        settings: dict[str, Any] = {}
+        for name, default in defaults.items():
+            value = options.get(name, given_vendor.get(name, default))
+            if isinstance(default, frozenset):
+                value = frozenset(value)
+            settings[name] = value
+        object.__setattr__(self, "vendor_settings", settings)
+        for name, value in settings.items():
+            object.__setattr__(self, name, value)
+        self.__post_init__()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        settings = self.__dict__.get("vendor_settings")
+        if settings is not None and name in settings:
+            settings[name] = value
+        object.__setattr__(self, name, value)
 
     def __post_init__(self) -> None:
         if self.end is None:
@@ -110,12 +111,11 @@ class EmulatorConfig:
             raise ValueError("EmulatorConfig.start must not be after end")
         if self.time_scale is not None and self.time_scale <= 0:
             raise ValueError("EmulatorConfig.time_scale must be positive or None")
-        unknown = sorted(set(self.fixed_window_limits) - set(VENDORS))
+        vendors = vendor_names()
+        unknown = sorted(set(self.fixed_window_limits) - set(vendors))
         if unknown:
-            raise ValueError(f"EmulatorConfig.fixed_window_limits: unknown vendor(s) {unknown}; expected {VENDORS}")
+            raise ValueError(f"EmulatorConfig.fixed_window_limits: unknown vendor(s) {unknown}; expected {vendors}")
         self.fixed_window_limits = dict(self.fixed_window_limits)
-        self.intercom_scopeless_tokens = frozenset(self.intercom_scopeless_tokens)
-        self.surveymonkey_scopeless_tokens = frozenset(self.surveymonkey_scopeless_tokens)
 
     @property
     def start_ts(self) -> int:
@@ -131,6 +131,12 @@ class EmulatorConfig:
     def customer_count(self) -> int:
         if self.customers is not None:
             return max(1, self.customers)
-        records = (self.zendesk_tickets + self.intercom_conversations
-                   + self.surveymonkey_surveys * self.surveymonkey_responses_per_survey // 3)
+        records = sum(vendor.record_count(self) for vendor in emulator_vendors().values())
         return max(60, records // 4)
+
+
+def __getattr__(name: str) -> Any:
+    # `VENDORS` is read from the registry when first used; the demo credentials live with each vendor.
+    if name == "VENDORS":
+        return vendor_names()
+    return vendor_attribute(name)

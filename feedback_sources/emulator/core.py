@@ -12,44 +12,48 @@ from typing import Any
 
 import httpx
 
-from .config import VENDORS, EmulatorConfig, FixedWindowLimit
+from .config import EmulatorConfig, FixedWindowLimit
 from .data import People
 from .faults import FaultQueue
-from ..sources.intercom.emulator import IntercomDataset
 from .ratelimit import FixedWindowVendorLimiter, RateLimiters, build_fixed_window_limiters, build_rate_limiters
-from ..sources.surveymonkey.emulator import SurveyMonkeyDataset
+from .vendor import EmulatorVendor, emulator_vendor, emulator_vendors
 from .webhooks import (
-    INTERCOM_DEFAULT_TOPICS, INTERCOM_WEBHOOK_VERSION, Delivery, RegisteredWebhook, WebhookRegistry, build_delivery, newest_record_ids,
+    Delivery, RegisteredWebhook, WebhookRegistry, build_delivery, newest_record_ids, vendor_webhooks,
 )
-from ..sources.zendesk.emulator import ZendeskDataset
 
 
 @dataclass(frozen=True)
 class RequestRecord:
     vendor: str
     method: str
-    path: str                  # the full request path, e.g. "/zendesk/demo/api/v2/users/me.json"
+    path: str                  # the full request path, e.g. "/<vendor>/<account>/api/v2/users/me.json"
     endpoint: str              # the path below the vendor base URL, e.g. "/api/v2/users/me.json"
     query: dict[str, str]
     status: int | None         # None when the connection was dropped without a response
     time: float                # unix time (real clock) when the request arrived
     fault: str | None = None   # the injected fault kind that shaped the answer, if any
-    body: Any = None           # the parsed JSON request body (Intercom search), if any
+    body: Any = None           # the parsed JSON request body (a search query), if any
 
 
 class Emulator:
-    """Holds everything the emulated APIs serve; create_app(emulator) puts it on the wire."""
+    """Holds everything the emulated APIs serve; create_app(emulator) puts it on the wire.
+
+    Each registered source with an emulator part (`SourceSpec.emulator`) is a vendor here: `vendor(name)` is its
+    dataset, also readable as the attribute `emulator.<name>`.
+    """
 
     def __init__(self, config: EmulatorConfig | None = None) -> None:
         self.config = config or EmulatorConfig()
-        # The data clock (Zendesk's start_time rule, updated_at of mutations). May return a unix time or a datetime.
+        # The data clock (incremental exports' start_time rules, updated_at of mutations). May return a unix time or
+        # a datetime.
         self.clock: Callable[[], float | datetime] = time.time
         # The rate limiters' clock: real time, so that clients can sleep on the reset headers.
         self.rate_clock: Callable[[], float] = time.time
         self.people = People(self.config.seed, self.config.customer_count)
-        self.zendesk = ZendeskDataset(self.config, self.people, self.now_ts)
-        self.intercom = IntercomDataset(self.config, self.people, self.now_ts)
-        self.surveymonkey = SurveyMonkeyDataset(self.config, self.people, self.now_ts)
+        self.vendors: dict[str, EmulatorVendor] = dict(emulator_vendors())
+        self.datasets: dict[str, Any] = {
+            name: vendor.dataset(self.config, self.people, self.now_ts) for name, vendor in self.vendors.items()
+        }
         self.faults = FaultQueue()
         self.requests: list[RequestRecord] = []
         self.rate_limiters: RateLimiters | None = build_rate_limiters(self.config)
@@ -59,6 +63,26 @@ class Emulator:
         self._expired_tokens: set[str] = set()
         self._last_bodies: dict[tuple[str, str], tuple[bytes, str]] = {}
         self._lock = threading.Lock()
+
+    def vendor(self, name: str) -> Any:
+        """The vendor's dataset (what its API serves)."""
+        _check_vendor(name)
+        return self.datasets[name]
+
+    def __getattr__(self, name: str) -> Any:
+        # `emulator.<vendor>` is the vendor's dataset; `add_<vendor>_webhook(url, ...)` is `add_webhook(<vendor>, ...)`.
+        datasets = self.__dict__.get("datasets")
+        if datasets is not None:
+            if name in datasets:
+                return datasets[name]
+            if name.startswith("add_") and name.endswith("_webhook") and name[4:-8] in datasets:
+                vendor = name[4:-8]
+
+                def add(url: str, events: Iterable[str] | None = None, **options: Any) -> dict[str, Any]:
+                    return self.add_webhook(vendor, url, events, **options)
+
+                return add
+        raise AttributeError(name)
 
     # ---- clock --------------------------------------------------------------------------------------------------
 
@@ -152,14 +176,16 @@ class Emulator:
         _check_vendor(vendor)
         return [hook.as_dict() for hook in self.webhooks.list(vendor)]
 
-    def add_intercom_webhook(self, url: str, topics: Iterable[str] = INTERCOM_DEFAULT_TOPICS,
-                             api_version: str = INTERCOM_WEBHOOK_VERSION) -> dict[str, Any]:
-        """What a person does in Intercom's Developer Hub (there is no API for it): send these topics to `url`, in
-        the payload shape of `api_version` (before 2.0: `conversation_message` and `user`)."""
+    def add_webhook(self, vendor: str, url: str, events: Iterable[str] | None = None, *,
+                    api_version: str | None = None) -> dict[str, Any]:
+        """What a person does in the console of a vendor that has no API for webhooks: send these events to `url`
+        (default: the vendor's usual set), in the payload shape of `api_version` where the vendor has versions."""
+        webhooks = vendor_webhooks(vendor)
         hook = self.webhooks.add(RegisteredWebhook(
-            vendor="intercom", id=self.webhooks.new_id("intercom"), name="Developer Hub webhook", url=url,
-            events=tuple(topics), created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.now_ts())),
-            api_version=api_version,
+            vendor=vendor, id=self.webhooks.new_id(vendor), name=webhooks.manual_name, url=url,
+            events=tuple(webhooks.manual_events if events is None else events),
+            created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.now_ts())),
+            api_version=api_version or webhooks.manual_api_version,
         ))
         return hook.as_dict()
 
@@ -177,11 +203,10 @@ class Emulator:
                    timeout: float = 10.0) -> httpx.Response:
         """Post the vendor's signed event about one of its records, as the vendor would.
 
-        `kind`: Zendesk "created", "comment_added", "status_changed" (any ticket event type); Intercom a topic such as
-        "user.created" or "conversation.user.replied"; SurveyMonkey "response_completed" (or another event_type).
-        The event goes to `url`, or else to the newest webhook registered for it (LookupError when there is none).
+        `kind` is the vendor's event type (its emulator's `build` accepts short forms, e.g. "created" for a ticket
+        event). The event goes to `url`, or else to the newest webhook registered for it (LookupError when there is none).
         Sending again with the same `event_id` (and `at`) is a redelivery of the same event. `at` (default: now, on
-        the real clock) is the event's time and Zendesk's signature timestamp.
+        the real clock) is the event's time and any signature timestamp.
         """
         delivery = self.delivery(vendor, kind, record_id, url=url, event_id=event_id, at=at)
         with httpx.Client(timeout=timeout, trust_env=False) as client:
@@ -200,13 +225,8 @@ class Emulator:
     def base_urls(self, emulator_url: str) -> dict[str, str]:
         """The base URL each integration should be configured with, given the emulator's root URL."""
         root = emulator_url.rstrip("/")
-        return {
-            "zendesk": f"{root}/zendesk/{self.config.zendesk_subdomain}",
-            "intercom": f"{root}/intercom",
-            "surveymonkey": f"{root}/surveymonkey/v3",
-        }
+        return {name: f"{root}{vendor.base_path(self.config)}" for name, vendor in self.vendors.items()}
 
 
 def _check_vendor(vendor: str) -> None:
-    if vendor not in VENDORS:
-        raise ValueError(f"unknown vendor {vendor!r}; expected one of {VENDORS}")
+    emulator_vendor(vendor)  # ValueError naming the known vendors

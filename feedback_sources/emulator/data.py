@@ -93,12 +93,13 @@ def to_unix(value: datetime | int | float) -> int:
     return int(value)
 
 
-def zendesk_time(ts: int) -> str:
+def utc_z_time(ts: int) -> str:
+    """ISO 8601 in UTC with a "Z", to the second."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def offset_time(ts: int) -> str:
-    """ISO 8601 with an explicit UTC offset, as SurveyMonkey writes dates."""
+    """ISO 8601 with an explicit UTC offset ("+00:00"), as some vendors write dates."""
     return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(ts))
 
 
@@ -512,19 +513,20 @@ def follow_up(rng: random.Random, feedback: Feedback) -> str:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# People: companies and customers shared by all three vendors (the same person can write to several of them).
+# People: companies and customers shared by all vendors (the same person can write to several of them).
 # --------------------------------------------------------------------------------------------------------------
 
 TIERS = ("enterprise", "business", "professional", "free")
 _TIER_WEIGHTS = (0.2, 0.3, 0.3, 0.2)
-# How each vendor account spells a plan differs in real workspaces; consumers must normalise these.
-INTERCOM_PLAN_LABELS = {
+# How each vendor account spells a plan differs in real workspaces; consumers must normalise these. PLAN_LABELS are
+# what people type into a free-text plan attribute; PLAN_TAGS the plan as a tag or a dropdown value.
+PLAN_LABELS = {
     "enterprise": ("Enterprise", "enterprise", "Enterprise (annual)"),
     "business": ("Business", "Business Plus"),
     "professional": ("Pro", "Professional", "pro"),
     "free": ("Free", "free", "Free Trial"),
 }
-ZENDESK_PLAN_VALUES = {"enterprise": "enterprise", "business": "business", "professional": "pro", "free": "free"}
+PLAN_TAGS = {"enterprise": "enterprise", "business": "business", "professional": "pro", "free": "free"}
 DISPLAY_PLAN = {"enterprise": "Enterprise", "business": "Business", "professional": "Pro", "free": "Free"}
 
 # (display, ascii) pairs so e-mail addresses stay ASCII while names keep their accents.
@@ -562,7 +564,7 @@ class Company:
     name: str
     domain: str
     tier: str
-    intercom_plan: str
+    plan_label: str
     employees: int
 
 
@@ -574,7 +576,7 @@ class Customer:
     email: str | None
     company: Company | None
     tier: str
-    intercom_plan: str | None
+    plan_label: str | None
     is_lead: bool
     country: str
     city: str
@@ -622,7 +624,7 @@ class People:
             name=f"{head}{tail}{pick(rng, _COMPANY_FORMS)}",
             domain=stem + pick(rng, _COMPANY_TLDS),
             tier=tier,
-            intercom_plan=pick(rng, INTERCOM_PLAN_LABELS[tier]),
+            plan_label=pick(rng, PLAN_LABELS[tier]),
             employees=pick(rng, (12, 45, 120, 480, 2300, 15000)),
         )
 
@@ -635,11 +637,11 @@ class People:
             company = self.company(int((rng.random() ** 2) * COMPANY_COUNT))
             email: str | None = f"{first_ascii}.{last_ascii}@{company.domain}"
             tier = company.tier
-            plan: str | None = company.intercom_plan
+            plan: str | None = company.plan_label
         else:
             email = f"{first_ascii}.{last_ascii}{1 + int(rng.random() * 98)}@{pick(rng, _PERSONAL_DOMAINS)}"
             tier = "free" if rng.random() < 0.7 else "professional"
-            plan = pick(rng, INTERCOM_PLAN_LABELS[tier])
+            plan = pick(rng, PLAN_LABELS[tier])
         if rng.random() < 0.1:
             plan = None
         is_lead = rng.random() < 0.12
@@ -648,7 +650,7 @@ class People:
         country, city = pick(rng, _COUNTRIES)
         return Customer(
             index=index, first_name=first, last_name=last, email=email, company=company, tier=tier,
-            intercom_plan=plan, is_lead=is_lead, country=country, city=city,
+            plan_label=plan, is_lead=is_lead, country=country, city=city,
             signed_up_offset_days=30 + int(rng.random() * 870),
         )
 
@@ -672,3 +674,10 @@ AGENTS: tuple[Agent, ...] = (
     Agent(4, "Kenji Watanabe", "kenji.watanabe@acmecloud.example"),
     Agent(5, "Grace Okoye", "grace.okoye@acmecloud.example"),
 )
+
+
+def __getattr__(name: str) -> Any:
+    # Vendor-specific spellings (time formats and the like) live in the vendors' emulator modules.
+    from .vendor import vendor_attribute
+
+    return vendor_attribute(name)

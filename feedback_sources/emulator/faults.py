@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import VENDORS
+from .vendor import vendor_names
 
 FAULT_KINDS = frozenset({
     "retry_after_seconds",   # 429 with Retry-After: opts["seconds"] (default 1)
@@ -105,8 +105,9 @@ class FaultQueue:
         cursor.json", "/conversations/search", "/surveys/123/responses/bulk") and in the full request path.
         `kind` is an HTTP status (answered with the vendor's own error body) or one of FAULT_KINDS.
         """
-        if vendor not in VENDORS:
-            raise ValueError(f"unknown vendor {vendor!r}; expected one of {VENDORS}")
+        vendors = vendor_names()
+        if vendor not in vendors:
+            raise ValueError(f"unknown vendor {vendor!r}; expected one of {vendors}")
         if isinstance(kind, bool) or not (isinstance(kind, int) and 100 <= kind <= 599 or kind in FAULT_KINDS):
             raise ValueError(f"unknown fault kind {kind!r}")
         if times is not None and times < 1:

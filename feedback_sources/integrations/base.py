@@ -222,6 +222,26 @@ class BaseIntegration(abc.ABC):
             self.on_rate_limit_wait(seconds)
 
 
+class FileIntegration(BaseIntegration):
+    """A source that reads files the PM provides (a CSV or XLSX export): no HTTP client and no vendor to probe.
+
+    `test_connection` is the subclass's own check that the file is readable and mapped; the HTTP parts of the
+    contract say plainly that they do not apply instead of being faked.
+    """
+
+    optional_fields: ClassVar[tuple[str, ...]] = ()
+
+    def client(self) -> HttpClient:
+        raise TypeError(f"{self.display_name} reads files; it has no HTTP client")
+
+    async def _connection_probe(self, client: HttpClient) -> tuple[str, dict[str, Any]]:
+        raise TypeError(f"{self.display_name} reads files; it has no vendor to probe")
+
+    @abc.abstractmethod
+    async def test_connection(self) -> ConnectionResult:
+        """Whether the configured file can be read and imported as configured."""
+
+
 _REGISTRY: dict[str, type[BaseIntegration]] = {}
 _ENTRY_POINTS_LOADED = False
 

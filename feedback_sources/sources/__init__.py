@@ -27,6 +27,7 @@ DEFAULT_SOURCES: tuple[str, ...] = (
     "feedback_sources.sources.zendesk:SPEC",
     "feedback_sources.sources.intercom:SPEC",
     "feedback_sources.sources.surveymonkey:SPEC",
+    "feedback_sources.sources.spreadsheet:SPEC",
 )
 
 _SPECS: dict[str, SourceSpec] | None = None

@@ -469,11 +469,22 @@ _MIGRATION_14 = """
         END;
 """
 
+# Intercom contacts kept between syncs, so a re-sync asks only for the ones that changed
+# (sources/intercom/contacts.py): `updated_at` is Intercom's, `fetched_at` when we asked (unix seconds).
+_MIGRATION_15_INTERCOM_CONTACTS = """
+        CREATE TABLE IF NOT EXISTS intercom_contacts (
+            contact_id TEXT PRIMARY KEY,
+            contact TEXT NOT NULL,
+            updated_at INTEGER,
+            fetched_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+"""
+
 # Records per customer (the key Explore's KPIs count distinct customers by), so the default view's customer count over
 # all records is a count of this small table instead of de-duplicating every record. Kept by triggers like
 # feedback_daily; a customer whose count falls to zero stays as a row and is not counted.
 _CUSTOMER_KEY = "COALESCE({row}.customer_email, {row}.source || ':' || {row}.customer_id)"
-_MIGRATION_15 = f"""
+_MIGRATION_16 = f"""
         CREATE TABLE feedback_customers (
             customer TEXT PRIMARY KEY,
             records INTEGER NOT NULL
@@ -504,7 +515,7 @@ _MIGRATION_15 = f"""
 MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_1, _MIGRATION_2, _MIGRATION_3, _MIGRATION_4, _MIGRATION_5, _MIGRATION_6, _MIGRATION_7, _MIGRATION_8,
     _MIGRATION_9, _MIGRATION_10, _MIGRATION_11, _MIGRATION_12, _MIGRATION_13,
-    _MIGRATION_14, _MIGRATION_15,
+    _MIGRATION_14, _MIGRATION_15_INTERCOM_CONTACTS, _MIGRATION_16,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,10 +1,11 @@
-"""The webhook receiver: a small Starlette app with one POST route per vendor and a health check.
+"""The webhook receiver: a small Starlette app with one POST route per source that has webhooks, and a health check.
 
-Each delivery goes through the cheap checks first and the expensive ones last, so junk costs almost nothing:
-signature headers (401: missing, malformed, or a Zendesk timestamp outside the window, decided before a body byte is
-read) → body size, streamed and cut off at the cap (413) and read within a deadline (408) → signature over the raw
-bytes (401) → the source's rate limit (429) → JSON (400) → deduplication by event id → the sync's own mapper → the
-store's upsert (newest version wins). What an event only points at is queued and fetched by a background worker, so
+The routes come from the source registry: every source whose spec names a `WebhookHandler` gets
+`/webhooks/<source>`; a source without one has no route at all. Each delivery goes through the cheap checks first
+and the expensive ones last, so junk costs almost nothing: signature headers (401: missing, malformed, or a
+signature timestamp outside the window, decided before a body byte is read) → body size, streamed and cut off at
+the cap (413) and read within a deadline (408) → signature over the raw bytes (401) → the source's rate limit (429)
+→ JSON (400) → deduplication by event id → the sync's own mapper → the store's upsert (newest version wins). What an event only points at is queued and fetched by a background worker, so
 the vendor gets its 200 in milliseconds.
 
 The source's rate-limit token is spent only by a delivery whose signature holds: a flood of unsigned or forged
@@ -13,7 +14,7 @@ address instead (401, then 429 for that client once it is spent); it only ever c
 never whether a valid delivery is accepted, because behind a tunnel the vendor and an attacker can share an address.
 
 There are no other routes: no /docs, /redoc or /openapi.json, and GET on a webhook path answers 405. HEAD on a
-webhook path answers 200 because SurveyMonkey checks a subscription URL with HEAD before it accepts it.
+webhook path answers 200 because some vendors check a subscription URL with HEAD before they accept it.
 """
 
 from __future__ import annotations
@@ -48,12 +49,12 @@ from .events import (
     write_heartbeat,
 )
 from .fetch import FetchPolicy, FetchWorker, IntegrationsFactory
+from .handler import webhook_handlers
 from .payloads import Interpretation, MalformedEvent, MappingContext, interpret, parse_json
 from .signatures import SignatureError, check_headers, missing_secret_fields, verify
 
 logger = logging.getLogger("feedback_sources.webhooks")
 
-WEBHOOK_SOURCES: tuple[str, ...] = ("zendesk", "intercom", "surveymonkey")
 DEFAULT_MAX_BODY = 2_000_000
 DEFAULT_RATE_PER_MINUTE = 600
 DEFAULT_BODY_TIMEOUT = 10.0
@@ -199,22 +200,23 @@ class Receiver:
         body_timeout: float,
         failed_per_minute: float,
     ):
+        self.handlers = webhook_handlers()
         self.secrets = {
             source: {k: str(v).strip() for k, v in (secrets.get(source) or {}).items() if v is not None}
-            for source in WEBHOOK_SOURCES
+            for source in self.handlers
         }
         self.max_body = max_body
         self.clock = clock
         self.listen = listen
         self.heartbeat_interval = heartbeat_interval
         self.body_timeout = body_timeout
-        self.buckets = {source: TokenBucket(rate_per_minute, clock) for source in WEBHOOK_SOURCES}
+        self.buckets = {source: TokenBucket(rate_per_minute, clock) for source in self.handlers}
         self.failures = ClientLimiter(failed_per_minute, clock)
         self.refused: Counter[tuple[str, str]] = Counter()
 
         factory = integrations_factory or (lambda source: None)
         reachable: dict[str, Any] = {}
-        for source in WEBHOOK_SOURCES:
+        for source in self.handlers:
             try:
                 integration = factory(source)
             except ConfigError:
@@ -222,8 +224,16 @@ class Receiver:
             if integration is not None:
                 reachable[source] = integration
         self.fetchable = frozenset(reachable)
-        subdomain = self.secrets["zendesk"].get("subdomain") or getattr(reachable.get("zendesk"), "subdomain", None)
-        self.context = MappingContext(rules=rules or DEFAULT_RULES, zendesk_subdomain=subdomain, fetchable=self.fetchable)
+        # The settings each interpreter reads: from the configuration, else from the configured integration.
+        settings: dict[str, dict[str, str]] = {}
+        for source, handler in self.handlers.items():
+            values = {}
+            for name in handler.context_fields:
+                value = self.secrets[source].get(name) or getattr(reachable.get(source), name, None)
+                if value:
+                    values[name] = str(value)
+            settings[source] = values
+        self.context = MappingContext(rules=rules or DEFAULT_RULES, fetchable=self.fetchable, settings=settings)
 
         store = Store(db_path)
         self.runner = StoreRunner(store)
@@ -235,7 +245,7 @@ class Receiver:
     def source_states(self) -> dict[str, dict[str, Any]]:
         """Per source: whether deliveries are accepted (and if not, which signing fields are missing)."""
         states = {}
-        for source in WEBHOOK_SOURCES:
+        for source in self.handlers:
             missing = missing_secret_fields(source, self.secrets[source])
             states[source] = {"accepting": not missing, "missing": missing, "fetches": source in self.fetchable}
         return states
@@ -399,11 +409,10 @@ def create_receiver_app(
 ) -> Starlette:
     """The receiver app.
 
-    `secrets` maps each source to its signing fields (zendesk: webhook_secret, and subdomain for agent links;
-    intercom: client_secret; surveymonkey: client_id and client_secret); a source missing any of them rejects every
-    delivery. `integrations_factory(source)` returns a configured integration, or None when the source's API
+    `secrets` maps each source to its signing fields (its handler's `secret_fields`, plus the `context_fields` its
+    interpreter reads); a source missing any signing field rejects every delivery. `integrations_factory(source)` returns a configured integration, or None when the source's API
     credentials are missing; without one, fetches for that source wait in the queue. `clock` gives unix seconds
-    (rate limits, the Zendesk replay window, the fetch schedule). `listen` is the (host, port) for the heartbeat.
+    (rate limits, signature replay windows, the fetch schedule). `listen` is the (host, port) for the heartbeat.
     `rate_per_minute` limits each source's signed deliveries; `failed_per_minute` limits failed signatures per client
     address (the address uvicorn reports: behind a tunnel on this machine, the one in X-Forwarded-For).
     """
@@ -434,11 +443,18 @@ def create_receiver_app(
 
     routes = [Route("/healthz", healthz, methods=["GET"])]
     routes += [
-        Route(f"/webhooks/{source}", webhook_endpoint(source), methods=["POST", "HEAD"]) for source in WEBHOOK_SOURCES
+        Route(f"/webhooks/{source}", webhook_endpoint(source), methods=["POST", "HEAD"]) for source in receiver.handlers
     ]
     app = Starlette(routes=routes, lifespan=receiver.lifespan)
     app.state.receiver = receiver
     return app
 
 
-__all__ = ["WEBHOOK_SOURCES", "ClientLimiter", "Receiver", "TokenBucket", "create_receiver_app"]
+def __getattr__(name: str) -> Any:
+    # The sources with a route, read from the registry when first asked for.
+    if name == "WEBHOOK_SOURCES":
+        return tuple(webhook_handlers())
+    raise AttributeError(name)
+
+
+__all__ = ["ClientLimiter", "Receiver", "TokenBucket", "create_receiver_app"]

@@ -4,7 +4,8 @@ The vendor already has its 200 by the time a fetch runs: fetches wait in the `we
 loses none) and a background worker drains it. Each fetch uses a fresh integration (its HTTP client retries 429s,
 5xx and network errors within one attempt); a failed attempt is retried later with exponential backoff and full
 jitter, and given up after a bounded number of attempts or at once when retrying cannot help (revoked token,
-missing scope). A record the vendor no longer has is simply done.
+missing scope). A record the vendor no longer has is simply done. What to request for each kind of job is the
+source's own `WebhookHandler.fetchers`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -24,6 +24,7 @@ from ..integrations.http import ErrorKind, SourceError
 from ..models import MappingError, NormalizedRecord, Removal
 from ..store import Store
 from .events import FetchJob, PendingFetch, StoreRunner, due_fetches, finish_fetch, give_up_fetch, retry_fetch, utc_text
+from .handler import webhook_handlers
 
 logger = logging.getLogger("feedback_sources.webhooks")
 
@@ -33,10 +34,6 @@ IntegrationsFactory = Callable[[str], BaseIntegration | None]
 PERMANENT_ERRORS = frozenset(
     {ErrorKind.auth, ErrorKind.forbidden, ErrorKind.wrong_subdomain, ErrorKind.config, ErrorKind.client}
 )
-
-# Survey details change rarely and each request spends SurveyMonkey's small daily budget.
-SURVEY_DETAILS_TTL_SECONDS = 900.0
-
 
 class RecordGone(Exception):
     """The vendor no longer has the record (deleted, merged): nothing to store, nothing to retry.
@@ -61,115 +58,22 @@ class FetchPolicy:
         return rand() * min(self.max_delay, self.base_delay * (2**attempt))
 
 
-def _path_id(value: str) -> str:
+def path_id(value: str) -> str:
+    """An id from an event, quoted to be one segment of an API path."""
     return quote(value, safe="")
 
 
-def _object(body: Any, what: str, source: str) -> dict[str, Any]:
+def response_object(body: Any, what: str, source: str) -> dict[str, Any]:
+    """`body` when it is a JSON object, else the bad-response error a fetch retries."""
     if not isinstance(body, dict):
         raise SourceError(ErrorKind.bad_response, f"{what} did not answer with a JSON object", source=source)
     return body
 
 
-async def _fetch_ticket(integration: Any, job: FetchJob, cache: dict[str, Any]) -> list[NormalizedRecord]:
-    from ..sources.zendesk import integration as zendesk
-
-    async with integration.client() as client:
-        body = await client.get_json(
-            f"/api/v2/tickets/{_path_id(job.object_id)}.json", params={"include": "users,organizations"}
-        )
-    body = _object(body, "the ticket endpoint", "zendesk")
-    ticket = body.get("ticket")
-    if not isinstance(ticket, dict):
-        raise SourceError(ErrorKind.bad_response, "the ticket endpoint answered without a ticket", source="zendesk")
-    if zendesk.is_deleted(ticket):
-        raise RecordGone(zendesk.ticket_removal(ticket))
-    record = zendesk.map_ticket(
-        ticket,
-        zendesk.index_by_id(body.get("users")),
-        subdomain=integration.subdomain,
-        rules=integration.rules,
-        organizations_by_id=zendesk.index_by_id(body.get("organizations")),
-    )
-    return [record]
-
-
-async def _fetch_conversation(integration: Any, job: FetchJob, cache: dict[str, Any]) -> list[NormalizedRecord]:
-    from ..sources.intercom import integration as intercom
-
-    async with integration.client() as client:
-        try:
-            found_conversation = await client.get_json(
-                intercom.CONVERSATION.url(conversation_id=_path_id(job.object_id))
-            )
-        except SourceError as error:
-            if error.kind is ErrorKind.not_found:
-                # Intercom answers 404 for a deleted conversation: it leaves the store, as a deletion event would.
-                raise RecordGone(
-                    Removal(source="intercom", source_id=job.object_id, removed_at=datetime.now(timezone.utc))
-                ) from None
-            raise
-        conversation = _object(found_conversation, "the conversation endpoint", "intercom")
-        contact: dict[str, Any] | None = None
-        contacts = conversation.get("contacts")
-        listed = contacts.get("contacts") if isinstance(contacts, dict) else None
-        first = next((c for c in listed if isinstance(c, dict)), None) if isinstance(listed, list) else None
-        contact_id = first.get("id") if first else None
-        if isinstance(contact_id, str | int) and not isinstance(contact_id, bool) and str(contact_id):
-            try:
-                found = await client.get_json(intercom.CONTACT.url(contact_id=_path_id(str(contact_id))))
-            except SourceError as error:
-                if error.kind is not ErrorKind.not_found:
-                    raise
-            else:
-                contact = found if isinstance(found, dict) else None
-    app_id = job.params.get("app_id") or getattr(integration, "app_id", None)
-    return [intercom.map_conversation(conversation, contact, app_id=app_id, rules=integration.rules)]
-
-
-async def _fetch_response(integration: Any, job: FetchJob, cache: dict[str, Any]) -> list[NormalizedRecord]:
-    from ..sources.surveymonkey import integration as surveymonkey
-
-    survey_id = job.params.get("survey_id")
-    if not survey_id:
-        raise SourceError(ErrorKind.client, "the event named no survey", source="surveymonkey")
-    async with integration.client() as client:
-        response = _object(
-            await client.get_json(
-                f"/surveys/{_path_id(survey_id)}/responses/{_path_id(job.object_id)}/details"
-            ),
-            "the response endpoint",
-            "surveymonkey",
-        )
-        if surveymonkey.is_disqualified(response):
-            # Announced as completed or updated, disqualified by the time we asked: not feedback, and removed if
-            # stored. Checked before the details, which would spend a request of the daily budget for nothing.
-            raise RecordGone(surveymonkey.response_removal(response))
-        cached = cache.get(survey_id)
-        if cached is not None and cached[0] > time.monotonic():
-            index = cached[1]
-        else:
-            try:
-                details = await client.get_json(surveymonkey.SURVEY_DETAILS.url(survey_id=_path_id(survey_id)))
-            except SourceError as error:
-                if error.kind is not ErrorKind.not_found:
-                    raise
-                details = None  # answers keep their ids, as in the sync
-            index = surveymonkey.SurveyIndex.from_details(details)
-            cache[survey_id] = (time.monotonic() + SURVEY_DETAILS_TTL_SECONDS, index)
-    return [surveymonkey.map_response(response, index, rules=integration.rules)]
-
-
-FETCHERS = {
-    ("zendesk", "ticket"): _fetch_ticket,
-    ("intercom", "conversation"): _fetch_conversation,
-    ("surveymonkey", "response"): _fetch_response,
-}
-
-
 async def fetch_records(integration: BaseIntegration, job: FetchJob, cache: dict[str, Any] | None = None) -> list[NormalizedRecord]:
     """The current version of the record a job points at. RecordGone when the vendor no longer has it."""
-    fetcher = FETCHERS.get((job.source, job.kind))
+    handler = webhook_handlers().get(job.source)
+    fetcher = handler.fetchers.get(job.kind) if handler is not None else None
     if fetcher is None:
         raise SourceError(ErrorKind.client, f"cannot fetch a {job.kind}", source=job.source)
     try:

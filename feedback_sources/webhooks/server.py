@@ -44,8 +44,8 @@ except ImportError:  # pragma: no cover
 
 from ..integrations.base import BaseIntegration, ConfigError
 from ..rules_store import rules_at
-from .app import DEFAULT_BODY_TIMEOUT, WEBHOOK_SOURCES, create_receiver_app
-from .signatures import SECRET_ENV_VARS, SECRET_FIELDS
+from .app import DEFAULT_BODY_TIMEOUT, create_receiver_app
+from .handler import webhook_handlers
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -291,11 +291,12 @@ def uvicorn_config(app: Any, limits: ConnectionLimits, protocol: type[GuardedH11
 
 
 def secrets_from_configs(configs: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, str]]:
-    """The signing fields (and the Zendesk subdomain, for agent links) out of the workspace's resolved configs."""
+    """The signing fields (and the settings the interpreters read, e.g. for agent links) out of the workspace's
+    resolved configs."""
     secrets: dict[str, dict[str, str]] = {}
-    for source in WEBHOOK_SOURCES:
+    for source, handler in webhook_handlers().items():
         config = configs.get(source) or {}
-        wanted = (*SECRET_FIELDS[source], "subdomain") if source == "zendesk" else SECRET_FIELDS[source]
+        wanted = (*handler.secret_fields, *handler.context_fields)
         secrets[source] = {name: str(config[name]) for name in wanted if config.get(name)}
     return secrets
 
@@ -303,12 +304,13 @@ def secrets_from_configs(configs: Mapping[str, Mapping[str, Any]]) -> dict[str, 
 def startup_lines(states: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """One line per source: accepted or refused (and which settings would fix it), and whether fetches can run."""
     lines = []
+    handlers = webhook_handlers()
     for source, state in states.items():
         if state["accepting"]:
             fetches = "yes" if state["fetches"] else "no (API credentials missing: id-only events wait in the queue)"
             lines.append(f"{source:<13} accepting signed deliveries; fetches: {fetches}")
         else:
-            variables = " and ".join(SECRET_ENV_VARS[source])
+            variables = " and ".join(handlers[source].secret_env_vars)
             missing = " and ".join(state["missing"])
             lines.append(
                 f"{source:<13} REJECTING every delivery: no {missing} configured. Set {variables} or run "
@@ -353,7 +355,7 @@ def serve(
         rules=rules,
     )
     receiver = app.state.receiver
-    print(f"Webhook receiver on http://{host}:{port}/webhooks/{{zendesk,intercom,surveymonkey}}", file=err)
+    print(f"Webhook receiver on http://{host}:{port}/webhooks/{{{','.join(receiver.handlers)}}}", file=err)
     print(f"Records go to {workspace.db_path}", file=err)
     for line in startup_lines(receiver.source_states()):
         print(f"  {line}", file=err)

@@ -41,4 +41,7 @@ SPEC = SourceSpec(
     total_meaning="conversations changed in the range (older conversations updated since count too)",
     total_upper_bound=True,
     demo_config="feedback_sources.sources.intercom.config:demo_config",
+    webhook="feedback_sources.sources.intercom.webhooks:HANDLER",
+    emulator="feedback_sources.sources.intercom.emulator:VENDOR",
+    harness="feedback_sources.sources.harness:INTERCOM",
 )

@@ -77,6 +77,8 @@ class IntercomDataset:
         )
         # Deleted conversations: GET answers 404 and the search no longer finds them, as in Intercom.
         self.deleted: set[int] = set()
+        # Contacts changed since the dataset was generated: their changed fields, `updated_at` included.
+        self.contact_changes: dict[str, dict[str, Any]] = {}
 
     # ---- contacts -----------------------------------------------------------------------------------------------
 
@@ -90,6 +92,35 @@ class IntercomDataset:
         return self.people.customer(index) if index < self.people.customer_count else None
 
     def contact(self, contact_id: str) -> dict[str, Any] | None:
+        found = self._generated_contact(contact_id)
+        if found is not None and contact_id in self.contact_changes:
+            found.update(copy.deepcopy(self.contact_changes[contact_id]))
+        return found
+
+    def change_contact(self, contact_id: str, **fields: Any) -> dict[str, Any]:
+        """Replace top-level fields of a contact (e.g. custom_attributes={"plan": "enterprise"}), as PUT
+        /contacts/{id} does; `updated_at` moves to now unless given."""
+        if self._generated_contact(contact_id) is None:
+            raise KeyError(f"no contact {contact_id}")
+        changes = self.contact_changes.setdefault(contact_id, {})
+        changes.update(copy.deepcopy(fields))
+        changes["updated_at"] = to_unix(fields["updated_at"]) if "updated_at" in fields else self._now()
+        return self.contact(contact_id)  # type: ignore[return-value]
+
+    def contacts_matching(self, query: SearchQuery) -> list[dict[str, Any]]:
+        """Every contact the query matches (on created_at / updated_at), by updated_at then id, as the contact
+        search orders them. Generated contacts were all last updated an hour after sign-up, before the dataset
+        starts, so a query for later changes only looks at the changed ones."""
+        generated_until = self.config.start_ts + 3600
+        if query.lower_updated is not None and query.lower_updated > generated_until:
+            candidates = (self.contact(key) for key in self.contact_changes)
+        else:
+            candidates = (self.contact(self.contact_id(self.people.customer(index)))
+                          for index in range(self.people.customer_count))
+        found = [c for c in candidates if c is not None and query.matches(c["created_at"], c["updated_at"], 0)]
+        return sorted(found, key=lambda contact: (contact["updated_at"], contact["id"]))
+
+    def _generated_contact(self, contact_id: str) -> dict[str, Any] | None:
         customer = self._customer_for_contact(contact_id)
         if customer is None:
             return None
@@ -127,7 +158,7 @@ class IntercomDataset:
             "browser_language": "en",
             "os": "OS X",
             "location": {"type": "location", "country": customer.country, "region": None, "city": customer.city},
-            "custom_attributes": {} if customer.intercom_plan is None else {"plan": customer.intercom_plan},
+            "custom_attributes": {} if customer.plan_label is None else {"plan": customer.plan_label},
             "avatar": None,
             "tags": {"type": "list", "data": [], "url": f"/contacts/{contact_id}/tags", "total_count": 0,
                      "has_more": False},
@@ -630,6 +661,8 @@ class IntercomApi(VendorApi):
             return Reply(200, self._me())
         if call.method == "POST" and endpoint == "/conversations/search":
             return self._search(call)
+        if call.method == "POST" and endpoint == "/contacts/search":
+            return self._search_contacts(call)
         match = re.fullmatch(r"/conversations/([^/]+)", endpoint)
         if call.method == "GET" and match:
             conversation = self._lookup(match.group(1))
@@ -659,7 +692,9 @@ class IntercomApi(VendorApi):
             "has_inbox_seat": True,
         }
 
-    def _search(self, call: Call) -> Reply:
+    @staticmethod
+    def _search_request(call: Call) -> tuple[SearchQuery, dict[str, Any], int]:
+        """A search body's query, pagination and page size, refused as Intercom refuses them."""
         body = call.body
         if not isinstance(body, dict) or "query" not in body:
             raise BadRequest("query is required", code="parameter_not_found")
@@ -672,7 +707,11 @@ class IntercomApi(VendorApi):
             raise BadRequest("per_page must be a positive integer")
         if per_page > MAX_PER_PAGE:
             raise BadRequest(f"per_page must be at most {MAX_PER_PAGE}", code="per_page_too_big")
-        sort = body.get("sort") or {"field": "updated_at", "order": "ascending"}
+        return query, pagination, per_page
+
+    def _search(self, call: Call) -> Reply:
+        query, pagination, per_page = self._search_request(call)
+        sort = call.body.get("sort") or {"field": "updated_at", "order": "ascending"}
         if sort.get("field", "updated_at") != "updated_at" or sort.get("order", "ascending") != "ascending":
             raise BadRequest("this server sorts by updated_at ascending only")
 
@@ -704,6 +743,24 @@ class IntercomApi(VendorApi):
         return Reply(200, {"type": "conversation.list", "total_count": total, "conversations": conversations,
                            "pages": pages})
 
+    def _search_contacts(self, call: Call) -> Reply:
+        """POST /contacts/search: a `list` of full contact objects, paged by `starting_after` like conversations."""
+        query, pagination, per_page = self._search_request(call)
+        contacts = self.data.contacts_matching(query)
+        start, page = 0, 1
+        if pagination.get("starting_after") is not None:
+            match = re.fullmatch(r"contacts:(\d+):(\d+)", decode_cursor(str(pagination["starting_after"])))
+            if not match:
+                raise BadRequest("starting_after is invalid", code="parameter_invalid")
+            start, page = int(match.group(1)), int(match.group(2))
+        pages: dict[str, Any] = {"type": "pages", "page": page, "per_page": per_page,
+                                 "total_pages": math.ceil(len(contacts) / per_page)}
+        if start + per_page < len(contacts):
+            pages["next"] = {"page": page + 1,
+                             "starting_after": encode_cursor(f"contacts:{start + per_page}:{page + 1}")}
+        return Reply(200, {"type": "list", "data": contacts[start:start + per_page], "total_count": len(contacts),
+                           "pages": pages})
+
 
 def _position_after(entries: list[Entry], key: tuple[int, int]) -> int:
     lo, hi = 0, len(entries)
@@ -714,3 +771,68 @@ def _position_after(entries: list[Entry], key: tuple[int, int]) -> int:
         else:
             lo = mid + 1
     return lo
+
+
+# -- emulator vendor: settings, rate limits, webhooks ------------------------------------------------------------
+
+from ...emulator.ratelimit import RateDecision, Scale, WindowLimiter  # noqa: E402
+from ...emulator.vendor import EmulatorVendor, RateLimitProfile  # noqa: E402
+from .emulator_webhooks import WEBHOOKS  # noqa: E402
+
+DEMO_INTERCOM_TOKEN = "demo-intercom-token"
+# The app's client secret, which signs deliveries.
+DEMO_INTERCOM_CLIENT_SECRET = "demo-intercom-client-secret"
+
+SETTINGS: dict[str, Any] = {
+    "intercom_conversations": 800,
+    "intercom_token": DEMO_INTERCOM_TOKEN,
+    # Tokens that authenticate but lack the read scopes (answered 403 token_unauthorized).
+    "intercom_scopeless_tokens": frozenset(),
+    "intercom_app_id_code": "demoapp1",
+    "intercom_client_secret": DEMO_INTERCOM_CLIENT_SECRET,
+    # Requests per vendor minute (see EmulatorConfig.time_scale).
+    "intercom_rate_limit": 10_000,
+}
+
+
+class IntercomLimiter:
+    """Intercom spreads the per-minute allowance over six 10-second windows and sends no Retry-After."""
+
+    def __init__(self, config: EmulatorConfig, scale: Scale) -> None:
+        self.scale = scale
+        self.window = WindowLimiter(math.ceil(config.intercom_rate_limit / 6), scale.seconds_per_minute / 6)
+
+    def check(self, is_export: bool, now: float) -> RateDecision:
+        allowed = self.window.has_room(now)
+        if allowed:
+            self.window.consume(now)
+        reset_at = self.window.reset_at(now)
+        headers = {
+            "X-RateLimit-Limit": str(self.window.limit),
+            "X-RateLimit-Remaining": str(self.window.remaining(now)),
+            "X-RateLimit-Reset": self.scale.instant(reset_at),
+        }
+        return RateDecision(allowed, headers, None if allowed else reset_at - now)
+
+
+def _fixed_headers(is_export: bool, limit: str, remaining: int, reset_at: float, reset_in: float) -> dict[str, str]:
+    # A 429 carries only X-RateLimit-Reset (a unix time), no Retry-After.
+    return {"X-RateLimit-Limit": limit, "X-RateLimit-Remaining": str(remaining), "X-RateLimit-Reset": f"{reset_at:.3f}"}
+
+
+def _injected_429_headers(reset_at: float) -> dict[str, str]:
+    return {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": f"{reset_at:.3f}"}
+
+
+VENDOR = EmulatorVendor(
+    name="intercom",
+    dataset=IntercomDataset,
+    api=IntercomApi,
+    base_path=lambda config: "/intercom",
+    record_count=lambda config: config.intercom_conversations,
+    settings=SETTINGS,
+    rate_limits=RateLimitProfile(
+        limiter=IntercomLimiter, fixed_headers=_fixed_headers, injected_429_headers=_injected_429_headers,
+    ),
+    webhooks=WEBHOOKS,
+)

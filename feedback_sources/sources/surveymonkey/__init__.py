@@ -38,4 +38,7 @@ SPEC = SourceSpec(
     rules=RuleTraits(content_only=True, nps=True),
     total_meaning="responses per survey",
     demo_config="feedback_sources.sources.surveymonkey.config:demo_config",
+    webhook="feedback_sources.sources.surveymonkey.webhooks:HANDLER",
+    emulator="feedback_sources.sources.surveymonkey.emulator:VENDOR",
+    harness="feedback_sources.sources.harness:SURVEYMONKEY",
 )

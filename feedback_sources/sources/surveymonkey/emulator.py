@@ -789,3 +789,74 @@ def _links(call: Call, page: int, per_page: int, total: int) -> dict[str, str]:
         links["next"] = url(page + 1)
     links["last"] = url(last_page)
     return links
+
+
+# -- emulator vendor: settings, rate limits, webhooks ------------------------------------------------------------
+
+from ...emulator.ratelimit import RateDecision, Scale, WindowLimiter  # noqa: E402
+from ...emulator.vendor import EmulatorVendor, RateLimitProfile  # noqa: E402
+from .emulator_webhooks import WEBHOOKS  # noqa: E402
+
+DEMO_SURVEYMONKEY_TOKEN = "demo-surveymonkey-token"
+# The app's client id and secret, which together sign deliveries.
+DEMO_SURVEYMONKEY_CLIENT_ID = "demo-surveymonkey-client-id"
+DEMO_SURVEYMONKEY_CLIENT_SECRET = "demo-surveymonkey-client-secret"
+
+SETTINGS: dict[str, Any] = {
+    "surveymonkey_surveys": 3,
+    "surveymonkey_responses_per_survey": 250,
+    "surveymonkey_token": DEMO_SURVEYMONKEY_TOKEN,
+    # Tokens that authenticate but lack the read scopes (answered 403).
+    "surveymonkey_scopeless_tokens": frozenset(),
+    "surveymonkey_client_id": DEMO_SURVEYMONKEY_CLIENT_ID,
+    "surveymonkey_client_secret": DEMO_SURVEYMONKEY_CLIENT_SECRET,
+    # Requests per vendor minute and per day (see EmulatorConfig.time_scale).
+    "surveymonkey_minute_limit": 120,
+    "surveymonkey_day_limit": 500,
+}
+
+
+class SurveyMonkeyLimiter:
+    def __init__(self, config: EmulatorConfig, scale: Scale) -> None:
+        self.scale = scale
+        self.minute = WindowLimiter(config.surveymonkey_minute_limit, scale.seconds_per_minute)
+        self.day = WindowLimiter(config.surveymonkey_day_limit, scale.seconds_per_minute * 1440)
+
+    def check(self, is_export: bool, now: float) -> RateDecision:
+        blocked_by = None
+        if not self.day.has_room(now):
+            blocked_by = self.day
+        elif not self.minute.has_room(now):
+            blocked_by = self.minute
+        if blocked_by is None:
+            self.minute.consume(now)
+            self.day.consume(now)
+        headers: dict[str, str] = {}
+        for name, limiter in (("Minute", self.minute), ("Day", self.day)):
+            headers[f"X-Ratelimit-App-Global-{name}-Limit"] = str(limiter.limit)
+            headers[f"X-Ratelimit-App-Global-{name}-Remaining"] = str(limiter.remaining(now))
+            headers[f"X-Ratelimit-App-Global-{name}-Reset"] = self.scale.duration(limiter.reset_at(now) - now)
+        if blocked_by is not None:
+            return RateDecision(False, headers, blocked_by.reset_at(now) - now)
+        return RateDecision(True, headers)
+
+
+def _fixed_headers(is_export: bool, limit: str, remaining: int, reset_at: float, reset_in: float) -> dict[str, str]:
+    # A 429 carries X-Ratelimit-App-Global-Minute-Reset (seconds), no Retry-After.
+    return {
+        "X-Ratelimit-App-Global-Minute-Limit": limit,
+        "X-Ratelimit-App-Global-Minute-Remaining": str(remaining),
+        "X-Ratelimit-App-Global-Minute-Reset": f"{reset_in:.2f}",
+    }
+
+
+VENDOR = EmulatorVendor(
+    name="surveymonkey",
+    dataset=SurveyMonkeyDataset,
+    api=SurveyMonkeyApi,
+    base_path=lambda config: "/surveymonkey/v3",
+    record_count=lambda config: config.surveymonkey_surveys * config.surveymonkey_responses_per_survey // 3,
+    settings=SETTINGS,
+    rate_limits=RateLimitProfile(limiter=SurveyMonkeyLimiter, fixed_headers=_fixed_headers),
+    webhooks=WEBHOOKS,
+)

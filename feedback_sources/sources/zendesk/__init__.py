@@ -53,4 +53,7 @@ SPEC = SourceSpec(
     total_hint="Zendesk reports one on a full sync",
     demo_config=f"{_CONFIG}:demo_config",
     secret_encodings=f"{_CONFIG}:secret_encodings",
+    webhook="feedback_sources.sources.zendesk.webhooks:HANDLER",
+    emulator="feedback_sources.sources.zendesk.emulator:VENDOR",
+    harness="feedback_sources.sources.harness:ZENDESK",
 )

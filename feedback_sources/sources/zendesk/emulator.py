@@ -12,8 +12,8 @@ from typing import Any
 from ...emulator.collection import Entry, LazyCollection
 from ...emulator.config import EmulatorConfig
 from ...emulator.data import (
-    AGENTS, DISPLAY_PLAN, SALT_ADDED, SALT_TICKET, ZENDESK_PLAN_VALUES, BlockCache, Customer, People, make_feedback,
-    pick, record_rng, to_unix, unit_interval, zendesk_time,
+    AGENTS, DISPLAY_PLAN, SALT_ADDED, SALT_TICKET, PLAN_TAGS, BlockCache, Customer, People, make_feedback,
+    pick, record_rng, to_unix, unit_interval, utc_z_time,
 )
 from ...emulator.wire import BadRequest, Call, Reply, VendorApi, decode_cursor, encode_cursor, int_param, parse_basic_auth
 
@@ -103,7 +103,7 @@ class ZendeskDataset:
     def _build_ticket(self, rng: random.Random, ticket_id: int, created: int, updated: int,
                       deleted: bool) -> dict[str, Any]:
         customer = self.people.pick_customer(rng)
-        plan = ZENDESK_PLAN_VALUES[customer.tier]
+        plan = PLAN_TAGS[customer.tier]
         feedback = make_feedback(rng, customer.first_name, DISPLAY_PLAN[customer.tier])
         kind = feedback.kind
         requester_id = (MISSING_USER_BASE + ticket_id if rng.random() < 0.02
@@ -142,8 +142,8 @@ class ZendeskDataset:
             "id": ticket_id,
             "external_id": None,
             "via": _VIA[channel],
-            "created_at": zendesk_time(created),
-            "updated_at": zendesk_time(updated),
+            "created_at": utc_z_time(created),
+            "updated_at": utc_z_time(updated),
             "generated_timestamp": updated,
             "type": pick(rng, _TYPES[kind]),
             "subject": subject,
@@ -185,13 +185,13 @@ class ZendeskDataset:
 
     def _customer_user(self, customer: Customer) -> dict[str, Any]:
         signed_up = self.config.start_ts - customer.signed_up_offset_days * 86400
-        plan = ZENDESK_PLAN_VALUES[customer.tier] if customer.intercom_plan is not None else None
+        plan = PLAN_TAGS[customer.tier] if customer.plan_label is not None else None
         return {
             "id": CUSTOMER_USER_BASE + customer.index,
             "name": customer.name,
             "email": customer.email,
-            "created_at": zendesk_time(signed_up),
-            "updated_at": zendesk_time(signed_up + 86400),
+            "created_at": utc_z_time(signed_up),
+            "updated_at": utc_z_time(signed_up + 86400),
             "time_zone": "UTC",
             "iana_time_zone": "Etc/UTC",
             "phone": None,
@@ -222,7 +222,7 @@ class ZendeskDataset:
             name, email, role = agent.name, agent.email, "agent"
         else:
             return None
-        created = zendesk_time(self.config.start_ts - 400 * 86400)
+        created = utc_z_time(self.config.start_ts - 400 * 86400)
         return {
             "id": user_id, "name": name, "email": email, "created_at": created, "updated_at": created,
             "time_zone": "UTC", "iana_time_zone": "Etc/UTC", "phone": None, "photo": None, "locale": "en-US",
@@ -248,11 +248,11 @@ class ZendeskDataset:
         if not 0 <= index < 80:
             return None
         company = self.people.company(index)
-        created = zendesk_time(self.config.start_ts - 500 * 86400)
+        created = utc_z_time(self.config.start_ts - 500 * 86400)
         return {
             "id": organization_id, "name": company.name, "shared_tickets": False, "shared_comments": False,
             "external_id": None, "created_at": created, "updated_at": created, "domain_names": [company.domain],
-            "details": "", "notes": "", "group_id": None, "tags": [ZENDESK_PLAN_VALUES[company.tier]],
+            "details": "", "notes": "", "group_id": None, "tags": [PLAN_TAGS[company.tier]],
             "organization_fields": {"plan": DISPLAY_PLAN[company.tier], "employees": company.employees},
         }
 
@@ -335,8 +335,8 @@ class ZendeskDataset:
         if "subject" in fields and "raw_subject" not in fields:
             fields["raw_subject"] = fields["subject"]
         record.update(fields)
-        record["created_at"] = zendesk_time(created)
-        record["updated_at"] = zendesk_time(updated)
+        record["created_at"] = utc_z_time(created)
+        record["updated_at"] = utc_z_time(updated)
         record["generated_timestamp"] = updated
         self.tickets.put(ticket_id, record, updated, created)
         return record
@@ -392,7 +392,7 @@ class ZendeskApi(VendorApi):
             return self._export(call)
         if endpoint == "/api/v2/tickets/count.json":
             return Reply(200, {"count": {"value": self.data.live_ticket_count(),
-                                         "refreshed_at": zendesk_time(self._now())}})
+                                         "refreshed_at": utc_z_time(self._now())}})
         match = re.fullmatch(r"/api/v2/(tickets|users|organizations)/(\d+)\.json", endpoint)
         if match:
             return self._show(call, match.group(1), int(match.group(2)))
@@ -506,3 +506,120 @@ class ZendeskApi(VendorApi):
             if user is not None:  # deleted requesters are simply absent, as in Zendesk
                 users.append(self._with_url(call, "users", user))
         return users
+
+
+# -- emulator vendor: settings, rate limits, webhooks ------------------------------------------------------------
+
+from ...emulator.ratelimit import RateDecision, Scale, WindowLimiter  # noqa: E402
+from ...emulator.vendor import EmulatorVendor, RateLimitProfile  # noqa: E402
+from .emulator_webhooks import WEBHOOKS  # noqa: E402
+
+DEMO_ZENDESK_SUBDOMAIN = "demo"
+DEMO_ZENDESK_EMAIL = "pm@demo.example"
+DEMO_ZENDESK_TOKEN = "demo-zendesk-token"
+# What Zendesk hands out per webhook (one for every webhook here).
+DEMO_ZENDESK_WEBHOOK_SECRET = "demo-zendesk-webhook-signing-secret"
+# Zendesk's own spelling of a UTC time, kept under its old name for callers of the emulator's data module.
+zendesk_time = utc_z_time
+
+SETTINGS: dict[str, Any] = {
+    "zendesk_tickets": 2000,
+    "zendesk_subdomain": DEMO_ZENDESK_SUBDOMAIN,
+    "zendesk_email": DEMO_ZENDESK_EMAIL,
+    "zendesk_token": DEMO_ZENDESK_TOKEN,
+    # The signing secret the signing_secret endpoint hands out, and the account id deliveries name.
+    "zendesk_webhook_secret": DEMO_ZENDESK_WEBHOOK_SECRET,
+    "zendesk_account_id": 88_888_888,
+    # Requests per vendor minute (see EmulatorConfig.time_scale).
+    "zendesk_account_rate_limit": 700,
+    "zendesk_export_rate_limit": 10,
+    # Real Zendesk leaves out of the export whatever changed in the last minute; 0 serves changes at once.
+    "zendesk_export_hold_back_seconds": 0,
+}
+
+_HELP_CENTER_CLOSED = (
+    "<!DOCTYPE html><html><head><title>Help Center Closed | Zendesk</title></head>"
+    "<body><h1>Oops! This help center no longer exists</h1>"
+    "<p>The page you were looking for doesn't exist.</p></body></html>"
+)
+
+
+class ZendeskLimiter:
+    def __init__(self, config: EmulatorConfig, scale: Scale) -> None:
+        self.scale = scale
+        minute = scale.seconds_per_minute
+        self.account = WindowLimiter(config.zendesk_account_rate_limit, minute)
+        self.export = WindowLimiter(config.zendesk_export_rate_limit, minute)
+
+    def check(self, is_export: bool, now: float) -> RateDecision:
+        blocked_by: WindowLimiter | None = None
+        if not self.account.has_room(now):
+            blocked_by = self.account
+        elif is_export and not self.export.has_room(now):
+            blocked_by = self.export
+        if blocked_by is None:
+            self.account.consume(now)
+            if is_export:
+                self.export.consume(now)
+        headers = self._headers(is_export, now)
+        if blocked_by is not None:
+            wait = blocked_by.reset_at(now) - now
+            headers["Retry-After"] = self.scale.duration(wait)
+            reason = ("Number of allowed incremental export API requests per minute exceeded"
+                      if blocked_by is self.export else "Number of allowed API requests per minute exceeded")
+            return RateDecision(False, headers, wait, reason)
+        return RateDecision(True, headers)
+
+    def _headers(self, is_export: bool, now: float) -> dict[str, str]:
+        remaining = str(self.account.remaining(now))
+        headers = {
+            "X-Rate-Limit": str(self.account.limit),
+            "X-Rate-Limit-Remaining": remaining,
+            "ratelimit-limit": str(self.account.limit),
+            "ratelimit-remaining": remaining,
+            "ratelimit-reset": self.scale.duration(self.account.reset_at(now) - now),
+        }
+        if is_export:
+            headers["Zendesk-RateLimit-incremental-exports"] = (
+                f"total={self.export.limit}; remaining={self.export.remaining(now)}; "
+                f"resets={self.scale.duration(self.export.reset_at(now) - now)}"
+            )
+        return headers
+
+
+def _fixed_headers(is_export: bool, limit: str, remaining: int, reset_at: float, reset_in: float) -> dict[str, str]:
+    headers = {
+        "X-Rate-Limit": limit,
+        "X-Rate-Limit-Remaining": str(remaining),
+        "ratelimit-limit": limit,
+        "ratelimit-remaining": str(remaining),
+        "ratelimit-reset": f"{reset_in:.2f}",
+    }
+    if is_export:
+        headers["Zendesk-RateLimit-incremental-exports"] = (
+            f"total={limit}; remaining={remaining}; resets={reset_in:.2f}"
+        )
+    return headers
+
+
+def _help_center_closed() -> Reply:
+    # A subdomain that is not the account's: Zendesk answers with its help-center page, not JSON.
+    return Reply(404, _HELP_CENTER_CLOSED, media_type="text/html; charset=utf-8")
+
+
+VENDOR = EmulatorVendor(
+    name="zendesk",
+    dataset=ZendeskDataset,
+    api=ZendeskApi,
+    base_path=lambda config: f"/zendesk/{config.zendesk_subdomain}",
+    record_count=lambda config: config.zendesk_tickets,
+    settings=SETTINGS,
+    rate_limits=RateLimitProfile(
+        limiter=ZendeskLimiter,
+        fixed_headers=_fixed_headers,
+        fixed_retry_after=True,
+        fixed_reason="Number of allowed API requests per minute exceeded",
+    ),
+    webhooks=WEBHOOKS,
+    misaddressed=_help_center_closed,
+)
