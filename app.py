@@ -67,7 +67,7 @@ def source_cards(container: st.delta_generator.DeltaGenerator, mode: str) -> Non
         runs = store.recent_runs(limit=1)
     # A run that stored nothing new still changes "last synced", so the newest run is part of the cache key.
     marker = (data_version(path), tuple(runs[0].items()) if runs else None)
-    summary = cached(path, marker, "source_summary")
+    summary = cached(path, marker, Store.source_summary)
     connected = connected_sources(mode)
     now = datetime.now(timezone.utc)
     container.caption("Sources")
@@ -129,7 +129,7 @@ def demo_banner() -> None:
 # An emoji favicon is inlined by the browser; a :material: one would be fetched from a CDN.
 st.set_page_config(page_title="Feedback Hub", page_icon="💬", layout="wide")
 # The app's name on top of the sidebar, above the page list (a local file: nothing is fetched from elsewhere).
-st.logo(str(Path(__file__).parent / "assets" / "logo.svg"), size="large")
+st.logo(str(Path(__file__).parent / "app_pages" / "assets" / "logo.svg"), size="large")
 forget_data_versions()  # the data-version marker is read afresh once per run
 current_mode()  # settles the first-run default (demo unless credentials exist) before the switch is drawn
 st.sidebar.radio(

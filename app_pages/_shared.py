@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import streamlit as st
 
@@ -142,6 +142,10 @@ def data_version(path: Path) -> tuple[int, str | None]:
     return versions[str(path)]
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
 @st.cache_data(show_spinner=False, max_entries=128)
 def _query(path: str, version: Any, method: str, args: tuple[Any, ...], kwargs: tuple[Any, ...]) -> Any:
     # `version` is only part of the cache key: a sync changes it, which is what invalidates the cached results.
@@ -149,9 +153,16 @@ def _query(path: str, version: Any, method: str, args: tuple[Any, ...], kwargs: 
         return getattr(store, method)(*args, **dict(kwargs))
 
 
-def cached(path: Path, version: Any, method: str, *args: Any, **kwargs: Any) -> Any:
-    """A Store query's result, computed once per database file, data version and arguments."""
-    return _query(str(path), version, method, args, tuple(sorted(kwargs.items())))
+def cached(path: Path, version: Any, query: Callable[Concatenate[Store, P], R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """A Store query's result, computed once per database file, data version and arguments.
+
+    `query` is the Store method itself (`Store.kpis`), so a type checker sees its arguments and its result; the
+    cache keys on its name, which is what Streamlit can hash.
+    """
+    name = query.__name__
+    if getattr(Store, name, None) is not query:
+        raise TypeError(f"cached() takes a Store method, not {query!r}")
+    return _query(str(path), version, name, args, tuple(sorted(kwargs.items())))
 
 
 # -- the filter bar (Explore and Export share it) ---------------------------------------------------------------------

@@ -142,7 +142,7 @@ def negative_chart(rows: list[dict[str, Any]], by: str) -> None:
 
 def themes_table(path: Any, version: Any, filters: Filters) -> None:
     """The themes these records fall in; a row click narrows the page to that theme."""
-    counts = cached(path, version, "theme_counts", filters, limit=8)
+    counts = cached(path, version, Store.theme_counts, filters, limit=8)
     if not counts:
         st.caption("No themes yet: find them on the Themes page.")
         return
@@ -235,7 +235,7 @@ def empty_store(mode: str) -> None:
 
 
 def detail(path: Any, version: Any, row: dict[str, Any], place: str = "table") -> None:
-    record = cached(path, version, "get_record", row["source"], row["source_id"])
+    record = cached(path, version, Store.get_record, row["source"], row["source_id"])
     if record is None:
         st.info("That record is no longer in the store.")
         return
@@ -413,8 +413,8 @@ def main() -> None:
         empty_store(mode)
         return
 
-    known_sources = cached(path, version, "distinct_values", "source")
-    bounds = cached(path, version, "date_bounds")
+    known_sources = cached(path, version, Store.distinct_values, "source")
+    bounds = cached(path, version, Store.date_bounds)
     view = filter_bar("explore", known_sources, bounds)
     problem = search_error(view)
     if problem is not None:
@@ -422,7 +422,7 @@ def main() -> None:
         return
     filters = view.to_filters(today())
 
-    kpis = cached(path, version, "kpis", filters)
+    kpis = cached(path, version, Store.kpis, filters)
     columns = st.columns(4)
     for column, kpi in zip(columns, kpi_row(kpis)):
         column.metric(kpi.label, kpi.value, kpi.delta, help=kpi.help or None, border=True)
@@ -435,10 +435,10 @@ def main() -> None:
     left, right = st.columns([3, 2])
     with left:
         st.markdown("**Volume over time by category**", help=click_help)
-        volume_chart(cached(path, version, "volume_by_day", filters, by="category"))
+        volume_chart(cached(path, version, Store.volume_by_day, filters, by="category"))
     with right:
         st.markdown("**Top tags**", help=click_help)
-        tags = cached(path, version, "top_tags", filters, limit=12)
+        tags = cached(path, version, Store.top_tags, filters, limit=12)
         if tags:
             tags_chart(tags)
         else:
@@ -446,17 +446,17 @@ def main() -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**Records by source and tier**", help=click_help)
-        breakdown_chart(cached(path, version, "breakdown", filters, "source", "tier"))
+        breakdown_chart(cached(path, version, Store.breakdown, filters, "source", "tier"))
     with right:
         st.markdown("**Records by category and tier**", help=click_help)
-        heatmap_chart(cached(path, version, "breakdown", filters, "category", "tier"))
+        heatmap_chart(cached(path, version, Store.breakdown, filters, "category", "tier"))
 
     left, right = st.columns([3, 2])
     with left:
         by = st.radio("Negative feedback over time, by", ["source", "tier"], horizontal=True,
                       format_func=str.capitalize, key="explore_negative_by",
                       help="The share of records whose words read negative, greetings and sign-offs left out.")
-        negative_chart(cached(path, version, "sentiment_by_day", filters, by=by), by)
+        negative_chart(cached(path, version, Store.sentiment_by_day, filters, by=by), by)
     with right:
         st.markdown("**Themes in these records**", help="Found in the customers' words; click one to narrow the "
                                                         "page to it. Names, merges and splits: Themes page.")
@@ -474,7 +474,7 @@ def main() -> None:
     page = 1
     if pages > 1:
         page = st.pagination(pages, key=f"explore_page_{digest}", max_visible_pages=7)
-    rows = cached(path, version, "rows", filters, limit=PAGE_SIZE, offset=page_offset(page))
+    rows = cached(path, version, Store.rows, filters, limit=PAGE_SIZE, offset=page_offset(page))
     shaped = table_rows(rows, links=mode != DEMO)
     # The six columns a PM scans first, sized to fit 1280 px without a horizontal scroll; the rest is in the detail.
     columns = ["created_at", "source_name", "title", "category_label", "tier_label", "customer"]

@@ -39,7 +39,7 @@ def main() -> None:
         return
 
     st.caption("The file holds exactly the rows these filters select, the same filters as on Explore.")
-    view = filter_bar("export", cached(path, version, "distinct_values", "source"), cached(path, version, "date_bounds"))
+    view = filter_bar("export", cached(path, version, Store.distinct_values, "source"), cached(path, version, Store.date_bounds))
     problem = search_error(view)
     if problem is not None:
         st.error(f"Search not understood: {problem}", icon=":material/search_off:")
@@ -52,7 +52,7 @@ def main() -> None:
                             key="export_columns", format_func=column_label,
                             help="All columns by default; remove the ones you do not need.")
     columns = tuple(c for c in FEEDBACK_COLUMNS if c in chosen)
-    count = int(cached(path, version, "count", filters))
+    count = int(cached(path, version, Store.count, filters))
     if count == 0:
         st.info("No rows match these filters, so there is nothing to export.", icon=":material/filter_alt_off:")
         return

@@ -619,13 +619,32 @@ def app_script() -> Path:
     return Path(found.origin)
 
 
+def app_settings_flags(script: Path) -> list[str]:
+    """The app's Streamlit settings (app_pages/streamlit_config.toml) as `--section.key value` flags.
+
+    Streamlit reads `.streamlit/config.toml` only from the working directory or the home folder; an installed app is
+    started from anywhere, and must still listen on 127.0.0.1 only and keep tracebacks out of the page.
+    """
+    import tomllib
+
+    path = script.parent / "app_pages" / "streamlit_config.toml"
+    if not path.is_file():
+        return []
+    flags: list[str] = []
+    for section, values in tomllib.loads(path.read_text(encoding="utf-8")).items():
+        for key, value in values.items():
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            flags += [f"--{section}.{key}", text]
+    return flags
+
+
 def run_app(arguments: Sequence[str]) -> int:
-    """`feedback-hub app`: `streamlit run` on the app, from the app's folder so its .streamlit/config.toml applies."""
+    """`feedback-hub app`: `streamlit run` on the app with its settings; flags given after `app` win."""
     import os
 
     script = app_script()
-    os.chdir(script.parent)
-    os.execv(sys.executable, [sys.executable, "-m", "streamlit", "run", str(script), *arguments])
+    command = [sys.executable, "-m", "streamlit", "run", str(script), *app_settings_flags(script), *arguments]
+    os.execv(sys.executable, command)
     return 0  # not reached: execv replaces this process
 
 
