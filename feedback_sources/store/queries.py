@@ -172,20 +172,12 @@ class Queries:
         return int(self.conn.execute(f"SELECT COUNT(*) FROM {source} WHERE {where}", params).fetchone()[0])
 
     def kpis(self, filters: Filters = Filters()) -> dict[str, Any]:
-        if filters == Filters():
-            # Every record: the per-day and per-customer counts answer without reading a record.
-            row = self.conn.execute(
-                "SELECT ifnull(SUM(records), 0), (SELECT COUNT(*) FROM feedback_customers WHERE records > 0), "
-                "SUM(CASE tier WHEN 'enterprise' THEN records WHEN '' THEN NULL ELSE 0 END) "
-                "FROM feedback_daily WHERE records > 0"
-            ).fetchone()
-        else:
-            source, where, params = self._aggregate_scope(filters)
-            row = self.conn.execute(
-                "SELECT COUNT(*), COUNT(DISTINCT COALESCE(customer_email, source || ':' || customer_id)), "
-                f"SUM(customer_tier = 'enterprise') FROM {source} WHERE {where}",
-                params,
-            ).fetchone()
+        source, where, params = self._aggregate_scope(filters)
+        row = self.conn.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT COALESCE(customer_email, source || ':' || customer_id)), "
+            f"SUM(customer_tier = 'enterprise') FROM {source} WHERE {where}",
+            params,
+        ).fetchone()
         records, customers, enterprise = int(row[0]), int(row[1]), int(row[2] or 0)
         previous = filters.previous_period()
         previous_count = self.count(previous) if previous is not None else None

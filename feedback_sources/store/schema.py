@@ -480,42 +480,11 @@ _MIGRATION_15_INTERCOM_CONTACTS = """
         ) WITHOUT ROWID;
 """
 
-# Records per customer (the key Explore's KPIs count distinct customers by), so the default view's customer count over
-# all records is a count of this small table instead of de-duplicating every record. Kept by triggers like
-# feedback_daily; a customer whose count falls to zero stays as a row and is not counted.
-_CUSTOMER_KEY = "COALESCE({row}.customer_email, {row}.source || ':' || {row}.customer_id)"
-_MIGRATION_16 = f"""
-        CREATE TABLE feedback_customers (
-            customer TEXT PRIMARY KEY,
-            records INTEGER NOT NULL
-        ) WITHOUT ROWID;
-        INSERT INTO feedback_customers (customer, records)
-            SELECT customer, COUNT(*) FROM (SELECT {_CUSTOMER_KEY.format(row="feedback")} AS customer FROM feedback)
-            WHERE customer IS NOT NULL GROUP BY customer;
-        CREATE TRIGGER feedback_customers_insert AFTER INSERT ON feedback
-        WHEN {_CUSTOMER_KEY.format(row="new")} IS NOT NULL
-        BEGIN
-            INSERT INTO feedback_customers (customer, records) VALUES ({_CUSTOMER_KEY.format(row="new")}, 1)
-            ON CONFLICT DO UPDATE SET records = records + 1;
-        END;
-        CREATE TRIGGER feedback_customers_delete AFTER DELETE ON feedback BEGIN
-            UPDATE feedback_customers SET records = records - 1 WHERE customer = {_CUSTOMER_KEY.format(row="old")};
-        END;
-        CREATE TRIGGER feedback_customers_update AFTER UPDATE OF customer_email, customer_id, source ON feedback
-        WHEN {_CUSTOMER_KEY.format(row="old")} IS NOT {_CUSTOMER_KEY.format(row="new")}
-        BEGIN
-            UPDATE feedback_customers SET records = records - 1 WHERE customer = {_CUSTOMER_KEY.format(row="old")};
-            INSERT INTO feedback_customers (customer, records)
-            SELECT customer, 1 FROM (SELECT {_CUSTOMER_KEY.format(row="new")} AS customer) WHERE customer IS NOT NULL
-            ON CONFLICT DO UPDATE SET records = records + 1;
-        END;
-"""
-
 # Each migration is one script; it runs with the version bump inside one transaction.
 MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_1, _MIGRATION_2, _MIGRATION_3, _MIGRATION_4, _MIGRATION_5, _MIGRATION_6, _MIGRATION_7, _MIGRATION_8,
     _MIGRATION_9, _MIGRATION_10, _MIGRATION_11, _MIGRATION_12, _MIGRATION_13,
-    _MIGRATION_14, _MIGRATION_15_INTERCOM_CONTACTS, _MIGRATION_16,
+    _MIGRATION_14, _MIGRATION_15_INTERCOM_CONTACTS,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
