@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from .sources import builtin_specs
 
-if TYPE_CHECKING:  # store.py imports this module for its migration: no import of the store at run time
+if TYPE_CHECKING:  # the store keeps a frozen copy of ACCOUNT_KEY_MIGRATION: neither imports the other at run time
     from .store import Store
 
 # Consumer mailbox providers: an address there says nothing about the company. Exact domains, then families whose

@@ -34,7 +34,6 @@ DAILY = """
     ORDER BY 1, 2, 3, 4, 5
 """
 
-
 def record(source: str, number: int, day: int, tier: Tier | None, category: Category, newer: int,
            words: tuple[str, ...]) -> NormalizedRecord:
     return NormalizedRecord(
@@ -106,6 +105,12 @@ def assert_aggregates_match_the_records(store: Store) -> None:
                     Filters(sources=("zendesk",), tiers=("unknown", "enterprise")),
                     Filters(categories=("bug_report", "other"), sentiments=("negative",)), Filters(theme_ids=(1, 2))):
         assert store.count(filters) == base(store, "SELECT COUNT(*) FROM feedback WHERE {where}", filters)[0][0]
+        kpis = store.kpis(filters)
+        [(records, customers, enterprise)] = base(
+            store, "SELECT COUNT(*), COUNT(DISTINCT COALESCE(customer_email, source || ':' || customer_id)), "
+            "SUM(customer_tier = 'enterprise') FROM feedback WHERE {where}", filters)
+        assert (kpis["records"], kpis["customers"]) == (records, customers)
+        assert kpis["enterprise_share"] == ((enterprise or 0) / records if records else 0.0)
         assert sorted(tuple(r.values()) for r in store.volume_by_day(filters, by="category")) == base(
             store, "SELECT substr(created_at, 1, 10), category, COUNT(*) FROM feedback WHERE {where} GROUP BY 1, 2",
             filters)
@@ -134,4 +139,5 @@ def test_the_migration_counts_the_records_of_an_existing_store(tmp_path: Path) -
     db = old_store(tmp_path / "old.db", 13)
     with Store(db) as store:
         assert store.conn.execute(DAILY).fetchall() == store.conn.execute(GROUPED).fetchall()
+        assert store.kpis()["records"] == 2
         assert store.count(Filters(start=date(2025, 1, 1), end=date(2025, 1, 1))) == 2

@@ -78,3 +78,9 @@ def test_a_store_without_those_tables_gains_them(tmp_path: Path) -> None:
     with Store(db) as store:
         assert store.schema_version == SCHEMA_VERSION
     assert SCHEMA_TABLES <= tables(db)
+
+
+def test_the_frozen_migrations_agree_with_the_source_registry() -> None:
+    from feedback_sources.sources import vendor_type_index_source
+
+    assert f"WHERE source = '{vendor_type_index_source()}'" in MIGRATIONS[6]

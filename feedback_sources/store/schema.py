@@ -245,7 +245,9 @@ _MIGRATION_6 = (
 )
 
 # Rule re-application (rules_store.py) reads these small indexes instead of every wide row: who decided each
-# category and tier, and each Zendesk ticket's type. A plan over a million records then takes seconds, not tens.
+# category and tier, and each ticket's vendor type. A plan over a million records then takes seconds, not tens.
+# The source is the one sources.vendor_type_index_source() names, frozen as shipped (test_store_schema checks the
+# two agree): the schema imports no registry.
 _MIGRATION_7 = """
         CREATE INDEX IF NOT EXISTS idx_feedback_category_reason ON feedback (category_reason, category, source);
         CREATE INDEX IF NOT EXISTS idx_feedback_tier_reason ON feedback (tier_reason, customer_tier);
