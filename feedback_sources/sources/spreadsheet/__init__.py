@@ -28,4 +28,5 @@ SPEC = SourceSpec(
     rules=RuleTraits(content_only=True),
     total_meaning="rows in the file's last import",
     settings_panel="feedback_sources.sources.spreadsheet.panel:render",
+    demo_config="feedback_sources.sources.spreadsheet.demo:demo_config",
 )
