@@ -195,7 +195,7 @@ async def sync_source(
     cancelled = False
     try:
         attach_store = getattr(integration, "attach_store", None)
-        if attach_store is not None:  # a source that keeps vendor data between runs (Intercom's contacts)
+        if attach_store is not None:  # a source that keeps vendor data between runs (e.g. contacts cached across runs)
             attach_store(store)
         pages = integration.iter_pages(start=plan.start, end=plan.end, cursor=plan.cursor)
         written = _write_behind(store, pages, source, plan.scope, should_stop)

@@ -45,7 +45,7 @@ def lower_text(value: Any) -> str | None:
 def identifier(value: Any, *, zero_is_none: bool = False) -> str | None:
     """An id as a string, whether the vendor sent it as a number or a string; booleans are never ids.
 
-    `zero_is_none`: some vendors (Zendesk's webhooks) write 0 or "0" for "no such object"."""
+    `zero_is_none`: some vendors' webhooks write 0 or "0" for "no such object"."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):

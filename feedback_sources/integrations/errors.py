@@ -3,7 +3,7 @@
 `HttpClient` asks a describer for the typed error a refused response stands for. Instead of an if/else chain per
 vendor, a vendor writes `ErrorTable(rows=[ErrorRow(...), ...])`: the first row that matches the response wins.
 A row matches on the HTTP status (one, several or a range), on the vendor's own error code, and on any predicate of
-the `ErrorContext` (e.g. "the body is not JSON": an unknown Zendesk subdomain answers with a web page).
+the `ErrorContext` (e.g. "the body is not JSON": an unknown account subdomain answers with a web page).
 Messages are templates or functions of the context; `{detail}` is where what the vendor said goes, worded by the
 table's `detail` template and cut short, with the secrets the table was given redacted.
 """
@@ -125,7 +125,7 @@ class ErrorTable:
     """A vendor's error rows and how to read its error body.
 
     - `message_paths`: where the vendor's human message is (`vendor_message`); `code_path`: its error code.
-    - `detail`: how `{detail}` reads when the vendor said something, e.g. " (Zendesk said: {said})".
+    - `detail`: how `{detail}` reads when the vendor said something, e.g. " (the vendor said: {said})".
     - `secrets`: redacted from the vendor's words (a vendor may echo the token back).
     """
 

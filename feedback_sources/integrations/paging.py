@@ -1,8 +1,8 @@
 """Paginators as objects, one `paginate()` to drive them, and the stall guard every paged walk uses.
 
-A paginator knows one way an API says "there is more": Zendesk's export cursor (`after_cursor` + `end_of_stream`),
-a cursor in the body of the next search (Intercom's `pages.next.starting_after` sent back as
-`pagination.starting_after`), a `links.next` address (SurveyMonkey), or page numbers against a total. It reads each
+A paginator knows one way an API says "there is more": an export cursor (`after_cursor` + `end_of_stream`),
+a cursor in the body of the next search (`pages.next.starting_after` sent back as `pagination.starting_after`), a
+`links.next` address, or page numbers against a total. It reads each
 page's body (`update_state`), says whether another page follows (`has_next_page`), changes the request for it
 (`update_request`) and says whether the page moved forward (`progressed`). `paginate()` sends the requests through
 an `HttpClient`, so retries, rate limits and deadlines stay where they are.
@@ -118,7 +118,7 @@ class Paginator(abc.ABC):
 
 
 class ExportCursorPaginator(Paginator):
-    """An export that names the next page's cursor and says when the stream ends (Zendesk's cursor export).
+    """An export that names the next page's cursor and says when the stream ends (a cursor-based incremental export).
 
     The cursor is sent as `param`; a page without a new cursor keeps the last one. A page saying more follows but
     naming no cursor at all is a bad response: following it would start over."""
@@ -181,7 +181,7 @@ def _set_at(target: dict[str, Any], path: Sequence[str], value: Any) -> None:
 
 class BodyCursorPaginator(Paginator):
     """A cursor read at `next_path` in the body and sent back at `request_path` in the next request's JSON body
-    (Intercom's search: `pages.next.starting_after` → `pagination.starting_after`). No cursor: the last page."""
+    (a search API: `pages.next.starting_after` → `pagination.starting_after`). No cursor: the last page."""
 
     def __init__(self, *, next_path: Sequence[str] = ("pages", "next", "starting_after"),
                  request_path: Sequence[str] = ("pagination", "starting_after"), cursor: str | None = None) -> None:
@@ -246,7 +246,7 @@ class _NumberedPages(Paginator):
 
 
 class LinksNextPaginator(_NumberedPages):
-    """`links.next` names the next page (SurveyMonkey); its `page` parameter is sent on the same path, so
+    """`links.next` names the next page; its `page` parameter is sent on the same path, so
     credentials never follow a link to another host."""
 
     def update_state(self, body: Any) -> None:
@@ -256,7 +256,7 @@ class LinksNextPaginator(_NumberedPages):
 
 
 class PageNumberPaginator(_NumberedPages):
-    """Page numbers against the body's `total` and `per_page` (SurveyMonkey's bulk answers carry both). Without a
+    """Page numbers against the body's `total` and `per_page` (bulk listings that carry both). Without a
     readable total, a short page is the last one."""
 
     def __init__(self, *, per_page: int, start: int = 1, param: str = "page", data_key: str = "data",

@@ -4,10 +4,10 @@
 each bucket on it. The shapes vendors use are few:
 
 - `HeaderWindow`: one number per header, e.g. `X-RateLimit-Limit/-Remaining/-Reset`, with the reset given as seconds
-  from now or as a unix time (`reset="epoch"`), and alternative header names tried in order (Zendesk's newer
+  from now or as a unix time (`reset="epoch"`), and alternative header names tried in order (a vendor's newer
   `ratelimit-remaining` before its older `X-Rate-Limit-Remaining`).
-- `StructuredWindow`: one header holding `total=10; remaining=9; resets=42` (Zendesk's `Zendesk-RateLimit-*`).
-- `daily_budget`: a day window such as SurveyMonkey's `X-Ratelimit-App-Global-Day-*`, which resets at midnight UTC
+- `StructuredWindow`: one header holding `total=10; remaining=9; resets=42` (IETF-draft style, `<Vendor>-RateLimit-*`).
+- `daily_budget`: a day window such as an `X-Ratelimit-App-Global-Day-*` budget, which resets at midnight UTC
   and, once spent, ends the sync with a typed error instead of a wait of hours.
 
 `RateLimits(reader, reader, ...)` combines them into the one callable the client wants.
@@ -81,7 +81,7 @@ class HeaderWindow:
     - `reset`: "seconds" (from now) or "epoch" (a unix time); `default_reset` (seconds, or a function of the wall
       clock) when no reset header is sent.
     - `needs`: "remaining" reads nothing without a remaining count; "remaining_or_reset" also reads a window from a
-      reset header alone, taking it as spent (Intercom).
+      reset header alone, taking it as spent.
     - `spent_on_429`: a 429 always means the window is spent, whatever the remaining header says.
     - `reset_only_when_spent`: report a reset of 0 while requests remain, so that after a 429 the client waits for a
       tighter window (the minute) rather than for this one (the day).

@@ -1,6 +1,6 @@
-"""What the standard acceptance suite (tests/test_source_contract.py) needs from a source, and the built-ins' harnesses.
+"""What the standard acceptance suite (tests/test_source_contract.py) needs from a source, and the harness for emulator-served sources.
 
-A source names its harness in `SourceSpec.harness` ("module:attribute"). The harness starts the source's emulator on
+A source names its harness in `SourceSpec.harness`; each built-in source keeps its own in `harness.py` of its package ("module:attribute"). The harness starts the source's emulator on
 127.0.0.1 (real HTTP, as a PM's machine talks to the vendor), builds the integration against it, and can revoke the
 token or make the vendor fail, so one contract (cursor round trip, corrupted and future cursors, resuming at a page
 boundary, a revoked token, retries on 429 and 5xx) runs unchanged over every source. A third-party source passes the
@@ -101,42 +101,3 @@ class _Served:
 
     def fail_next(self, status: int, times: int) -> None:
         self.emulator.faults.inject(self.harness.source, self.harness.list_path, status, times=times)
-
-
-ZENDESK = EmulatorHarness(
-    source="zendesk",
-    list_path=r"/incremental/tickets/cursor\.json$",
-    credentials=lambda e, url: {"subdomain": e.config.zendesk_subdomain, "email": e.config.zendesk_email,
-                                "api_token": e.config.zendesk_token, "base_url": url},
-    record_ids=lambda e: [str(i) for i in e.zendesk.tickets_in_range(None, None)],
-    future_cursor={"after_cursor": None, "start_time": YEAR_2100},
-    corrupted_cursors=(*GENERALLY_CORRUPTED, {"after_cursor": 7, "start_time": "yesterday"},
-                       {"after_cursor": 1, "start_time": "x"}),
-    options={"page_size": 40},
-    dataset={"zendesk_tickets": 100},
-)
-
-INTERCOM = EmulatorHarness(
-    source="intercom",
-    list_path=r"^/conversations/search$",
-    credentials=lambda e, url: {"access_token": e.config.intercom_token, "base_url": url},
-    record_ids=lambda e: list(e.intercom.conversations_in_range(None, None)),
-    future_cursor={"updated_after": YEAR_2100, "updated_before": None, "starting_after": None,
-                   "high_water": YEAR_2100},
-    corrupted_cursors=(*GENERALLY_CORRUPTED, {"updated_after": -5, "updated_before": None, "starting_after": None,
-                                              "high_water": "x"}, {"after_cursor": "MTU3NjYxMzUzOS4wfHw0Njd8"}),
-    options={"page_size": 40},
-    dataset={"intercom_conversations": 100},
-)
-
-SURVEYMONKEY = EmulatorHarness(
-    source="surveymonkey",
-    list_path=r"/responses/bulk$",
-    credentials=lambda e, url: {"access_token": e.config.surveymonkey_token, "base_url": url},
-    record_ids=lambda e: list(e.surveymonkey.responses_in_range()),
-    future_cursor={"modified_after": "2100-01-01T00:00:00+00:00", "created_start": None, "created_end": None,
-                   "surveys": [], "survey_id": None, "page": None, "high_water": None, "pass_started_at": None},
-    corrupted_cursors=(*GENERALLY_CORRUPTED, {"modified_after": "not a date", "surveys": [], "survey_id": None,
-                                              "page": None}, {"after_cursor": "abc"}),
-    dataset={"surveymonkey_surveys": 2, "surveymonkey_responses_per_survey": 120},
-)

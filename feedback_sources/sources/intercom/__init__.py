@@ -43,5 +43,5 @@ SPEC = SourceSpec(
     demo_config="feedback_sources.sources.intercom.config:demo_config",
     webhook="feedback_sources.sources.intercom.webhooks:HANDLER",
     emulator="feedback_sources.sources.intercom.emulator:VENDOR",
-    harness="feedback_sources.sources.harness:INTERCOM",
+    harness="feedback_sources.sources.intercom.harness:HARNESS",
 )

@@ -40,5 +40,5 @@ SPEC = SourceSpec(
     demo_config="feedback_sources.sources.surveymonkey.config:demo_config",
     webhook="feedback_sources.sources.surveymonkey.webhooks:HANDLER",
     emulator="feedback_sources.sources.surveymonkey.emulator:VENDOR",
-    harness="feedback_sources.sources.harness:SURVEYMONKEY",
+    harness="feedback_sources.sources.surveymonkey.harness:HARNESS",
 )

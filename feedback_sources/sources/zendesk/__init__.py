@@ -55,5 +55,5 @@ SPEC = SourceSpec(
     secret_encodings=f"{_CONFIG}:secret_encodings",
     webhook="feedback_sources.sources.zendesk.webhooks:HANDLER",
     emulator="feedback_sources.sources.zendesk.emulator:VENDOR",
-    harness="feedback_sources.sources.harness:ZENDESK",
+    harness="feedback_sources.sources.zendesk.harness:HARNESS",
 )
