@@ -160,7 +160,7 @@ class StoreAgainstModel(RuleBasedStateMachine):
         """Another process writes rows and a cursor, then dies before COMMIT: none of it may become visible."""
         dying = sqlite3.connect(self.path, isolation_level=None, timeout=15)
         dying.execute("BEGIN IMMEDIATE")
-        dying.executemany(_UPSERT_SQL, [tuple(record_row(r, "now")[c] for c in FEEDBACK_COLUMNS) for r in batch])
+        dying.executemany(_UPSERT_SQL, [(*(record_row(r, "now")[c] for c in FEEDBACK_COLUMNS), 0.0, "neutral") for r in batch])
         dying.execute("UPDATE sync_state SET cursor = '{\"export\": -1, \"next_page\": 99}'")
         dying.close()  # no COMMIT: SQLite rolls back, as it does for a process killed here
 

@@ -95,12 +95,22 @@ class _Stored:
 # Why the mapper chose the category and tier is read out of the metadata parameter (?15) by SQLite itself, so the
 # bound values stay those of record_values.
 _REASON_COLUMNS = ("category_reason", "tier_reason")
+# Sentiment is bound after the row (?16, ?17) and written by the same statement, so a new record is inserted once,
+# with its label, and the per-day counts' insert trigger fires once. A version whose words did not change binds NULL
+# and keeps its score, its theme and its duplicate key; new words clear the theme, placed again by themes.assign_new().
+_SENTIMENT = len(FEEDBACK_COLUMNS) + 1
+_KEEP_UNLESS_RESCORED = ("theme_id", "theme_score", "dup_key")
 _UPSERT_SQL = (
-    f"INSERT INTO feedback ({', '.join((*FEEDBACK_COLUMNS, *_REASON_COLUMNS))}) "
+    f"INSERT INTO feedback ({', '.join((*FEEDBACK_COLUMNS, *_REASON_COLUMNS, 'sentiment', 'sentiment_label'))}) "
     f"VALUES ({', '.join(f'?{n}' for n in range(1, len(FEEDBACK_COLUMNS) + 1))}, "
-    f"json_extract(?{len(FEEDBACK_COLUMNS)}, '$.category_reason'), json_extract(?{len(FEEDBACK_COLUMNS)}, '$.tier_reason')) "
+    f"json_extract(?{len(FEEDBACK_COLUMNS)}, '$.category_reason'), json_extract(?{len(FEEDBACK_COLUMNS)}, '$.tier_reason'), "
+    f"?{_SENTIMENT}, ?{_SENTIMENT + 1}) "
     "ON CONFLICT (source, source_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in (*FEEDBACK_COLUMNS, *_REASON_COLUMNS) if c not in ("source", "source_id"))
+    + ", sentiment = ifnull(excluded.sentiment, feedback.sentiment)"
+    + ", sentiment_label = CASE WHEN excluded.sentiment IS NULL THEN feedback.sentiment_label"
+    " ELSE excluded.sentiment_label END"
+    + "".join(f", {c} = CASE WHEN excluded.sentiment IS NULL THEN feedback.{c} END" for c in _KEEP_UNLESS_RESCORED)
     + " WHERE excluded.updated_at >= feedback.updated_at"
 )
 
@@ -184,7 +194,7 @@ class RecordWrites:
                 if before is None:
                     result.new += 1
                     new_keys.append(key)
-                    written.append(values)
+                    written.append((*values, *sentiment.score(values[_TITLE], values[_CONTENT])))
                     continue
                 updated_at = values[_UPDATED_AT]
                 if updated_at > before.updated_at:
@@ -194,8 +204,11 @@ class RecordWrites:
                 else:
                     result.skipped_stale += 1
                     continue
-                written.append(values)
                 fts = tuple(values[i] for i in _FTS_POSITIONS)
+                if fts[:2] != before.fts[:2]:  # new words: scored again
+                    written.append((*values, *sentiment.score(values[_TITLE], values[_CONTENT])))
+                else:
+                    written.append((*values, None, None))
                 if fts != before.fts:
                     fts_deletes.append((before.id, *before.fts))
                     reindexed.append((before.id, fts))
@@ -203,17 +216,8 @@ class RecordWrites:
                         retagged.append((before.id, tags))
             conn.executemany(_UPSERT_SQL, written)
             # Manual overrides outlive every write of the record: back on top before the transaction commits.
-            reapply_overrides(conn, [(values[_SOURCE], values[_SOURCE_ID]) for values in written])
+            reapply_overrides(conn, [(row[_SOURCE], row[_SOURCE_ID]) for row in written])
             new_ids = self._ids(conn, new_keys)
-            # New or changed words: scored again, and placed in a theme again by the next themes.assign_new().
-            rescored = [(new_ids[key], latest[key][0][_TITLE], latest[key][0][_CONTENT]) for key in new_keys]
-            rescored.extend((rowid, fts[0], fts[1]) for rowid, fts in reindexed)
-            if rescored:
-                conn.executemany(
-                    "UPDATE feedback SET sentiment = ?, sentiment_label = ?, theme_id = NULL, theme_score = NULL, "
-                    "dup_key = NULL WHERE id = ?",
-                    [(*sentiment.score(title, content), rowid) for rowid, title, content in rescored],
-                )
             fts_rows = [(new_ids[key], *(latest[key][0][i] for i in _FTS_POSITIONS)) for key in new_keys]
             fts_rows.extend((rowid, *fts) for rowid, fts in reindexed)
             conn.executemany(_FTS_DELETE, fts_deletes)
