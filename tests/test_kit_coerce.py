@@ -65,3 +65,10 @@ def test_lookup_by_int_or_str_key() -> None:
     assert coerce.lookup(table, "7") == {"id": 7}
     assert coerce.lookup(table, "abc") == {"id": "abc"}
     assert coerce.lookup(table, "8") == {} and coerce.lookup(table, None) == {} and coerce.lookup(None, "7") == {}
+
+
+def test_a_record_id_longer_than_any_vendor_id_is_no_id() -> None:
+    from feedback_sources.integrations.coerce import MAX_RECORD_ID_LENGTH, record_id
+
+    assert [record_id(0), record_id("a" * MAX_RECORD_ID_LENGTH), record_id("a" * (MAX_RECORD_ID_LENGTH + 1)),
+            record_id(" 42 "), record_id(True)] == ["0", "a" * MAX_RECORD_ID_LENGTH, None, "42", None]

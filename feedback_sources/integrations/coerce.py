@@ -56,6 +56,18 @@ def identifier(value: Any, *, zero_is_none: bool = False) -> str | None:
     return found
 
 
+# Longer than any vendor's record id: a megabyte in an id field would become a record nobody can look up at the
+# vendor, and a key in every index.
+MAX_RECORD_ID_LENGTH = 255
+
+
+def record_id(value: Any) -> str | None:
+    """A record's own id (0 is a real one), or None when the field holds no usable id: the mapper then refuses the
+    record with a MappingError, and only that record is lost."""
+    found = identifier(value)
+    return found if found is not None and len(found) <= MAX_RECORD_ID_LENGTH else None
+
+
 def as_dict(value: Any) -> dict[str, Any]:
     """The value when it is a JSON object, else an empty one (so `.get` chains stay safe)."""
     return value if isinstance(value, dict) else {}

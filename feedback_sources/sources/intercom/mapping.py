@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ...integrations.base import in_range
-from ...integrations.coerce import as_dict, as_list, identifier, integer, iso_datetime, text
+from ...integrations.coerce import as_dict, as_list, identifier, integer, iso_datetime, record_id, text
 from ...integrations.text import html_to_text
 from ...models import MappingError, NormalizedRecord, Removal, RemovalReason
 from ...rules import Rules
@@ -113,7 +113,7 @@ def map_conversation(
     """
     if not isinstance(conversation, dict):
         raise MappingError(SOURCE, f"expected a conversation object, got {type(conversation).__name__}")
-    conversation_id = _identifier(conversation.get("id"))
+    conversation_id = record_id(conversation.get("id"))
     if conversation_id is None:
         raise MappingError(SOURCE, "conversation has no id")
     created_at = _unix(conversation.get("created_at"))
@@ -241,7 +241,7 @@ def conversation_removal(payload: Any) -> Removal | None:
     if not isinstance(payload, dict):
         return None
     item = _dict(_dict(payload.get("data")).get("item"))
-    conversation_id = _identifier(item.get("id"))
+    conversation_id = record_id(item.get("id"))
     if conversation_id is None:
         return None
     removed_at = _unix(payload.get("created_at")) or _unix(item.get("updated_at")) or datetime.now(timezone.utc)

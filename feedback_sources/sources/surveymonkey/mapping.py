@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ...integrations.base import parse_iso
-from ...integrations.coerce import as_dict, as_list, identifier
+from ...integrations.coerce import as_dict, as_list, identifier, record_id
 from ...integrations.text import html_to_text
 from ...models import Category, MappingError, NormalizedRecord, Removal, RemovalReason
 from ...rules import Decision, Rules
@@ -133,7 +133,7 @@ def response_removal(
     A response is disqualified by its last change, so `date_modified` is when it stopped being feedback; an event's
     own time is passed as `at`. The store's tombstone then refuses any version changed at or before that moment."""
     response = as_dict(response)
-    response_id = identifier(response.get("id"))
+    response_id = record_id(response.get("id"))
     when = at or response_modified_at(response) or response_created_at(response)
     if response_id is None or when is None:
         return None
@@ -226,7 +226,7 @@ def map_response(
     """
     if not isinstance(response, dict):
         raise MappingError(SOURCE, f"a response must be a JSON object, not {type(response).__name__}")
-    response_id = identifier(response.get("id"))
+    response_id = record_id(response.get("id"))
     if response_id is None:
         raise MappingError(SOURCE, "response without an id")
     if is_disqualified(response):

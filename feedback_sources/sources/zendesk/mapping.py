@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ...integrations.coerce import identifier, lookup, lower_text, moment, string_list, text
+from ...integrations.coerce import identifier, lookup, record_id, lower_text, moment, string_list, text
 from ...models import MappingError, NormalizedRecord, Removal, RemovalReason
 from ...rules import Rules
 
@@ -29,7 +29,7 @@ def parse_moment(value: Any) -> datetime | None:
 
 def _ticket_id(value: Any) -> str | None:
     """A ticket's own id: unlike the ids it refers to, 0 is a real one."""
-    return identifier(value)
+    return record_id(value)
 
 
 def _reference(value: Any) -> str | None:
