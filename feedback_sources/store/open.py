@@ -26,6 +26,7 @@ from .queries import Queries
 from .records import RecordWrites
 from .schema import MIGRATIONS, SCHEMA_VERSION, _statements
 from .state import SyncBookkeeping
+from .webhooks_sql import WebhookTables
 
 if TYPE_CHECKING:
     import sqlite_utils
@@ -383,7 +384,7 @@ def _run_part(name: str, run: Callable[[], list[Any]]) -> CheckResult:
         return CheckResult(name, [f"SQLite reports \"{error}\""])
 
 
-class Store(RecordWrites, SyncBookkeeping, Queries):
+class Store(RecordWrites, SyncBookkeeping, Queries, WebhookTables):
     """One SQLite file. Cheap to open: make one per action or per Streamlit rerun, never share across threads."""
 
     def __init__(self, path: str | Path = ":memory:", *, migrate: bool = True):

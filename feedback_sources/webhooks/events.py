@@ -8,8 +8,8 @@
   limited, malformed). Counted in memory and written with the heartbeat, so a flood of forgeries costs no writes.
 - `webhook_receiver`: one heartbeat row (host, port, pid, started_at, last_seen) for the Webhooks page.
 
-The tables are part of the store's schema (store/schema.py); readers check that they exist first, for a store
-opened without migrating.
+The tables are part of the store's schema (store/schema.py) and their statements are the store's methods
+(store/webhooks_sql.py); readers check that they exist first, for a store opened without migrating.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import sqlite3
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,14 +34,6 @@ REFUSED_VERDICTS = ("rejected", "too_large", "rate_limited", "malformed")
 
 # A receiver whose heartbeat is older than this is reported as not running.
 STALE_HEARTBEAT_SECONDS = 30.0
-
-
-def _tables_exist(store: Store) -> bool:
-    found = store.conn.execute(
-        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-        "('webhook_events', 'webhook_fetches', 'webhook_counters', 'webhook_receiver')"
-    ).fetchone()[0]
-    return int(found) == 4
 
 
 # -- the event log -------------------------------------------------------------------------------------------------
@@ -72,18 +63,11 @@ class EventEntry:
 
 
 def is_known_event(store: Store, source: str, event_id: str) -> bool:
-    row = store.conn.execute(
-        "SELECT 1 FROM webhook_events WHERE source = ? AND event_id = ?", (source, event_id)
-    ).fetchone()
-    return row is not None
+    return store.webhook_event_known(source, event_id)
 
 
 def note_redelivery(store: Store, source: str, event_id: str, at: str) -> None:
-    with store.write() as conn:
-        conn.execute(
-            "UPDATE webhook_events SET deliveries = deliveries + 1, last_delivery_at = ? WHERE source = ? AND event_id = ?",
-            (at, source, event_id),
-        )
+    store.note_webhook_redelivery(source, event_id, at)
 
 
 def log_event(store: Store, entry: EventEntry, *, now: float) -> bool:
@@ -101,45 +85,17 @@ def log_event(store: Store, entry: EventEntry, *, now: float) -> bool:
             for job in entry.fetches
         ),
     )
-    with store.write() as conn:
-        cursor = conn.execute(
-            "INSERT INTO webhook_events (source, event_id, event_type, verdict, record_id, fetch_queued, detail, "
-            "received_at, latency_ms, last_delivery_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (source, event_id) DO NOTHING",
-            (
-                entry.source,
-                entry.event_id,
-                entry.event_type,
-                entry.verdict,
-                entry.record_id,
-                1 if entry.fetches else 0,
-                entry.detail,
-                entry.received_at,
-                entry.latency_ms,
-                entry.received_at,
-            ),
-        )
-        if cursor.rowcount != 1:
-            conn.execute(
-                "UPDATE webhook_events SET deliveries = deliveries + 1, last_delivery_at = ? "
-                "WHERE source = ? AND event_id = ?",
-                (entry.received_at, entry.source, entry.event_id),
-            )
-            return False
-        for job in entry.fetches:
-            _enqueue(conn, job, event_id=entry.event_id, now=now, at=entry.received_at)
-    return True
-
-
-def _enqueue(conn: sqlite3.Connection, job: FetchJob, *, event_id: str, now: float, at: str) -> None:
-    # A newer event about a record already waiting (or given up on) makes it due again with fresh attempts.
-    conn.execute(
-        "INSERT INTO webhook_fetches (source, kind, object_id, params, event_id, status, attempts, next_attempt_at, "
-        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?) "
-        "ON CONFLICT (source, kind, object_id) DO UPDATE SET params = excluded.params, event_id = excluded.event_id, "
-        "status = 'pending', attempts = 0, generation = generation + 1, next_attempt_at = excluded.next_attempt_at, "
-        "last_error = NULL, updated_at = excluded.updated_at",
-        (job.source, job.kind, job.object_id, json.dumps(dict(job.params), sort_keys=True), event_id, now, at, at),
+    return store.log_webhook_event(
+        source=entry.source,
+        event_id=entry.event_id,
+        event_type=entry.event_type,
+        verdict=entry.verdict,
+        record_id=entry.record_id,
+        detail=entry.detail,
+        received_at=entry.received_at,
+        latency_ms=entry.latency_ms,
+        fetches=[(job.source, job.kind, job.object_id, job.params) for job in entry.fetches],
+        now=now,
     )
 
 
@@ -159,12 +115,7 @@ def due_fetches(store: Store, *, now: float, sources: Iterable[str], limit: int 
     chosen = sorted(set(sources))
     if not chosen:
         return []
-    rows = store.conn.execute(
-        "SELECT id, source, kind, object_id, params, attempts, generation, event_id FROM webhook_fetches "
-        f"WHERE status = 'pending' AND next_attempt_at <= ? AND source IN ({', '.join('?' * len(chosen))}) "
-        "ORDER BY next_attempt_at, id LIMIT ?",
-        (now, *chosen, limit),
-    ).fetchall()
+    rows = store.due_webhook_fetches(now=now, sources=chosen, limit=limit)
     found = []
     for row in rows:
         try:
@@ -180,12 +131,7 @@ def next_due_at(store: Store, sources: Iterable[str]) -> float | None:
     chosen = sorted(set(sources))
     if not chosen:
         return None
-    row = store.conn.execute(
-        "SELECT MIN(next_attempt_at) FROM webhook_fetches "
-        f"WHERE status = 'pending' AND source IN ({', '.join('?' * len(chosen))})",
-        chosen,
-    ).fetchone()
-    return float(row[0]) if row and row[0] is not None else None
+    return store.next_webhook_fetch_due(chosen)
 
 
 # A newer event about the same record may re-arm a fetch while it is in flight (its generation goes up); the
@@ -193,41 +139,25 @@ def next_due_at(store: Store, sources: Iterable[str]) -> float | None:
 
 
 def finish_fetch(store: Store, pending: PendingFetch) -> None:
-    with store.write() as conn:
-        conn.execute(
-            "DELETE FROM webhook_fetches WHERE id = ? AND generation = ?", (pending.id, pending.generation)
-        )
+    store.finish_webhook_fetch(pending.id, pending.generation)
 
 
 def retry_fetch(store: Store, pending: PendingFetch, *, next_attempt_at: float, error: str, at: str) -> None:
     error = clean_text(error)  # an error may quote the vendor's answer
-    with store.write() as conn:
-        conn.execute(
-            "UPDATE webhook_fetches SET attempts = ?, next_attempt_at = ?, last_error = ?, updated_at = ? "
-            "WHERE id = ? AND generation = ?",
-            (pending.attempts + 1, next_attempt_at, error[:500], at, pending.id, pending.generation),
-        )
+    store.retry_webhook_fetch(pending.id, pending.generation, attempts=pending.attempts + 1,
+                              next_attempt_at=next_attempt_at, error=error[:500], at=at)
 
 
 def give_up_fetch(store: Store, pending: PendingFetch, *, error: str, at: str) -> None:
     error = clean_text(error)
-    with store.write() as conn:
-        conn.execute(
-            "UPDATE webhook_fetches SET status = 'failed', attempts = ?, last_error = ?, updated_at = ? "
-            "WHERE id = ? AND generation = ?",
-            (pending.attempts + 1, error[:500], at, pending.id, pending.generation),
-        )
+    store.give_up_webhook_fetch(pending.id, pending.generation, attempts=pending.attempts + 1, error=error[:500],
+                                at=at)
 
 
 def pending_fetches(store: Store) -> list[dict[str, Any]]:
-    if not _tables_exist(store):
+    if not store.has_webhook_tables():
         return []
-    return list(
-        store.db.query(
-            "SELECT source, kind, object_id, status, attempts, last_error, created_at, updated_at "
-            "FROM webhook_fetches ORDER BY id"
-        )
-    )
+    return store.webhook_fetch_rows()
 
 
 # -- counters and heartbeat ----------------------------------------------------------------------------------------
@@ -236,12 +166,7 @@ def pending_fetches(store: Store) -> list[dict[str, Any]]:
 def add_counts(store: Store, counts: Mapping[tuple[str, str], int], *, day: str) -> None:
     if not counts:
         return
-    with store.write() as conn:
-        conn.executemany(
-            "INSERT INTO webhook_counters (source, day, verdict, count) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (source, day, verdict) DO UPDATE SET count = count + excluded.count",
-            [(source, day, verdict, n) for (source, verdict), n in counts.items() if n],
-        )
+    store.add_webhook_counts([(source, day, verdict, n) for (source, verdict), n in counts.items() if n])
 
 
 def write_heartbeat(
@@ -255,14 +180,8 @@ def write_heartbeat(
     sources: Mapping[str, Any],
     stopped: bool = False,
 ) -> None:
-    with store.write() as conn:
-        conn.execute(
-            "INSERT INTO webhook_receiver (id, host, port, pid, started_at, last_seen, stopped_at, sources) "
-            "VALUES (1, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET host = excluded.host, "
-            "port = excluded.port, pid = excluded.pid, started_at = excluded.started_at, "
-            "last_seen = excluded.last_seen, stopped_at = excluded.stopped_at, sources = excluded.sources",
-            (host, port, pid, started_at, at, at if stopped else None, json.dumps(dict(sources), sort_keys=True)),
-        )
+    store.write_webhook_heartbeat(host=host, port=port, pid=pid, started_at=started_at, at=at,
+                                  stopped_at=at if stopped else None, sources=sources)
 
 
 # -- what the Webhooks page shows ----------------------------------------------------------------------------------
@@ -293,11 +212,9 @@ def receiver_status(store: Store, *, now: datetime | None = None) -> dict[str, A
         "pending_fetches": 0,
         "failed_fetches": 0,
     }
-    if not _tables_exist(store):
+    if not store.has_webhook_tables():
         return status
-    beat = store.conn.execute(
-        "SELECT host, port, pid, started_at, last_seen, stopped_at, sources FROM webhook_receiver WHERE id = 1"
-    ).fetchone()
+    beat = store.webhook_heartbeat()
     if beat is not None:
         last_seen = _parse(beat[4])
         fresh = last_seen is not None and (now - last_seen) <= timedelta(seconds=STALE_HEARTBEAT_SECONDS)
@@ -312,29 +229,16 @@ def receiver_status(store: Store, *, now: datetime | None = None) -> dict[str, A
             "sources": json.loads(beat[6] or "{}"),
         }
     today_start = f"{day}T00:00:00Z"
-    by_source = {
-        row[0]: int(row[1])
-        for row in store.conn.execute(
-            "SELECT source, COUNT(*) FROM webhook_events WHERE received_at >= ? GROUP BY source", (today_start,)
-        )
-    }
+    by_source = store.webhook_events_since(today_start)
     status["events_today_by_source"] = by_source
     status["events_today"] = sum(by_source.values())
-    for row in store.db.query(
-        "SELECT source, event_id, event_type, verdict, record_id, received_at FROM webhook_events "
-        "WHERE id IN (SELECT MAX(id) FROM webhook_events GROUP BY source)"
-    ):
+    for row in store.last_webhook_events():
         status["last_event"][row["source"]] = row
-    refused: dict[str, int] = {}
-    for verdict, count in store.conn.execute(
-        "SELECT verdict, SUM(count) FROM webhook_counters WHERE day = ? GROUP BY verdict", (day,)
-    ):
-        refused[verdict] = int(count)
+    refused = store.webhook_refusals_on(day)
     status["refused_today"] = refused
     status["rejected_today"] = refused.get("rejected", 0)
-    total = store.conn.execute("SELECT SUM(count) FROM webhook_counters WHERE verdict = 'rejected'").fetchone()[0]
-    status["rejected_total"] = int(total or 0)
-    for state, count in store.conn.execute("SELECT status, COUNT(*) FROM webhook_fetches GROUP BY status"):
+    status["rejected_total"] = store.webhook_rejected_total()
+    for state, count in store.webhook_fetch_counts():
         if state == "pending":
             status["pending_fetches"] = int(count)
         elif state == "failed":
@@ -344,15 +248,9 @@ def receiver_status(store: Store, *, now: datetime | None = None) -> dict[str, A
 
 def recent_events(store: Store, limit: int = 50) -> list[dict[str, Any]]:
     """The newest logged events first: id, type, verdict, record, latency and how often the vendor delivered it."""
-    if not _tables_exist(store):
+    if not store.has_webhook_tables():
         return []
-    return list(
-        store.db.query(
-            "SELECT source, event_id, event_type, verdict, record_id, fetch_queued, detail, received_at, latency_ms, "
-            "deliveries FROM webhook_events ORDER BY id DESC LIMIT ?",
-            [max(0, int(limit))],
-        )
-    )
+    return store.recent_webhook_events(limit)
 
 
 # -- one thread for all database work ------------------------------------------------------------------------------
