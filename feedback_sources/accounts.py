@@ -18,7 +18,6 @@ account without a Python loop; `account_key` is the same rule in Python, and the
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -196,15 +195,6 @@ ACCOUNT_KEY_MIGRATION = f"""
 
 # -- manual merges -------------------------------------------------------------------------------------------------
 
-def has_merges_table(conn: sqlite3.Connection) -> bool:
-    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'account_merges'").fetchone()
-    return row is not None
-
-
-def has_merges(conn: sqlite3.Connection) -> bool:
-    return has_merges_table(conn) and conn.execute("SELECT 1 FROM account_merges LIMIT 1").fetchone() is not None
-
-
 def resolved_account_sql(alias: str = "feedback", *, with_merges: bool = True) -> str:
     """The account after manual merges (a correlated lookup of the small merges table, by primary key)."""
     key = account_key_sql(alias)
@@ -227,33 +217,22 @@ def merge(store: Store, alias: str, into: str) -> Merge:
         raise MergeError("Name both the account to merge and the account to merge it into.")
     if alias == into:
         raise MergeError("An account cannot be merged into itself.")
-    with store.write() as conn:
-        row = conn.execute("SELECT account FROM account_merges WHERE alias = ?", (into,)).fetchone()
-        target = row[0] if row else into  # merged-away targets resolve to where they went
-        if target == alias:
-            raise MergeError(f"{into} is already merged into {alias}; undo that merge first.")
-        created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")[:19] + "Z"
-        conn.execute(
-            "INSERT INTO account_merges (alias, account, created_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (alias) DO UPDATE SET account = excluded.account, created_at = excluded.created_at",
-            (alias, target, created_at),
-        )
-        # Whatever was merged into the alias now lands on the target directly: lookups stay one step.
-        conn.execute("UPDATE account_merges SET account = ? WHERE account = ?", (target, alias))
+    created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")[:19] + "Z"
+    target = store.merge_account(alias, into, created_at)  # merged-away targets resolve to where they went
+    if target == alias:
+        raise MergeError(f"{into} is already merged into {alias}; undo that merge first.")
     return Merge(alias, target, created_at)
 
 
 def unmerge(store: Store, alias: str) -> bool:
     """Undo a merge; True when there was one."""
-    with store.write() as conn:
-        return conn.execute("DELETE FROM account_merges WHERE alias = ?", (alias.strip(),)).rowcount > 0
+    return store.unmerge_account(alias.strip())
 
 
 def merges(store: Store) -> list[Merge]:
-    if not has_merges_table(store.conn):
+    if not store.has_account_merges_table():
         return []
-    rows = store.conn.execute("SELECT alias, account, created_at FROM account_merges ORDER BY account, alias")
-    return [Merge(*row) for row in rows]
+    return [Merge(*row) for row in store.account_merge_rows()]
 
 
 def import_merges(store: Store, pairs: Iterable[tuple[str, str]]) -> list[Merge]:
@@ -279,18 +258,9 @@ def suggested_merges(store: Store, *, min_share: float = 0.5) -> list[Suggestion
     """
     suggestions: list[Suggestion] = []
     merged = {m.alias for m in merges(store)}
-    # The organization keys in use, read off the accounts index rather than recomputed row by row.
-    in_use = {key for (key,) in store.conn.execute(
-        "SELECT DISTINCT account_key FROM feedback INDEXED BY idx_feedback_accounts "
-        "WHERE account_key >= 'org:' AND account_key < 'org;'")}
+    in_use = store.organization_keys_in_use()
     for source, field in ORGANIZATION_FIELDS.items():
-        rows = store.conn.execute(
-            "SELECT org, account_key, COUNT(*) FROM ("
-            "SELECT CAST(json_extract(metadata, ?) AS TEXT) AS org, account_key "
-            "FROM feedback WHERE source = ? AND account_key = customer_domain AND json_valid(metadata)) "
-            "WHERE org IS NOT NULL AND org <> '' GROUP BY org, account_key",
-            (f"$.{field}", source),
-        ).fetchall()
+        rows = store.organization_domains(source, field)
         by_org: dict[str, list[tuple[str, int]]] = {}
         for org, domain, count in rows:
             by_org.setdefault(str(org), []).append((str(domain), int(count)))
@@ -344,14 +314,9 @@ def organization_names(store: Store, keys: Iterable[str]) -> dict[str, str]:
         field, name_field = ORGANIZATION_FIELDS.get(source), ORGANIZATION_NAME_FIELDS.get(source)
         if field is None or name_field is None:
             continue
-        row = store.conn.execute(
-            f"SELECT json_extract(metadata, '$.{name_field}') FROM feedback "
-            f"WHERE source = ? AND CAST(json_extract(metadata, '$.{field}') AS TEXT) = ? "
-            f"AND json_extract(metadata, '$.{name_field}') IS NOT NULL LIMIT 1",
-            (source, ident),
-        ).fetchone()
-        if row and isinstance(row[0], str) and row[0].strip():
-            names[key] = row[0].strip()
+        name = store.organization_name(source, field, name_field, ident)
+        if isinstance(name, str) and name.strip():
+            names[key] = name.strip()
     return names
 
 

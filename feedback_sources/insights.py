@@ -216,11 +216,11 @@ def _temporary_data_in_memory(conn: sqlite3.Connection) -> None:
         conn.execute("PRAGMA temp_store = MEMORY")
 
 
-def _scope_sql(conn: sqlite3.Connection, scope: DemandScope, params: list[Any]) -> str:
+def _scope_sql(store: Store, scope: DemandScope, params: list[Any]) -> str:
     """CTEs `account_ranks` (each account of the period with its highest tier rank, whatever the other filters) and
     `chosen` (the scope's records, each with its account and that rank). Both read idx_feedback_accounts alone."""
-    _temporary_data_in_memory(conn)
-    merged = accounts.has_merges(conn)
+    _temporary_data_in_memory(store.conn)
+    merged = store.has_account_merges()
     account = "COALESCE(m.account, f.account_key)" if merged else "f.account_key"
     join = " LEFT JOIN account_merges m ON m.alias = f.account_key" if merged else ""
     period = [scope.start.isoformat(), (scope.end + timedelta(days=1)).isoformat()]
@@ -303,7 +303,7 @@ def _tally(row: Sequence[Any], offset: int, sources: Sequence[str]) -> _Tally:
 
 def _tag_tallies(store: Store, scope: DemandScope, sources: Sequence[str]) -> dict[tuple[str, str | None], _Tally]:
     params: list[Any] = []
-    ctes = _scope_sql(store.conn, scope, params)
+    ctes = _scope_sql(store, scope, params)
     sums = _per_source_sums(sources, params)
     aggregates = _aggregate_columns(scope, sources, params)
     # LEFT JOIN: a record without tags lands in its category's "no tag" row, reported apart from the ranking.
@@ -327,7 +327,7 @@ def _repeats_a_facet(tag: str, sources: Sequence[str]) -> bool:
 
 def _distinct_untagged_accounts(store: Store, scope: DemandScope) -> int:
     params: list[Any] = []
-    ctes = _scope_sql(store.conn, scope, params)
+    ctes = _scope_sql(store, scope, params)
     sql = (
         f"WITH {ctes} SELECT COUNT(DISTINCT c.account) FROM chosen c "
         "WHERE NOT EXISTS (SELECT 1 FROM feedback_tags t WHERE t.feedback_id = c.id)"
@@ -425,7 +425,7 @@ def _saved_tallies(
     if not searchable:
         return {}
     params: list[Any] = []
-    ctes = _scope_sql(store.conn, scope, params)
+    ctes = _scope_sql(store, scope, params)
     parts = []
     for theme, fts in searchable:
         sums = _per_source_sums(sources, params)
@@ -464,7 +464,7 @@ def rank_saved_themes(store: Store, scope: DemandScope) -> tuple[Theme, ...]:
 def _discovered_tallies(store: Store, scope: DemandScope, sources: Sequence[str]) -> dict[int, tuple[_Tally, int]]:
     """Per discovered theme: the tally and how many of its records are negative. Reads the accounts index alone."""
     params: list[Any] = []
-    ctes = _scope_sql(store.conn, scope, params)
+    ctes = _scope_sql(store, scope, params)
     sums = _per_source_sums(sources, params)
     aggregates = _aggregate_columns(scope, sources, params)
     sql = (
@@ -479,7 +479,7 @@ def _discovered_tallies(store: Store, scope: DemandScope, sources: Sequence[str]
 
 def _unthemed(store: Store, scope: DemandScope) -> tuple[int, int]:
     params: list[Any] = []
-    ctes = _scope_sql(store.conn, scope, params)
+    ctes = _scope_sql(store, scope, params)
     row = store.conn.execute(
         f"WITH {ctes} SELECT COUNT(*), COUNT(DISTINCT account) FROM chosen c WHERE COALESCE(c.theme_id, 0) = 0", params
     ).fetchone()
@@ -524,7 +524,7 @@ def unhappy_enterprise_this_month(today: date, weights: Mapping[str, float] | No
 def theme_accounts(store: Store, scope: DemandScope, key: ThemeKey, *, limit: int = 200) -> list[AccountRow]:
     """The accounts whose feedback makes up a theme, heaviest first."""
     params: list[Any] = []
-    ctes = _scope_sql(store.conn, scope, params)
+    ctes = _scope_sql(store, scope, params)
     if key.kind == "saved":
         fts = _fts_or_none(key.query or "")
         if fts is None:
@@ -579,7 +579,7 @@ def theme_accounts(store: Store, scope: DemandScope, key: ThemeKey, *, limit: in
 def account_count(store: Store, scope: DemandScope) -> int:
     """Distinct accounts behind the scope's records."""
     params: list[Any] = []
-    ctes = _scope_sql(store.conn, scope, params)
+    ctes = _scope_sql(store, scope, params)
     return int(store.conn.execute(f"WITH {ctes} SELECT COUNT(DISTINCT account) FROM chosen", params).fetchone()[0])
 
 

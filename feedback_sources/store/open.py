@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from platformdirs import user_data_dir
 
+from .accounts_sql import AccountTables
 from .queries import Queries
 from .records import RecordWrites
 from .schema import MIGRATIONS, SCHEMA_VERSION, _statements
@@ -384,7 +385,7 @@ def _run_part(name: str, run: Callable[[], list[Any]]) -> CheckResult:
         return CheckResult(name, [f"SQLite reports \"{error}\""])
 
 
-class Store(RecordWrites, SyncBookkeeping, Queries, WebhookTables):
+class Store(RecordWrites, SyncBookkeeping, Queries, WebhookTables, AccountTables):
     """One SQLite file. Cheap to open: make one per action or per Streamlit rerun, never share across threads."""
 
     def __init__(self, path: str | Path = ":memory:", *, migrate: bool = True):
