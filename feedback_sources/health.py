@@ -167,13 +167,7 @@ def _range_text(start: str | None, end: str) -> str:
 
 
 def completeness(store: Store, source: str) -> Completeness:
-    placeholders = ", ".join("?" * len(_COMPARABLE_MODES))
-    run = store.conn.execute(
-        "SELECT range_start, range_end, started_at, vendor_total FROM sync_runs "
-        f"WHERE source = ? AND status = 'complete' AND vendor_total IS NOT NULL AND mode IN ({placeholders}) "
-        "ORDER BY id DESC LIMIT 1",
-        (source, *_COMPARABLE_MODES),
-    ).fetchone()
+    run = store.last_reported_run(source, _COMPARABLE_MODES)
     spec = _spec(source)
     vendor = vendor_name(source)
     if run is None:
@@ -182,12 +176,7 @@ def completeness(store: Store, source: str) -> Completeness:
                             f"No completed sync has reported {vendor}'s own total yet{hint}.")
     range_start, range_end, started_at, total = run
     end = range_end or started_at
-    conditions, params = ["source = ?", "created_at < ?"], [source, end]
-    if range_start is not None:
-        conditions.append("created_at >= ?")
-        params.append(range_start)
-    where = " AND ".join(conditions)
-    stored = int(store.conn.execute(f"SELECT COUNT(*) FROM feedback WHERE {where}", params).fetchone()[0])
+    stored = store.records_created_between(source, range_start, end)
     span = _range_text(range_start, end)
     total = int(total)
     covers_all = range_start is None or range_start <= FULL_HISTORY_START
@@ -247,14 +236,10 @@ def find_gaps(
 def synced_range(store: Store, source: str) -> tuple[date, date] | None:
     """The days every completed sync together covered, from the first stored record to the day before the last one
     finished (that day is still filling up)."""
-    row = store.conn.execute(
-        "SELECT MIN(COALESCE(range_start, started_at)), MAX(finished_at) FROM sync_runs "
-        "WHERE source = ? AND status = 'complete'",
-        (source,),
-    ).fetchone()
+    row = store.completed_span(source)
     if row is None or row[1] is None:
         return None
-    first_record = store.conn.execute("SELECT MIN(created_at) FROM feedback WHERE source = ?", (source,)).fetchone()[0]
+    first_record = store.first_record_at(source)
     if first_record is None:
         return None
     start = max(date.fromisoformat(str(row[0])[:10]), date.fromisoformat(first_record[:10]))
@@ -263,11 +248,7 @@ def synced_range(store: Store, source: str) -> tuple[date, date] | None:
 
 
 def daily_counts(store: Store, source: str, first: date, last: date) -> dict[date, int]:
-    rows = store.conn.execute(
-        "SELECT substr(created_at, 1, 10), COUNT(*) FROM feedback WHERE source = ? AND created_at >= ? "
-        "AND created_at < ? GROUP BY 1",
-        (source, first.isoformat(), (last + timedelta(days=1)).isoformat()),
-    )
+    rows = store.records_per_day(source, first.isoformat(), (last + timedelta(days=1)).isoformat())
     return {date.fromisoformat(day): int(count) for day, count in rows}
 
 
@@ -275,11 +256,7 @@ def daily_counts(store: Store, source: str, first: date, last: date) -> dict[dat
 
 
 def last_run(store: Store, source: str) -> RunFacts | None:
-    row = store.conn.execute(
-        "SELECT started_at, finished_at, mode, status, fetched, new, updated, requests, wait_seconds, "
-        "duration_seconds, errors, error_kind FROM sync_runs WHERE source = ? ORDER BY id DESC LIMIT 1",
-        (source,),
-    ).fetchone()
+    row = store.last_run_facts(source)
     if row is None:
         return None
     return RunFacts(row[0], row[1], row[2], row[3], int(row[4]), int(row[5]), int(row[6]), int(row[7]),
@@ -288,11 +265,7 @@ def last_run(store: Store, source: str) -> RunFacts | None:
 
 def daily_budget(store: Store, source: str, now: datetime) -> Budget | None:
     """The day window's remaining requests as the newest run that saw one left it (a vendor with a daily budget sends one)."""
-    rows = store.conn.execute(
-        "SELECT rate_limit, COALESCE(finished_at, started_at) FROM sync_runs "
-        "WHERE source = ? AND rate_limit LIKE '%\"day\"%' ORDER BY id DESC LIMIT 5",
-        (source,),
-    )
+    rows = store.daily_rate_limits(source)
     for raw, as_of in rows:
         try:
             windows: Any = json.loads(raw)
@@ -319,12 +292,8 @@ def source_health(
     stale_after: timedelta = DEFAULT_STALE_AFTER,
     min_gap_median: float = GAP_MIN_NEIGHBOUR_MEDIAN,
 ) -> SourceHealth:
-    records, newest = store.conn.execute(
-        "SELECT COUNT(*), MAX(created_at) FROM feedback WHERE source = ?", (source,)
-    ).fetchone()
-    last_success = store.conn.execute(
-        "SELECT MAX(finished_at) FROM sync_runs WHERE source = ? AND status = 'complete'", (source,)
-    ).fetchone()[0]
+    records, newest = store.source_records(source)
+    last_success = store.last_success_at(source)
     success_moment = parse_moment(last_success)
     age = (now - success_moment).total_seconds() if success_moment is not None else None
     stale = age is None or age > stale_after.total_seconds()
@@ -353,7 +322,7 @@ def source_health(
 def known_sources(store: Store, configured: Iterable[str] = ()) -> list[str]:
     """The given sources first, then any other that has records or runs."""
     seen = list(dict.fromkeys(configured))
-    for (source,) in store.conn.execute("SELECT DISTINCT source FROM sync_runs ORDER BY source"):
+    for source in store.run_sources():
         if source not in seen:
             seen.append(source)
     for source in store.distinct_values("source"):

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from platformdirs import user_data_dir
 
 from .accounts_sql import AccountTables
+from .health_sql import HealthReads
 from .queries import Queries
 from .records import RecordWrites
 from .schema import MIGRATIONS, SCHEMA_VERSION, _statements
@@ -385,7 +386,8 @@ def _run_part(name: str, run: Callable[[], list[Any]]) -> CheckResult:
         return CheckResult(name, [f"SQLite reports \"{error}\""])
 
 
-class Store(RecordWrites, SyncBookkeeping, Queries, WebhookTables, AccountTables):
+class Store(RecordWrites, SyncBookkeeping, Queries, WebhookTables, AccountTables,
+            HealthReads):
     """One SQLite file. Cheap to open: make one per action or per Streamlit rerun, never share across threads."""
 
     def __init__(self, path: str | Path = ":memory:", *, migrate: bool = True):
