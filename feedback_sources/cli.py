@@ -483,8 +483,7 @@ def cmd_themes(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 print(f"{report.themes} themes from {report.records:,} records in {report.seconds:.1f} s "
                       f"(peak memory {report.peak_rss_mb:.0f} MB)", file=out)
             found = themes.themes(store)
-            counts = dict(store.conn.execute(
-                "SELECT theme_id, COUNT(*) FROM feedback WHERE theme_id > 0 GROUP BY theme_id").fetchall())
+            counts = store.theme_record_counts()
     except themes.ThemeError as error:
         print(str(error), file=err)
         return EXIT_FAILED

@@ -398,7 +398,7 @@ def _analysis_due(store: Store, results: Mapping[str, SourceResult]) -> bool:
     unscored check is the same query score_unscored starts with, so it costs no more than running the step."""
     if any(result.new or result.updated for result in results.values()):
         return True
-    return store.conn.execute("SELECT 1 FROM feedback WHERE sentiment IS NULL LIMIT 1").fetchone() is not None
+    return store.has_unscored_records()
 
 
 # A sync allocates millions of short-lived, acyclic objects (decoded pages, records, rows); with the default

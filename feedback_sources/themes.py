@@ -142,24 +142,15 @@ _MODELS: dict[str, tuple[tuple[Any, ...], Model]] = {}
 def load_model(store: Store) -> Model | None:
     """The stored model; kept in memory while the store's model and themes are unchanged (reading 30,000 terms and
     every centroid again for each page of new records would cost more than placing them)."""
-    marker = store.conn.execute(
-        "SELECT (SELECT built_at FROM theme_model WHERE id = 1), (SELECT MAX(updated_at) FROM themes), "
-        "(SELECT COUNT(*) FROM themes WHERE retired = 0)"
-    ).fetchone()
+    marker = store.theme_model_marker()
     if marker[0] is None:
         return None
     cached = _MODELS.get(store.path)
     if cached is not None and cached[0] == tuple(marker) and store.path != ":memory:":
         return cached[1]
-    row = store.conn.execute("SELECT terms, idf FROM theme_model WHERE id = 1").fetchone()
-    centroids = {
-        int(theme_id): json.loads(centroid)
-        for theme_id, centroid in store.conn.execute(
-            # Merged themes place records too (their words still describe them); assignment resolves the merge.
-            "SELECT id, centroid FROM themes WHERE retired = 0 AND centroid <> '{}'"
-        )
-    }
-    model = Model(json.loads(row[0]), json.loads(row[1]), centroids)
+    terms, idf = store.theme_model()
+    centroids = {int(theme_id): json.loads(centroid) for theme_id, centroid in store.theme_centroids()}
+    model = Model(json.loads(terms), json.loads(idf), centroids)
     _MODELS[store.path] = (tuple(marker), model)
     return model
 
@@ -207,9 +198,9 @@ def _placements(model: Model, texts: Sequence[str]) -> list[tuple[int, float, st
     return placements
 
 
-def _resolved(conn: Any) -> dict[int, int]:
-    """Merged themes point at the theme their records now belong to (chains followed)."""
-    merged = dict(conn.execute("SELECT id, merged_into FROM themes WHERE merged_into IS NOT NULL").fetchall())
+def _resolved(merged: dict[int, int]) -> dict[int, int]:
+    """Merged themes point at the theme their records now belong to (chains followed), given each merge's one
+    step."""
     resolved = {}
     for theme_id in merged:
         target, seen = theme_id, set()
@@ -225,22 +216,16 @@ def assign_new(store: Store, *, limit: int | None = None) -> int:
     model = load_model(store)
     if model is None or not model.centroids:
         return 0
-    resolved = _resolved(store.conn)
+    resolved = _resolved(store.merged_themes())
     placed = 0
     while limit is None or placed < limit:
         batch = ASSIGN_BATCH if limit is None else min(ASSIGN_BATCH, limit - placed)
-        rows = store.conn.execute(
-            "SELECT id, title, content FROM feedback WHERE theme_id IS NULL ORDER BY id LIMIT ?", (batch,)
-        ).fetchall()
+        rows = store.unplaced_records(batch)
         if not rows:
             break
         placements = _placements(model, [clean_text(t, c) for _, t, c in rows])
-        with store.write() as conn:
-            conn.executemany(
-                "UPDATE feedback SET theme_id = ?, theme_score = ?, dup_key = ? WHERE id = ?",
-                [(resolved.get(theme, theme), score, key, row[0]) for row, (theme, score, key) in zip(rows, placements)],
-            )
-            conn.execute("UPDATE store_meta SET value = value + 1 WHERE key = 'writes'")
+        store.place_records(
+            [(resolved.get(theme, theme), score, key, row[0]) for row, (theme, score, key) in zip(rows, placements)])
         placed += len(rows)
     return placed
 
@@ -251,15 +236,10 @@ def score_unscored(store: Store, *, limit: int | None = None) -> int:
 
     scored = 0
     while limit is None or scored < limit:
-        rows = store.conn.execute(
-            "SELECT id, title, content FROM feedback WHERE sentiment IS NULL LIMIT ?", (ASSIGN_BATCH,)
-        ).fetchall()
+        rows = store.unscored_records(ASSIGN_BATCH)
         if not rows:
             break
-        with store.write() as conn:
-            conn.executemany("UPDATE feedback SET sentiment = ?, sentiment_label = ? WHERE id = ?",
-                             [(*score(title, content), rowid) for rowid, title, content in rows])
-            conn.execute("UPDATE store_meta SET value = value + 1 WHERE key = 'writes'")
+        store.save_sentiments([(*score(title, content), rowid) for rowid, title, content in rows])
         scored += len(rows)
     return scored
 
@@ -418,7 +398,7 @@ def _jaccard(a: set[int], b: set[int]) -> float:
 
 def _read_all(store: Store) -> tuple[list[int], list[str]]:
     ids, texts = [], []
-    for rowid, title, content in store.conn.execute("SELECT id, title, content FROM feedback ORDER BY id"):
+    for rowid, title, content in store.record_texts():
         ids.append(rowid)
         texts.append(clean_text(title, content))
     return ids, texts
@@ -476,11 +456,11 @@ def recompute(store: Store, *, progress: Progress | None = None, sample_size: in
 
     say(0.82, "keeping your names, pins, merges and splits")
     now = iso_utc(now_utc())
-    with store.write() as conn:
+    with store.rewriting_themes() as rewrite:
         old_members: dict[int, set[int]] = defaultdict(set)
-        for rowid, theme_id in conn.execute("SELECT id, theme_id FROM feedback WHERE theme_id > 0"):
+        for rowid, theme_id in rewrite.memberships():
             old_members[int(theme_id)].add(int(rowid))
-        old = {int(r[0]): r for r in conn.execute("SELECT id, split_from FROM themes WHERE retired = 0")}
+        old = {int(r[0]): r for r in rewrite.live_themes()}
         # Greedy matching, best overlap first: each old theme passes its id (and the PM's choices) on once.
         pairs = sorted(
             ((_jaccard(cluster_members, old_members[theme_id]), cluster, theme_id)
@@ -499,7 +479,7 @@ def recompute(store: Store, *, progress: Progress | None = None, sample_size: in
         spread: Counter[str] = Counter(term for centroid in centroids.values() for term in centroid)
         # A theme the PM merged others into holds several groups of words: a group found again mostly inside it
         # stays merged into it (as a theme row of its own, pointing at the target, so it keeps placing new records).
-        targets = {int(r[0]) for r in conn.execute("SELECT DISTINCT merged_into FROM themes WHERE merged_into > 0")}
+        targets = rewrite.merge_targets()
         absorbed: dict[int, int] = {}
         for cluster, cluster_members in members.items():
             if cluster in cluster_theme:
@@ -518,47 +498,27 @@ def recompute(store: Store, *, progress: Progress | None = None, sample_size: in
             sample_texts = texts_of[cluster]
             name, defining = _name_and_terms(centroid, sample_texts, spread, len(centroids))
             if cluster in cluster_theme:
-                conn.execute(
-                    "UPDATE themes SET auto_name = ?, terms = ?, centroid = ?, updated_at = ? WHERE id = ?",
-                    (name, json.dumps(defining), json.dumps(centroid), now, cluster_theme[cluster]),
-                )
+                rewrite.update_words(cluster_theme[cluster], name, json.dumps(defining), json.dumps(centroid), now)
             else:
-                cursor = conn.execute(
-                    "INSERT INTO themes (auto_name, terms, centroid, merged_into, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (name, json.dumps(defining), json.dumps(centroid), absorbed.get(cluster), now, now),
-                )
-                cluster_theme[cluster] = int(cursor.lastrowid or 0)
-        resolved = _resolved(conn)
+                cluster_theme[cluster] = rewrite.add(name, json.dumps(defining), json.dumps(centroid),
+                                                     absorbed.get(cluster), now)
+        resolved = _resolved(rewrite.merged())
         # Old themes nobody inherited are retired, unless they record a PM's merge.
         kept = set(cluster_theme.values())
-        conn.executemany(
-            "UPDATE themes SET retired = 1, updated_at = ? WHERE id = ? AND merged_into IS NULL",
-            [(now, theme_id) for theme_id in old if theme_id not in kept],
-        )
+        rewrite.retire_unmerged([theme_id for theme_id in old if theme_id not in kept], now)
         # A merge nobody re-found keeps its record of the PM's choice, but its old words no longer place records.
-        conn.executemany(
-            "UPDATE themes SET centroid = '{}' WHERE id = ? AND merged_into IS NOT NULL",
-            [(theme_id,) for theme_id in old if theme_id not in kept],
-        )
+        rewrite.forget_merged_words([theme_id for theme_id in old if theme_id not in kept])
         final = [
             (resolved.get(cluster_theme[c], cluster_theme[c]) if c >= 0 else UNTHEMED, s, key, rowid)
             for rowid, c, s, key in zip(ids, labels, scores, dup_keys)
         ]
-        conn.execute("DELETE FROM theme_model")
-        conn.execute(
-            "INSERT INTO theme_model (id, terms, idf, built_at, records, k) VALUES (1, ?, ?, ?, ?, ?)",
-            (json.dumps(terms), json.dumps(idf), now, len(ids), k),
-        )
-        for offset in range(0, len(final), 50_000):
-            conn.executemany("UPDATE feedback SET theme_id = ?, theme_score = ?, dup_key = ? WHERE id = ?",
-                             final[offset : offset + 50_000])
-        conn.execute("UPDATE store_meta SET value = value + 1 WHERE key = 'writes'")
+        rewrite.replace_model(json.dumps(terms), json.dumps(idf), now, len(ids), k)
+        rewrite.place(final)
     # A PM's split is honoured again: records of a re-found split theme go to the nearer of its two parts.
-    for parent, in store.conn.execute("SELECT DISTINCT split_from FROM themes WHERE split_from IS NOT NULL").fetchall():
-        _resplit(store, int(parent))
+    for parent in store.split_parents():
+        _resplit(store, parent)
     say(1.0, "done")
-    active = store.conn.execute("SELECT COUNT(*) FROM themes WHERE retired = 0 AND merged_into IS NULL").fetchone()[0]
+    active = store.active_theme_count()
     return RunReport(len(ids), int(active), round(time.monotonic() - started, 2), round(_peak_rss_mb(), 1), k)
 
 
@@ -566,7 +526,7 @@ def recompute(store: Store, *, progress: Progress | None = None, sample_size: in
 
 
 def _theme_exists(store: Store, theme_id: int) -> None:
-    if store.conn.execute("SELECT 1 FROM themes WHERE id = ? AND retired = 0", (theme_id,)).fetchone() is None:
+    if not store.is_live_theme(theme_id):
         raise ThemeError(f"there is no theme {theme_id}")
 
 
@@ -575,18 +535,14 @@ def rename(store: Store, theme_id: int, name: str) -> None:
     _theme_exists(store, theme_id)
     if len(name) > 120:
         raise ThemeError("a theme name has at most 120 characters")
-    with store.write() as conn:
-        conn.execute("UPDATE themes SET name = ?, updated_at = ? WHERE id = ?",
-                     (name or None, iso_utc(now_utc()), theme_id))
+    store.rename_theme(theme_id, name or None, iso_utc(now_utc()))
 
 
 def set_flag(store: Store, theme_id: int, flag: str, value: bool) -> None:
     if flag not in ("pinned", "hidden"):
         raise ThemeError(f"unknown flag {flag!r}")
     _theme_exists(store, theme_id)
-    with store.write() as conn:
-        conn.execute(f"UPDATE themes SET {flag} = ?, updated_at = ? WHERE id = ?",
-                     (int(value), iso_utc(now_utc()), theme_id))
+    store.set_theme_flag(theme_id, flag, value, iso_utc(now_utc()))
 
 
 def merge(store: Store, source_id: int, target_id: int) -> int:
@@ -595,13 +551,7 @@ def merge(store: Store, source_id: int, target_id: int) -> int:
         raise ThemeError("a theme cannot be merged into itself")
     _theme_exists(store, source_id)
     _theme_exists(store, target_id)
-    with store.write() as conn:
-        conn.execute("UPDATE themes SET merged_into = ?, updated_at = ? WHERE id = ?",
-                     (target_id, iso_utc(now_utc()), source_id))
-        conn.execute("UPDATE themes SET merged_into = ? WHERE merged_into = ?", (target_id, source_id))
-        moved = conn.execute("UPDATE feedback SET theme_id = ? WHERE theme_id = ?", (target_id, source_id)).rowcount
-        conn.execute("UPDATE store_meta SET value = value + 1 WHERE key = 'writes'")
-    return int(moved)
+    return store.merge_theme(source_id, target_id, iso_utc(now_utc()))
 
 
 def split(store: Store, theme_id: int, *, seed: int = 0) -> tuple[int, int]:
@@ -609,7 +559,7 @@ def split(store: Store, theme_id: int, *, seed: int = 0) -> tuple[int, int]:
     from sklearn.cluster import KMeans
 
     _theme_exists(store, theme_id)
-    rows = store.conn.execute("SELECT id, title, content FROM feedback WHERE theme_id = ?", (theme_id,)).fetchall()
+    rows = store.theme_record_texts(theme_id)
     if len(rows) < 4:
         raise ThemeError("a theme needs at least 4 records to be split")
     texts = [clean_text(t, c) for _, t, c in rows]
@@ -620,51 +570,38 @@ def split(store: Store, theme_id: int, *, seed: int = 0) -> tuple[int, int]:
         raise ThemeError("the records of this theme are too alike to split")
     model = load_model(store)
     now = iso_utc(now_utc())
-    new_ids: list[int] = []
-    with store.write() as conn:
-        for part in (0, 1):
-            part_texts = [text for text, label in zip(texts, kmeans.labels_) if label == part]
-            # The parts' centroids in the store's vocabulary, so new records and re-computations can place them.
-            if model is not None:
-                centre = model.vectorizer().transform(part_texts).mean(axis=0).A1
-                top = centre.argsort()[::-1][:CENTROID_TERMS]
-                centroid = {model.terms[i]: round(float(centre[i]), 5) for i in top if centre[i] > 0}
-            else:
-                centroid = {}
-            local = kmeans.cluster_centers_[part]
-            names = vectorizer.get_feature_names_out()
-            local_centroid = {names[i]: float(local[i]) for i in local.argsort()[::-1][:40] if local[i] > 0}
-            name, defining = _name_and_terms(local_centroid, part_texts)
-            cursor = conn.execute(
-                "INSERT INTO themes (auto_name, terms, centroid, split_from, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (name, json.dumps(defining), json.dumps(centroid), theme_id, now, now),
-            )
-            new_ids.append(int(cursor.lastrowid or 0))
-        conn.executemany("UPDATE feedback SET theme_id = ? WHERE id = ?",
-                         [(new_ids[int(label)], row[0]) for row, label in zip(rows, kmeans.labels_)])
-        conn.execute("UPDATE themes SET retired = 1, updated_at = ? WHERE id = ?", (now, theme_id))
-        conn.execute("UPDATE store_meta SET value = value + 1 WHERE key = 'writes'")
+    parts: list[tuple[str, str, str]] = []
+    for part in (0, 1):
+        part_texts = [text for text, label in zip(texts, kmeans.labels_) if label == part]
+        # The parts' centroids in the store's vocabulary, so new records and re-computations can place them.
+        if model is not None:
+            centre = model.vectorizer().transform(part_texts).mean(axis=0).A1
+            top = centre.argsort()[::-1][:CENTROID_TERMS]
+            centroid = {model.terms[i]: round(float(centre[i]), 5) for i in top if centre[i] > 0}
+        else:
+            centroid = {}
+        local = kmeans.cluster_centers_[part]
+        names = vectorizer.get_feature_names_out()
+        local_centroid = {names[i]: float(local[i]) for i in local.argsort()[::-1][:40] if local[i] > 0}
+        name, defining = _name_and_terms(local_centroid, part_texts)
+        parts.append((name, json.dumps(defining), json.dumps(centroid)))
+    new_ids = store.save_theme_split(theme_id, parts, [(int(label), row[0]) for row, label in zip(rows, kmeans.labels_)],
+                                     now)
     return new_ids[0], new_ids[1]
 
 
 def _resplit(store: Store, parent: int) -> None:
     """After a re-computation: the records of a split theme's parts go to the nearer part again."""
     model = load_model(store)
-    parts = [int(r[0]) for r in store.conn.execute(
-        "SELECT id FROM themes WHERE split_from = ? AND retired = 0 AND merged_into IS NULL", (parent,))]
+    parts = store.split_parts(parent)
     if model is None or len(parts) != 2 or not all(p in model.centroids for p in parts):
         return
-    rows = store.conn.execute(
-        f"SELECT id, title, content FROM feedback WHERE theme_id IN ({', '.join('?' * len(parts))})", parts
-    ).fetchall()
+    rows = store.themes_record_texts(parts)
     if not rows:
         return
     sub = Model(model.terms, model.idf, {p: model.centroids[p] for p in parts})
     placements = _placements(sub, [clean_text(t, c) for _, t, c in rows])
-    with store.write() as conn:
-        conn.executemany("UPDATE feedback SET theme_id = ? WHERE id = ?",
-                         [(theme if theme else parts[0], row[0]) for row, (theme, _, _) in zip(rows, placements)])
+    store.move_records([(theme if theme else parts[0], row[0]) for row, (theme, _, _) in zip(rows, placements)])
 
 
 # -- reading themes ------------------------------------------------------------------------------------------------
@@ -690,10 +627,7 @@ def themes(store: Store, *, include_hidden: bool = True) -> dict[int, ThemeInfo]
     if not _has_tables(store):
         return {}
     found = {}
-    for row in store.conn.execute(
-        "SELECT id, COALESCE(name, auto_name), auto_name, terms, pinned, hidden, merged_into, split_from FROM themes "
-        "WHERE retired = 0 ORDER BY id"
-    ):
+    for row in store.live_theme_rows():
         info = ThemeInfo(int(row[0]), row[1], row[2], tuple((t, float(w)) for t, w in json.loads(row[3])),
                          bool(row[4]), bool(row[5]), row[6], row[7])
         if include_hidden or not info.hidden:
@@ -702,32 +636,28 @@ def themes(store: Store, *, include_hidden: bool = True) -> dict[int, ThemeInfo]
 
 
 def _has_tables(store: Store) -> bool:
-    return store.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'themes'").fetchone() is not None
+    return store.has_theme_tables()
 
 
 def has_model(store: Store) -> bool:
-    return _has_tables(store) and store.conn.execute("SELECT 1 FROM theme_model").fetchone() is not None
+    return _has_tables(store) and store.has_theme_model()
 
 
 def why(store: Store, source: str, source_id: str) -> dict[str, Any] | None:
     """Why a record is in its theme: the theme, the words they share (heaviest first), and its near-duplicates."""
-    row = store.conn.execute(
-        "SELECT id, title, content, theme_id, theme_score, dup_key FROM feedback WHERE source = ? AND source_id = ?",
-        (source, source_id),
-    ).fetchone()
+    row = store.record_theme_row(source, source_id)
     if row is None:
         return None
     rowid, title, content, theme_id, score, dup_key = row
     similar = 0
     if dup_key:
-        similar = int(store.conn.execute(
-            "SELECT COUNT(*) FROM feedback WHERE dup_key = ? AND id <> ?", (dup_key, rowid)).fetchone()[0])
+        similar = store.duplicates_count(dup_key, rowid)
     info = themes(store).get(int(theme_id)) if theme_id else None
     shared: list[str] = []
     model = load_model(store)
     if info is not None and model is not None:
         vector = model.vectorizer().transform([clean_text(title, content)])
-        centroid = json.loads(store.conn.execute("SELECT centroid FROM themes WHERE id = ?", (info.id,)).fetchone()[0])
+        centroid = json.loads(store.theme_centroid(info.id))
         weights = {model.terms[i]: float(v) * centroid.get(model.terms[i], 0.0)
                    for i, v in zip(vector.indices, vector.data)}
         shared = [term for term, weight in sorted(weights.items(), key=lambda item: -item[1]) if weight > 0][:5]
@@ -736,35 +666,14 @@ def why(store: Store, source: str, source_id: str) -> dict[str, Any] | None:
 
 
 def similar_records(store: Store, source: str, source_id: str, limit: int = 20) -> list[dict[str, Any]]:
-    row = store.conn.execute("SELECT id, dup_key FROM feedback WHERE source = ? AND source_id = ?",
-                             (source, source_id)).fetchone()
-    if row is None or row[1] is None:
-        return []
-    return list(store.db.query(
-        "SELECT source, source_id, title, content, customer_name, created_at FROM feedback "
-        "WHERE dup_key = ? AND id <> ? ORDER BY created_at DESC LIMIT ?", [row[1], row[0], limit]))
+    return store.duplicate_rows(source, source_id, limit)
 
 
 def quotes(store: Store, theme_id: int, *, start: str | None = None, end: str | None = None,
            extra_where: str = "", params: Sequence[Any] = (), limit: int = QUOTES) -> list[dict[str, Any]]:
     """The theme's most representative records (nearest its centre), one per near-duplicate group: the customers'
     own words, to be shown as plain text."""
-    conditions = ["theme_id = ?"]
-    values: list[Any] = [theme_id]
-    if start:
-        conditions.append("created_at >= ?")
-        values.append(start)
-    if end:
-        conditions.append("created_at < ?")
-        values.append(end)
-    if extra_where:
-        conditions.append(extra_where)
-        values.extend(params)
-    rows = store.db.query(
-        "SELECT source, source_id, title, content, customer_name, customer_tier, created_at, url, dup_key, "
-        f"sentiment_label FROM feedback WHERE {' AND '.join(conditions)} ORDER BY theme_score DESC LIMIT 200",
-        values,
-    )
+    rows = store.theme_quote_rows(theme_id, start=start, end=end, extra_where=extra_where, params=params)
     chosen, seen = [], set()
     for row in rows:
         key = row["dup_key"] or f"{row['source']}:{row['source_id']}"
@@ -783,42 +692,28 @@ def quotes(store: Store, theme_id: int, *, start: str | None = None, end: str | 
 def latest_run(store: Store) -> dict[str, Any] | None:
     if not _has_tables(store):
         return None
-    rows = list(store.db.query("SELECT * FROM theme_runs ORDER BY id DESC LIMIT 1"))
-    return rows[0] if rows else None
+    return store.latest_theme_run()
 
 
 def run_recompute(db_path: str, *, sample_size: int = SAMPLE_SIZE) -> int:
     """Re-compute in this thread, reporting progress in `theme_runs` (its own connection: call it from a worker)."""
     with Store(db_path) as store:
-        with store.write() as conn:
-            running = conn.execute(
-                "SELECT id, heartbeat FROM theme_runs WHERE status = 'running' ORDER BY id DESC LIMIT 1").fetchone()
-            if running is not None and time.time() - float(running[1] or 0) < 60:
-                return int(running[0])  # one at a time: the running one is reported
-            run_id = int(conn.execute(
-                "INSERT INTO theme_runs (started_at, status, progress, message, pid, heartbeat) "
-                "VALUES (?, 'running', 0, 'starting', ?, ?)", (iso_utc(now_utc()), os.getpid(), time.time())
-            ).lastrowid or 0)
+        run_id, started = store.begin_theme_run(started_at=iso_utc(now_utc()), pid=os.getpid(), now=time.time(),
+                                                busy_for=60)
+        if not started:
+            return run_id  # one at a time: the running one is reported
 
         def progress(fraction: float, message: str) -> None:
-            with store.write() as conn:
-                conn.execute("UPDATE theme_runs SET progress = ?, message = ?, heartbeat = ? WHERE id = ?",
-                             (round(fraction, 3), message, time.time(), run_id))
+            store.theme_run_progress(run_id, round(fraction, 3), message, time.time())
 
         try:
             report = recompute(store, progress=progress, sample_size=sample_size)
         except Exception as error:  # noqa: BLE001 - reported on the run row, for the page to show
-            with store.write() as conn:
-                conn.execute("UPDATE theme_runs SET status = 'failed', message = ?, finished_at = ? WHERE id = ?",
-                             (f"{type(error).__name__}: {error}"[:300], iso_utc(now_utc()), run_id))
+            store.fail_theme_run(run_id, f"{type(error).__name__}: {error}"[:300], iso_utc(now_utc()))
             return run_id
-        with store.write() as conn:
-            conn.execute(
-                "UPDATE theme_runs SET status = 'complete', progress = 1, message = ?, finished_at = ?, records = ?, "
-                "themes = ?, seconds = ?, peak_rss_mb = ? WHERE id = ?",
-                (f"{report.themes} themes from {report.records:,} records", iso_utc(now_utc()), report.records,
-                 report.themes, report.seconds, report.peak_rss_mb, run_id),
-            )
+        store.complete_theme_run(run_id, message=f"{report.themes} themes from {report.records:,} records",
+                                 finished_at=iso_utc(now_utc()), records=report.records, themes=report.themes,
+                                 seconds=report.seconds, peak_rss_mb=report.peak_rss_mb)
         return run_id
 
 

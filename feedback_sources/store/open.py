@@ -28,6 +28,7 @@ from .queries import Queries
 from .records import RecordWrites
 from .schema import MIGRATIONS, SCHEMA_VERSION, _statements
 from .state import SyncBookkeeping
+from .themes_sql import ThemeTables
 from .webhooks_sql import WebhookTables
 
 if TYPE_CHECKING:
@@ -387,7 +388,7 @@ def _run_part(name: str, run: Callable[[], list[Any]]) -> CheckResult:
 
 
 class Store(RecordWrites, SyncBookkeeping, Queries, WebhookTables, AccountTables,
-            HealthReads):
+            HealthReads, ThemeTables):
     """One SQLite file. Cheap to open: make one per action or per Streamlit rerun, never share across threads."""
 
     def __init__(self, path: str | Path = ":memory:", *, migrate: bool = True):
