@@ -162,8 +162,8 @@ def _job(row: Mapping[str, Any]) -> Job:
 
 
 def get_job(store: Store, job_id: int) -> Job | None:
-    rows = store.query("SELECT * FROM sync_jobs WHERE id = ?", [job_id])
-    return _job(rows[0]) if rows else None
+    row = store.job_row(job_id)
+    return _job(row) if row else None
 
 
 def create_job(store: Store, spec: JobSpec, origin: str, *, log_path: Path | None = None) -> Job:
@@ -171,31 +171,20 @@ def create_job(store: Store, spec: JobSpec, origin: str, *, log_path: Path | Non
     if origin not in ORIGINS:
         raise ValueError(f"unknown origin {origin!r}; expected one of {ORIGINS}")
     now = iso_utc(now_utc())
-    with store.write() as conn:
-        cursor = conn.execute(
-            "INSERT INTO sync_jobs (origin, status, sources, spec, created_at, heartbeat_at, log_path) "
-            "VALUES (?, 'starting', ?, ?, ?, ?, ?)",
-            (origin, json.dumps(list(spec.sources)), spec.model_dump_json(), now, now,
-             str(log_path) if log_path else None),
-        )
-        job_id = int(cursor.lastrowid or 0)
+    job_id = store.insert_job(origin=origin, sources=json.dumps(list(spec.sources)), spec=spec.model_dump_json(),
+                              created_at=now, log_path=str(log_path) if log_path else None)
     job = get_job(store, job_id)
     assert job is not None
     return job
 
 
 def set_pid(store: Store, job_id: int, pid: int) -> None:
-    with store.write() as conn:
-        conn.execute("UPDATE sync_jobs SET pid = ? WHERE id = ? AND pid IS NULL", (pid, job_id))
+    store.set_job_pid(job_id, pid)
 
 
 def request_cancel(store: Store, job_id: int) -> bool:
     """Ask a job to stop at its next page boundary. False when it is no longer active."""
-    with store.write() as conn:
-        changed = conn.execute(
-            "UPDATE sync_jobs SET cancel_requested = 1 WHERE id = ? AND status IN ('starting', 'running')", (job_id,)
-        ).rowcount
-    return bool(changed)
+    return store.request_job_cancel(job_id)
 
 
 # -- liveness --------------------------------------------------------------------------------------------------------
@@ -237,23 +226,14 @@ def _mark_dead(store: Store, job: Job, now: datetime) -> None:
     reason = ("the sync process stopped without finishing (killed, crashed or the machine slept); Resume continues "
               "from the last stored page" if status == "interrupted" else "the sync process stopped before it started")
     stamp = iso_utc(now)
-    with store.write() as conn:
-        conn.execute(
-            "UPDATE sync_jobs SET status = ?, finished_at = ?, message = ? WHERE id = ? AND status = ?",
-            (status, stamp, reason, job.id, job.status),
-        )
-        if job.run_group:
-            conn.execute(
-                "UPDATE sync_runs SET status = 'interrupted', finished_at = ?, errors = COALESCE(errors, ?) "
-                "WHERE run_group = ? AND status = 'running'",
-                (stamp, "interrupted: the sync process stopped", job.run_group),
-            )
+    store.end_dead_job(job.id, was=job.status, status=status, finished_at=stamp, message=reason,
+                       run_group=job.run_group, run_error="interrupted: the sync process stopped")
 
 
 def reconcile(store: Store, now: datetime | None = None) -> None:
     """Record every job whose process is gone as interrupted (or failed, when it never started)."""
     now = now or now_utc()
-    for row in store.query("SELECT * FROM sync_jobs WHERE status IN ('starting', 'running')"):
+    for row in store.active_job_rows():
         job = _job(row)
         if not is_alive(job, now):
             _mark_dead(store, job, now)
@@ -261,16 +241,15 @@ def reconcile(store: Store, now: datetime | None = None) -> None:
 
 def active_job(store: Store, now: datetime | None = None) -> Job | None:
     reconcile(store, now)
-    rows = store.query(
-        "SELECT * FROM sync_jobs WHERE status IN ('starting', 'running') ORDER BY id DESC LIMIT 1")
-    return _job(rows[0]) if rows else None
+    row = store.newest_active_job_row()
+    return _job(row) if row else None
 
 
 def latest_job(store: Store, now: datetime | None = None) -> Job | None:
     """The newest job that ran or runs (a start refused because another sync held the lock does not count)."""
     reconcile(store, now)
-    rows = store.query("SELECT * FROM sync_jobs WHERE status <> 'rejected' ORDER BY id DESC LIMIT 1")
-    return _job(rows[0]) if rows else None
+    row = store.newest_job_row()
+    return _job(row) if row else None
 
 
 # -- the lock --------------------------------------------------------------------------------------------------------
@@ -363,15 +342,7 @@ class _Heartbeat(threading.Thread):
         self.store = Store(db_path, migrate=False)
 
     def beat(self, store: Store) -> None:
-        with store.write() as conn:
-            conn.execute("UPDATE sync_jobs SET heartbeat_at = ?, progress = ? WHERE id = ?",
-                         (iso_utc(now_utc()), self.handle.snapshot(), self.handle.job_id))
-            # A reader took a long silence (a suspended laptop, a stopped process) for death; we hold the lock, so
-            # we are the sync, alive again: say so.
-            conn.execute("UPDATE sync_jobs SET status = 'running', finished_at = NULL, message = NULL "
-                         "WHERE id = ? AND status = 'interrupted'", (self.handle.job_id,))
-            row = conn.execute("SELECT cancel_requested FROM sync_jobs WHERE id = ?", (self.handle.job_id,)).fetchone()
-        if row is not None and row[0]:
+        if store.beat_job(self.handle.job_id, at=iso_utc(now_utc()), progress=self.handle.snapshot()):
             self.handle.cancel.set()
 
     def run(self) -> None:
@@ -400,36 +371,24 @@ def exclusive_sync(
         if not lock.acquire():
             now = now_utc()
             if job_id is not None:
-                with store.write() as conn:
-                    conn.execute("UPDATE sync_jobs SET status = 'rejected', finished_at = ?, pid = ?, message = ? "
-                                 "WHERE id = ?", (iso_utc(now), os.getpid(), "another sync was running", job_id))
+                store.reject_job(job_id, finished_at=iso_utc(now), pid=os.getpid(), message="another sync was running")
             raise SyncBusy(active_job(store, now))
         try:
             now = now_utc()
             # We hold the lock, so whoever claimed a job before us has ended; unclaimed rows are judged by liveness.
-            for row in store.query("SELECT * FROM sync_jobs WHERE status = 'running'"):
+            for row in store.running_job_rows():
                 _mark_dead(store, _job(row), now)
             reconcile(store, now)
             run_group = uuid.uuid4().hex
             stamp = iso_utc(now)
-            with store.write() as conn:
-                if job_id is None:
-                    job_id = int(conn.execute(
-                        "INSERT INTO sync_jobs (origin, status, sources, spec, created_at, log_path) "
-                        "VALUES (?, 'starting', ?, ?, ?, NULL)",
-                        (origin, json.dumps(list(spec.sources)), spec.model_dump_json(), stamp),
-                    ).lastrowid or 0)
-                conn.execute(
-                    "UPDATE sync_jobs SET status = 'running', pid = ?, started_at = ?, heartbeat_at = ?, "
-                    "run_group = ? WHERE id = ?",
-                    (os.getpid(), stamp, stamp, run_group, job_id),
-                )
-                cancelled = conn.execute("SELECT cancel_requested FROM sync_jobs WHERE id = ?", (job_id,)).fetchone()
+            job_id, cancelled = store.claim_job(job_id, origin=origin, sources=json.dumps(list(spec.sources)),
+                                                spec=spec.model_dump_json(), pid=os.getpid(), at=stamp,
+                                                run_group=run_group)
         except BaseException:
             lock.release()
             raise
     handle = JobHandle(job_id, run_group)
-    if cancelled and cancelled[0]:
+    if cancelled:
         handle.cancel.set()
     heartbeat = _Heartbeat(db_path, handle)
     heartbeat.start()
@@ -447,14 +406,11 @@ def exclusive_sync(
         heartbeat.stopped.set()
         heartbeat.join(timeout=10)
         try:
-            with Store(db_path, migrate=False) as store, store.write() as conn:
-                conn.execute(
-                    "UPDATE sync_jobs SET status = ?, finished_at = ?, heartbeat_at = ?, progress = ?, results = ?, "
-                    "message = COALESCE(?, message) WHERE id = ?",
-                    (status, iso_utc(now_utc()), iso_utc(now_utc()), handle.snapshot(),
-                     json.dumps(handle.results, default=str) if handle.results is not None else None,
-                     message, handle.job_id),
-                )
+            with Store(db_path, migrate=False) as store:
+                store.finish_job(handle.job_id, status=status, finished_at=iso_utc(now_utc()),
+                                 heartbeat_at=iso_utc(now_utc()), progress=handle.snapshot(),
+                                 results=json.dumps(handle.results, default=str) if handle.results is not None else None,
+                                 message=message)
         finally:
             lock.release()
 
@@ -526,31 +482,23 @@ def resume_spec(job: Job) -> JobSpec:
 
 def get_schedule(store: Store) -> float | None:
     """Hours between automatic syncs while the app runs; None when off."""
-    row = store.conn.execute("SELECT value FROM sync_settings WHERE key = ?", (SCHEDULE_KEY,)).fetchone()
-    if row is None:
+    value = store.get_setting(SCHEDULE_KEY)
+    if value is None:
         return None
-    hours = float(row[0])
+    hours = float(value)
     return hours if hours > 0 else None
 
 
 def set_schedule(store: Store, hours: float | None) -> None:
     if hours is not None and not (0 < hours <= 24 * 30):
         raise ValueError("The schedule takes a number of hours between 0 and 720.")
-    with store.write() as conn:
-        if hours is None:
-            conn.execute("DELETE FROM sync_settings WHERE key = ?", (SCHEDULE_KEY,))
-        else:
-            conn.execute("INSERT INTO sync_settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
-                         "value = excluded.value", (SCHEDULE_KEY, repr(float(hours))))
+    store.set_setting(SCHEDULE_KEY, None if hours is None else repr(float(hours)))
 
 
 def last_sync_started(store: Store) -> datetime | None:
     """When the newest sync of any origin started (jobs, and runs recorded before jobs existed)."""
-    row = store.conn.execute(
-        "SELECT MAX(t) FROM (SELECT MAX(created_at) AS t FROM sync_jobs WHERE status <> 'rejected' "
-        "UNION ALL SELECT MAX(started_at) FROM sync_runs)"
-    ).fetchone()
-    return _parse(row[0]) if row and row[0] else None
+    started = store.last_sync_start()
+    return _parse(started) if started else None
 
 
 def next_scheduled(store: Store, now: datetime | None = None) -> datetime | None:

@@ -24,6 +24,7 @@ from platformdirs import user_data_dir
 
 from .accounts_sql import AccountTables
 from .health_sql import HealthReads
+from .jobs_sql import JobTables
 from .queries import Queries
 from .records import RecordWrites
 from .schema import MIGRATIONS, SCHEMA_VERSION, _statements
@@ -388,7 +389,7 @@ def _run_part(name: str, run: Callable[[], list[Any]]) -> CheckResult:
 
 
 class Store(RecordWrites, SyncBookkeeping, Queries, WebhookTables, AccountTables,
-            HealthReads, ThemeTables):
+            HealthReads, ThemeTables, JobTables):
     """One SQLite file. Cheap to open: make one per action or per Streamlit rerun, never share across threads."""
 
     def __init__(self, path: str | Path = ":memory:", *, migrate: bool = True):
