@@ -25,6 +25,7 @@ from platformdirs import user_data_dir
 from .accounts_sql import AccountTables
 from .health_sql import HealthReads
 from .jobs_sql import JobTables
+from .overrides_sql import OverrideTables
 from .queries import Queries
 from .records import RecordWrites
 from .schema import MIGRATIONS, SCHEMA_VERSION, _statements
@@ -389,7 +390,7 @@ def _run_part(name: str, run: Callable[[], list[Any]]) -> CheckResult:
 
 
 class Store(RecordWrites, SyncBookkeeping, Queries, WebhookTables, AccountTables,
-            HealthReads, ThemeTables, JobTables):
+            HealthReads, ThemeTables, JobTables, OverrideTables):
     """One SQLite file. Cheap to open: make one per action or per Streamlit rerun, never share across threads."""
 
     def __init__(self, path: str | Path = ":memory:", *, migrate: bool = True):
