@@ -124,7 +124,7 @@ def export_csv(
 ) -> int:
     """Write the filtered rows as CSV; returns the number of rows written."""
     columns = tuple(columns or DEFAULT_EXPORT_COLUMNS)
-    register_sql_functions(store.conn)
+    store.register_function(SQL_NEUTRALIZE_FUNCTION, 1, neutralize)
     rows = store.iter_values(filters, columns=columns, expression=neutralized_sql)
     if isinstance(destination, (str, Path)):
         path = Path(destination).expanduser()

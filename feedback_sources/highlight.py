@@ -21,9 +21,6 @@ if TYPE_CHECKING:
 MARK_START = "\x02"
 MARK_END = "\x03"
 SNIPPET_TOKENS = 32
-# Column weights for bm25, in the index's column order (title, content, customer_name, tags): a word in the title
-# says more about a record than the same word deep in a long message.
-RANK_WEIGHTS = "8.0, 1.0, 2.0, 3.0"
 
 
 @dataclass(frozen=True)
@@ -49,18 +46,11 @@ def search_results(store: Store, filters: Filters, limit: int = 10, offset: int 
         return []
     others = replace(filters, text="")
     try:
-        ranked = _ranked_ids(store.conn, fts, others, limit, offset)
+        ranked = store.ranked_matches(fts, others, limit, offset)
         if not ranked:
             return []
         # Snippets only for the page shown: FTS5 builds them from the record's text, which costs a row read each.
-        rows = store.conn.execute(
-            "SELECT f.id, f.source, f.source_id, f.created_at, f.category, f.customer_tier, f.customer_name, "
-            "highlight(feedback_fts, 0, char(2), char(3)), "
-            f"snippet(feedback_fts, 1, char(2), char(3), '…', {SNIPPET_TOKENS}) "
-            "FROM feedback_fts JOIN feedback AS f ON f.id = feedback_fts.rowid "
-            f"WHERE feedback_fts MATCH ? AND feedback_fts.rowid IN ({', '.join('?' * len(ranked))})",
-            [fts, *ranked],
-        ).fetchall()
+        rows = store.marked_matches(fts, list(ranked), SNIPPET_TOKENS)
     except sqlite3.OperationalError as error:  # every term is quoted, so this would be a bug, not the PM's typing
         raise SearchSyntaxError(f"This search could not be run ({error}).") from None
     by_id = {row[0]: row for row in rows}
@@ -70,35 +60,6 @@ def search_results(store: Store, filters: Filters, limit: int = 10, offset: int 
         for rowid, score in ranked.items()
         if rowid in by_id
     ]
-
-
-def _ranked_ids(conn: sqlite3.Connection, fts: str, others: Filters, limit: int, offset: int) -> dict[int, float]:
-    """Record ids of one page of results, best first, with their bm25 score.
-
-    bm25 as an ORDER BY expression lets SQLite keep only the best `limit + offset` rows while it scores every match
-    (FTS5's own `ORDER BY rank` sorts them all). Other filters narrow the matches in the cheapest way: a date
-    window makes a small id set through the facets index; without one each match's row is checked instead.
-    """
-    score = f"bm25(feedback_fts, {RANK_WEIGHTS})"
-    if others == type(others)():
-        sql = f"SELECT rowid, {score} AS score FROM feedback_fts WHERE feedback_fts MATCH ? ORDER BY score LIMIT ? OFFSET ?"
-        params: list[object] = [fts]
-    elif others.start is not None:
-        where, where_params = others.where("f")
-        sql = (
-            f"SELECT rowid, {score} AS score FROM feedback_fts WHERE feedback_fts MATCH ? "
-            f"AND +rowid IN (SELECT f.id FROM feedback AS f INDEXED BY idx_feedback_facets WHERE {where}) "
-            "ORDER BY score LIMIT ? OFFSET ?"
-        )
-        params = [fts, *where_params]
-    else:
-        where, where_params = others.where("f")
-        sql = (
-            f"SELECT f.id, {score} AS score FROM feedback_fts JOIN feedback AS f ON f.id = feedback_fts.rowid "
-            f"WHERE feedback_fts MATCH ? AND {where} ORDER BY score LIMIT ? OFFSET ?"
-        )
-        params = [fts, *where_params]
-    return {int(rowid): float(value) for rowid, value in conn.execute(sql, [*params, limit, offset])}
 
 
 # -- from marked text to inert markdown -------------------------------------------------------------------------------

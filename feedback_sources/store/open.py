@@ -27,6 +27,7 @@ from .health_sql import HealthReads
 from .jobs_sql import JobTables
 from .overrides_sql import OverrideTables
 from .queries import Queries
+from .search_sql import SearchReads
 from .records import RecordWrites
 from .schema import MIGRATIONS, SCHEMA_VERSION, _statements
 from .state import SyncBookkeeping
@@ -390,7 +391,8 @@ def _run_part(name: str, run: Callable[[], list[Any]]) -> CheckResult:
 
 
 class Store(RecordWrites, SyncBookkeeping, Queries, WebhookTables, AccountTables,
-            HealthReads, ThemeTables, JobTables, OverrideTables):
+            HealthReads, ThemeTables, JobTables, OverrideTables,
+            SearchReads):
     """One SQLite file. Cheap to open: make one per action or per Streamlit rerun, never share across threads."""
 
     def __init__(self, path: str | Path = ":memory:", *, migrate: bool = True):
@@ -487,6 +489,11 @@ class Store(RecordWrites, SyncBookkeeping, Queries, WebhookTables, AccountTables
         import sqlite_utils
 
         return sqlite_utils.Database(self.conn)
+
+    def register_function(self, name: str, arity: int, function: Callable[..., Any]) -> None:
+        """A deterministic Python function callable from this connection's SQL (an export's rare cells call back into
+        Python this way)."""
+        self.conn.create_function(name, arity, function, deterministic=True)
 
     def close(self) -> None:
         self.conn.close()
