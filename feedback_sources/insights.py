@@ -10,14 +10,14 @@ counting over the records' words, with stop words left out and a minimum number 
 checked by searching for the word in Explore.
 
 All of it runs in SQL over idx_feedback_accounts (the account key is an indexed column, see accounts.py), except the
-word counting, which reads a bounded, evenly spread sample of each period's text.
+word counting, which reads a bounded, evenly spread sample of each period's text. The SQL is the store's
+(store/insights_sql.py); this module says what is asked and shapes what comes back.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import sqlite3
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,6 +29,7 @@ from . import accounts
 from .models import Category, Tier
 from .search import SearchSyntaxError, to_fts_query
 from .store import UNKNOWN_TIER, Filters, Store, iso_utc, now_utc, read_in_parallel
+from .store.insights_sql import DemandWindow
 
 # Tiers from lowest to highest: an account takes the highest one seen on its feedback.
 TIER_RANKS: dict[str, int] = {UNKNOWN_TIER: 0, Tier.free.value: 1, Tier.professional.value: 2,
@@ -39,12 +40,6 @@ DEFAULT_WEIGHTS: dict[str, float] = {"enterprise": 10.0, "business": 5.0, "profe
 DEMAND_CATEGORIES: tuple[str, ...] = (Category.feature_request.value,)
 NO_TAG = "(no tag)"
 MIN_TREND_RECORDS = 6  # fewer records in both periods together make no trend
-
-_RANK_SQL = (
-    "CASE f.customer_tier WHEN 'enterprise' THEN 4 WHEN 'business' THEN 3 WHEN 'professional' THEN 2 "
-    "WHEN 'free' THEN 1 ELSE 0 END"
-)
-
 
 class ThemeError(ValueError):
     """A saved theme that cannot be saved (no name, or a search that cannot be understood)."""
@@ -191,85 +186,24 @@ class AccountRow:
     last_feedback: str
 
 
-# -- SQL building blocks -------------------------------------------------------------------------------------------
+# -- what the store's SQL is asked ---------------------------------------------------------------------------------
 
 
-def _in(column: str, values: Sequence[str], params: list[Any]) -> str:
-    params.extend(values)
-    return f"{column} IN ({', '.join('?' * len(values))})"
-
-
-def _weight_case(scope: DemandScope, column: str, params: list[Any]) -> str:
-    whens = []
-    for tier, rank in TIER_RANKS.items():
-        whens.append(f"WHEN {rank} THEN ?")
-        params.append(scope.weight(tier))
-    return f"(CASE {column} {' '.join(whens)} END)"
-
-
-def _temporary_data_in_memory(conn: sqlite3.Connection) -> None:
-    """Sorting and deduplicating a quarter of a million keys spills to a temporary file otherwise. Switching drops
-    the connection's temporary tables, so a connection that holds some is left as it is."""
-    if conn.execute("PRAGMA temp_store").fetchone()[0] != 2 and not conn.execute(
-        "SELECT 1 FROM temp.sqlite_master LIMIT 1"
-    ).fetchone():
-        conn.execute("PRAGMA temp_store = MEMORY")
-
-
-def _scope_sql(store: Store, scope: DemandScope, params: list[Any]) -> str:
-    """CTEs `account_ranks` (each account of the period with its highest tier rank, whatever the other filters) and
-    `chosen` (the scope's records, each with its account and that rank). Both read idx_feedback_accounts alone."""
-    _temporary_data_in_memory(store.conn)
-    merged = store.has_account_merges()
-    account = "COALESCE(m.account, f.account_key)" if merged else "f.account_key"
-    join = " LEFT JOIN account_merges m ON m.alias = f.account_key" if merged else ""
-    period = [scope.start.isoformat(), (scope.end + timedelta(days=1)).isoformat()]
-    params.extend(period)
-    # DISTINCT first: it dedupes into a small lookup table as rows stream by, where GROUP BY would sort every row.
-    ranks = (
-        f"account_ranks AS MATERIALIZED (SELECT account, MAX(rank) AS rank FROM (SELECT DISTINCT {account} AS account,"
-        f" {_RANK_SQL} AS rank FROM feedback f INDEXED BY idx_feedback_accounts{join}"
-        " WHERE f.created_at >= ? AND f.created_at < ?) GROUP BY account)"
+def _window(scope: DemandScope) -> DemandWindow:
+    """The scope as the store's Demand queries take it: [start, end) days, tier ranks, and each rank's weight."""
+    return DemandWindow(
+        start=scope.start.isoformat(),
+        end=(scope.end + timedelta(days=1)).isoformat(),
+        sources=scope.sources,
+        categories=scope.categories,
+        ranks=tuple(TIER_RANKS[t] for t in scope.tiers),
+        sentiments=scope.sentiments,
+        weights=tuple((rank, scope.weight(tier)) for tier, rank in TIER_RANKS.items()),
     )
-    params.extend(period)
-    conditions = ["f.created_at >= ?", "f.created_at < ?"]
-    if scope.sources:
-        conditions.append(_in("f.source", scope.sources, params))
-    if scope.categories:
-        conditions.append(_in("f.category", scope.categories, params))
-    if scope.tiers:
-        conditions.append(f"a.rank IN ({', '.join(str(TIER_RANKS[t]) for t in scope.tiers)})")
-    if scope.sentiments:
-        conditions.append(_in("f.sentiment_label", scope.sentiments, params))
-    chosen = (
-        f"chosen AS (SELECT f.id, f.source, f.category, a.account, a.rank, f.theme_id, f.sentiment_label"
-        # CROSS JOIN keeps the records outside: each looks its account up, instead of each account scanning the period.
-        f" FROM feedback f INDEXED BY idx_feedback_accounts{join} CROSS JOIN account_ranks a ON a.account = {account}"
-        f" WHERE {' AND '.join(conditions)})"
-    )
-    return f"{ranks}, {chosen}"
 
 
 def _sources(store: Store) -> list[str]:
     return store.distinct_values("source")
-
-
-def _aggregate_columns(scope: DemandScope, sources: Sequence[str], params: list[Any]) -> str:
-    """Per theme, from `theme_accounts` rows (one per theme and account): score, accounts, records, per source and
-    per tier counts."""
-    columns = [f"SUM({_weight_case(scope, 'rank', params)}) AS score", "COUNT(*) AS accounts",
-               "SUM(records) AS records"]
-    columns += [f"SUM(s{i}) AS s{i}" for i in range(len(sources))]
-    columns += [f"SUM(rank = {rank}) AS t{rank}" for rank in TIERS_BY_RANK]
-    return ", ".join(columns)
-
-
-def _per_source_sums(sources: Sequence[str], params: list[Any]) -> str:
-    parts = []
-    for i, source in enumerate(sources):
-        parts.append(f"SUM(c.source = ?) AS s{i}")
-        params.append(source)
-    return "".join(", " + part for part in parts)
 
 
 @dataclass(frozen=True)
@@ -302,18 +236,7 @@ def _tally(row: Sequence[Any], offset: int, sources: Sequence[str]) -> _Tally:
 
 
 def _tag_tallies(store: Store, scope: DemandScope, sources: Sequence[str]) -> dict[tuple[str, str | None], _Tally]:
-    params: list[Any] = []
-    ctes = _scope_sql(store, scope, params)
-    sums = _per_source_sums(sources, params)
-    aggregates = _aggregate_columns(scope, sources, params)
-    # LEFT JOIN: a record without tags lands in its category's "no tag" row, reported apart from the ranking.
-    sql = (
-        f"WITH {ctes}, theme_accounts AS ("
-        f" SELECT c.category, t.tag, c.account, MAX(c.rank) AS rank, COUNT(*) AS records{sums}"
-        " FROM chosen c LEFT JOIN feedback_tags t ON t.feedback_id = c.id GROUP BY c.category, t.tag, c.account)"
-        f" SELECT category, tag, {aggregates} FROM theme_accounts GROUP BY category, tag"
-    )
-    return {(row[0], row[1]): _tally(row, 2, sources) for row in store.conn.execute(sql, params)}
+    return {(row[0], row[1]): _tally(row, 2, sources) for row in store.demand_tag_rows(_window(scope), sources)}
 
 
 def _repeats_a_facet(tag: str, sources: Sequence[str]) -> bool:
@@ -326,13 +249,7 @@ def _repeats_a_facet(tag: str, sources: Sequence[str]) -> bool:
 
 
 def _distinct_untagged_accounts(store: Store, scope: DemandScope) -> int:
-    params: list[Any] = []
-    ctes = _scope_sql(store, scope, params)
-    sql = (
-        f"WITH {ctes} SELECT COUNT(DISTINCT c.account) FROM chosen c "
-        "WHERE NOT EXISTS (SELECT 1 FROM feedback_tags t WHERE t.feedback_id = c.id)"
-    )
-    return int(store.conn.execute(sql, params).fetchone()[0])
+    return store.demand_untagged_accounts(_window(scope))
 
 
 def _ordered(themes: Iterable[Theme]) -> list[Theme]:
@@ -387,27 +304,15 @@ def save_theme(store: Store, name: str, query: str) -> SavedTheme:
     except SearchSyntaxError as error:
         raise ThemeError(f"The search is not understood: {error}") from None
     created_at = iso_utc(now_utc())
-    with store.write() as conn:
-        conn.execute(
-            "INSERT INTO saved_themes (name, query, created_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (name) DO UPDATE SET query = excluded.query, created_at = excluded.created_at",
-            (name, query, created_at),
-        )
-        row = conn.execute("SELECT id, name, query, created_at FROM saved_themes WHERE name = ?", (name,)).fetchone()
-    return SavedTheme(*row)
+    return SavedTheme(*store.save_search_theme(name, query, created_at))
 
 
 def delete_theme(store: Store, theme_id: int) -> bool:
-    with store.write() as conn:
-        return conn.execute("DELETE FROM saved_themes WHERE id = ?", (theme_id,)).rowcount > 0
+    return store.delete_search_theme(theme_id)
 
 
 def saved_themes(store: Store) -> list[SavedTheme]:
-    exists = store.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'saved_themes'").fetchone()
-    if not exists:
-        return []
-    rows = store.conn.execute("SELECT id, name, query, created_at FROM saved_themes ORDER BY name COLLATE NOCASE, id")
-    return [SavedTheme(*row) for row in rows]
+    return [SavedTheme(*row) for row in store.search_theme_rows()]
 
 
 def _fts_or_none(query: str) -> str | None:
@@ -424,22 +329,8 @@ def _saved_tallies(
     searchable = [(theme, fts) for theme in themes if (fts := _fts_or_none(theme.query))]
     if not searchable:
         return {}
-    params: list[Any] = []
-    ctes = _scope_sql(store, scope, params)
-    parts = []
-    for theme, fts in searchable:
-        sums = _per_source_sums(sources, params)
-        params.append(fts)
-        parts.append(
-            f"SELECT {int(theme.id)} AS theme, c.account, MAX(c.rank) AS rank, COUNT(*) AS records{sums} FROM chosen c "
-            "WHERE c.id IN (SELECT rowid FROM feedback_fts WHERE feedback_fts MATCH ?) GROUP BY c.account"
-        )
-    aggregates = _aggregate_columns(scope, sources, params)
-    sql = (
-        f"WITH {ctes}, theme_accounts AS ({' UNION ALL '.join(parts)})"
-        f" SELECT theme, {aggregates} FROM theme_accounts GROUP BY theme"
-    )
-    return {int(row[0]): _tally(row, 1, sources) for row in store.conn.execute(sql, params)}
+    rows = store.demand_saved_rows(_window(scope), sources, [(theme.id, fts) for theme, fts in searchable])
+    return {int(row[0]): _tally(row, 1, sources) for row in rows}
 
 
 def rank_saved_themes(store: Store, scope: DemandScope) -> tuple[Theme, ...]:
@@ -463,27 +354,12 @@ def rank_saved_themes(store: Store, scope: DemandScope) -> tuple[Theme, ...]:
 
 def _discovered_tallies(store: Store, scope: DemandScope, sources: Sequence[str]) -> dict[int, tuple[_Tally, int]]:
     """Per discovered theme: the tally and how many of its records are negative. Reads the accounts index alone."""
-    params: list[Any] = []
-    ctes = _scope_sql(store, scope, params)
-    sums = _per_source_sums(sources, params)
-    aggregates = _aggregate_columns(scope, sources, params)
-    sql = (
-        f"WITH {ctes}, theme_accounts AS ("
-        f" SELECT c.theme_id, c.account, MAX(c.rank) AS rank, COUNT(*) AS records,"
-        f" SUM(c.sentiment_label = 'negative') AS negative{sums}"
-        " FROM chosen c WHERE c.theme_id > 0 GROUP BY c.theme_id, c.account)"
-        f" SELECT theme_id, SUM(negative), {aggregates} FROM theme_accounts GROUP BY theme_id"
-    )
-    return {int(row[0]): (_tally(row, 2, sources), int(row[1] or 0)) for row in store.conn.execute(sql, params)}
+    rows = store.demand_discovered_rows(_window(scope), sources)
+    return {int(row[0]): (_tally(row, 2, sources), int(row[1] or 0)) for row in rows}
 
 
 def _unthemed(store: Store, scope: DemandScope) -> tuple[int, int]:
-    params: list[Any] = []
-    ctes = _scope_sql(store, scope, params)
-    row = store.conn.execute(
-        f"WITH {ctes} SELECT COUNT(*), COUNT(DISTINCT account) FROM chosen c WHERE COALESCE(c.theme_id, 0) = 0", params
-    ).fetchone()
-    return int(row[0]), int(row[1])
+    return store.demand_unthemed(_window(scope))
 
 
 def rank_discovered_themes(store: Store, scope: DemandScope, *, limit: int = 25) -> DemandReport:
@@ -523,42 +399,16 @@ def unhappy_enterprise_this_month(today: date, weights: Mapping[str, float] | No
 
 def theme_accounts(store: Store, scope: DemandScope, key: ThemeKey, *, limit: int = 200) -> list[AccountRow]:
     """The accounts whose feedback makes up a theme, heaviest first."""
-    params: list[Any] = []
-    ctes = _scope_sql(store, scope, params)
     if key.kind == "saved":
         fts = _fts_or_none(key.query or "")
         if fts is None:
             return []
-        selection = "c.id IN (SELECT rowid FROM feedback_fts WHERE feedback_fts MATCH ?)"
-        params.append(fts)
+        match: Any = fts
     elif key.kind == "discovered":
-        selection = "c.theme_id = ?"
-        params.append(key.theme_id)
+        match = key.theme_id
     else:
-        selection = "c.category = ?"
-        params.append(key.category)
-        if key.tag is None:
-            selection += " AND NOT EXISTS (SELECT 1 FROM feedback_tags t WHERE t.feedback_id = c.id)"
-        else:
-            # A seek per record of the scope: `IN (SELECT …)` would first collect every id the tag has, all periods.
-            selection += " AND EXISTS (SELECT 1 FROM feedback_tags t WHERE t.feedback_id = c.id AND t.tag = ?)"
-            params.append(key.tag)
-    weight = _weight_case(scope, "a.rank", params)
-    params.append(limit)
-    # People: the distinct addresses (or vendor ids) behind the account's records; read from the rows themselves.
-    sql = (
-        f"WITH {ctes}, theme AS (SELECT c.id, c.account, c.rank FROM chosen c WHERE {selection}),"
-        " per_account AS (SELECT account, MAX(rank) AS rank, COUNT(*) AS records FROM theme GROUP BY account),"
-        " top_accounts AS (SELECT a.account, a.rank, a.records, " + weight + " AS weight FROM per_account a"
-        " ORDER BY weight DESC, a.records DESC, a.account LIMIT ?)"
-        " SELECT ta.account, ta.rank, ta.weight, ta.records,"
-        " COUNT(DISTINCT COALESCE(lower(f.customer_email), f.source || ':' || f.customer_id,"
-        " f.source || ':' || f.source_id)),"
-        " group_concat(DISTINCT f.source), MAX(f.created_at)"
-        " FROM top_accounts ta JOIN theme t ON t.account = ta.account JOIN feedback f ON f.id = t.id"
-        " GROUP BY ta.account ORDER BY ta.weight DESC, ta.records DESC, ta.account"
-    )
-    rows = store.conn.execute(sql, params).fetchall()
+        match = key.category
+    rows = store.demand_account_rows(_window(scope), key.kind, match, key.tag, limit)
     names = accounts.organization_names(store, (row[0] for row in rows))
     return [
         AccountRow(
@@ -578,9 +428,7 @@ def theme_accounts(store: Store, scope: DemandScope, key: ThemeKey, *, limit: in
 
 def account_count(store: Store, scope: DemandScope) -> int:
     """Distinct accounts behind the scope's records."""
-    params: list[Any] = []
-    ctes = _scope_sql(store, scope, params)
-    return int(store.conn.execute(f"WITH {ctes} SELECT COUNT(DISTINCT account) FROM chosen", params).fetchone()[0])
+    return store.demand_account_count(_window(scope))
 
 
 # -- links to Explore ------------------------------------------------------------------------------------------------
@@ -711,15 +559,11 @@ class EmergingReport:
 
 
 def _document_frequencies(store: Store, filters: Filters, total: int, max_rows: int) -> tuple[Counter[str], int]:
-    where, params = filters.where()
+    # Past max_rows, every step-th record id: spread over the whole period, and the same sample on every run.
     step = max(1, math.ceil(total / max_rows)) if max_rows > 0 else 1
-    if step > 1:
-        # Every step-th record id: spread over the whole period, and the same sample on every run.
-        where += " AND feedback.id % ? = 0"
-        params = [*params, step]
     counts: Counter[str] = Counter()
     scanned = 0
-    for title, content in store.conn.execute(f"SELECT title, content FROM feedback WHERE {where}", params):
+    for title, content in store.sampled_texts(filters, step):
         scanned += 1
         counts.update(terms_of(f"{title or ''}\n{content or ''}"))
     return counts, scanned

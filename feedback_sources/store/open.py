@@ -24,6 +24,7 @@ from platformdirs import user_data_dir
 
 from .accounts_sql import AccountTables
 from .health_sql import HealthReads
+from .insights_sql import DemandReads
 from .jobs_sql import JobTables
 from .overrides_sql import OverrideTables
 from .queries import Queries
@@ -392,7 +393,7 @@ def _run_part(name: str, run: Callable[[], list[Any]]) -> CheckResult:
 
 class Store(RecordWrites, SyncBookkeeping, Queries, WebhookTables, AccountTables,
             HealthReads, ThemeTables, JobTables, OverrideTables,
-            SearchReads):
+            SearchReads, DemandReads):
     """One SQLite file. Cheap to open: make one per action or per Streamlit rerun, never share across threads."""
 
     def __init__(self, path: str | Path = ":memory:", *, migrate: bool = True):
