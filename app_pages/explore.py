@@ -262,8 +262,7 @@ def feeling_and_theme(path: Any, record: dict[str, Any], place: str) -> None:
     """Sentiment with the words that decided it, the theme with the words it shares, and its near-duplicates.
     Words come from feedback: shown with st.text and st.dataframe only."""
     with Store(path) as store:
-        scored = store.conn.execute("SELECT sentiment, sentiment_label FROM feedback WHERE source = ? AND source_id = ?",
-                                    (record["source"], record["source_id"])).fetchone()
+        scored = store.record_sentiment(record["source"], record["source_id"])
     score, label = scored if scored is not None else (None, None)
     if label:
         drivers = sentiment_words.explain(record.get("title"), record.get("content"), limit=6)

@@ -72,7 +72,7 @@ def _decided_by(path: str, version: Any) -> list[dict[str, Any]]:
     counts: dict[tuple[str, str], int] = {}
     with Store(path) as store:
         for field, column in (("category", "category_reason"), ("tier", "tier_reason")):
-            for reason, records in store.conn.execute(f"SELECT {column}, COUNT(*) FROM feedback GROUP BY {column}"):
+            for reason, records in store.reason_counts(column):
                 key = (field, reason_kind(reason))
                 counts[key] = counts.get(key, 0) + int(records)
     return [{"decides": field, "decided by": kind, "records": n} for (field, kind), n in sorted(counts.items())]

@@ -16,13 +16,15 @@ next sync.
 Keyword matching here uses the full-text index's word boundaries (a phrase also checked letter for letter with LIKE),
 where sync uses a regular expression: the two agree except on words joined by an underscore ("bug_report" holds
 the keyword "bug" for the index, not for the regular expression) and on accented spellings.
+
+The statements are the store's (store/rules_sql.py): this module reads the rules and makes every decision that is
+not a set-based join, and hands the store plain values.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +41,7 @@ from .sources import registry, vendor_type_index_source
 
 if TYPE_CHECKING:
     from .store import Store
+    from .store.rules_sql import RulePlanner
 
 FILE_FORMAT = "feedback-hub-rules"
 UNKNOWN_TIER = "unknown"
@@ -237,13 +240,8 @@ def _version_from_row(row: Sequence[Any]) -> RulesVersion:
     return RulesVersion(int(row[0]), row[2], row[3], row[4], rules_from_file(row[1]))
 
 
-_VERSION_COLUMNS = "version, rules, created_at, note, applied_at"
-
-
 def current_version(store: Store) -> RulesVersion | None:
-    row = store.conn.execute(
-        f"SELECT {_VERSION_COLUMNS} FROM classification_rules ORDER BY version DESC LIMIT 1"
-    ).fetchone()
+    row = store.latest_rules_row()
     return _version_from_row(row) if row else None
 
 
@@ -264,38 +262,25 @@ def rules_at(path: str | Path) -> Rules:
 
 
 def history(store: Store, limit: int = 50) -> list[RulesVersion]:
-    rows = store.conn.execute(
-        f"SELECT {_VERSION_COLUMNS} FROM classification_rules ORDER BY version DESC LIMIT ?", (limit,)
-    ).fetchall()
-    return [_version_from_row(row) for row in rows]
+    return [_version_from_row(row) for row in store.rules_rows(limit)]
 
 
-def _save(conn: sqlite3.Connection, rules: Rules, note: str) -> int:
-    row = conn.execute(f"SELECT {_VERSION_COLUMNS} FROM classification_rules ORDER BY version DESC LIMIT 1").fetchone()
-    if row is not None and same_rules(rules_from_file(row[1]), rules):
-        return int(row[0])
-    if row is None and same_rules(rules, DEFAULT_RULES) and not note:
-        note = "package defaults"
-    cursor = conn.execute(
-        "INSERT INTO classification_rules (version, rules, created_at, note) "
-        "VALUES ((SELECT COALESCE(MAX(version), 0) + 1 FROM classification_rules), ?, ?, ?)",
-        (rules_to_file(rules), _now(), note),
-    )
-    return int(cursor.lastrowid or 0)
+def _save(store: Store, rules: Rules, note: str) -> int:
+    """The version holding `rules`: the newest one when its rules are the same, else a new one."""
+    first_note = "package defaults" if not note and same_rules(rules, DEFAULT_RULES) else note
+    return store.save_rules_version(rules_to_file(rules), created_at=_now(), note=note, first_note=first_note,
+                                    unchanged=lambda stored: same_rules(rules_from_file(stored), rules))
 
 
 def save_rules(store: Store, rules: Rules, note: str = "") -> RulesVersion:
     """A new version (or the current one, when nothing changed). Saving does not re-decide any record: apply_rules does."""
     check_rules(rules)
-    with store.write() as conn:
-        version = _save(conn, rules, note)
+    version = _save(store, rules, note)
     return _get_version(store, version)
 
 
 def _get_version(store: Store, version: int) -> RulesVersion:
-    row = store.conn.execute(
-        f"SELECT {_VERSION_COLUMNS} FROM classification_rules WHERE version = ?", (version,)
-    ).fetchone()
+    row = store.rules_row(version)
     if row is None:
         raise KeyError(f"no rules version {version}")
     return _version_from_row(row)
@@ -341,205 +326,40 @@ class ApplyResult:
     seconds: float
 
 
-def _quoted_phrase(words: str) -> str:
-    return '"' + words.replace('"', '""') + '"'
+# -- the plan: what the rules decide, made in the store's temporary tables ---------------------------------------------
 
 
-def _like_pattern(words: str) -> str:
-    escaped = words.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _needs_letter_check(words: str) -> bool:
-    """A keyword of plain words and single spaces matches the same with the full-text index as with the regex."""
-    return re.fullmatch(r"\w+(?: \w+)*", words) is None or " " in words
-
-
-def _sql_list(values: Sequence[str]) -> str:
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
-
-
-def _fallback(category: str, reason: str) -> tuple[str, str]:
-    """The source's own decision when no rule matches, as SQL over feedback `f` and the current category/reason."""
-    category, reason = f"({category})", f"({reason})"
-    nps = "json_extract(f.metadata, '$.nps')"
-    surveys = f"f.source IN ({_sql_list(nps_sources())})"
-    # The heading of the question that made the score an NPS, as the mapper names it in its reason: `nps_question`,
-    # or in records stored before it existed, the first answer (then a list of {question, answer}) about recommending.
-    heading = (
-        "COALESCE(' on `' || COALESCE(json_extract(f.metadata, '$.nps_question'), "
-        "(SELECT json_extract(a.value, '$.question') FROM json_each(f.metadata, '$.answers') AS a "
-        "WHERE a.type = 'object' AND json_extract(a.value, '$.question') LIKE '%recommend%' LIMIT 1)) || '`', '')"
-    )
-    fallback_category = (
-        f"CASE WHEN {reason} LIKE 'NPS %' THEN {category} "
-        f"WHEN {surveys} AND {nps} <= 6 THEN 'complaint' WHEN {surveys} AND {nps} >= 9 THEN 'praise' ELSE 'other' END"
-    )
-    fallback_reason = (
-        f"CASE WHEN {reason} LIKE 'NPS %' THEN {reason} "
-        f"WHEN {surveys} AND {nps} <= 6 THEN 'NPS ' || {nps} || ' (detractor, 0–6)' || {heading} "
-        f"WHEN {surveys} AND {nps} >= 9 THEN 'NPS ' || {nps} || ' (promoter, 9–10)' || {heading} "
-        f"ELSE '{DEFAULT_REASON}' END"
-    )
-    return fallback_category, fallback_reason
-
-
-_TEMP_TABLES = ("rule_overridden", "rule_decided", "rule_tags", "rule_tag_hits", "rule_types", "rule_tier_map",
-                "rule_category_changes", "rule_tier_changes")
-
-
-def _drop_temp(conn: sqlite3.Connection) -> None:
-    for name in _TEMP_TABLES:
-        conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
-
-
-def _distinct(conn: sqlite3.Connection, table: str, column: str, where: str = "", params: Sequence[Any] = ()) -> list[str]:
-    """The distinct non-null values of an indexed column (within `where`, equalities on the columns before it in
-    the index): a seek per value through the index, not a read of every entry."""
-    within = f"{where} AND " if where else ""
-    return [row[0] for row in conn.execute(
-        f"WITH RECURSIVE v(value) AS (SELECT MIN({column}) FROM {table} WHERE {within}{column} IS NOT NULL UNION ALL "
-        f"SELECT (SELECT MIN({column}) FROM {table} WHERE {within}{column} > v.value) FROM v WHERE v.value IS NOT NULL) "
-        "SELECT value FROM v WHERE value IS NOT NULL",
-        [*params, *params],
-    )]
-
-
-def _tiers_by_reason(conn: sqlite3.Connection) -> list[tuple[str, str | None]]:
-    """Each tier reason with each tier its records hold now (None for none), by seeks through the reason index."""
-    pairs: list[tuple[str, str | None]] = []
-    for reason in _distinct(conn, "feedback", "tier_reason"):
-        if conn.execute("SELECT 1 FROM feedback INDEXED BY idx_feedback_tier_reason "
-                        "WHERE tier_reason = ? AND customer_tier IS NULL LIMIT 1", (reason,)).fetchone():
-            pairs.append((reason, None))
-        pairs += [(reason, tier) for tier in _distinct(
-            conn, "feedback INDEXED BY idx_feedback_tier_reason", "customer_tier", "tier_reason = ?", (reason,))]
-    return pairs
-
-
-def _plan_overridden(conn: sqlite3.Connection) -> None:
-    """temp.rule_overridden: per overridden record, what the rules had decided underneath each overridden field."""
-    # CROSS JOIN keeps the (few) overrides as the outer loop: the planner would otherwise walk every record in
-    # rowid order to spare itself the GROUP BY sort.
-    conn.execute(
-        "CREATE TEMP TABLE rule_overridden AS SELECT f.id AS id, "
-        "MAX(o.field = 'category') AS has_category, "
-        "MAX(CASE WHEN o.field = 'category' THEN o.rule_value END) AS category, "
-        "MAX(CASE WHEN o.field = 'category' THEN o.rule_reason END) AS category_reason, "
-        "MAX(o.field = 'customer_tier') AS has_tier, "
-        "MAX(CASE WHEN o.field = 'customer_tier' THEN o.rule_value END) AS tier, "
-        "MAX(CASE WHEN o.field = 'customer_tier' THEN o.rule_reason END) AS tier_reason "
-        "FROM feedback_overrides AS o CROSS JOIN feedback AS f ON f.source = o.source AND f.source_id = o.source_id "
-        "GROUP BY f.id"
-    )
-    conn.execute("CREATE UNIQUE INDEX temp.rule_overridden_id ON rule_overridden (id)")
-
-
-def _plan_categories(conn: sqlite3.Connection, rules: Rules) -> None:
+def _plan_categories(plan: RulePlanner, rules: Rules) -> None:
     """temp.rule_decided: the category and reason a rule gives each record one applies to, highest precedence first."""
-    conn.execute("CREATE TEMP TABLE rule_decided (id INTEGER PRIMARY KEY, category TEXT NOT NULL, reason TEXT NOT NULL)")
-
+    plan.start_category_decisions()
     # Tags: the first of a record's own tags that has a rule decides, as Rules.categorize reads them.
-    conn.execute("CREATE TEMP TABLE rule_tags (tag TEXT PRIMARY KEY, category TEXT NOT NULL) WITHOUT ROWID")
-    mapped = [(tag, rules.tag_categories[tag.strip().lower()].value) for tag in _distinct(conn, "feedback_tags", "tag")
+    mapped = [(tag, rules.tag_categories[tag.strip().lower()].value) for tag in plan.record_tags()
               if tag.strip().lower() in rules.tag_categories]
-    conn.executemany("INSERT INTO rule_tags (tag, category) VALUES (?, ?)", mapped)
-    conn.execute("CREATE TEMP TABLE rule_tag_hits (id INTEGER NOT NULL, tag TEXT NOT NULL, category TEXT NOT NULL, "
-                 "PRIMARY KEY (id, tag)) WITHOUT ROWID")
-    conn.execute("INSERT INTO rule_tag_hits SELECT t.feedback_id, t.tag, r.category FROM rule_tags AS r "
-                 "JOIN feedback_tags AS t ON t.tag = r.tag")
-    conn.execute("INSERT INTO rule_decided (id, category, reason) SELECT id, category, 'tag `' || tag || '`' "
-                 "FROM rule_tag_hits GROUP BY id HAVING COUNT(*) = 1")
-    # With several, the earliest in the record's tag list wins: SQLite fills the bare columns of a MIN() aggregate
-    # from the row holding the minimum.
-    conn.execute(
-        "INSERT INTO rule_decided (id, category, reason) SELECT id, category, 'tag `' || tag || '`' FROM ("
-        "  SELECT h.id AS id, h.category AS category, h.tag AS tag, MIN(instr(f.tags, json_quote(h.tag))) "
-        "  FROM rule_tag_hits AS h JOIN feedback AS f ON f.id = h.id "
-        "  WHERE h.id IN (SELECT id FROM rule_tag_hits GROUP BY id HAVING COUNT(*) > 1) GROUP BY h.id)"
-    )
-
+    plan.decide_by_tags(mapped)
     # Vendor ticket types, read through the store's partial index on the built-in vendor-type source's
     # metadata.type; a plugin source with ticket types too is read without it.
     if rules.type_categories:
-        conn.execute("CREATE TEMP TABLE rule_types (type TEXT PRIMARY KEY, category TEXT NOT NULL) WITHOUT ROWID")
-        conn.executemany("INSERT INTO rule_types VALUES (?, ?)", [(k, v.value) for k, v in rules.type_categories.items()])
-        indexed = vendor_type_index_source()
-        for source in vendor_type_sources():
-            through = "INDEXED BY idx_feedback_vendor_type " if source == indexed else ""
-            conn.execute(
-                "INSERT OR IGNORE INTO rule_decided (id, category, reason) "
-                "SELECT f.id, r.category, 'vendor type `' || r.type || '`' FROM rule_types AS r "
-                f"CROSS JOIN feedback AS f {through}"
-                f"ON json_extract(f.metadata, '$.type') = r.type AND f.source = {_sql_list((source,))}"
-            )
-
+        plan.decide_by_types([(k, v.value) for k, v in rules.type_categories.items()], vendor_type_sources(),
+                             vendor_type_index_source())
     # Keywords in list order: the first one found decides. Surveys are matched on their content only.
-    content_only = _sql_list(content_only_sources())
+    content_only = content_only_sources()
     for words, category in rules.keyword_categories:
-        reason = f"keyword `{words}`"
-        phrase = _quoted_phrase(words)
-        for column in ("content", "title"):
-            checks, params = [], [category.value, reason, f"{column} : {phrase}"]
-            if column == "title":
-                checks.append(f"f.source NOT IN ({content_only})")
-            if _needs_letter_check(words):
-                checks.append(f"lower(f.{column}) LIKE ? ESCAPE '\\'")
-                params.append(_like_pattern(words))
-            if checks:
-                conn.execute(
-                    "INSERT OR IGNORE INTO rule_decided (id, category, reason) SELECT f.id, ?, ? "
-                    "FROM feedback_fts JOIN feedback AS f ON f.id = feedback_fts.rowid "
-                    f"WHERE feedback_fts MATCH ? AND {' AND '.join(checks)}",
-                    params,
-                )
-            else:
-                conn.execute("INSERT OR IGNORE INTO rule_decided (id, category, reason) "
-                             "SELECT rowid, ?, ? FROM feedback_fts WHERE feedback_fts MATCH ?", params)
+        plan.decide_by_keyword(words, category.value, content_only)
 
 
-# What a plan holds per record it changes: the value and reason now (so a write can tell whether a sync rewrote the
-# record in between), and the new ones. Overridden records change only underneath their override.
-_CHANGE_COLUMNS = ("id INTEGER PRIMARY KEY, old TEXT, old_reason TEXT, new TEXT, reason TEXT NOT NULL, "
-                   "overridden INTEGER NOT NULL")
 # Records rewritten per write transaction: about a second of holding the write lock on a million-record store, so a
 # sync page or a webhook delivery waiting on it goes through between two batches.
 WRITE_BATCH = 20_000
 
 
-def _plan_category_changes(conn: sqlite3.Connection) -> None:
-    """temp.rule_category_changes: every record whose rule-decided category or reason differs from now.
-
-    One pass over the small reason index, each record looked up in the rules' decisions; only a survey left to its
-    NPS fallback reads its row. For an overridden record "now" is what the rules decided underneath its override.
-    """
-    current = "CASE WHEN ov.has_category THEN ov.category ELSE f.category END"
-    current_reason = "CASE WHEN ov.has_category THEN ov.category_reason ELSE f.category_reason END"
-    fallback, fallback_reason = _fallback(current, current_reason)
-    conn.execute(f"CREATE TEMP TABLE rule_category_changes ({_CHANGE_COLUMNS})")
-    conn.execute(
-        "INSERT INTO rule_category_changes "
-        f"SELECT f.id, {current}, {current_reason}, COALESCE(d.category, {fallback}), "
-        f"COALESCE(d.reason, {fallback_reason}), ov.id IS NOT NULL "
-        "FROM feedback AS f INDEXED BY idx_feedback_category_reason "
-        "LEFT JOIN rule_decided AS d ON d.id = f.id LEFT JOIN rule_overridden AS ov ON ov.id = f.id "
-        f"WHERE CASE WHEN d.id IS NOT NULL THEN {current} IS NOT d.category OR {current_reason} IS NOT d.reason "
-        # A record left on its source's default stays there: no need to read its metadata.
-        f"WHEN {current} = 'other' AND {current_reason} = '{DEFAULT_REASON}' THEN 0 "
-        f"ELSE {current} IS NOT {fallback} OR {current_reason} IS NOT {fallback_reason} END"
-    )
-
-
-def _tier_decisions(conn: sqlite3.Connection, rules: Rules) -> list[tuple[str, str, str | None, str]]:
+def _tier_decisions(plan: RulePlanner, rules: Rules) -> list[tuple[str, str, str | None, str]]:
     """(reason now, organization or '', tier, new reason) for every reason the rules now read differently.
 
     One decision per distinct reason (a few hundred at most) and per vendor organization name left undecided:
     the records themselves are then changed by one set-based join, never a loop over rows.
     """
     # Each reason with the tiers its records hold now, read off the covering reason index.
-    pairs = _tiers_by_reason(conn) + conn.execute(
-        "SELECT DISTINCT tier_reason, tier FROM rule_overridden WHERE has_tier AND tier_reason IS NOT NULL"
-    ).fetchall()
+    pairs = plan.tier_reasons_now()
     tiers_now: dict[str, set[str | None]] = {}
     for reason, tier in pairs:
         tiers_now.setdefault(reason, set()).add(tier)
@@ -562,14 +382,7 @@ def _tier_decisions(conn: sqlite3.Connection, rules: Rules) -> list[tuple[str, s
             unresolved.append(reason)
     if unresolved:
         # The last clue of a source with organizations is the organization's name, kept in metadata.
-        placeholders = ", ".join("?" * len(unresolved))
-        for reason, organization in conn.execute(
-            "SELECT tier_reason, org FROM (SELECT f.tier_reason AS tier_reason, "
-            "json_extract(f.metadata, '$.organization_name') AS org FROM feedback AS f "
-            f"WHERE f.tier_reason IN ({placeholders}) AND f.source IN ({_sql_list(organization_sources())})) "
-            "WHERE org IS NOT NULL GROUP BY 1, 2",
-            unresolved,
-        ):
+        for reason, organization in plan.organizations_by_reason(unresolved, organization_sources()):
             decision = rules.tier(("organization name", str(organization)))
             if decision.value is not None:
                 decisions[(reason, str(organization))] = (decision.value, decision.reason)
@@ -578,56 +391,26 @@ def _tier_decisions(conn: sqlite3.Connection, rules: Rules) -> list[tuple[str, s
             if org or new_reason != reason or tiers_now[reason] != {tier}]
 
 
-def _plan_tier_changes(conn: sqlite3.Connection, rules: Rules) -> None:
+def _plan_tier_changes(plan: RulePlanner, rules: Rules) -> None:
     """temp.rule_tier_changes: every record whose rule-decided tier or reason differs from now."""
-    conn.execute(f"CREATE TEMP TABLE rule_tier_changes ({_CHANGE_COLUMNS})")
-    changing = _tier_decisions(conn, rules)
+    plan.start_tier_changes()
+    changing = _tier_decisions(plan, rules)
     if not changing:
         return
-    conn.execute("CREATE TEMP TABLE rule_tier_map (reason TEXT NOT NULL, org TEXT NOT NULL, tier TEXT, "
-                 "new_reason TEXT NOT NULL, PRIMARY KEY (reason, org)) WITHOUT ROWID")
-    conn.executemany("INSERT INTO rule_tier_map VALUES (?, ?, ?, ?)", changing)
-    organizations = f"f.source IN ({_sql_list(organization_sources())})"
-    # Records found through the reason index (or, when their tier is overridden, through their override), each
-    # given the decision for its own organization first, else the one for its reason.
-    reasons = "(SELECT reason, MAX(org <> '') AS by_org FROM rule_tier_map GROUP BY reason) AS m"
-    for records, current, current_reason, overridden, kept in (
-        (f"{reasons} JOIN feedback AS f INDEXED BY idx_feedback_tier_reason ON f.tier_reason = m.reason "
-         "LEFT JOIN rule_overridden AS ov ON ov.id = f.id",
-         "f.customer_tier", "f.tier_reason", 0, "COALESCE(ov.has_tier, 0) = 0"),
-        (f"rule_overridden AS ov JOIN feedback AS f ON f.id = ov.id JOIN {reasons} ON m.reason = ov.tier_reason",
-         "ov.tier", "ov.tier_reason", 1, "ov.has_tier"),
-    ):
-        conn.execute(
-            "INSERT INTO rule_tier_changes SELECT id, old, old_reason, new, reason, overridden FROM ("
-            f"  SELECT f.id AS id, {current} AS old, {current_reason} AS old_reason, "
-            "   CASE WHEN z.reason IS NOT NULL THEN z.tier ELSE g.tier END AS new, "
-            "   CASE WHEN z.reason IS NOT NULL THEN z.new_reason ELSE g.new_reason END AS reason, "
-            f"  {overridden} AS overridden FROM {records} "
-            "  LEFT JOIN rule_tier_map AS g ON g.reason = m.reason AND g.org = '' "
-            f"  LEFT JOIN rule_tier_map AS z ON m.by_org AND {organizations} AND z.reason = m.reason "
-            "   AND z.org = json_extract(f.metadata, '$.organization_name') "
-            f"  WHERE {kept} AND (g.reason IS NOT NULL OR z.reason IS NOT NULL)"
-            ") WHERE old IS NOT new OR old_reason IS NOT reason"
-        )
+    plan.plan_tier_changes(changing, organization_sources())
 
 
-def _plan(conn: sqlite3.Connection, rules: Rules) -> None:
-    _drop_temp(conn)
-    _plan_overridden(conn)
-    _plan_categories(conn, rules)
-    _plan_category_changes(conn)
-    _plan_tier_changes(conn, rules)
+def _plan(plan: RulePlanner, rules: Rules) -> None:
+    plan.drop()
+    plan.plan_overridden()
+    _plan_categories(plan, rules)
+    plan.plan_category_changes(nps_sources(), DEFAULT_REASON)
+    _plan_tier_changes(plan, rules)
 
 
-def _moves(conn: sqlite3.Connection, table: str) -> list[Move]:
-    return [
-        Move(before or UNKNOWN_TIER, after or UNKNOWN_TIER, int(records))
-        for before, after, records in conn.execute(
-            f"SELECT old, new, COUNT(*) FROM {table} WHERE NOT overridden AND old IS NOT new "
-            "GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"
-        )
-    ]
+def _moves(plan: RulePlanner, field_name: str) -> list[Move]:
+    return [Move(before or UNKNOWN_TIER, after or UNKNOWN_TIER, int(records))
+            for before, after, records in plan.moves(field_name)]
 
 
 def _counts(before: Mapping[str, int], moves: Sequence[Move], order: Sequence[str]) -> list[tuple[str, int, int]]:
@@ -639,23 +422,13 @@ def _counts(before: Mapping[str, int], moves: Sequence[Move], order: Sequence[st
     return [(value, before.get(value, 0), after.get(value, 0)) for value in values]
 
 
-def _impact(conn: sqlite3.Connection, started: float) -> Impact:
-    category_moves = _moves(conn, "rule_category_changes")
-    tier_moves = _moves(conn, "rule_tier_changes")
-    category_before = {value: int(n) for value, n in conn.execute(
-        "SELECT category, COUNT(*) FROM feedback GROUP BY category")}
-    tier_before = {value or UNKNOWN_TIER: int(n) for value, n in conn.execute(
-        "SELECT customer_tier, COUNT(*) FROM feedback GROUP BY customer_tier")}
-    reasons_only = int(conn.execute(
-        "SELECT COUNT(*) FROM (SELECT id FROM rule_category_changes WHERE NOT overridden AND old IS new UNION "
-        "SELECT id FROM rule_tier_changes WHERE NOT overridden AND old IS new) "
-        "WHERE id NOT IN (SELECT id FROM rule_category_changes WHERE NOT overridden AND old IS NOT new) "
-        "AND id NOT IN (SELECT id FROM rule_tier_changes WHERE NOT overridden AND old IS NOT new)"
-    ).fetchone()[0])
-    overridden = int(conn.execute(
-        "SELECT COUNT(*) FROM (SELECT id FROM rule_category_changes WHERE overridden AND old IS NOT new "
-        "UNION SELECT id FROM rule_tier_changes WHERE overridden AND old IS NOT new)"
-    ).fetchone()[0])
+def _impact(plan: RulePlanner, started: float) -> Impact:
+    category_moves = _moves(plan, CATEGORY)
+    tier_moves = _moves(plan, TIER)
+    category_before = {value: int(n) for value, n in plan.category_counts()}
+    tier_before = {value or UNKNOWN_TIER: int(n) for value, n in plan.tier_counts()}
+    reasons_only = plan.reasons_only()
+    overridden = plan.overridden()
     return Impact(
         category_moves=category_moves,
         tier_moves=tier_moves,
@@ -667,27 +440,13 @@ def _impact(conn: sqlite3.Connection, started: float) -> Impact:
     )
 
 
-def _prepare(conn: sqlite3.Connection) -> None:
-    # The working tables can reach a row per record: in memory they cost tens of megabytes and no disk writes.
-    conn.execute("PRAGMA temp_store = MEMORY")
-    # Rewriting many records touches pages of every index holding a category or tier: a larger page cache keeps
-    # them from being read and spilled again (SQLite takes the memory only as it needs it).
-    conn.execute("PRAGMA cache_size = -262144")
-
-
 def preview_rules(store: Store, rules: Rules) -> Impact:
     """How many records `rules` would move, per category and tier, without changing anything."""
     check_rules(rules)
     started = time.perf_counter()
-    conn = store.conn
-    _prepare(conn)
-    conn.execute("BEGIN")  # one consistent snapshot for every count; the temp tables live on this connection only
-    try:
-        _plan(conn, rules)
-        impact = _impact(conn, started)
-    finally:
-        conn.execute("ROLLBACK")
-        _drop_temp(conn)
+    with store.rule_plan(keep=False) as plan:  # one consistent snapshot for every count
+        _plan(plan, rules)
+        impact = _impact(plan, started)
     return impact
 
 
@@ -703,67 +462,21 @@ def apply_rules(store: Store, rules: Rules | None = None, note: str = "") -> App
     started = time.perf_counter()
     rules = rules if rules is not None else current_rules(store)
     check_rules(rules)
-    with store.write() as conn:
-        version = _save(conn, rules, note)  # syncs from now on map with these rules
-    conn = store.conn
-    _prepare(conn)
-    conn.execute("BEGIN")
-    try:
-        _plan(conn, rules)
-        impact = _impact(conn, started)
-        conn.execute("COMMIT")  # only temp tables were written: they stay, on this connection, for the batches
-    except BaseException:
-        conn.execute("ROLLBACK")
-        _drop_temp(conn)
-        raise
+    version = _save(store, rules, note)  # syncs from now on map with these rules
+    with store.rule_plan(keep=True) as plan:  # the plan's tables stay, on this connection, for the batches
+        _plan(plan, rules)
+        impact = _impact(plan, started)
     try:
         written = planned = 0
-        for table, columns in (("rule_category_changes", _COLUMNS_OF[CATEGORY]),
-                               ("rule_tier_changes", _COLUMNS_OF[TIER])):
-            for low, high, count in _batches(conn, table):
+        for field_name in (CATEGORY, TIER):
+            for low, high, count in plan.batches(field_name, WRITE_BATCH):
                 planned += count
-                with store.write() as batch:
-                    written += _write_batch(batch, table, columns, low, high)
-        with store.write() as batch:
-            for table, field_name in (("rule_category_changes", CATEGORY), ("rule_tier_changes", TIER)):
-                batch.execute(
-                    "UPDATE feedback_overrides SET rule_value = c.new, rule_reason = c.reason "
-                    f"FROM {table} AS c JOIN feedback AS f ON f.id = c.id WHERE c.overridden "
-                    "AND feedback_overrides.source = f.source AND feedback_overrides.source_id = f.source_id "
-                    "AND feedback_overrides.field = ?",
-                    (field_name,),
-                )
-            batch.execute("UPDATE classification_rules SET applied_at = ? WHERE version = ?", (_now(), version))
+                written += store.write_rule_batch(field_name, low, high)
+        store.finish_rule_plan(version, _now())
     finally:
-        _drop_temp(conn)
+        plan.drop()
     return ApplyResult(_get_version(store, version), impact, written, planned - written,
                        time.perf_counter() - started)
-
-
-_COLUMNS_OF = {CATEGORY: ("category", "category_reason"), TIER: ("customer_tier", "tier_reason")}
-
-
-def _batches(conn: sqlite3.Connection, table: str) -> list[tuple[int, int, int]]:
-    """(first id, last id, records) of each run of WRITE_BATCH records to rewrite, in id order."""
-    return [(int(low), int(high), int(count)) for low, high, count in conn.execute(
-        f"SELECT MIN(id), MAX(id), COUNT(*) FROM (SELECT id, (ROW_NUMBER() OVER (ORDER BY id) - 1) / ? AS batch "
-        f"FROM {table} WHERE NOT overridden) GROUP BY batch ORDER BY batch",
-        (WRITE_BATCH,),
-    )]
-
-
-def _write_batch(conn: sqlite3.Connection, table: str, columns: tuple[str, str], low: int, high: int) -> int:
-    value, reason = columns
-    written = conn.execute(
-        f"UPDATE feedback SET {value} = c.new, {reason} = c.reason FROM {table} AS c "
-        "WHERE c.id BETWEEN ? AND ? AND NOT c.overridden AND feedback.id = c.id "
-        # Only where the record still says what the plan read: a sync or an override since then wins.
-        f"AND feedback.{value} IS c.old AND feedback.{reason} IS c.old_reason",
-        (low, high),
-    ).rowcount
-    if written:
-        conn.execute("UPDATE store_meta SET value = value + 1 WHERE key = 'writes'")
-    return int(written)
 
 
 # -- provenance -------------------------------------------------------------------------------------------------------
@@ -778,10 +491,7 @@ class Provenance:
 
 
 def provenance(store: Store, source: str, source_id: str) -> Provenance | None:
-    row = store.conn.execute(
-        "SELECT category, category_reason, customer_tier, tier_reason FROM feedback WHERE source = ? AND source_id = ?",
-        (source, source_id),
-    ).fetchone()
+    row = store.record_decision(source, source_id)
     if row is None:
         return None
     return Provenance(row[0], row[1], row[2] or UNKNOWN_TIER, row[3])

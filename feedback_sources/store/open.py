@@ -30,6 +30,7 @@ from .overrides_sql import OverrideTables
 from .queries import Queries
 from .search_sql import SearchReads
 from .records import RecordWrites
+from .rules_sql import RuleTables
 from .schema import MIGRATIONS, SCHEMA_VERSION, _statements
 from .state import SyncBookkeeping
 from .themes_sql import ThemeTables
@@ -393,7 +394,7 @@ def _run_part(name: str, run: Callable[[], list[Any]]) -> CheckResult:
 
 class Store(RecordWrites, SyncBookkeeping, Queries, WebhookTables, AccountTables,
             HealthReads, ThemeTables, JobTables, OverrideTables,
-            SearchReads, DemandReads):
+            SearchReads, DemandReads, RuleTables):
     """One SQLite file. Cheap to open: make one per action or per Streamlit rerun, never share across threads."""
 
     def __init__(self, path: str | Path = ":memory:", *, migrate: bool = True):

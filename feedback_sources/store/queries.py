@@ -353,6 +353,13 @@ class Queries:
         record["tags"] = json.loads(record["tags"])
         return record
 
+    def record_sentiment(self, source: str, source_id: str) -> tuple[Any, ...] | None:
+        """(sentiment, sentiment_label) of one record."""
+        row: tuple[Any, ...] | None = self.conn.execute(
+            "SELECT sentiment, sentiment_label FROM feedback WHERE source = ? AND source_id = ?", (source, source_id)
+        ).fetchone()
+        return row
+
     def data_version(self) -> tuple[int, str | None]:
         """A cheap marker that changes whenever the data does: for cache keys. (record count, marker)"""
         row = self.conn.execute(
