@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         Filters,
         Store,
         StoreError,
+        check_copy,
         check_store,
         damaged,
         default_db_path,
@@ -38,8 +39,8 @@ EXIT_BUSY = 75
 _RUNTIME_IMPORTS: dict[str, tuple[str, ...]] = {
     ".integrations.base": ("ConfigError",),
     ".search": ("SearchSyntaxError",),
-    ".store": ("Filters", "Store", "StoreError", "check_store", "damaged", "default_db_path", "location_problem",
-               "store_error_from"),
+    ".store": ("Filters", "Store", "StoreError", "check_copy", "check_store", "damaged", "default_db_path",
+               "location_problem", "store_error_from"),
     ".workspace": ("Workspace", "demo_workspace", "real_workspace"),
 }
 _RUNTIME_NAMES = frozenset(name for names in _RUNTIME_IMPORTS.values() for name in names)
@@ -580,10 +581,7 @@ def cmd_backup(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except OSError as error:
         print(f"error: could not write {target}: {error.strerror or error}", file=err)
         return EXIT_FAILED
-    with sqlite3.connect(f"{target.resolve().as_uri()}?mode=ro", uri=True) as copy:
-        verdict = str(copy.execute("PRAGMA quick_check").fetchone()[0])
-        records = int(copy.execute("SELECT COUNT(*) FROM feedback").fetchone()[0])
-    copy.close()
+    verdict, records = check_copy(target)
     if verdict != "ok":
         print(f"error: the copy at {target} fails SQLite's quick_check: {verdict}", file=err)
         return EXIT_FAILED

@@ -28,6 +28,7 @@ from .open import (
     StoreDamaged,
     StoreError,
     StoreUnavailable,
+    check_copy,
     check_store,
     damaged,
     default_db_path,
@@ -45,7 +46,7 @@ __all__ = [
     "APP_NAME", "BUSY_TIMEOUT_MS", "FEEDBACK_COLUMNS", "HEADER_BYTES", "KEEP_MIGRATION_BACKUPS", "MIGRATIONS",
     "OPEN_CHECK_SECONDS", "SCHEMA_VERSION", "SQLITE_MAGIC", "TEXT_DRIVE_LIMIT", "UNKNOWN_TIER", "CheckReport",
     "CheckResult", "Filters", "Store", "StoreDamaged", "StoreError", "StoreUnavailable", "SyncState", "UpsertResult",
-    "_FTS_INSERT", "_MIGRATION_1", "_UPSERT_SQL", "check_store", "damaged", "default_db_path", "header_problem",
+    "_FTS_INSERT", "_MIGRATION_1", "_UPSERT_SQL", "check_copy", "check_store", "damaged", "default_db_path", "header_problem",
     "iso_utc", "location_problem", "now_utc", "read_in_parallel", "record_row", "record_values", "records_from_rows",
     "store_error_from",
 ]

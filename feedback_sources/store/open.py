@@ -366,6 +366,17 @@ def check_store(path: str | Path) -> CheckReport:
     return report
 
 
+def check_copy(path: str | Path) -> tuple[str, int]:
+    """SQLite's quick_check verdict ("ok" when sound) and the records of a copy of a store (a backup just made),
+    read on a read-only connection of its own."""
+    target = Path(path)
+    with sqlite3.connect(f"{target.resolve().as_uri()}?mode=ro", uri=True) as copy:
+        verdict = str(copy.execute("PRAGMA quick_check").fetchone()[0])
+        records = int(copy.execute("SELECT COUNT(*) FROM feedback").fetchone()[0])
+    copy.close()
+    return verdict, records
+
+
 def _fts_check(where: Path, tables: set[str], report: CheckReport) -> CheckResult:
     """FTS5's integrity-check against the `feedback` rows (rank 1). It is an INSERT statement, so it needs a
     connection that may write, though it changes nothing: it runs only on a store whose other checks passed."""
