@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from .models import Category, Tier
 from .overrides import CATEGORY, TIER
-from .rules import DEFAULT_RULES, Rules
+from .rules import DEFAULT_RULES, STATED_REASON_PREFIX, Rules
 from .sources import registry, vendor_type_index_source
 
 if TYPE_CHECKING:
@@ -523,7 +523,9 @@ def _plan_category_changes(conn: sqlite3.Connection) -> None:
         f"COALESCE(d.reason, {fallback_reason}), ov.id IS NOT NULL "
         "FROM feedback AS f INDEXED BY idx_feedback_category_reason "
         "LEFT JOIN rule_decided AS d ON d.id = f.id LEFT JOIN rule_overridden AS ov ON ov.id = f.id "
-        f"WHERE CASE WHEN d.id IS NOT NULL THEN {current} IS NOT d.category OR {current_reason} IS NOT d.reason "
+        # A category the record's own data states is not the rules' to move.
+        f"WHERE COALESCE({current_reason}, '') NOT LIKE '{STATED_REASON_PREFIX}%' AND "
+        f"CASE WHEN d.id IS NOT NULL THEN {current} IS NOT d.category OR {current_reason} IS NOT d.reason "
         # A record left on its source's default stays there: no need to read its metadata.
         f"WHEN {current} = 'other' AND {current_reason} = '{DEFAULT_REASON}' THEN 0 "
         f"ELSE {current} IS NOT {fallback} OR {current_reason} IS NOT {fallback_reason} END"

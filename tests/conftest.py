@@ -23,6 +23,7 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyte
     data = tmp_path_factory.mktemp("data")
     monkeypatch.setenv("FEEDBACK_DB", str(data / "feedback.db"))
     monkeypatch.setenv("FEEDBACK_DEMO_DB", str(data / "demo.db"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(data / "cache"))  # the demo spreadsheet is written there
     try:
         import keyring
 
