@@ -32,8 +32,10 @@ from feedback_sources.sources.zendesk.emulator import (
 )
 from feedback_sources.integrations.http import RetryPolicy
 from feedback_sources.sources.intercom.integration import IntercomIntegration, map_conversation
-from feedback_sources.sources.surveymonkey.integration import SurveyMonkeyIntegration, map_response
-from feedback_sources.sources.zendesk.integration import ZendeskIntegration, index_by_id, map_ticket
+from feedback_sources.sources.surveymonkey.integration import SurveyMonkeyIntegration
+from feedback_sources.sources.surveymonkey.mapping import map_response
+from feedback_sources.sources.zendesk.integration import ZendeskIntegration
+from feedback_sources.sources.zendesk.mapping import index_by_id, map_ticket
 from feedback_sources.rules import DEFAULT_RULES
 from feedback_sources.store import Filters, Store, record_row
 from feedback_sources.webhooks import receiver_status, recent_events
