@@ -42,7 +42,7 @@ def test_demo_sync_fills_the_demo_store_and_reports_each_source(app_env: AppEnv)
     finish_sync(at, app_env.demo_db)  # the sync runs in the background now: the page shows it once it ends
     assert not at.exception
     [status] = at.status
-    assert status.state == "complete"
+    assert status.state == "complete", last_run(at).to_dict("records")
     assert [p.value for p in status.get("progress")] == [100, 100, 100, 100]
     results = last_run(at)
     assert list(results["source"]) == ["zendesk", "intercom", "surveymonkey", "spreadsheet"]
