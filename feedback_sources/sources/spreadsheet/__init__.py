@@ -30,4 +30,5 @@ SPEC = SourceSpec(
     total_meaning="rows in the file's last import",
     settings_panel="feedback_sources.sources.spreadsheet.panel:render",
     demo_config="feedback_sources.sources.spreadsheet.demo:demo_config",
+    harness="feedback_sources.sources.spreadsheet.harness:HARNESS",
 )
