@@ -14,8 +14,8 @@ import streamlit as st
 from app_pages._shared import current_mode, data_version, db_path, source_label
 from feedback_sources import health
 from feedback_sources.store import Store
-from feedback_sources.ui_support import md_escape, readable_date, readable_datetime
-from feedback_sources.sources import source_names
+from feedback_sources.ui.text import md_escape, readable_date, readable_datetime
+from feedback_sources.sources import registry, source_names
 
 BADGES = {
     "fresh": ":green-badge[:material/check: Fresh]",
@@ -50,9 +50,13 @@ def run_marker(path: Any) -> Any:
 
 def source_panel(facts: health.SourceHealth, now: datetime) -> None:
     box = st.container(border=True)
-    box.markdown(f"**{source_label(facts.source) if facts.source in source_names() else 'Other source'}** "
-                 f"{BADGES[facts.status]} {COMPLETENESS_BADGES[facts.completeness.status]}")
-    if facts.source not in source_names():
+    spec = registry().get(facts.source)
+    from_file = spec is not None and spec.kind == "file"  # a file source counts the file's rows, not a vendor's
+    completeness_badge = (":gray-badge[No row count yet]" if from_file and facts.completeness.status == "unknown"
+                          else COMPLETENESS_BADGES[facts.completeness.status])
+    box.markdown(f"**{source_label(facts.source) if spec is not None else 'Other source'}** "
+                 f"{BADGES[facts.status]} {completeness_badge}")
+    if spec is None:
         box.text(facts.source)
     columns = box.columns(4)
     # The report is cached for a minute; the age is read off the clock now.
@@ -64,8 +68,11 @@ def source_panel(facts: health.SourceHealth, now: datetime) -> None:
                       help=f"Newest record created {readable_date(facts.newest_record)}" if facts.newest_record else None)
     completeness = facts.completeness
     vendor = f"{completeness.vendor_total:,}" if completeness.vendor_total is not None else "n/a"
-    columns[2].metric("Vendor's total", vendor,
-                      help="What the vendor reported for the range of the last full or dated sync.")
+    if from_file:
+        columns[2].metric("Rows in the file", vendor, help="The rows the last completed import read from the file.")
+    else:
+        columns[2].metric("Vendor's total", vendor,
+                          help="What the vendor reported for the range of the last full or dated sync.")
     columns[3].metric("Empty days (gaps)", f"{facts.gap_days:,}",
                       help="Days in the synced range with no record while the days around them have many.")
     notice = {"complete": box.success, "missing": box.error, "upper_bound": box.info}.get(completeness.status, box.info)

@@ -544,9 +544,11 @@ def cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         else:
             print(f"  {part.name:<16} ok", file=out)
     if report.damaged:
-        problem = next(p for part in report.parts for p in part.problems)
+        name, problem = next((part.name, p) for part in report.parts for p in part.problems)
         print(f"verdict: DAMAGED ({report.seconds:.1f} s)", file=out)
-        return report_store_error(damaged(report.path, problem), out)
+        # The header's problems are this project's own reading; the other parts are what SQLite's checks found.
+        said = problem if name == "header" else f"SQLite's {name} check found {problem}"
+        return report_store_error(damaged(report.path, said), out)
     unusable = location_problem(Path(report.path))
     if unusable is not None:
         # Sound as far as it could be read, but the app and a sync could not write to it.

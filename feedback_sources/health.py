@@ -172,6 +172,9 @@ def completeness(store: Store, source: str) -> Completeness:
     vendor = vendor_name(source)
     if run is None:
         hint = f" ({spec.total_hint})" if spec is not None and spec.total_hint else ""
+        if spec is not None and spec.kind == "file":  # a file has no vendor: its own row count is the total
+            return Completeness("unknown", None, None, None, None, None,
+                                f"No completed import has counted the file's rows yet{hint}.")
         return Completeness("unknown", None, None, None, None, None,
                             f"No completed sync has reported {vendor}'s own total yet{hint}.")
     range_start, range_end, started_at, total = run

@@ -16,6 +16,10 @@ from pathlib import Path
 
 from .models import Category, Tier
 
+# How a reason begins when the record's own data names its category outright (a spreadsheet's category column that
+# says "Bug report"): no rule decided it, so no rules change moves it.
+STATED_REASON_PREFIX = "column `"
+
 DEFAULT_TAG_CATEGORIES: dict[str, Category] = {
     "bug": Category.bug_report,
     "bug_report": Category.bug_report,

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from .models import Category, Tier
 from .overrides import CATEGORY, TIER
-from .rules import DEFAULT_RULES, Rules
+from .rules import DEFAULT_RULES, STATED_REASON_PREFIX, Rules
 from .sources import registry, vendor_type_index_source
 
 if TYPE_CHECKING:
@@ -404,7 +404,7 @@ def _plan(plan: RulePlanner, rules: Rules) -> None:
     plan.drop()
     plan.plan_overridden()
     _plan_categories(plan, rules)
-    plan.plan_category_changes(nps_sources(), DEFAULT_REASON)
+    plan.plan_category_changes(nps_sources(), DEFAULT_REASON, STATED_REASON_PREFIX)
     _plan_tier_changes(plan, rules)
 
 

@@ -270,6 +270,10 @@ class _Stopped(Exception):
 
 # How often a sync that is waiting for its next page asks the stop check (a Cancel should not wait for a slow page).
 STOP_POLL_SECONDS = 0.2
+# A sync's writes wait the store's busy timeout for the write lock, then this many times more: another process may
+# hold the lock for long stretches (a rules change over a million records, a theme re-computation, a second app),
+# and a background sync should outwait it rather than fail. Only the BEGIN is tried again, before anything ran.
+LOCKED_RETRIES = 3
 
 
 async def _write_behind(
@@ -342,6 +346,23 @@ async def sync_all(
     """Every chosen source at once; each result says what happened to that source alone."""
     run_group = run_group or uuid.uuid4().hex
     now = now_utc()
+    with store.patient_writes(LOCKED_RETRIES):
+        return await _sync_each(store, integrations, start=start, end=end, incremental=incremental,
+                                on_progress=on_progress, should_stop=should_stop, run_group=run_group, now=now)
+
+
+async def _sync_each(
+    store: Store,
+    integrations: Mapping[str, BaseIntegration],
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    incremental: bool,
+    on_progress: ProgressCallback | None,
+    should_stop: StopCheck | None,
+    run_group: str,
+    now: datetime,
+) -> dict[str, SourceResult]:
     tasks = [
         asyncio.ensure_future(sync_source(
             store, integration, start=start, end=end, incremental=incremental,

@@ -44,8 +44,9 @@ def demo_emulator() -> Any:
 
 
 def _emulated_sources() -> list[str]:
-    """The sources the demo emulator answers for: those whose spec names a demo configuration."""
-    return [name for name, spec in registry().items() if spec.demo_config is not None]
+    """The sources the demo emulator answers for: those whose spec names an emulator vendor (a file source has a demo
+    configuration but no server to imitate)."""
+    return [name for name, spec in registry().items() if spec.emulator is not None]
 
 
 def demo_sources() -> list[str]:

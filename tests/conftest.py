@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,6 +24,7 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyte
     data = tmp_path_factory.mktemp("data")
     monkeypatch.setenv("FEEDBACK_DB", str(data / "feedback.db"))
     monkeypatch.setenv("FEEDBACK_DEMO_DB", str(data / "demo.db"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(data / "cache"))  # the demo spreadsheet is written there
     try:
         import keyring
 
@@ -59,3 +61,16 @@ def make_record(source_id: str = "1", **overrides: Any) -> NormalizedRecord:
     }
     fields.update(overrides)
     return NormalizedRecord(**fields)
+
+
+# Shared by tests/test_ui_text.py and tests/test_ui_records.py, which both show dates in local time.
+@pytest.fixture
+def madrid(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The machine's local time zone is Madrid (UTC+1 in March): dates are shown in it."""
+    import time
+
+    monkeypatch.setenv("TZ", "Europe/Madrid")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

@@ -147,6 +147,11 @@ HARNESSES: dict[str, Harness] = {
 def harness_for(name: str) -> Harness:
     harness = HARNESSES.get(name)
     if harness is None:
+        from feedback_sources.sources import registry
+
+        if registry()[name].kind == "file":
+            pytest.skip(f"{name} reads files the PM provides, not the emulator: the standard contract "
+                        "(test_source_contract.py) and its own import tests cover it")
         pytest.skip(f"{name} is a third-party integration with no emulator harness here; only its configuration "
                     "check runs")
     return harness

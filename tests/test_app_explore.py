@@ -205,7 +205,7 @@ def test_load_demo_data_fills_the_page_from_the_emulator(app_env: AppEnv) -> Non
     assert not at.exception
     with Store(app_env.demo_db) as store:
         total = store.count()
-        assert store.distinct_values("source") == ["intercom", "surveymonkey", "zendesk"]
+        assert store.distinct_values("source") == ["intercom", "spreadsheet", "surveymonkey", "zendesk"]
     assert total > 1000
     assert metrics(at)["Records"] == f"{total:,}"
     assert len(at.dataframe[0].value) == 50

@@ -60,6 +60,7 @@ def test_first_run_without_credentials_opens_the_demo_workspace(app_env: AppEnv)
         ("**Zendesk**", ":gray-badge[Never synced]", "0 records · synced never"),
         ("**Intercom**", ":gray-badge[Never synced]", "0 records · synced never"),
         ("**SurveyMonkey**", ":gray-badge[Never synced]", "0 records · synced never"),
+        ("**Spreadsheet**", ":gray-badge[Never synced]", "0 records · synced never"),
     ]
 
 
@@ -73,6 +74,7 @@ def test_configured_credentials_open_the_real_workspace(app_env: AppEnv, monkeyp
         ":gray-badge[Not connected]",
         ":gray-badge[Never synced]",
         ":gray-badge[Never synced]",
+        ":gray-badge[Not connected]",  # no file chosen yet
     ]
 
 
@@ -104,6 +106,7 @@ def test_sidebar_shows_counts_freshness_and_failures(app_env: AppEnv) -> None:
         ("**Zendesk**", ":green-badge[:material/check: Fresh]", "4 records · synced just now"),
         ("**Intercom**", ":orange-badge[:material/schedule: Stale]", "4 records · synced 3 d ago"),
         ("**SurveyMonkey**", ":red-badge[:material/error: Failing]", "4 records · synced never"),
+        ("**Spreadsheet**", ":gray-badge[Never synced]", "0 records · synced never"),
     ]
 
 

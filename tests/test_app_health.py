@@ -59,6 +59,7 @@ def test_every_source_gets_a_panel_with_its_facts(app_env: AppEnv) -> None:
         "**Zendesk** :orange-badge[:material/schedule: Stale] :red-badge[Records missing]",
         "**Intercom** :gray-badge[Never synced] :gray-badge[No vendor total yet]",
         "**SurveyMonkey** :red-badge[:material/error: Last sync failed] :gray-badge[No vendor total yet]",
+        "**Spreadsheet** :gray-badge[Never synced] :gray-badge[No row count yet]",
     ]
     assert metrics(at) == [
         ("Last successful sync", "1 d 6 h ago"), ("Records stored", "54"), ("Vendor's total", "59"),
@@ -69,6 +70,8 @@ def test_every_source_gets_a_panel_with_its_facts(app_env: AppEnv) -> None:
         ("Last successful sync", "never"), ("Records stored", "0"), ("Vendor's total", "n/a"),
         ("Empty days (gaps)", "0"),
         ("Last run", "Failed"), ("Requests", "9"), ("Waited on rate limits", "0.0 s"), ("Fetched", "0"),
+        ("Last successful sync", "never"), ("Records stored", "0"), ("Rows in the file", "n/a"),
+        ("Empty days (gaps)", "0"),
     ]
     assert len(at.error) == 1 and at.error[0].value.startswith("5 of 59 records reported by Zendesk")
     gaps = at.dataframe[0].value
@@ -97,5 +100,6 @@ def test_an_empty_workspace_shows_every_source_as_never_synced(app_env: AppEnv) 
         "**Zendesk** :gray-badge[Never synced] :gray-badge[No vendor total yet]",
         "**Intercom** :gray-badge[Never synced] :gray-badge[No vendor total yet]",
         "**SurveyMonkey** :gray-badge[Never synced] :gray-badge[No vendor total yet]",
+        "**Spreadsheet** :gray-badge[Never synced] :gray-badge[No row count yet]",
     ]
     assert not app_env.demo_db.exists()

@@ -36,30 +36,33 @@ def last_run(at: AppTest) -> pd.DataFrame:
 
 def test_demo_sync_fills_the_demo_store_and_reports_each_source(app_env: AppEnv) -> None:
     at = run_page(app_env, SYNC)
-    assert at.multiselect(key="sync_sources").value == ["zendesk", "intercom", "surveymonkey"]
+    assert at.multiselect(key="sync_sources").value == ["zendesk", "intercom", "surveymonkey", "spreadsheet"]
     at.radio(key="sync_preset").set_value("90d")
     at.button(key=RUN).click().run()
     finish_sync(at, app_env.demo_db)  # the sync runs in the background now: the page shows it once it ends
     assert not at.exception
     [status] = at.status
-    assert status.state == "complete"
-    assert [p.value for p in status.get("progress")] == [100, 100, 100]
+    assert status.state == "complete", last_run(at).to_dict("records")
+    assert [p.value for p in status.get("progress")] == [100, 100, 100, 100]
     results = last_run(at)
-    assert list(results["source"]) == ["zendesk", "intercom", "surveymonkey"]
-    assert list(results["status"]) == ["complete"] * 3
-    assert list(results["mode"]) == ["since"] * 3
+    assert list(results["source"]) == ["zendesk", "intercom", "surveymonkey", "spreadsheet"]
+    assert list(results["status"]) == ["complete"] * 4
+    assert list(results["mode"]) == ["since"] * 4
     assert (results["fetched"] > 0).all() and (results["new"] == results["fetched"]).all()
     assert results["errors"].isna().all()
     with Store(app_env.demo_db) as store:
         assert store.count() == int(results["new"].sum())
-        oldest = store.date_bounds()[0]
+        # The API sources pull the range; a file is imported whole (its rows go back 120 days).
+        oldest = store.conn.execute("SELECT MIN(created_at) FROM feedback WHERE source != 'spreadsheet'").fetchone()[0]
+        whole_file = store.conn.execute("SELECT MIN(created_at) FROM feedback WHERE source = 'spreadsheet'").fetchone()[0]
     assert oldest is not None and oldest[:10] >= (day(0) - timedelta(days=91)).isoformat()
+    assert whole_file is not None and whole_file[:10] < (day(0) - timedelta(days=91)).isoformat()
     assert status.label == f"Sync complete: {int(results['fetched'].sum()):,} records fetched"
     history = tables(at)[1]
-    assert sorted(history["source"]) == ["intercom", "surveymonkey", "zendesk"]
-    assert list(history["status"]) == ["complete"] * 3
+    assert sorted(history["source"]) == ["intercom", "spreadsheet", "surveymonkey", "zendesk"]
+    assert list(history["status"]) == ["complete"] * 4
     badges = [m.value.split(" ", 1)[1] for m in at.sidebar.markdown if m.value.startswith("**")]
-    assert badges == [":green-badge[:material/check: Fresh]"] * 3
+    assert badges == [":green-badge[:material/check: Fresh]"] * 4
     assert not app_env.real_db.exists() or Store(app_env.real_db).count() == 0
 
     # The result table survives reruns; a second sync adds nothing new.
@@ -67,8 +70,8 @@ def test_demo_sync_fills_the_demo_store_and_reports_each_source(app_env: AppEnv)
     assert last_run(at).equals(results)
     at.button(key=RUN).click().run()
     again = last_run(finish_sync(at, app_env.demo_db))
-    assert list(again["new"]) == [0, 0, 0]
-    assert len(tables(at)[1]) == 6
+    assert list(again["new"]) == [0, 0, 0, 0]
+    assert len(tables(at)[1]) == 8
 
 
 def test_a_failing_source_does_not_hide_the_others(

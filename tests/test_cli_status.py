@@ -79,6 +79,11 @@ def test_status_prints_the_health_of_every_source(prepared: tuple[Path, date]) -
         "  last error: SurveyMonkey's daily request budget (500 requests) is spent",
         "  daily request budget: reset at midnight UTC since the last sync (0 of 500 were left then): "
         "500 requests today",
+        "spreadsheet: NEVER - 0 records, newest none (not configured)",
+        "  last successful sync: never; stale after 24 h",
+        "  completeness: unknown - No completed import has counted the file's rows yet.",
+        "  gaps: no completed sync to check against",
+        "  last run: none",
     ]
 
 
@@ -92,6 +97,7 @@ def test_status_as_json_and_with_a_longer_stale_age(prepared: tuple[Path, date])
         "zendesk": ("fresh", False, False, "complete", 1),
         "intercom": ("never", True, False, "unknown", 0),
         "surveymonkey": ("failing", True, False, "unknown", 0),
+        "spreadsheet": ("never", True, False, "unknown", 0),
     }
     assert facts["sources"][2]["budget"] == {"limit": 500, "remaining": 0,
                                             "as_of": facts["sources"][2]["last_run"]["finished_at"],
@@ -111,9 +117,10 @@ def test_status_after_a_demo_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     code, out, _ = run("status", "--demo", "--db", str(path))
     headers = [line for line in out.splitlines() if not line.startswith((" ", "store:"))]
     assert code == EXIT_OK
-    assert [line.split(" - ")[0] for line in headers] == ["zendesk: FRESH", "intercom: FRESH", "surveymonkey: FRESH"]
+    assert [line.split(" - ")[0] for line in headers] == ["zendesk: FRESH", "intercom: FRESH", "surveymonkey: FRESH",
+                                                             "spreadsheet: FRESH"]
     assert all(line.endswith("(configured)") for line in headers)
-    assert len([line for line in out.splitlines() if line.startswith("  completeness: complete - ")]) == 3
+    assert len([line for line in out.splitlines() if line.startswith("  completeness: complete - ")]) == 4
 
 
 def test_status_counts_what_the_vendors_removed(prepared: tuple[Path, date]) -> None:
@@ -134,4 +141,4 @@ def test_status_counts_what_the_vendors_removed(prepared: tuple[Path, date]) -> 
         next(line for line in lines if line.startswith("intercom: ")))]
     facts = json.loads(run("status", "--db", str(path), "--json")[1])
     assert {s["source"]: s["removed"] for s in facts["sources"]} == {
-        "zendesk": {"deleted": 1, "spam": 2}, "intercom": {}, "surveymonkey": {}}
+        "zendesk": {"deleted": 1, "spam": 2}, "intercom": {}, "surveymonkey": {}, "spreadsheet": {}}

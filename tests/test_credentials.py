@@ -109,6 +109,12 @@ def test_source_fields_describe_every_field_and_env_var() -> None:
             ("client_secret", "SURVEYMONKEY_CLIENT_SECRET", True, False, None),
             ("base_url", "SURVEYMONKEY_BASE_URL", False, False, None),
         ],
+        "spreadsheet": [
+            ("path", "SPREADSHEET_PATH", False, True, None),
+            ("mapping", "SPREADSHEET_MAPPING", False, True, None),
+            ("dataset", "SPREADSHEET_DATASET", False, False, None),
+            ("encoding", "SPREADSHEET_ENCODING", False, False, ("auto", "utf-8", "utf-16", "cp1252", "latin-1")),
+        ],
     }
     assert all(field.label and field.help for fields in SOURCE_FIELDS.values() for field in fields)
 

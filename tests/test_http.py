@@ -369,8 +369,8 @@ async def test_each_vendors_own_429_signal_sets_the_wait(vendor: str) -> None:
     """Zendesk's Retry-After, Intercom's X-RateLimit-Reset (a unix time, no Retry-After) and SurveyMonkey's
     X-Ratelimit-App-Global-Minute-Reset (seconds), read by each integration's own header reader."""
     from feedback_sources.sources.intercom import integration as intercom
-    from feedback_sources.sources.surveymonkey import integration as surveymonkey
-    from feedback_sources.sources.zendesk import integration as zendesk
+    from feedback_sources.sources.surveymonkey import api as surveymonkey
+    from feedback_sources.sources.zendesk import api as zendesk
 
     headers, reader = {
         "zendesk": ({"Retry-After": "17", "X-Rate-Limit": "700", "X-Rate-Limit-Remaining": "0"},

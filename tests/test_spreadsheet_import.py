@@ -311,3 +311,46 @@ async def test_the_integrations_rules_decide_category_and_tier(tmp_path: Path) -
     assert record.metadata["category_reason"] == "keyword `sso`"
     assert [len(page.records) for page in pages] == [1, 0]
     assert pages[-1].cursor["datasets"]["calls"]["complete"] is True
+
+
+def test_a_rules_change_re_decides_imported_rows_as_a_fresh_import_would(tmp_path: Path) -> None:
+    """A category cell is the row's tag (the tag rules read it, now and after a rules change); a cell that names a
+    category outright decides alone; keywords read the title and the text, in the importer and in the store's SQL."""
+    from dataclasses import replace
+
+    from feedback_sources.models import Category
+    from feedback_sources.rules import DEFAULT_RULES
+    from feedback_sources.rules_store import apply_rules, save_rules
+
+    path = tmp_path / "calls.csv"
+    path.write_text(
+        "Id,Title,Notes,Label\n"
+        "1,Weekly call,The export dialog froze twice,bug\n"
+        "2,Renewal,Slow but we love it,Praise\n"
+        "3,Crash on login,Nothing else to add,\n"
+        "4,Check-in,All fine this month,\n",
+        encoding="utf-8",
+    )
+    mapping = ColumnMap(id="Id", title="Title", content="Notes", category="Label")
+    changed = replace(DEFAULT_RULES, tag_categories={**DEFAULT_RULES.tag_categories, "bug": Category.complaint},
+                      keyword_categories=(("crash", Category.question), ("slow", Category.complaint)) + tuple(
+                          (words, category) for words, category in DEFAULT_RULES.keyword_categories
+                          if words not in ("crash", "slow")))
+
+    applied = tmp_path / "applied.db"
+    run_import(entry(path, mapping, dataset="calls"), applied)
+    before = [row[8:9] + row[12:13] for row in dump(applied)]
+    assert before == [("bug_report", "tag `bug`"), ("praise", "column `Label` says `Praise`"),
+                      ("bug_report", "keyword `crash`"), ("other", "default for this source")]
+    with Store(applied) as store:
+        apply_rules(store, changed, note="bug is a complaint; crash is a question")
+
+    fresh = tmp_path / "fresh.db"
+    with Store(fresh) as store:
+        save_rules(store, changed, note="the same rules before the first import")
+    run_import(entry(path, mapping, dataset="calls"), fresh)
+
+    after = [row[8:9] + row[12:13] for row in dump(applied)]
+    assert after == [("complaint", "tag `bug`"), ("praise", "column `Label` says `Praise`"),
+                     ("question", "keyword `crash`"), ("other", "default for this source")]
+    assert after == [row[8:9] + row[12:13] for row in dump(fresh)]

@@ -15,12 +15,8 @@ from feedback_sources.emulator import DEMO_SURVEYMONKEY_TOKEN, Emulator, Emulato
 from feedback_sources.integrations.base import ConfigError, ConnectionResult, Page, parse_iso
 from feedback_sources.integrations.http import ErrorKind, SourceError
 from feedback_sources.sources.surveymonkey.cursor import CLOCK_SKEW_ALLOWANCE, SyncCursor
-from feedback_sources.sources.surveymonkey.integration import (
-    SurveyMonkeyIntegration,
-    api_datetime,
-    describe_error,
-    read_rate_limits,
-)
+from feedback_sources.sources.surveymonkey.api import api_datetime, describe_error, read_rate_limits
+from feedback_sources.sources.surveymonkey.integration import SurveyMonkeyIntegration
 from feedback_sources.sources.surveymonkey.mapping import map_response
 from feedback_sources.models import NormalizedRecord, RemovalReason, Tier
 from feedback_sources.overrides import override_record

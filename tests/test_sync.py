@@ -175,3 +175,42 @@ def test_any_crash_sequence_ends_with_every_record_once(sizes: list[int], crashe
         keys = stored_keys(store)
         assert sorted(k for _, k in keys) == expected
         assert len(keys) == len(set(keys))
+
+
+def test_a_page_outwaits_another_writer_that_holds_the_store_past_the_busy_timeout(tmp_path) -> None:
+    """Another connection holds the write lock for longer than the store's busy timeout: the page is written once it
+    lets go, and its cursor with it; nothing is lost or doubled."""
+    import sqlite3
+    import threading
+    import time
+
+    import feedback_sources.store.open as store_open
+
+    path = tmp_path / "busy.db"
+    Store(path).close()
+    original = store_open.BUSY_TIMEOUT_MS
+    store_open.BUSY_TIMEOUT_MS = 150  # each wait gives up quickly, so the retry is what outwaits the holder
+    try:
+        store = Store(path)
+    finally:
+        store_open.BUSY_TIMEOUT_MS = original
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    released = threading.Event()
+
+    def release_later() -> None:
+        time.sleep(0.3)  # past the first wait (0.15 s), well within the retries (0.6 s in all)
+        other.execute("COMMIT")
+        released.set()
+
+    holder = threading.Thread(target=release_later)
+    holder.start()
+    try:
+        result = sync(store, {"fake": ListIntegration(PAGES)}, start=NOW - timedelta(days=30), incremental=False)
+    finally:
+        holder.join()
+        other.close()
+    assert released.is_set()
+    assert (result["fake"].status, result["fake"].new, result["fake"].errors) == ("complete", 7, None)
+    assert sorted(k for _, k in stored_keys(store)) == ["1", "2", "3", "4", "5", "6", "7"]
+    store.close()

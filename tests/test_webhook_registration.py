@@ -17,8 +17,10 @@ import pytest
 from feedback_sources.emulator import Emulator, EmulatorConfig, run_emulator_server
 from feedback_sources.integrations.http import ErrorKind, RetryPolicy, SourceError
 from feedback_sources.sources.intercom.integration import IntercomIntegration
-from feedback_sources.sources.surveymonkey.integration import TUNNEL_HINT, SurveyMonkeyIntegration
-from feedback_sources.sources.zendesk.integration import WEBHOOK_SUBSCRIPTIONS, ZendeskIntegration
+from feedback_sources.sources.surveymonkey.integration import SurveyMonkeyIntegration
+from feedback_sources.sources.surveymonkey.registration import TUNNEL_HINT
+from feedback_sources.sources.zendesk.api import WEBHOOK_SUBSCRIPTIONS
+from feedback_sources.sources.zendesk.integration import ZendeskIntegration
 from feedback_sources.store import Store
 from feedback_sources.webhooks import recent_events
 from feedback_sources.webhooks.app import create_receiver_app

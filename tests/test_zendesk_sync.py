@@ -25,12 +25,8 @@ from feedback_sources.integrations.base import ConfigError, Page
 from feedback_sources.integrations.http import ErrorKind, RetryPolicy, SourceError
 from feedback_sources.integrations.ratelimits import parse_limit_header
 from feedback_sources.sources.zendesk.cursor import ExportPosition
-from feedback_sources.sources.zendesk.integration import (
-    DEFAULT_BASE_URL,
-    ZendeskIntegration,
-    describe_error,
-    read_rate_limits,
-)
+from feedback_sources.sources.zendesk.api import DEFAULT_BASE_URL, describe_error, read_rate_limits
+from feedback_sources.sources.zendesk.integration import ZendeskIntegration
 from feedback_sources.sources.zendesk.mapping import SEVERITY_BY_PRIORITY as SEVERITY
 from tests.helpers import RecordingSleep
 

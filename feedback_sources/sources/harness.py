@@ -50,6 +50,9 @@ class SourceHarness(Protocol):
     source: str
     future_cursor: dict[str, Any]  # a position past every record: a read from it finds nothing and keeps it
     corrupted_cursors: tuple[Any, ...]  # stored positions the source must refuse with a typed error
+    # "refuse" (the default when absent), or "read_again": a source that can read everything again at no cost (a
+    # file) reads past a bad position and stores each record once.
+    corrupted_cursor_policy: str
     dataset: dict[str, Any]  # EmulatorConfig fields sizing the dataset for this source
 
     def running(self, config: EmulatorConfig) -> Any:
@@ -75,6 +78,7 @@ class EmulatorHarness:
     corrupted_cursors: tuple[Any, ...]
     options: dict[str, Any] = field(default_factory=dict)
     dataset: dict[str, Any] = field(default_factory=dict)
+    corrupted_cursor_policy: str = "refuse"  # a vendor's API is not read again for free
 
     @contextmanager
     def running(self, config: EmulatorConfig) -> Iterator[_Served]:

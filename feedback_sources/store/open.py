@@ -429,6 +429,7 @@ class Store(RecordWrites, SyncBookkeeping, Queries, WebhookTables, AccountTables
             self._release_key()
             raise
         self._lock = threading.RLock()
+        self._write_retries = 0
         self.conn = conn
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -539,10 +540,33 @@ class Store(RecordWrites, SyncBookkeeping, Queries, WebhookTables, AccountTables
     # -- transactions and migrations ---------------------------------------------------------------------------
 
     @contextmanager
+    def patient_writes(self, retries: int) -> Iterator[None]:
+        """While inside: a write that found the store locked for the whole busy timeout waits that long again, up
+        to `retries` more times (a background sync outwaits another process's long write instead of failing)."""
+        before = self._write_retries
+        self._write_retries = max(before, retries)
+        try:
+            yield
+        finally:
+            self._write_retries = before
+
+    def _begin(self) -> None:
+        for attempt in range(self._write_retries + 1):
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                # Only a lock is worth waiting out; nothing of the transaction ran yet, so trying again is safe.
+                if "locked" not in str(error) or attempt == self._write_retries:
+                    raise
+                log.warning("%s stayed locked by another writer for %.0f s; waiting again (%d of %d)", self.path,
+                               BUSY_TIMEOUT_MS / 1000, attempt + 1, self._write_retries)
+
+    @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """An immediate write transaction: all of it commits, or none of it."""
         with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
+            self._begin()
             try:
                 yield self.conn
             except BaseException:

@@ -199,10 +199,10 @@ class RulePlanner:
                 conn.execute("INSERT OR IGNORE INTO rule_decided (id, category, reason) "
                              "SELECT rowid, ?, ? FROM feedback_fts WHERE feedback_fts MATCH ?", params)
 
-    def plan_category_changes(self, nps_sources: Sequence[str], default_reason: str) -> None:
+    def plan_category_changes(self, nps_sources: Sequence[str], default_reason: str, stated_prefix: str) -> None:
         """temp.rule_category_changes: every record whose rule-decided category or reason differs from now; a
         record no rule decides falls back to its source's default (`default_reason`), or to its NPS score for
-        `nps_sources`.
+        `nps_sources`. A category the record's own data states (its reason starts with `stated_prefix`) stays.
 
         One pass over the small reason index, each record looked up in the rules' decisions; only a survey left to
         its NPS fallback reads its row. For an overridden record "now" is what the rules decided underneath its
@@ -218,7 +218,9 @@ class RulePlanner:
             f"COALESCE(d.reason, {fallback_reason}), ov.id IS NOT NULL "
             "FROM feedback AS f INDEXED BY idx_feedback_category_reason "
             "LEFT JOIN rule_decided AS d ON d.id = f.id LEFT JOIN rule_overridden AS ov ON ov.id = f.id "
-            f"WHERE CASE WHEN d.id IS NOT NULL THEN {current} IS NOT d.category OR {current_reason} IS NOT d.reason "
+            # A category the record's own data states is not the rules' to move.
+            f"WHERE COALESCE({current_reason}, '') NOT LIKE '{stated_prefix}%' AND "
+            f"CASE WHEN d.id IS NOT NULL THEN {current} IS NOT d.category OR {current_reason} IS NOT d.reason "
             # A record left on its source's default stays there: no need to read its metadata.
             f"WHEN {current} = 'other' AND {current_reason} = '{default_reason}' THEN 0 "
             f"ELSE {current} IS NOT {fallback} OR {current_reason} IS NOT {fallback_reason} END"

@@ -25,8 +25,10 @@ SPEC = SourceSpec(
     ),
     color="#217346",
     description="Import a CSV or XLSX export: map its columns, preview, import; re-imports add only new rows.",
-    rules=RuleTraits(content_only=True),
+    # The title and the text are both read for keywords, as the importer reads them.
+    rules=RuleTraits(),
     total_meaning="rows in the file's last import",
     settings_panel="feedback_sources.sources.spreadsheet.panel:render",
     demo_config="feedback_sources.sources.spreadsheet.demo:demo_config",
+    harness="feedback_sources.sources.spreadsheet.harness:HARNESS",
 )

@@ -57,8 +57,14 @@ def fingerprint(path: str | Path, *, prefix_size: int | None = None) -> tuple[Fi
     return Fingerprint(read, whole.hexdigest(), last in (b"\n", b"\r")), prefix_digest
 
 
-def position(cursor: dict[str, Any] | None, dataset: str) -> DatasetPosition | None:
-    raw = ((cursor or {}).get("datasets") or {}).get(dataset)
+def _datasets(cursor: Any) -> dict[str, Any]:
+    """The per-dataset positions of a stored cursor; {} for a cursor that is not the object this source writes."""
+    datasets = cursor.get("datasets") if isinstance(cursor, dict) else None
+    return dict(datasets) if isinstance(datasets, dict) else {}
+
+
+def position(cursor: Any, dataset: str) -> DatasetPosition | None:
+    raw = _datasets(cursor).get(dataset)
     if not isinstance(raw, dict):
         return None
     try:
@@ -67,10 +73,11 @@ def position(cursor: dict[str, Any] | None, dataset: str) -> DatasetPosition | N
         return None  # an unreadable position: the whole file is read again, row versions keep it idempotent
 
 
-def with_position(cursor: dict[str, Any] | None, dataset: str, moved: DatasetPosition) -> dict[str, Any]:
-    datasets = dict((cursor or {}).get("datasets") or {})
+def with_position(cursor: Any, dataset: str, moved: DatasetPosition) -> dict[str, Any]:
+    """The cursor with `dataset` moved on; an unreadable cursor (not an object) is replaced, not kept."""
+    datasets = _datasets(cursor)
     datasets[dataset] = moved.model_dump()
-    return {**(cursor or {}), "datasets": datasets}
+    return {**(cursor if isinstance(cursor, dict) else {}), "datasets": datasets}
 
 
 def rows_to_skip(previous: DatasetPosition | None, current: Fingerprint, prefix_sha256: str | None, kind: str) -> int:

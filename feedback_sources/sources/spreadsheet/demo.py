@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
+import threading
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -49,7 +51,9 @@ def demo_file(today: date | None = None, folder: Path | None = None) -> Path:
         return path
     folder.mkdir(parents=True, exist_ok=True)
     randomizer = random.Random(SEED)
-    partial = path.with_suffix(".partial")
+    # A name of its own per writer: the app and a background sync job may both write today's file at once, and
+    # each must replace a whole file of its own, never another writer's half-written one.
+    partial = path.with_name(f"{path.stem}.{os.getpid()}.{threading.get_ident()}.partial")
     with partial.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(HEADERS)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ...jobs import SyncLock
+from ...rules_store import rules_at
 from ...store import Store
 from ...sync import SourceProgress, SourceResult, sync_source
 from .errors import Problem, SpreadsheetError
@@ -43,7 +44,8 @@ def run_import(
 ) -> SourceResult:
     """Import the file into the store at `db_path` and save the mapping; raises `SpreadsheetError` when the file
     cannot be imported (nothing stored), or when another sync holds the store."""
-    integration = SpreadsheetIntegration(entry.config(), versions_from=db_path)
+    # The store's current rules decide categories and tiers, as they do for a sync of any other source.
+    integration = SpreadsheetIntegration(entry.config(), versions_from=db_path, rules=rules_at(db_path))
     integration.validate(current_cursor(db_path))
     lock = SyncLock(db_path)
     if not lock.acquire():

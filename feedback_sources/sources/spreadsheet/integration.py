@@ -51,8 +51,10 @@ class SpreadsheetIntegration(FileIntegration):
     required_fields: ClassVar[tuple[str, ...]] = ("path", "mapping")
     optional_fields: ClassVar[tuple[str, ...]] = ("dataset", "encoding", "delimiter", "sheet")
 
-    def __init__(self, config: dict[str, Any], *, versions_from: str | Path | None = None, **kwargs: Any):
+    def __init__(self, config: dict[str, Any], *, versions_from: str | Path | None = None,
+                 page_size: int = PAGE_SIZE, **kwargs: Any):
         super().__init__(config, **kwargs)
+        self.page_size = page_size
         self.path = Path(str(self.config["path"])).expanduser()
         self.columns = column_map_from(self.config)
         try:
@@ -155,7 +157,7 @@ class SpreadsheetIntegration(FileIntegration):
         batch: list[NormalizedRecord] = []
         last = skip
         while True:
-            chunk = await asyncio.to_thread(_take, rows, PAGE_SIZE)
+            chunk = await asyncio.to_thread(_take, rows, self.page_size)
             if not chunk:
                 break
             batch = [record for _, record in chunk]

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ...models import Category, NormalizedRecord
-from ...rules import DEFAULT_RULES, Rules
+from ...rules import DEFAULT_RULES, STATED_REASON_PREFIX, Rules
 from .errors import Problem
 from .reader import Cell, cell_text
 
@@ -182,13 +182,13 @@ def row_hash(row: dict[str, Cell]) -> str:
 
 
 def _category(value: str, text: str, rules: Rules, column: str | None) -> tuple[Category, str]:
+    """A category column that names a category outright decides (the reason says so, and a rules change leaves it);
+    any other value is read as the record's tag, so the tag rules decide now and again when the rules change."""
     if value:
         normalized = re.sub(r"[\s-]+", "_", value.strip().lower())
         if normalized in Category.__members__:
-            return Category(normalized), f"column `{column}` says `{value}`"
-        decision = rules.categorize(tags=[value, normalized], text=text)
-        return Category(decision.value), decision.reason
-    decision = rules.categorize(text=text)
+            return Category(normalized), f"{STATED_REASON_PREFIX}{column}` says `{value}`"
+    decision = rules.categorize(tags=[value] if value else [], text=text)
     return Category(decision.value), decision.reason
 
 
@@ -227,7 +227,8 @@ def map_row(
     else:
         key = "h" + content_hash(row, columns)
     text = " ".join(part for part in (title, content) if part)
-    category, category_reason = _category(_text(row, columns.category), text, rules, columns.category)
+    category_value = _text(row, columns.category)
+    category, category_reason = _category(category_value, text, rules, columns.category)
     tier_value = _text(row, columns.tier)
     tier = rules.tier((f"column `{columns.tier}`", tier_value)) if columns.tier else rules.tier()
     email = _text(row, columns.email) or None
@@ -241,6 +242,8 @@ def map_row(
         "tier_reason": tier.reason,
         "columns": {header: cell_text(value) for header, value in row.items() if header not in mapped},
     }
+    if category_value:  # the category cell is the row's tag: searchable, and what the tag rules read
+        metadata["tags"] = [category_value]
     if updated_at is not None:
         metadata["updated_at"] = updated_at.astimezone(timezone.utc).isoformat()
     try:

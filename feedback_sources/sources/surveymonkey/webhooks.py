@@ -24,7 +24,7 @@ from ...webhooks.handler import WebhookHandler
 from ...webhooks.payloads import Interpretation, MappingContext, dict_of, event_id_of, safe_id, text_of
 from ...webhooks.signatures import SignatureError, header, same
 from . import mapping as surveymonkey
-from .integration import SURVEY_DETAILS
+from .api import SURVEY_DETAILS
 
 SURVEYMONKEY_SIGNATURE_HEADER = "Sm-Signature"
 SURVEYMONKEY_APIKEY_HEADER = "Sm-Apikey"
