@@ -9,6 +9,9 @@ commits together with its resume cursor or not at all.
 - records.py: the upsert (newest version wins), removals and tombstones, full text, tags, overrides on top.
 - state.py: sync cursors and the runs log.
 - queries.py: Filters, Explore's aggregates, search and the rows export reads.
+- one module of Store methods per concern, so the rest of the app runs no SQL of its own: overrides_sql.py (with
+  the hook every write runs), accounts_sql.py, health_sql.py, themes_sql.py, jobs_sql.py, webhooks_sql.py,
+  search_sql.py, insights_sql.py (Demand) and rules_sql.py (rules versions and their re-application).
 
 Importing this package imports no other part of the app beyond models, search and sentiment.
 """

@@ -1,6 +1,6 @@
 """Opening a store: default paths, the checks made before anything is written (damage, availability), the typed
 errors they raise, migration with a backup first, transactions, and the Store class that joins the writers and
-readers of records.py, state.py and queries.py.
+readers of records.py, state.py, queries.py and the *_sql.py modules of each concern.
 """
 
 from __future__ import annotations
@@ -403,9 +403,8 @@ def _run_part(name: str, run: Callable[[], list[Any]]) -> CheckResult:
         return CheckResult(name, [f"SQLite reports \"{error}\""])
 
 
-class Store(RecordWrites, SyncBookkeeping, Queries, WebhookTables, AccountTables,
-            HealthReads, ThemeTables, JobTables, OverrideTables,
-            SearchReads, DemandReads, RuleTables):
+class Store(RecordWrites, SyncBookkeeping, Queries, OverrideTables, AccountTables, HealthReads, ThemeTables, JobTables,
+            WebhookTables, SearchReads, DemandReads, RuleTables):
     """One SQLite file. Cheap to open: make one per action or per Streamlit rerun, never share across threads."""
 
     def __init__(self, path: str | Path = ":memory:", *, migrate: bool = True):
