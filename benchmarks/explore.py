@@ -159,7 +159,7 @@ def run(ctx: Context) -> FigureResult:
         f"{today}; reused from the cache in {ctx.work_dir.name}/ (see explore_data.py).",
         "Filter change = sources zendesk, tier enterprise, category bug_report, the 90 days ending on the store's "
         "last day, search `export` (a word in about 14 % of records).",
-        "AppTest times include starting Streamlit's script runner and importing pandas and Plotly in the child; "
+        "AppTest times include starting Streamlit's script runner and importing pandas in the child; "
         "its peak RSS is the whole app process.",
     ]
     if max(broad_worst) > QUERY_TARGET_MS:
