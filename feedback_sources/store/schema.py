@@ -481,12 +481,14 @@ _MIGRATION_15_INTERCOM_CONTACTS = """
 """
 
 # Per-day tag counts for Explore's tags chart (queries.top_tags reads them when the filters allow, as the charts read
-# feedback_daily): records per day, source, tier, category and tag. No sentiment: it would multiply the rows (about
-# 800,000 for a year of a million records) and the 90-day read is what this table is for. The triggers read the
+# feedback_daily): records per day, source, tier, category and tag. No sentiment, which would multiply the rows (about
+# 800,000 for a year of a million records): with a sentiment filter, top_tags reads the records. The triggers read the
 # record's own `tags` JSON, written by the same statement as the rest of the row, so the counts move with it in every
 # write (feedback_tags is written later in the upsert, and its rows go by cascade, after the record is gone). A tag
-# listed twice counts once, as in feedback_tags; a value that is no JSON array of strings counts no tag. Records
-# without tags ('[]', most of a sync's records have few) skip the triggers. Counts that fall to zero stay as rows.
+# listed twice counts once, as in feedback_tags; a value that is not a JSON array, or an element that is not a string,
+# counts no tag. Records without tags ('[]') skip the triggers. Counts that fall to zero stay as rows. Cost, measured on
+# generated records: about 7 µs (4 %) more per new record, and about 16 µs more per record whose category or tier a
+# rule moves.
 _MIGRATION_16_DAILY_TAGS = """
         CREATE TABLE feedback_daily_tags (
             day TEXT NOT NULL,
