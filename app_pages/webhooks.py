@@ -24,7 +24,9 @@ from feedback_sources.credentials import KeyringUnavailable
 from feedback_sources.integrations.base import ConfigError, WebhookSetupRequired
 from feedback_sources.integrations.http import SourceError
 from feedback_sources.store import Store
-from feedback_sources.ui_support import diagnosis_title, human_label, md_escape, parse_timestamp, readable_datetime
+from feedback_sources.ui.diagnosis import diagnosis_title
+from feedback_sources.ui.labels import human_label
+from feedback_sources.ui.text import md_escape, parse_timestamp, readable_datetime
 from feedback_sources.webhooks import recent_events, supervisor
 from feedback_sources.webhooks.handler import get_handler, webhook_handlers
 from feedback_sources.workspace import demo_emulator

@@ -23,7 +23,7 @@ from .harness import REPO_ROOT, Context, FigureResult, Row, median, run_child
 
 SEARCH_TARGET_MS = 100
 QUERY_TARGET_MS = 200
-PAGE_SIZE = 50  # the Explore table's page (feedback_sources.ui_support.PAGE_SIZE)
+PAGE_SIZE = 50  # the Explore table's page (feedback_sources.ui.records.PAGE_SIZE)
 
 QUERIES: tuple[tuple[str, Callable[[Store, Filters], Any]], ...] = (
     ("kpis (incl. previous period count)", lambda store, f: store.kpis(f)),
