@@ -35,7 +35,7 @@ from app_pages._shared import (
 )
 from app_pages._sync_status import SIDEBAR_REFRESH_SECONDS, scheduler, sidebar_status
 from feedback_sources.store import Store, StoreError
-from feedback_sources.ui_support import SourceStatus, source_status
+from feedback_sources.ui.freshness import SourceStatus, source_status
 from feedback_sources.sources import source_names
 from feedback_sources.workspace import demo_sources
 

@@ -22,21 +22,11 @@ from feedback_sources.rules_store import rules_at
 from feedback_sources.search import MAX_QUERY_CHARS, MAX_TERMS, SearchSyntaxError, to_fts_query
 from feedback_sources.store import Store, StoreDamaged, StoreError, default_db_path, store_error_from
 from feedback_sources.sync import SourceProgress, SourceResult, sync
-from feedback_sources.ui_support import (
-    CATEGORY_VALUES,
-    PERIODS,
-    SENTIMENT_VALUES,
-    TIER_VALUES,
-    ExploreView,
-    SyncWindow,
-    human_label,
-    md_escape,
-    progress_fraction,
-    progress_text,
-    source_label,
-    view_from_query_params,
-    view_to_query_params,
-)
+from feedback_sources.ui.explore_view import ExploreView, view_from_query_params, view_to_query_params
+from feedback_sources.ui.labels import CATEGORY_VALUES, SENTIMENT_VALUES, TIER_VALUES, human_label, source_label
+from feedback_sources.ui.periods import PERIODS
+from feedback_sources.ui.sync_view import SyncWindow, progress_fraction, progress_text
+from feedback_sources.ui.text import md_escape
 from feedback_sources.sources import source_names
 from feedback_sources.workspace import Workspace, demo_workspace, has_any_credentials, real_workspace
 

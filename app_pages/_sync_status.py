@@ -19,7 +19,8 @@ import streamlit as st
 from app_pages._shared import DEMO, REAL, credential_store, db_path, source_label, workspace
 from feedback_sources.jobs import Job, JobSpec, latest_job, spawn, start_if_due
 from feedback_sources.store import Store
-from feedback_sources.ui_support import md_escape, progress_fraction, progress_text
+from feedback_sources.ui.sync_view import progress_fraction, progress_text
+from feedback_sources.ui.text import md_escape
 
 SIDEBAR_REFRESH_SECONDS = 2.0
 PANEL_REFRESH_SECONDS = 1.0

@@ -8,7 +8,8 @@ import streamlit as st
 from app_pages._shared import DEMO, MODE_KEY, REAL, credential_store, current_mode, db_path, flash, show_flashes, source_label
 from feedback_sources.credentials import CredentialStore, KeyringUnavailable
 from feedback_sources.integrations.base import HINTS, ConnectionResult
-from feedback_sources.ui_support import diagnosis_title, md_escape, origin_label
+from feedback_sources.ui.diagnosis import diagnosis_title, origin_label
+from feedback_sources.ui.text import md_escape
 from feedback_sources.sources import get_spec, registry, source_names
 from feedback_sources.sources.spec import SettingsPanelContext
 from feedback_sources.workspace import Workspace

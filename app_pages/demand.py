@@ -17,17 +17,10 @@ from app_pages._shared import current_mode, data_version, db_path, filters_diges
 from feedback_sources import accounts, insights
 from feedback_sources import themes as found_themes
 from feedback_sources.store import Filters, Store
-from feedback_sources.ui_support import (
-    CATEGORY_VALUES,
-    PERIODS,
-    TIER_VALUES,
-    human_label,
-    md_escape,
-    period_dates,
-    SENTIMENT_VALUES,
-    readable_date,
-    view_from_query_params,
-)
+from feedback_sources.ui.explore_view import view_from_query_params
+from feedback_sources.ui.labels import CATEGORY_VALUES, TIER_VALUES, human_label, SENTIMENT_VALUES
+from feedback_sources.ui.periods import PERIODS, period_dates
+from feedback_sources.ui.text import md_escape, readable_date
 from feedback_sources.sources import source_names
 
 EXPLORE = "app_pages/explore.py"

@@ -39,35 +39,31 @@ from feedback_sources import themes as found_themes
 from feedback_sources.highlight import SearchHit, highlighted_markdown, literal_markdown, search_results
 from feedback_sources.rules_store import provenance
 from feedback_sources.store import Filters, Store
-from feedback_sources.ui_support import (
+from feedback_sources.ui.charts import color_for, matrix, negative_share_lines, volume_bars
+from feedback_sources.ui.explore_view import (
     BREAKDOWN_POINT,
-    CATEGORY_VALUES,
     CHART_SELECTION,
     HEATMAP_POINT,
-    PAGE_SIZE,
     POINT_FIELD,
     TAG_POINT,
-    TIER_VALUES,
-    SyncWindow,
     VOLUME_POINT,
     apply_selection,
     chart_point,
-    color_for,
     describe_view,
-    human_label,
+    selected_points,
+)
+from feedback_sources.ui.labels import CATEGORY_VALUES, TIER_VALUES, human_label
+from feedback_sources.ui.records import (
+    PAGE_SIZE,
     kpi_row,
-    matrix,
-    negative_share_lines,
     page_count,
     page_offset,
-    plain_reason,
-    readable_date,
     record_details,
     safe_link,
-    selected_points,
     table_rows,
-    volume_bars,
 )
+from feedback_sources.ui.sync_view import SyncWindow
+from feedback_sources.ui.text import plain_reason, readable_date
 from feedback_sources.sources import source_names
 
 CHART_GENERATION_KEY = "explore_chart_generation"

@@ -8,7 +8,8 @@ import streamlit as st
 from app_pages._shared import cached, current_mode, data_version, db_path, filter_bar, search_error, today
 from feedback_sources.export import DEFAULT_EXPORT_COLUMNS, export_csv_bytes, export_filename
 from feedback_sources.store import FEEDBACK_COLUMNS, Filters, Store
-from feedback_sources.ui_support import describe_view, human_label
+from feedback_sources.ui.explore_view import describe_view
+from feedback_sources.ui.labels import human_label
 
 COLUMN_LABELS = {"source_id": "Source ID", "customer_id": "Customer ID", "customer_tier": "Tier", "url": "Link",
                  "created_at": "Created", "updated_at": "Updated"}

@@ -14,7 +14,7 @@ import streamlit as st
 from app_pages._shared import current_mode, data_version, db_path, source_label
 from feedback_sources import health
 from feedback_sources.store import Store
-from feedback_sources.ui_support import md_escape, readable_date, readable_datetime
+from feedback_sources.ui.text import md_escape, readable_date, readable_datetime
 from feedback_sources.sources import registry, source_names
 
 BADGES = {

@@ -34,14 +34,8 @@ from feedback_sources.rules_store import (
     same_rules,
 )
 from feedback_sources.store import Filters, Store
-from feedback_sources.ui_support import (
-    human_label,
-    md_escape,
-    parse_timestamp,
-    plain_reason,
-    readable_datetime,
-    source_label,
-)
+from feedback_sources.ui.labels import human_label, source_label
+from feedback_sources.ui.text import md_escape, parse_timestamp, plain_reason, readable_datetime
 
 DRAFT_KEY = "rules_draft"  # the rules file text of the draft being edited
 GENERATION_KEY = "rules_editor_generation"  # bumped when the draft is replaced, so the editors start from it

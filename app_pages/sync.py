@@ -33,7 +33,8 @@ from app_pages._sync_status import (
 )
 from feedback_sources.jobs import JobSpec, SyncBusy, get_schedule, next_scheduled, request_cancel, set_schedule
 from feedback_sources.store import Store
-from feedback_sources.ui_support import SYNC_PRESETS, history_rows, md_escape, result_rows, sync_window
+from feedback_sources.ui.sync_view import SYNC_PRESETS, history_rows, result_rows, sync_window
+from feedback_sources.ui.text import md_escape
 from feedback_sources.sources import source_names
 
 NUMBER = st.column_config.NumberColumn

@@ -15,7 +15,7 @@ import streamlit as st
 from app_pages._shared import current_mode, data_version, db_path, set_view, source_label, today
 from feedback_sources import insights, themes
 from feedback_sources.store import Store
-from feedback_sources.ui_support import view_from_query_params
+from feedback_sources.ui.explore_view import view_from_query_params
 
 EXPLORE = "app_pages/explore.py"
 PERIOD_DAYS = {"Last 30 days": 30, "Last 90 days": 90, "Last 12 months": 365}

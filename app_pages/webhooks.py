@@ -11,11 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
-import signal
 import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,21 +24,19 @@ from feedback_sources.credentials import KeyringUnavailable
 from feedback_sources.integrations.base import ConfigError, WebhookSetupRequired
 from feedback_sources.integrations.http import SourceError
 from feedback_sources.store import Store
-from feedback_sources.ui_support import diagnosis_title, human_label, md_escape, parse_timestamp, readable_datetime
-from feedback_sources.webhooks import receiver_status, recent_events
+from feedback_sources.ui.diagnosis import diagnosis_title
+from feedback_sources.ui.labels import human_label
+from feedback_sources.ui.text import md_escape, parse_timestamp, readable_datetime
+from feedback_sources.webhooks import recent_events, supervisor
 from feedback_sources.webhooks.handler import get_handler, webhook_handlers
 from feedback_sources.workspace import demo_emulator
 from app_pages._shared import DEMO, credential_store, current_mode, db_path, flash, show_flashes, source_label, workspace
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORT = 8787
 PORT_KEY = "webhooks_port"
 ADDRESS_KEY = "webhooks_public_address"
 SUGGESTED_ADDRESS_KEY = "webhooks_suggested_address"
 HELP_KEY_PREFIX = "webhooks_help_"
-START_TIMEOUT_SECONDS = 20.0
-STOP_TIMEOUT_SECONDS = 10.0
-LOG_NAME = "webhook-receiver.log"
 
 EVENT_COLUMNS = {
     "received_at": st.column_config.TextColumn("Received"),
@@ -64,106 +58,40 @@ def started_receivers() -> dict[int, subprocess.Popen[bytes]]:
 
 
 def reap_receivers() -> None:
-    children = started_receivers()
-    for pid, process in list(children.items()):
-        if process.poll() is not None:
-            children.pop(pid, None)
+    supervisor.reap(started_receivers())
 
 
 # -- starting and stopping -------------------------------------------------------------------------------------------
 
 
-def current_status(path: Path) -> dict[str, Any]:
-    with Store(path) as store:
-        return receiver_status(store)
-
-
-def log_tail(path: Path, lines: int = 12) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
+current_status = supervisor.current_status
 
 
 def start_receiver(mode: str, path: Path) -> None:
     port = int(st.session_state.get(PORT_KEY) or DEFAULT_PORT)
-    command = [sys.executable, "-m", "feedback_sources", "serve-webhooks", "--port", str(port), "--db", str(path)]
-    if mode == DEMO:
-        command.append("--demo")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    log_path = path.parent / LOG_NAME
-    # The package is importable from the app's own folder whatever directory Streamlit was started in.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT)
-    started_receivers()[process.pid] = process
-
-    def reported() -> bool:
-        if process.poll() is not None:
-            return True
-        status = current_status(path)
-        return bool(status["running"] and (status["heartbeat"] or {}).get("pid") == process.pid)
-
-    wait_until(reported, START_TIMEOUT_SECONDS)
-    if process.poll() is not None:
-        tail = log_tail(log_path)
-        flash("error", f"The receiver stopped at once (exit code {process.returncode}). Its last lines:\n\n"
-                       f"```\n{tail}\n```" if tail else
-                       f"The receiver stopped at once (exit code {process.returncode}).")
-    elif reported():
+    started = supervisor.start_receiver(path, port, demo=mode == DEMO, children=started_receivers())
+    if started.outcome == "exited":
+        flash("error", f"The receiver stopped at once (exit code {started.returncode}). Its last lines:\n\n"
+                       f"```\n{started.log_tail}\n```" if started.log_tail else
+                       f"The receiver stopped at once (exit code {started.returncode}).")
+    elif started.outcome == "running":
         flash("success", f"Receiver started on port {port}.")
     else:
-        flash("warning", f"The receiver (pid {process.pid}) has not reported in yet; see {md_escape(log_path)}.")
+        flash("warning", f"The receiver (pid {started.pid}) has not reported in yet; see {md_escape(started.log_path)}.")
 
 
-def is_receiver_process(pid: int) -> bool:
-    """Whether `pid` is a webhook receiver: checked on its command line where the system shows it (Linux)."""
-    if pid == os.getpid():
-        return False  # a receiver running inside this process (a test, a tool) is not ours to signal
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if cmdline.parent.exists():
-        try:
-            return b"serve-webhooks" in cmdline.read_bytes()
-        except OSError:
-            return False
-    return True
+STOP_MESSAGES = {
+    "stopped": ("success", "Receiver stopped."),
+    "still_running": ("warning", "Sent the stop signal to process {pid}, but it is still reporting in."),
+    "already_stopped": ("info", "The receiver had already stopped."),
+    "not_allowed": ("error", "Not allowed to stop process {pid}: it belongs to another user."),
+    "not_a_receiver": ("error", "Process {pid} is not a webhook receiver started from this app; not stopping it."),
+}
 
 
 def stop_receiver(path: Path, pid: int) -> None:
-    if not is_receiver_process(pid):
-        flash("error", f"Process {pid} is not a webhook receiver started from this app; not stopping it.")
-        return
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        flash("info", "The receiver had already stopped.")
-        return
-    except PermissionError:
-        flash("error", f"Not allowed to stop process {pid}: it belongs to another user.")
-        return
-    process = started_receivers().get(pid)
-    if process is not None:
-        try:
-            process.wait(timeout=STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            pass
-    stopped = wait_until(lambda: not current_status(path)["running"], STOP_TIMEOUT_SECONDS)
-    reap_receivers()
-    if stopped:
-        flash("success", "Receiver stopped.")
-    else:
-        flash("warning", f"Sent the stop signal to process {pid}, but it is still reporting in.")
+    kind, message = STOP_MESSAGES[supervisor.stop_receiver(path, pid, children=started_receivers())]
+    flash(kind, message.format(pid=pid))
 
 
 # -- registering -----------------------------------------------------------------------------------------------------

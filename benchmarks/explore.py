@@ -23,7 +23,7 @@ from .harness import REPO_ROOT, Context, FigureResult, Row, median, run_child
 
 SEARCH_TARGET_MS = 100
 QUERY_TARGET_MS = 200
-PAGE_SIZE = 50  # the Explore table's page (feedback_sources.ui_support.PAGE_SIZE)
+PAGE_SIZE = 50  # the Explore table's page (feedback_sources.ui.records.PAGE_SIZE)
 
 QUERIES: tuple[tuple[str, Callable[[Store, Filters], Any]], ...] = (
     ("kpis (incl. previous period count)", lambda store, f: store.kpis(f)),
@@ -122,11 +122,14 @@ def run(ctx: Context) -> FigureResult:
     broad = Filters()
     last_90 = Filters(start=today - timedelta(days=89), end=today)
     broad_worst: list[float] = []
+    over_target: list[str] = []
     for label, filters in (("all records (the default view)", broad), ("last 90 days, no other filter", last_90)):
         times = {name: time_query(path, action, filters, runs) for name, action in QUERIES}
         slowest = max(times, key=lambda name: times[name])
         worst = times[slowest]
         broad_worst.append(worst)
+        over_target += [f"{name.split(' (')[0]} over {label.split(' (')[0]} ({ms:.0f} ms)"
+                        for name, ms in times.items() if ms > QUERY_TARGET_MS]
         rows.append(Row("4", f"Aggregates over {label}: slowest query", f"{worst:.0f} ms ({slowest})",
                         f"≤ {QUERY_TARGET_MS} ms", worst <= QUERY_TARGET_MS,
                         "; ".join(f"{name.split(' (')[0]} {ms:.0f}" for name, ms in times.items())))
@@ -166,10 +169,10 @@ def run(ctx: Context) -> FigureResult:
         notes.append(
             f"**Broad views against the 200 ms target**: the slowest aggregate takes {broad_worst[0]:.0f} ms over all "
             f"records and {broad_worst[1]:.0f} ms over 90 days ({max(broad_worst) / QUERY_TARGET_MS:.1f}× the "
-            "target). These queries already read the facets index alone (no table rows); what remains is SQLite "
-            "grouping or de-duplicating (COUNT DISTINCT customers) every entry, about 1 µs each, and the tags chart "
-            "joining two to four tag rows per record. The filter-change and search targets above are met; meeting "
-            "200 ms on unfiltered views would take per-day pre-aggregated counts kept by upsert_records (distinct "
-            "customers would still need a scan). Not done here: it changes the write path and the schema."
+            f"target); over it: {'; '.join(over_target)}. Counts by day, source, tier, category and sentiment come "
+            "from the per-day tables the store's triggers keep (feedback_daily, and feedback_daily_tags for the tags "
+            "chart), so the charts' totals no longer read a row per record. What cannot come from per-day counts: the "
+            "number of distinct customers (a customer seen on two days counts once, so the KPI de-duplicates every "
+            "record's customer key, about 0.5 µs each)."
         )
     return FigureResult("4", "Explore at 1M records", rows, notes)

@@ -89,7 +89,7 @@ def run(ctx: Context) -> FigureResult:
     if seconds > TARGET_SECONDS:
         notes.append(
             f"**Against the 10 s target**: {seconds:.1f} s ({seconds / TARGET_SECONDS:.1f}×). Reading the rows "
-            f"costs {read_us:.1f} µs each ({read_us * rows / 1e6:.1f} s, store.py, neutralizing included) and "
+            f"costs {read_us:.1f} µs each ({read_us * rows / 1e6:.1f} s, store/queries.py, neutralizing included) and "
             f"formatting them {format_us:.1f} µs each ({format_us * rows / 1e6:.1f} s, csv.writer in "
             f"export.write_values), and the "
             f"{size_mb:,.0f} MB file takes the rest to write. The formatting alone is "
@@ -105,7 +105,7 @@ def run(ctx: Context) -> FigureResult:
             "imports"),
         Row("5", "Export stage: reading the filtered rows, neutralized in SQL (Store.iter_values)",
             f"{read_us:.1f} µs/row",
-            note=f"{sample:,}-row sample in process; {read_us * rows / 1e6:.1f} s for {rows:,} rows; store.py"),
+            note=f"{sample:,}-row sample in process; {read_us * rows / 1e6:.1f} s for {rows:,} rows; store/queries.py"),
         Row("5", "Export stage: CSV formatting (export.write_values, csv.writer)",
             f"{format_us:.1f} µs/row",
             note=f"same sample, written to a null stream; {format_us * rows / 1e6:.1f} s for {rows:,} rows; export.py"),

@@ -148,11 +148,11 @@ def _stage_rows(ctx: Context, emulator: EmulatorProcess,
         Row("2", "SQLite alone: rows only (no full-text index, no tags), 1,000 per transaction",
             f"{records / sqlite_rows_only:,.0f} rows/s", note=per(sqlite_rows_only)),
         Row("2", "Stage: Store.upsert_records (rows, index, tags, stale checks)", per(upsert_seconds),
-            note="store.py"),
+            note="feedback_sources/store/records.py"),
         Row("2", "Stage: JSON decoding of the export pages", per(parse_seconds),
             note=f"{megabytes:.2f} MB per 1,000-ticket page (users and organizations side-loaded)"),
         Row("2", "Stage: mapping tickets to records (map_ticket)", per(map_seconds),
-            note="integrations/zendesk.py, rules.py, models.py"),
+            note="sources/zendesk/mapping.py, rules.py, models.py"),
         Row("2", "Stage: the emulator serving export pages (other process)", per(fetch_seconds_without_parse),
             note="HTTP round trip and server-side generation and encoding"),
     ]
@@ -193,16 +193,15 @@ AREAS = (
     ("waiting (network, the store's writer thread)", ("select.epoll", "_thread.lock", "_thread.RLock")),
     ("imports at run time (almost all httpcore's failing `import sniffio`, per request)", ("<frozen importlib",)),
     ("JSON decoding", ("json/",)),
-    ("mapping vendor payloads to records", ("feedback_sources/integrations/zendesk.py",
-                                           "feedback_sources/integrations/intercom.py",
-                                           "feedback_sources/integrations/surveymonkey.py",
+    ("mapping vendor payloads to records", ("/mapping.py", "/answers.py", "/parts.py",
+                                           "feedback_sources/integrations/coerce.py",
                                            "feedback_sources/rules.py", "feedback_sources/models.py",
                                            "pydantic", "html/parser.py", "_markupbase.py")),
     ("HTTP client (httpx, httpcore, h11, anyio, asyncio, ssl, sockets)", (
         "httpx/", "httpcore/", "h11/", "anyio/", "asyncio/", "ssl", "socket", "feedback_sources/integrations/http.py",
         "feedback_sources/integrations/base.py", "email/", "urllib/", "idna/", "certifi/")),
-    ("store and sync (store.py, sync.py, sqlite3)", ("feedback_sources/store.py", "feedback_sources/sync.py",
-                                                     "sqlite3", "sqlite_utils")),
+    ("store and sync (store/, sync.py, sqlite3)", ("feedback_sources/store/", "feedback_sources/sync.py",
+                                                   "sqlite3", "sqlite_utils")),
 )
 
 
@@ -388,7 +387,7 @@ def run(ctx: Context) -> FigureResult:
         f"**Zendesk against the target**: {rate:,.0f} records/s measured, {TARGET_ZENDESK_RATE:,} wanted "
         f"({TARGET_ZENDESK_RATE / rate:.1f}× short), i.e. {1e6 / rate:.0f} µs per record against a budget of "
         f"{1e6 / TARGET_ZENDESK_RATE:.0f} µs. The client's own stages cost {costs['json']:.0f} µs (JSON decoding, "
-        f"httpx/json, {costs['json'] / client:.0%}) + {costs['map']:.0f} µs (mapping, integrations/zendesk.py, "
+        f"httpx/json, {costs['json'] / client:.0%}) + {costs['map']:.0f} µs (mapping, sources/zendesk/mapping.py, "
         f"{costs['map'] / client:.0%}) + {costs['store']:.0f} µs (Store.upsert_records, {costs['store'] / client:.0%}) "
         f"= {client:.0f} µs per record before any HTTP handling, and the emulator needs {costs['server']:.0f} µs per "
         f"record to serve the pages on the same 2 cores. {_verdict(costs, 1e6 / TARGET_ZENDESK_RATE)} "

@@ -596,7 +596,7 @@ def explore_params(
     tag: str | None = None,
     text: str = "",
 ) -> dict[str, str]:
-    """Explore's URL query parameters for these records (see ui_support.view_from_query_params)."""
+    """Explore's URL query parameters for these records (see ui.explore_view.view_from_query_params)."""
     params = {"period": "custom", "start": start.isoformat(), "end": end.isoformat()}
     if sources:
         params["source"] = ",".join(sources)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -60,3 +61,16 @@ def make_record(source_id: str = "1", **overrides: Any) -> NormalizedRecord:
     }
     fields.update(overrides)
     return NormalizedRecord(**fields)
+
+
+# Shared by tests/test_ui_text.py and tests/test_ui_records.py, which both show dates in local time.
+@pytest.fixture
+def madrid(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The machine's local time zone is Madrid (UTC+1 in March): dates are shown in it."""
+    import time
+
+    monkeypatch.setenv("TZ", "Europe/Madrid")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

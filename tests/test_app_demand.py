@@ -23,7 +23,7 @@ from streamlit.testing.v1 import AppTest
 from feedback_sources.insights import quarter_start
 from feedback_sources.models import Category, NormalizedRecord, Tier
 from feedback_sources.store import Store
-from feedback_sources.ui_support import ExploreView
+from feedback_sources.ui.explore_view import ExploreView
 
 DEMAND = "app_pages/demand.py"
 FR = Category.feature_request

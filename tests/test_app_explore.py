@@ -24,7 +24,7 @@ from streamlit.testing.v1 import AppTest
 
 from feedback_sources.models import Category, Tier
 from feedback_sources.store import Store
-from feedback_sources.ui_support import (
+from feedback_sources.ui.explore_view import (
     BREAKDOWN_POINT,
     CHART_SELECTION,
     HEATMAP_POINT,
@@ -254,7 +254,7 @@ def test_detail_links_back_to_the_vendor(app_env: AppEnv) -> None:
 def test_every_chart_mark_carries_the_point_a_click_filters_by(app_env: AppEnv) -> None:
     """Four charts select points on a click (the negative share is no filter); each mark's data holds its point, a
     hostile tag is plain data in the chart (a label, never markup), and the selection event maps back to filters
-    (tests/test_ui_support.py covers selected_points and apply_selection)."""
+    (tests/test_ui_explore_view.py covers selected_points and apply_selection)."""
     seed(app_env.demo_db, [
         record("zendesk", "1", days_ago=1, tier=Tier.enterprise, category=Category.bug_report, tags=(XSS_TAG,)),
         record("intercom", "2", days_ago=2, tier=Tier.free, category=Category.praise, tags=("kind",)),

@@ -13,7 +13,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from feedback_sources.models import Category, Tier
-from feedback_sources.ui_support import CATEGORY_COLORS, PERIODS, TIER_COLORS, SOURCE_COLORS, human_label, readable_date
+from feedback_sources.ui.charts import CATEGORY_COLORS, TIER_COLORS, SOURCE_COLORS
+from feedback_sources.ui.labels import human_label
+from feedback_sources.ui.periods import PERIODS
+from feedback_sources.ui.text import readable_date
 
 EXPLORE = "app_pages/explore.py"
 DEMAND = "app_pages/demand.py"

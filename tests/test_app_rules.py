@@ -24,7 +24,7 @@ from feedback_sources.models import Category, Tier
 from feedback_sources.rules_store import current_version
 from feedback_sources.store import Store
 from feedback_sources.sync import sync
-from feedback_sources.ui_support import source_label
+from feedback_sources.ui.labels import source_label
 from feedback_sources.workspace import SOURCES, demo_workspace
 
 EXPLORE = "app_pages/explore.py"

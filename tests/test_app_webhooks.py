@@ -22,7 +22,7 @@ from feedback_sources.sources.zendesk.emulator import (
     DEMO_ZENDESK_EMAIL, DEMO_ZENDESK_TOKEN, DEMO_ZENDESK_WEBHOOK_SECRET,
 )
 from feedback_sources.store import Store
-from feedback_sources.ui_support import md_escape
+from feedback_sources.ui.text import md_escape
 from feedback_sources.webhooks import receiver_status, recent_events
 from feedback_sources.webhooks.app import create_receiver_app
 from feedback_sources.webhooks.server import running_receiver, secrets_from_configs

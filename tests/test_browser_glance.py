@@ -17,7 +17,8 @@ from browser_support import CHROMIUM, browser, open_page, requires_chromium, wai
 
 from feedback_sources.emulator import DEMO_ZENDESK_EMAIL
 from feedback_sources.store import Store
-from feedback_sources.ui_support import CATEGORY_COLORS, human_label
+from feedback_sources.ui.charts import CATEGORY_COLORS
+from feedback_sources.ui.labels import human_label
 
 pytestmark = requires_chromium
 

@@ -335,7 +335,7 @@ def test_the_emulator_holds_every_shape_and_the_mapper_keeps_only_customer_words
 
 
 def test_the_record_detail_counts_redacted_messages():
-    from feedback_sources.ui_support import record_details
+    from feedback_sources.ui.records import record_details
 
     store = stored_after(synced())
     assert ("Redacted messages", "1") in record_details(store.get_record("intercom", CONVERSATION_ID))

@@ -15,7 +15,7 @@ from app_fixtures import AppEnv, app_env, day, run_page  # noqa: F401  (fixture)
 
 from feedback_sources.cli import EXIT_USAGE, main
 from feedback_sources.ranges import EARLIEST_START, RangeError, sync_range
-from feedback_sources.ui_support import sync_window
+from feedback_sources.ui.sync_view import sync_window
 from tests.reliability_support import ROOT
 
 NOW = datetime(2026, 12, 4, 15, 30, tzinfo=timezone.utc)

@@ -23,7 +23,7 @@ from feedback_sources.integrations.base import BaseIntegration, Page, get_integr
 from feedback_sources.integrations.http import HttpClient, RetryPolicy
 from feedback_sources.store import Store
 from feedback_sources.sync import sync, sync_all
-from feedback_sources.ui_support import progress_text
+from feedback_sources.ui.sync_view import progress_text
 from tests.conftest import make_record
 from tests.helpers import RecordingSleep
 from tests.reliability_support import (

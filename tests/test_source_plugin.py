@@ -29,7 +29,8 @@ from app_fixtures import (
 from feedback_sources.credentials import CredentialStore, InMemoryKeyring
 from feedback_sources.integrations import base as integrations_base
 from feedback_sources.sources import ENTRY_POINT_GROUP, registry, reset_registry
-from feedback_sources.ui_support import OTHER_COLOR, SOURCE_FALLBACK_COLORS, color_for, source_label
+from feedback_sources.ui.charts import OTHER_COLOR, SOURCE_FALLBACK_COLORS, color_for
+from feedback_sources.ui.labels import source_label
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN_SOURCE = ROOT / "tests" / "plugins" / "example_source"

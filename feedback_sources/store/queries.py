@@ -133,8 +133,9 @@ class Queries:
         return int(self.conn.execute("SELECT COUNT(*) FROM feedback_fts WHERE feedback_fts MATCH ?", (fts,)).fetchone()[0])
 
     def _daily_scope(self, filters: Filters) -> tuple[str, list[Any]] | None:
-        """WHERE over feedback_daily for these filters, or None when the per-day counts cannot answer them (a text
-        search, a tag or a theme, which the counts do not hold): the caller reads the records then."""
+        """WHERE over feedback_daily (or feedback_daily_tags, without a sentiment) for these filters, or None when the
+        per-day counts cannot answer them (a text search, a tag or a theme, which the counts do not hold): the caller
+        reads the records then."""
         if filters.text.strip() or filters.tag or filters.theme_ids:
             return None
         clauses: list[str] = ["records > 0"]  # counts fallen to zero stay as rows until a rebuild
@@ -172,13 +173,16 @@ class Queries:
         return int(self.conn.execute(f"SELECT COUNT(*) FROM {source} WHERE {where}", params).fetchone()[0])
 
     def kpis(self, filters: Filters = Filters()) -> dict[str, Any]:
-        source, where, params = self._aggregate_scope(filters)
-        row = self.conn.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT COALESCE(customer_email, source || ':' || customer_id)), "
-            f"SUM(customer_tier = 'enterprise') FROM {source} WHERE {where}",
-            params,
-        ).fetchone()
-        records, customers, enterprise = int(row[0]), int(row[1]), int(row[2] or 0)
+        if filters == Filters():
+            records, customers, enterprise = self._kpis_of_everything()
+        else:
+            source, where, params = self._aggregate_scope(filters)
+            row = self.conn.execute(
+                f"SELECT COUNT(*), COUNT(DISTINCT {CUSTOMER_KEY}), "
+                f"SUM(customer_tier = 'enterprise') FROM {source} WHERE {where}",
+                params,
+            ).fetchone()
+            records, customers, enterprise = int(row[0]), int(row[1]), int(row[2] or 0)
         previous = filters.previous_period()
         previous_count = self.count(previous) if previous is not None else None
         return {
@@ -187,6 +191,24 @@ class Queries:
             "enterprise_share": (enterprise / records) if records else 0.0,
             "previous_records": previous_count,
         }
+
+    def _kpis_of_everything(self) -> tuple[int, int, int]:
+        """(records, distinct customers, enterprise records) of the whole store: Explore's default view.
+
+        The counts come from the per-day table. A customer is its email, or `source:customer_id` without one, as
+        CUSTOMER_KEY says; the distinct emails come off the email index in order (no sort, no row read) and the few
+        records without an email are looked up through the same index's NULL entries, the two sets joined by UNION
+        so a key found in both counts once. A third of a second less than de-duplicating every record's key at a
+        million records (figure 4)."""
+        records, enterprise = self.conn.execute(
+            "SELECT ifnull(SUM(records), 0), ifnull(SUM(CASE WHEN tier = 'enterprise' THEN records END), 0) "
+            "FROM feedback_daily").fetchone()
+        customers = self.conn.execute(
+            "SELECT COUNT(*) FROM ("
+            "SELECT customer_email FROM feedback INDEXED BY idx_feedback_customer WHERE customer_email IS NOT NULL "
+            "UNION SELECT source || ':' || customer_id FROM feedback INDEXED BY idx_feedback_customer "
+            "WHERE customer_email IS NULL AND customer_id IS NOT NULL)").fetchone()[0]
+        return int(records), int(customers), int(enterprise)
 
     def volume_by_day(self, filters: Filters = Filters(), by: str = "category") -> list[dict[str, Any]]:
         column = _group_column(by)
@@ -270,6 +292,14 @@ class Queries:
                     [limit],
                 )
             )
+        # The per-day tag counts hold no sentiment: a sentiment filter reads the records.
+        daily = None if filters.sentiments else self._daily_scope(filters)
+        if daily is not None:
+            # Over 90 days of a million records: some 200,000 count rows instead of a join of 500,000 tags.
+            where, params = daily
+            return list(self.db.query(
+                f"SELECT tag, SUM(records) AS records FROM feedback_daily_tags WHERE {where} GROUP BY tag "
+                "HAVING SUM(records) > 0 ORDER BY records DESC, tag LIMIT ?", [*params, limit]))
         where, params = self._where(filters)
         return list(
             self.db.query(
@@ -387,6 +417,9 @@ _GROUPABLE = {
     "customer_tier": f"COALESCE(customer_tier, '{UNKNOWN_TIER}')",
     "tier": f"COALESCE(customer_tier, '{UNKNOWN_TIER}')",
 }
+
+# Who a record's customer is, for counting distinct customers: the email, else the vendor's id within its source.
+CUSTOMER_KEY = "COALESCE(customer_email, source || ':' || customer_id)"
 
 # The same groups over feedback_daily, where a missing tier is ''.
 _DAILY_GROUPABLE = {
