@@ -1,4 +1,4 @@
-"""Chart data shaping for Explore: day, week or month buckets, dense matrices, text Plotly shows as written, and
+"""Chart data shaping for Explore: day, week or month buckets, dense matrices, and
 one fixed colour per category, tier and source so that filtering never repaints the others.
 """
 
@@ -94,11 +94,6 @@ def matrix(
     column_labels = [c for c in column_order if c in seen_columns] + sorted(set(seen_columns) - set(column_order))
     values = [[counts.get((r, c), 0) for c in column_labels] for r in row_labels]
     return row_labels, column_labels, values
-
-
-def chart_text(text: str) -> str:
-    """Text safe to hand to Plotly, which reads <a href>, <b> and <br> in labels: entities show as plain characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 # -- one colour per category, tier and source, in every chart and every filter state ----------------------------------
