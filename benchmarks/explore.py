@@ -162,7 +162,7 @@ def run(ctx: Context) -> FigureResult:
         f"{today}; reused from the cache in {ctx.work_dir.name}/ (see explore_data.py).",
         "Filter change = sources zendesk, tier enterprise, category bug_report, the 90 days ending on the store's "
         "last day, search `export` (a word in about 14 % of records).",
-        "AppTest times include starting Streamlit's script runner and importing pandas and Plotly in the child; "
+        "AppTest times include starting Streamlit's script runner and importing pandas in the child; "
         "its peak RSS is the whole app process.",
     ]
     if max(broad_worst) > QUERY_TARGET_MS:
@@ -170,9 +170,9 @@ def run(ctx: Context) -> FigureResult:
             f"**Broad views against the 200 ms target**: the slowest aggregate takes {broad_worst[0]:.0f} ms over all "
             f"records and {broad_worst[1]:.0f} ms over 90 days ({max(broad_worst) / QUERY_TARGET_MS:.1f}× the "
             f"target); over it: {'; '.join(over_target)}. Counts by day, source, tier, category and sentiment come "
-            "from the per-day table the store's triggers keep (feedback_daily), so the charts' totals no longer read "
-            "a row per record. What cannot come from per-day counts: the number of distinct customers (a customer "
-            "seen on two days counts once, so the KPI de-duplicates every record's customer key, about 0.5 µs each) "
-            "and the tags chart, which joins two to four tag rows per record in the range."
+            "from the per-day tables the store's triggers keep (feedback_daily, and feedback_daily_tags for the tags "
+            "chart), so the charts' totals no longer read a row per record. What cannot come from per-day counts: the "
+            "number of distinct customers (a customer seen on two days counts once, so the KPI de-duplicates every "
+            "record's customer key, about 0.5 µs each)."
         )
     return FigureResult("4", "Explore at 1M records", rows, notes)

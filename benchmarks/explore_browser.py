@@ -1,8 +1,8 @@
 """Figure 11: Explore in a real browser on the 1,000,000-record store: first render, a filter change, server memory.
 
 `streamlit run app.py` serves the generated store (explore_data.py) as the demo workspace on 127.0.0.1; headless
-Debian chromium, driven by Playwright, opens the app. First render = from `page.goto` to the five Plotly charts
-drawn (each holds a trace) and the Records metric showing the store's count. Each run starts a new Streamlit
+Debian chromium, driven by Playwright, opens the app. First render = from `page.goto` to the five charts
+drawn (each holds a mark) and the Records metric showing the store's count. Each run starts a new Streamlit
 server, so its query cache is cold as after a restart; the same server is then opened again in a new browser
 context (a second user: Streamlit's cached queries answer). Filter change = choosing Intercom in the Source
 filter, until the Records metric shows the Store's own count for that filter and the script run has finished.
@@ -34,6 +34,8 @@ FILTER_TARGET_S = 1.0
 RSS_TARGET_MB = 1536
 REFERENCE_RECORDS = 10_000
 CHARTS = 5  # volume, tags, source × tier, category × tier, negative share (app_pages/explore.py)
+CHART_TEST_ID = "stVegaLiteChart"  # Streamlit's Vega-Lite element
+CHART_MARK = "g.role-mark path"  # a drawn bar, cell, line or point in a chart's SVG
 TIMEOUT_MS = 120_000
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -124,10 +126,10 @@ def first_render(browser: Any, url: str, total: int) -> dict[str, float]:
         marks["navigation"] = time.perf_counter() - started
         expect(_records_metric(page)).to_have_text(f"{total:,}", timeout=TIMEOUT_MS)
         marks["metric"] = time.perf_counter() - started
-        charts = page.get_by_test_id("stPlotlyChart")
+        charts = page.get_by_test_id(CHART_TEST_ID)
         expect(charts).to_have_count(CHARTS, timeout=TIMEOUT_MS)
         for index in range(CHARTS):
-            expect(charts.nth(index).locator("g.trace").first).to_be_attached(timeout=TIMEOUT_MS)
+            expect(charts.nth(index).locator(CHART_MARK).first).to_be_attached(timeout=TIMEOUT_MS)
         marks["charts"] = time.perf_counter() - started
         return marks
     finally:
@@ -150,7 +152,7 @@ def filter_change(browser: Any, url: str, total: int, expected: int) -> float:
         started = time.perf_counter()
         option.click()
         expect(_records_metric(page)).to_have_text(f"{expected:,}", timeout=TIMEOUT_MS)
-        charts = page.get_by_test_id("stPlotlyChart")
+        charts = page.get_by_test_id(CHART_TEST_ID)
         expect(charts).to_have_count(CHARTS, timeout=TIMEOUT_MS)
         expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=TIMEOUT_MS)
         return time.perf_counter() - started
@@ -185,7 +187,7 @@ def run(ctx: Context) -> FigureResult:
         Path(f"{served}{suffix}").unlink(missing_ok=True)
     shutil.copyfile(path, served)
     # The reference: the same page on a store of REFERENCE_RECORDS, in the same runs. What the small store also
-    # takes is the page's fixed cost (Streamlit, the script's imports, Plotly in the browser), not the data's.
+    # takes is the page's fixed cost (Streamlit, the script's imports, the chart and grid bundles in the browser), not the data's.
     small_path, _, _ = ensure_store(ctx.work_dir, ctx.size(REFERENCE_RECORDS, 2_000), ctx.log)
     small = work / "served-small.db"
     shutil.copyfile(small_path, small)
@@ -239,7 +241,7 @@ def run(ctx: Context) -> FigureResult:
         f"Where the first render's time goes (medians, seconds from navigation): cold server {milestones(cold_marks)}; "
         f"second visit {milestones(warm_marks)}. `loaded` is the page's load event (Streamlit's frontend), "
         "`navigation` the app's first output over the websocket, `metric` the Records count (the page's first "
-        "queries done), `charts` all five Plotly charts drawn.",
+        "queries done), `charts` all five charts drawn.",
         f"The app served a copy of the store; it held {after:,} records when the runs ended "
         f"({after - total:+,} written by the app itself while it was measured).",
         f"Headless Debian chromium ({chromium}) through Playwright; Streamlit on 127.0.0.1 serving "

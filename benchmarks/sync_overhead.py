@@ -44,7 +44,7 @@ VENDORS = ("zendesk", "intercom", "surveymonkey")
 TITLES = {"zendesk": "Zendesk", "intercom": "Intercom", "surveymonkey": "SurveyMonkey"}
 INTERCOM_CONCURRENCY = 8
 # What the app and its analyses need and a sync never should (sqlite-utils imports pandas when it is installed).
-ANALYSIS_STACK = ("pandas", "plotly", "streamlit", "sklearn", "vaderSentiment", "sqlite_utils", "numpy")  # the integration's own max_concurrency
+ANALYSIS_STACK = ("pandas", "streamlit", "sklearn", "vaderSentiment", "sqlite_utils", "numpy")  # the integration's own max_concurrency
 
 _BARE_SCHEMA = """
     CREATE TABLE feedback (

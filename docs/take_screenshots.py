@@ -62,11 +62,11 @@ def main() -> None:
         shoot(page, "themes")
 
         page.get_by_role("link", name="Explore", exact=True).click()
-        expect(page.get_by_test_id("stPlotlyChart")).to_have_count(5)
+        expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(5)
         shoot(page, "explore")
 
         page.goto(f"{app.url}/?tier=enterprise&period=30d")
-        expect(page.get_by_test_id("stPlotlyChart")).to_have_count(5)
+        expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(5)
         grid = page.get_by_test_id("stDataFrame").last  # the records (the themes table comes first)
         settle(page)
         grid.scroll_into_view_if_needed()  # below the first screen at 1280×800

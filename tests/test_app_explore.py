@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from app_fixtures import (
     XSS_CONTENT,
     XSS_TAG,
@@ -16,10 +19,23 @@ from app_fixtures import (
     texts,
 )
 import pandas as pd
+import pyarrow as pa
 from streamlit.testing.v1 import AppTest
 
 from feedback_sources.models import Category, Tier
 from feedback_sources.store import Store
+from feedback_sources.ui.explore_view import (
+    BREAKDOWN_POINT,
+    CHART_SELECTION,
+    HEATMAP_POINT,
+    POINT_FIELD,
+    TAG_POINT,
+    VOLUME_POINT,
+    ExploreView,
+    apply_selection,
+    chart_point,
+    selected_points,
+)
 
 EXPLORE = "app_pages/explore.py"
 
@@ -231,3 +247,34 @@ def test_detail_links_back_to_the_vendor(app_env: AppEnv) -> None:
     # The title, then the record's sentiment and the words that decided it (no themes found yet in this store).
     assert texts(at) == ["Export crashes", "Sentiment: Negative (-0.70) — decided by: crashes (-1.9)"]
     assert [c.value for c in at.code] == ["CSV export crashes on large files"]
+
+
+
+
+def test_every_chart_mark_carries_the_point_a_click_filters_by(app_env: AppEnv) -> None:
+    """Four charts select points on a click (the negative share is no filter); each mark's data holds its point, a
+    hostile tag is plain data in the chart (a label, never markup), and the selection event maps back to filters
+    (tests/test_ui_explore_view.py covers selected_points and apply_selection)."""
+    seed(app_env.demo_db, [
+        record("zendesk", "1", days_ago=1, tier=Tier.enterprise, category=Category.bug_report, tags=(XSS_TAG,)),
+        record("intercom", "2", days_ago=2, tier=Tier.free, category=Category.praise, tags=("kind",)),
+        record("intercom", "3", days_ago=3, tier=Tier.enterprise, category=Category.bug_report, tags=("kind",)),
+    ])
+    at = run_page(app_env, EXPLORE)
+    charts = at.get("vega_lite_chart")
+    assert [list(c.proto.selection_mode) for c in charts] == [[CHART_SELECTION]] * 4 + [[]]
+    volume, tags, breakdown, heatmap = (chart_data(c) for c in charts[:4])
+    assert json.loads(charts[1].proto.spec)["encoding"]["y"]["sort"] == ["kind", XSS_TAG]
+    assert set(tags[POINT_FIELD]) == {chart_point(TAG_POINT, XSS_TAG), chart_point(TAG_POINT, "kind")}
+    assert chart_point(BREAKDOWN_POINT, "intercom", "free") in set(breakdown[POINT_FIELD])
+    assert chart_point(HEATMAP_POINT, "praise", "free") in set(heatmap[POINT_FIELD])
+    bucket = day(-2).isoformat()
+    assert chart_point(VOLUME_POINT, "praise", bucket, bucket) in set(volume[POINT_FIELD])
+    view = apply_selection(ExploreView(), selected_points(
+        {"selection": {CHART_SELECTION: [{POINT_FIELD: chart_point(TAG_POINT, XSS_TAG)}]}}))
+    assert view == ExploreView(tag=XSS_TAG)
+
+
+def chart_data(chart: Any) -> pd.DataFrame:
+    """The rows a chart draws, as the page sent them (Arrow)."""
+    return pa.ipc.open_stream(chart.proto.data.data).read_pandas()

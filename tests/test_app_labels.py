@@ -30,7 +30,14 @@ def period_labels(at: AppTest, key: str) -> list[str]:
 
 
 def figures(at: AppTest) -> list[dict]:
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    """The Vega-Lite spec of each chart on the page, in page order."""
+    return [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+
+
+def colours(figure: dict) -> dict[str, str]:
+    """Legend label → colour, from the chart's colour scale (one entry per group drawn)."""
+    scale = figure["encoding"]["color"]["scale"]
+    return dict(zip(scale["domain"], scale["range"], strict=True))
 
 
 def test_explore_and_demand_offer_the_same_periods(app_env: AppEnv) -> None:
@@ -66,23 +73,22 @@ def test_charts_use_human_labels_and_the_fixed_colours(app_env: AppEnv) -> None:
     seed(app_env.demo_db)
     at = run_page(app_env, EXPLORE)
     volume, _tags, breakdown, heatmap, negative = figures(at)
-    assert {t["name"]: t["marker"]["color"] for t in volume["data"]} == {
+    assert colours(volume) == {
         human_label(c): CATEGORY_COLORS[c] for c in ("bug_report", "feature_request", "support", "question",
                                                       "praise", "complaint", "other")}
-    assert {t["name"]: t["marker"]["color"] for t in breakdown["data"]} == {
+    assert colours(breakdown) == {
         human_label(t): TIER_COLORS[t] for t in ("enterprise", "business", "professional", "free", "unknown")}
-    assert breakdown["data"][0]["x"] == ["Zendesk", "Intercom", "SurveyMonkey"]
-    assert heatmap["data"][0]["y"][:2] == ["Bug report", "Feature request"]
+    assert breakdown["encoding"]["x"]["sort"] == ["Zendesk", "Intercom", "SurveyMonkey"]
+    assert heatmap["encoding"]["y"]["sort"][:2] == ["Bug report", "Feature request"]
     # The negative-share lines keep each source's colour too.
-    assert {t["name"]: t["line"]["color"] for t in negative["data"]} == {
+    assert colours(negative) == {
         "Zendesk": SOURCE_COLORS["zendesk"], "Intercom": SOURCE_COLORS["intercom"],
         "SurveyMonkey": SOURCE_COLORS["surveymonkey"]}
 
     # Filtered to two categories, those two keep their colours.
     at.multiselect(key="explore_categories").set_value(["question", "praise"]).run()
     volume = figures(at)[0]
-    assert {t["name"]: t["marker"]["color"] for t in volume["data"]} == {
-        "Question": CATEGORY_COLORS["question"], "Praise": CATEGORY_COLORS["praise"]}
+    assert colours(volume) == {"Question": CATEGORY_COLORS["question"], "Praise": CATEGORY_COLORS["praise"]}
 
 
 @pytest.fixture

@@ -64,10 +64,10 @@ def test_fresh_app_demo_sync_charts_filter_and_export(page: Page, app: RunningAp
     # The charts render with the synced data.
     page.get_by_role("link", name="Explore").click()
     expect(page.get_by_test_id("stMetricValue").first).to_have_text(f"{total:,}")
-    charts = page.get_by_test_id("stPlotlyChart")
+    charts = page.get_by_test_id("stVegaLiteChart")
     expect(charts).to_have_count(5)  # volume, tags, source × tier, category × tier, negative share
     for index in range(5):
-        expect(charts.nth(index).locator("g.trace").first).to_be_attached()
+        expect(charts.nth(index).locator("g.role-mark path").first).to_be_attached()
     expect(page.get_by_test_id("stDataFrame")).to_have_count(1)
 
     # Filter with the Source widget; the URL keeps it.
@@ -81,8 +81,8 @@ def test_fresh_app_demo_sync_charts_filter_and_export(page: Page, app: RunningAp
 
     # Clicking the biggest bar of the tag chart narrows everything to that tag.
     wait_idle(page)
-    tag_bars = charts.nth(1).locator("g.trace.bars g.point path")
-    top = tag_bars.last.bounding_box()
+    tag_bars = charts.nth(1).locator("g.mark-rect.role-mark path")
+    top = tag_bars.first.bounding_box()  # the biggest tag is drawn first, on top
     assert top is not None
     page.mouse.click(top["x"] + top["width"] / 2, top["y"] + top["height"] / 2)
     expect(page).to_have_url(re.compile(r"[?&]tag="))
@@ -137,8 +137,13 @@ def test_hostile_feedback_renders_inert(page: Page, app: RunningApp) -> None:
     expect(page.get_by_test_id("stText").filter(has_text=XSS_TITLE)).to_be_visible()
     expect(page.get_by_test_id("stCode").filter(has_text="onerror")).to_be_visible()
 
-    # The hostile tag shows as visible characters in the chart, not as markup.
-    expect(page.get_by_test_id("stPlotlyChart").nth(1)).to_contain_text("<img src=x onerror=alert(1)>")
+    # The hostile tag shows as visible characters in the chart and in its tooltip, not as markup.
+    tags_chart = page.get_by_test_id("stVegaLiteChart").nth(1)
+    expect(tags_chart).to_contain_text("<img src=x onerror=alert(1)>")
+    bar = tags_chart.locator("g.mark-rect.role-mark path").first.bounding_box()
+    assert bar is not None
+    page.mouse.move(bar["x"] + bar["width"] / 2, bar["y"] + bar["height"] / 2)
+    expect(page.locator("#vg-tooltip-element")).to_contain_text("<img src=x onerror=alert(1)>")
     page.wait_for_timeout(500)
     assert page.evaluate("() => window.__pwned") is None
     assert page.locator("img[src='x']").count() == 0

@@ -41,7 +41,7 @@ def loaded(browser: Browser, app: RunningApp) -> RunningApp:
         page.goto(app.url)
         page.get_by_role("button", name="Load demo data").click()
         # A few thousand records through the in-process emulator: longer than one page's usual wait.
-        expect(page.get_by_test_id("stPlotlyChart")).to_have_count(5, timeout=180_000)
+        expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(5, timeout=180_000)
     return app
 
 
@@ -54,7 +54,7 @@ def laptop(browser: Browser, loaded: RunningApp) -> Iterator[Page]:
 def explore(page: Page, app: RunningApp, query: str = "") -> None:
     page.goto(f"{app.url}/{query}")
     try:
-        expect(page.get_by_test_id("stPlotlyChart")).to_have_count(5, timeout=90_000)
+        expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(5, timeout=90_000)
     except AssertionError:
         page.screenshot(path=str(app.log.parent / "explore-failure.png"))
         raise AssertionError(f"Explore did not draw its charts; see {app.log} and explore-failure.png") from None
@@ -62,11 +62,13 @@ def explore(page: Page, app: RunningApp, query: str = "") -> None:
 
 
 def category_colours(page: Page) -> dict[str, str]:
-    """Legend name → bar colour of every trace of the volume chart, read from Plotly's own figure in the page."""
-    traces: list[dict[str, Any]] = page.get_by_test_id("stPlotlyChart").first.locator(".js-plotly-plot").evaluate(
-        "plot => plot.data.map(trace => ({name: trace.name, color: trace.marker && trace.marker.color}))"
+    """Legend name → bar colour of the volume chart, as drawn: each bar's category (its tooltip's) and its fill."""
+    bars: list[dict[str, Any]] = page.get_by_test_id("stVegaLiteChart").first.locator(
+        "g.mark-rect.role-mark path").evaluate_all(
+        "paths => paths.map(bar => ({name: (bar.getAttribute('aria-label') || '').match(/Category: ([^;]*)/)[1],"
+        " color: bar.getAttribute('fill')}))"
     )
-    return {trace["name"]: trace["color"] for trace in traces}
+    return {bar["name"]: bar["color"] for bar in bars}
 
 
 @pytest.mark.parametrize("width, height", [(1280, 800), (1920, 1080)])
@@ -90,7 +92,7 @@ def test_first_screen_shows_the_kpis_and_the_volume_chart_with_whole_labels(
             assert label.evaluate("element => element.scrollWidth <= element.clientWidth"), label.inner_text()
             box = metrics.nth(index).bounding_box()
             assert box is not None and box["y"] + box["height"] <= height
-        chart = page.get_by_test_id("stPlotlyChart").first.bounding_box()
+        chart = page.get_by_test_id("stVegaLiteChart").first.bounding_box()
         assert chart is not None and chart["y"] + chart["height"] <= height, chart
 
 

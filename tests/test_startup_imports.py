@@ -1,6 +1,6 @@
 """Start-up: `--help` and a no-change incremental sync import only what they use.
 
-Checked as a property of the import graph (`python -X importtime`), never as a time: pandas, plotly, streamlit,
+Checked as a property of the import graph (`python -X importtime`), never as a time: pandas, streamlit,
 scikit-learn and VADER belong to the app and its analyses, and sqlite-utils imports pandas; a cron'd sync that finds
 nothing new must not load any of them.
 """
@@ -19,7 +19,7 @@ from benchmarks.sources import cli_environment
 from feedback_sources.emulator import Emulator, EmulatorConfig, run_emulator_server
 
 ROOT = Path(__file__).resolve().parent.parent
-NEVER_AT_START = ("pandas", "plotly", "streamlit", "sklearn", "vaderSentiment", "sqlite_utils", "numpy")
+NEVER_AT_START = ("pandas", "streamlit", "sklearn", "vaderSentiment", "sqlite_utils", "numpy")
 
 
 def imported_modules(args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT) -> tuple[set[str], str]:

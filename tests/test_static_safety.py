@@ -39,7 +39,7 @@ FREE_TEXT_FIELDS = frozenset({
 })
 # Names under which pages hold records or their fields.
 RECORD_NAMES = frozenset({"record", "records", "row", "rows", "content", "title", "feedback", "customer_name"})
-ESCAPES = frozenset({"md_escape", "chart_text", "source_label", "len", "int", "float"})
+ESCAPES = frozenset({"md_escape", "source_label", "len", "int", "float"})
 
 
 def repository_python_files() -> list[Path]:

@@ -1,4 +1,4 @@
-"""Chart shaping (buckets, matrices, text Plotly shows as written) and the fixed colours."""
+"""Chart shaping (buckets, matrices) and the fixed colours."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from datetime import date
 from feedback_sources.ui.charts import (
     OTHER_COLOR,
     VolumeBar,
-    chart_text,
     color_for,
     granularity_for,
     matrix,
@@ -77,10 +76,6 @@ def test_matrix_is_dense_and_ordered_by_vocabulary() -> None:
         ["enterprise", "free", "unknown"],
         [[3, 0, 1], [0, 2, 0], [0, 7, 0]],
     )
-
-
-def test_chart_text_turns_markup_into_visible_characters() -> None:
-    assert chart_text('<a href="http://x">y</a> & <br>') == '&lt;a href="http://x"&gt;y&lt;/a&gt; &amp; &lt;br&gt;'
 
 
 def test_every_category_tier_and_source_has_its_own_fixed_colour() -> None:

@@ -10,12 +10,16 @@ from hypothesis import strategies as s
 from feedback_sources.store import Filters
 from feedback_sources.ui.explore_view import (
     BREAKDOWN_POINT,
+    CHART_SELECTION,
     HEATMAP_POINT,
+    POINT_FIELD,
     TAG_POINT,
     VOLUME_POINT,
     ExploreView,
     apply_selection,
+    chart_point,
     describe_view,
+    selected_points,
     view_from_query_params,
     view_to_query_params,
 )
@@ -152,6 +156,20 @@ def test_box_selection_over_several_bars_takes_their_union() -> None:
     assert narrowed == ExploreView(categories=("praise", "bug_report"), period="custom",
                                    start=date(2026, 3, 1), end=date(2026, 3, 3))
 
+
+
+def test_a_chart_selection_event_reads_back_as_the_points_clicked() -> None:
+    event = {"selection": {CHART_SELECTION: [
+        {POINT_FIELD: chart_point(VOLUME_POINT, "praise", "2026-03-01", "2026-03-01")},
+        {POINT_FIELD: chart_point(TAG_POINT, "<b>x</b>")},
+        {POINT_FIELD: "not json"}, {"other": 1}, "junk",
+    ]}}
+    assert selected_points(event) == [{"customdata": ["volume", "praise", "2026-03-01", "2026-03-01"]},
+                                      {"customdata": ["tag", "<b>x</b>"]}]
+    assert apply_selection(ExploreView(), selected_points(event)) == ExploreView(
+        categories=("praise",), period="custom", start=date(2026, 3, 1), end=date(2026, 3, 1), tag="<b>x</b>")
+    for nothing in (None, {}, {"selection": {}}, {"selection": {CHART_SELECTION: None}}, {"selection": "x"}):
+        assert selected_points(nothing) == []
 
 def test_breakdown_heatmap_and_tag_clicks() -> None:
     assert apply_selection(ExploreView(), [{"customdata": [BREAKDOWN_POINT, "intercom", "unknown"]}]) == ExploreView(

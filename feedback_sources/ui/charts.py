@@ -1,4 +1,4 @@
-"""Chart data shaping for Explore: day, week or month buckets, dense matrices, text Plotly shows as written, and
+"""Chart data shaping for Explore: day, week or month buckets, dense matrices, and
 one fixed colour per category, tier and source so that filtering never repaints the others.
 """
 
@@ -96,13 +96,8 @@ def matrix(
     return row_labels, column_labels, values
 
 
-def chart_text(text: str) -> str:
-    """Text safe to hand to Plotly, which reads <a href>, <b> and <br> in labels: entities show as plain characters."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 # -- one colour per category, tier and source, in every chart and every filter state ----------------------------------
-# Plotly would colour traces by their order, so filtering out one category would repaint all the others. The maps
+# A chart colours its groups by their order, so filtering out one category would repaint all the others. The maps
 # below pin each value to a colour (Okabe-Ito based: distinguishable with the common colour-vision deficiencies).
 
 CATEGORY_COLORS: dict[str, str] = {

@@ -6,6 +6,7 @@ can describe the same filters.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -155,11 +156,37 @@ def describe_view(view: ExploreView, today: date) -> list[tuple[str, str]]:
 
 # -- chart clicks -------------------------------------------------------------------------------------------------
 
-# Each chart tags its points with customdata whose first item names the chart, so a click maps back to a filter.
+# Each chart tags its marks with a point (customdata) whose first item names the chart, so a click maps back to a
+# filter.
 VOLUME_POINT = "volume"
 BREAKDOWN_POINT = "breakdown"
 HEATMAP_POINT = "heatmap"
 TAG_POINT = "tag"
+# The charts are Vega-Lite: a mark's point travels as JSON text in one data field, and the point selection each
+# clickable chart declares returns that field of every mark clicked (shift-click adds marks).
+CHART_SELECTION = "picked"
+POINT_FIELD = "point"
+
+
+def chart_point(*values: Any) -> str:
+    """A mark's point as the chart carries it: [kind, value, ...] as JSON text."""
+    return json.dumps([str(v) for v in values])
+
+
+def selected_points(event: Any) -> list[dict[str, Any]]:
+    """The points of a chart's selection event ({"selection": {CHART_SELECTION: [{POINT_FIELD: text}, ...]}}), shaped
+    as apply_selection reads them; anything malformed is left out."""
+    try:
+        picked = event["selection"][CHART_SELECTION]
+    except (KeyError, TypeError):
+        return []
+    points = []
+    for mark in picked if isinstance(picked, list) else []:
+        try:
+            points.append({"customdata": json.loads(mark[POINT_FIELD])})
+        except (KeyError, TypeError, ValueError):
+            continue
+    return points
 
 
 def apply_selection(view: ExploreView, points: Iterable[Mapping[str, Any]]) -> ExploreView:
