@@ -251,8 +251,10 @@ def app_environment(root: Path) -> dict[str, str]:
 
 
 @contextmanager
-def running_app(root: Path, startup_seconds: float = 60.0) -> Iterator[RunningApp]:
-    """`streamlit run app.py` on 127.0.0.1 and a free port, from an empty directory (so no .env is read)."""
+def running_app(root: Path, startup_seconds: float = 60.0,
+                extra_env: dict[str, str] | None = None) -> Iterator[RunningApp]:
+    """`streamlit run app.py` on 127.0.0.1 and a free port, from an empty directory (so no .env is read);
+    `extra_env` adds to the server's environment (e.g. a PYTHONPATH holding an installed source plugin)."""
     import subprocess
     import sys
     import time
@@ -260,7 +262,7 @@ def running_app(root: Path, startup_seconds: float = 60.0) -> Iterator[RunningAp
     import httpx
 
     port = free_port()
-    env = app_environment(root)
+    env = {**app_environment(root), **(extra_env or {})}
     work = root / "cwd"
     work.mkdir(parents=True, exist_ok=True)
     log = root / "streamlit.log"
