@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from feedback_sources.integrations.errors import (
+    check_webhook_url,
     CLIENT_ERRORS,
     SERVER_ERRORS,
     ErrorRow,
@@ -15,7 +16,7 @@ from feedback_sources.integrations.errors import (
     redact,
     vendor_message,
 )
-from feedback_sources.integrations.http import ErrorKind
+from feedback_sources.integrations.http import ErrorKind, SourceError
 
 TABLE = ErrorTable(
     rows=[
@@ -125,3 +126,19 @@ def test_no_usable_code_matches_no_code_row(body: Any) -> None:
     error = LISTED.describe(answer(400, body))
     assert error is not None and error.kind == ErrorKind.client
     assert LISTED.context(answer(400, body)).code is None
+
+
+@pytest.mark.parametrize("url", ["", "receiver.example.com/webhooks", "ftp://receiver.example.com/x", "https://",
+                                 "http://\x00/", None, 8787])
+def test_a_webhook_address_no_vendor_could_post_to_is_a_config_error_before_any_request(url: Any) -> None:
+    with pytest.raises(SourceError) as raised:
+        check_webhook_url(url, source="zendesk", vendor="Zendesk")
+    error = raised.value
+    assert (error.kind, error.source, error.message) == (
+        ErrorKind.config, "zendesk", f"{url!r} is not a web address Zendesk can post to")
+    assert error.hint.endswith("https://feedback-hooks.example.com/webhooks/zendesk.")
+
+
+@pytest.mark.parametrize("url", ["https://hooks.example.com/webhooks/zendesk", "http://127.0.0.1:8787/webhooks/x"])
+def test_a_web_address_passes(url: str) -> None:
+    assert check_webhook_url(url, source="zendesk", vendor="Zendesk") is None

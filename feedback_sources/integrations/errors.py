@@ -19,7 +19,7 @@ import httpx
 
 from .http import ErrorKind, SourceError
 
-__all__ = ["ErrorContext", "ErrorRow", "ErrorTable", "json_body", "redact", "vendor_message"]
+__all__ = ["ErrorContext", "ErrorRow", "ErrorTable", "check_webhook_url", "json_body", "redact", "vendor_message"]
 
 MESSAGE_LIMIT = 300
 
@@ -169,3 +169,19 @@ class ErrorTable:
 
     def __call__(self, response: httpx.Response) -> SourceError | None:
         return self.describe(response)
+
+
+def check_webhook_url(url: Any, *, source: str, vendor: str) -> None:
+    """Refuse, before any request, an address a vendor could never post to: not text, not http(s), no host, or not a
+    URL at all. The hint names the receiver's route for `source`."""
+    try:
+        parsed = httpx.URL(url) if isinstance(url, str) else None
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise SourceError(
+            ErrorKind.config,
+            f"{url!r} is not a web address {vendor} can post to",
+            source=source,
+            hint=f"Give the receiver's full public address, e.g. https://feedback-hooks.example.com/webhooks/{source}.",
+        )

@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import httpx
-
 from ...integrations.coerce import as_dict, as_list, identifier
+from ...integrations.errors import check_webhook_url as check_url
 from ...integrations.http import ErrorKind, HttpClient, SourceError
 from .api import RESPONSES_BULK, SURVEYS, USER_ME, WEBHOOK, WEBHOOK_EVENT_TYPES, WEBHOOK_NAME, WEBHOOKS, list_surveys, walk
 from .mapping import SOURCE
@@ -69,14 +68,7 @@ async def probe_account(client: HttpClient) -> tuple[str, dict[str, Any]]:
 
 def check_webhook_url(url: str) -> None:
     """Refuse, before any request, an address SurveyMonkey could never post to."""
-    if not isinstance(url, str) or httpx.URL(url).scheme not in ("http", "https") or not httpx.URL(url).host:
-        raise SourceError(
-            ErrorKind.config,
-            f"{url!r} is not a web address SurveyMonkey can post to",
-            source=SOURCE,
-            hint="Give the receiver's full public address, e.g. https://feedback-hooks.example.com/webhooks/"
-            "surveymonkey.",
-        )
+    check_url(url, source=SOURCE, vendor="SurveyMonkey")
 
 
 async def subscribe_every_survey(client: HttpClient, url: str) -> None:

@@ -12,9 +12,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from ...integrations.coerce import identifier, lower_text, text
+from ...integrations.errors import check_webhook_url as check_url
 from ...integrations.errors import json_body as read_json
 from ...integrations.http import ErrorKind, HttpClient, SourceError
 from .api import (
@@ -102,14 +101,7 @@ async def probe_account(client: HttpClient, *, base_url: str, subdomain: str) ->
 
 def check_webhook_url(url: str) -> None:
     """Refuse, before any request, an address Zendesk could never post to."""
-    parsed = httpx.URL(url) if isinstance(url, str) else None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-        raise SourceError(
-            ErrorKind.config,
-            f"{url!r} is not a web address Zendesk can post to",
-            source=SOURCE,
-            hint="Give the receiver's full public address, e.g. https://feedback-hooks.example.com/webhooks/zendesk.",
-        )
+    check_url(url, source=SOURCE, vendor="Zendesk")
 
 
 async def ensure_webhook(client: HttpClient, url: str) -> tuple[str, str]:
