@@ -22,7 +22,7 @@ from feedback_sources.store import Filters, Store
 pytestmark = requires_chromium
 
 if CHROMIUM is not None:
-    from playwright.sync_api import Browser, expect
+    from playwright.sync_api import Browser, Page, expect
 
 NAME = "example_notes"
 LABEL = "Example Notes"
@@ -56,23 +56,28 @@ def plugin_records(app: RunningApp) -> int:
     return found
 
 
+def nav(page: Page, name: str) -> None:
+    """Go to a page through the sidebar (a page may link to another in its own text too)."""
+    page.get_by_test_id("stSidebarNavItems").get_by_role("link", name=name).click()
+
+
 def test_the_plugin_is_configured_synced_checked_and_explored(browser: Browser, app: RunningApp) -> None:
     with open_page(browser, app, height=1000) as page:
         page.goto(app.url)
-        page.get_by_role("link", name="Connections").click()
+        nav(page, "Connections")
         page.get_by_role("tab", name=LABEL).click()
         # Connections sets up the real accounts: the panel reads the real workspace.
         expect(page.get_by_text(f"{LABEL} panel (real workspace): {NOTES} notes to read")).to_be_visible()
         expect(page.get_by_role("textbox", name="Team")).to_be_visible()
 
-        page.get_by_role("link", name="Sync").click()
+        nav(page, "Sync")
         wait_idle(page)
         expect(page.get_by_test_id("stMultiSelect").get_by_text(LABEL)).to_be_visible()
         page.get_by_role("button", name="Run sync").click()
         expect(page.get_by_test_id("stExpander").get_by_text("Sync complete:")).to_be_visible(timeout=120_000)
         assert plugin_records(app) == NOTES
 
-        page.get_by_role("link", name="Health").click()
+        nav(page, "Health")
         expect(page.get_by_text(LABEL, exact=True).first).to_be_visible()
 
         page.goto(f"{app.url}/?source={NAME}")
