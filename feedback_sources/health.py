@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from .ranges import parse_moment
 from .sources import registry
 from .sources.spec import SourceSpec
 from .store import Store, iso_utc
@@ -43,16 +44,6 @@ def _spec(source: str) -> SourceSpec | None:
 def vendor_name(source: str) -> str:
     spec = _spec(source)
     return spec.label if spec is not None else source
-
-
-def parse_moment(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def age_text(seconds: float | None) -> str:

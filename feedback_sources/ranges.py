@@ -9,6 +9,19 @@ is opened or changed.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+def parse_moment(value: Any) -> datetime | None:
+    """A stored ISO 8601 moment ("...Z" or with an offset, kept), None for anything else; one without a timezone is
+    taken as UTC, as the store and every vendor write them."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
 
 # The earliest a sync reaches (`sync --full` starts here too): none of the three vendors holds feedback older.
 EARLIEST_START = datetime(2000, 1, 1, tzinfo=timezone.utc)

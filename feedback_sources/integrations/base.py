@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import httpx
 
 from ..models import NormalizedRecord, Removal
+from ..ranges import parse_moment
 from ..rules import DEFAULT_RULES, Rules
 from .http import ErrorKind, HttpClient, RequestStats, RetryPolicy, SourceError
 
@@ -83,15 +84,9 @@ HINTS: dict[str, str] = {
 
 
 def parse_iso(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+    """A vendor's ISO 8601 moment in UTC, None when it is none."""
+    moment = parse_moment(value)
+    return moment.astimezone(timezone.utc) if moment is not None else None
 
 
 def utc_bound(moment: datetime | None) -> datetime | None:

@@ -8,6 +8,8 @@ import re
 from datetime import date, datetime, timezone
 from typing import Any
 
+from ..ranges import parse_moment as parse_timestamp  # what the pages call it
+
 
 def _parse_date(text: str) -> date | None:
     try:
@@ -54,16 +56,6 @@ def snippet(text: Any, length: int = 90) -> str:
     """The start of a text on one line: stands in for a missing title (chat conversations have none)."""
     flat = " ".join(str(text or "").split())
     return flat if len(flat) <= length else flat[: length - 1].rstrip() + "…"
-
-
-def parse_timestamp(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def relative_time(moment: datetime | None, now: datetime) -> str:
